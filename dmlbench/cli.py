@@ -1,0 +1,232 @@
+"""Command line: known flags, config assembly from category files + overrides, and dispatch.
+
+    python run.py --experiment_name NAME [--config_X [default, with_cars196]] [--key value ...]
+    python run.py --reproduce_results exp_configs/demo
+    python run.py --experiment_name NAME --resume_training latest
+    python run.py --experiment_name NAME --evaluate --evaluate_ensemble --splits_to_eval [test]
+
+Every ``--key value`` that is not a known flag overrides the config (values are YAML; key
+suffixes ``~OVERRIDE~``, ``~APPLY~N``, ``~SWAP~N``, ``~DELETE~``/``~REMOVE~`` work as in
+powerful-benchmarker). Problems with the input print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import difflib
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from dmlbench.config.files import load_category, parse_file_list
+from dmlbench.config.merge import merge_configs
+from dmlbench.config.overrides import parse_overrides
+from dmlbench.config.search_space import find_search_parameters
+from dmlbench.config.yaml_io import dump_yaml, load_yaml_file, parse_value
+from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
+from dmlbench.fileio import write_text_atomic
+from dmlbench.runner import CONFIG_CATEGORIES, Experiment, flatten_config
+from dmlbench.validation import validate_config
+
+BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
+SUFFIX_MARK = "~"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="dmlbench: deep metric learning experiments under the MLRC protocol.",
+        allow_abbrev=False,
+        epilog="Any other --key value overrides the config, e.g. --batch_size 64 "
+        "--loss_funcs~OVERRIDE~ {metric_loss: {MultiSimilarityLoss: {alpha: 2}}}",
+    )
+    parser.add_argument("--experiment_name", help="folder name under --root_experiment_folder")
+    parser.add_argument("--root_experiment_folder", default="logs", help="where experiments live (default: logs)")
+    parser.add_argument("--dataset_root", default="datasets", help="folder holding the data sets (default: datasets)")
+    parser.add_argument("--root_config_folder", help="extra folder of config_*/NAME.yaml files, searched first")
+    parser.add_argument("--reproduce_results", metavar="DIR",
+                        help="rebuild an experiment from DIR/configs (an exp_configs/ entry or a saved experiment)")
+    parser.add_argument("--resume_training", choices=["latest", "best"],
+                        help="continue a stopped run from its latest (or best) checkpoints")
+    parser.add_argument("--merge_argparse_when_resuming", action="store_true",
+                        help="apply this command line's config overrides to a saved/reproduced config")
+    parser.add_argument("--evaluate", action="store_true", help="test the saved fold models, no training")
+    parser.add_argument("--evaluate_ensemble", action="store_true", help="also test the concatenated ensemble")
+    parser.add_argument("--splits_to_eval", nargs="+", help="splits for --evaluate, e.g. [test] or [val, test]")
+    parser.add_argument("--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys")
+    parser.add_argument("--reproductions", type=int, default=0, help="retrain the best trial N times and test")
+    parser.add_argument("--trial_executor", default="local", help="local | local_parallel | slurm (searches)")
+    for category in CONFIG_CATEGORIES:
+        parser.add_argument(f"--{category}", nargs="+", metavar="NAME",
+                            help=f"{category} files merged in order, e.g. [default, with_cars196]")
+    return parser
+
+
+def _config_dirs(args: argparse.Namespace) -> list[Path]:
+    dirs = [Path(args.root_config_folder)] if args.root_config_folder else []
+    return dirs + [BUILTIN_CONFIG_DIR]
+
+
+def is_saved_experiment(directory: Path) -> bool:
+    """A folder written by a run (complete configs), as opposed to an exp_configs/ diff."""
+    return (directory / "configs" / "command_line.txt").exists()
+
+
+def load_saved_configs(directory: Path) -> dict[str, dict[str, Any]]:
+    config_dir = directory / "configs"
+    config = {}
+    for category in CONFIG_CATEGORIES:
+        path = config_dir / f"{category}.yaml"
+        if path.exists():
+            config[category] = load_yaml_file(path)
+    return config
+
+
+def default_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each category from its file list on the command line (default: [default])."""
+    config = {}
+    for category in CONFIG_CATEGORIES:
+        value = getattr(args, category)
+        names = parse_file_list(" ".join(value), f"--{category}") if value else ["default"]
+        config[category] = load_category(category, names, _config_dirs(args))
+    return config
+
+
+def reproduced_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``--reproduce_results DIR``: a saved experiment's categories replace the defaults; an
+    exp_configs/ entry's files are merged over them (they hold only what differs)."""
+    directory = Path(args.reproduce_results)
+    if not (directory / "configs").is_dir():
+        raise ConfigError(f"--reproduce_results {directory}: no configs/ folder there "
+                          f"(expected {directory / 'configs' / 'config_general.yaml'} and friends)")
+    config = default_configs(args)
+    saved = is_saved_experiment(directory)
+    for category in CONFIG_CATEGORIES:
+        path = directory / "configs" / f"{category}.yaml"
+        if path.exists():
+            content = load_yaml_file(path)
+            config[category] = content if saved else merge_configs(config[category], content)
+    return config
+
+
+def _override_base_key(key: str) -> str:
+    return key.split(".", 1)[0].split(SUFFIX_MARK, 1)[0]
+
+
+def apply_overrides(config: dict[str, dict[str, Any]], overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Merge each command-line override into the category that owns its top-level key."""
+    config = {category: dict(values) for category, values in config.items()}
+    owners = {key: category for category, values in config.items() for key in values}
+    for key, value in overrides.items():
+        base = _override_base_key(key)
+        category = owners.get(base)
+        if category is None:
+            close = difflib.get_close_matches(base, list(owners), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join('--' + c for c in close)}?" if close else ""
+            raise ConfigError(f"--{key}: unknown config key {base!r}{hint} (see {BUILTIN_CONFIG_DIR})")
+        config[category] = merge_configs(config[category], {key: value})
+    return config
+
+
+def experiment_dir_for(args: argparse.Namespace) -> Path:
+    name = args.experiment_name
+    if not name and args.reproduce_results:
+        name = Path(args.reproduce_results).resolve().name
+    if not name:
+        raise ConfigError("--experiment_name is required (or --reproduce_results DIR, which names it after DIR)")
+    return Path(args.root_experiment_folder) / name
+
+
+def _record_command_line(experiment_dir: Path, argv: Sequence[str], overrides: dict[str, Any] | None) -> None:
+    config_dir = experiment_dir / "configs"
+    path = config_dir / "command_line.txt"
+    previous = path.read_text() if path.exists() else ""
+    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    write_text_atomic(path, previous + f"{stamp}  python run.py {shlex.join(argv)}\n")
+    if overrides:
+        index = len(list(config_dir.glob("resume_diff_*.yaml")))
+        write_text_atomic(config_dir / f"resume_diff_{index}.yaml", dump_yaml(overrides))
+
+
+def _has_checkpoints(directory: Path) -> bool:
+    return any(directory.glob("*/checkpoints/*.pt"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(argv)
+    except DMLBenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(argv: list[str]) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    overrides = parse_overrides(unknown)
+    experiment_dir = experiment_dir_for(args)
+    existing = experiment_dir.exists() and any(experiment_dir.iterdir())
+    continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
+
+    if continuing:
+        if not existing:
+            raise ExperimentError(f"{experiment_dir} does not exist: nothing to resume or evaluate")
+        config = load_saved_configs(experiment_dir)
+        if overrides and not args.merge_argparse_when_resuming:
+            raise ConfigError(f"{experiment_dir} has a saved config; add --merge_argparse_when_resuming to change "
+                              f"it with {', '.join('--' + k for k in overrides)}")
+    else:
+        if existing and args.bayes_opt_iters is None:
+            raise ExperimentError(
+                f"{experiment_dir} already holds an experiment; continue it with --resume_training latest, "
+                "evaluate it with --evaluate, or choose another --experiment_name"
+            )
+        if args.reproduce_results:
+            config = reproduced_configs(args)
+            if overrides and not args.merge_argparse_when_resuming:
+                raise ConfigError("--reproduce_results takes its config from DIR; add --merge_argparse_when_resuming "
+                                  f"to change it with {', '.join('--' + k for k in overrides)}")
+        else:
+            config = default_configs(args)
+    if overrides:
+        config = apply_overrides(config, overrides)
+
+    search_parameters = find_search_parameters(flatten_config(config))
+    if search_parameters or args.bayes_opt_iters is not None:
+        if args.bayes_opt_iters is None:
+            raise ConfigError(
+                f"{search_parameters[0].name} is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not "
+                "set; add --bayes_opt_iters N to search, or give a concrete value"
+            )
+        from dmlbench.search import run_search  # imported only for searches (pulls in Ax)
+
+        return run_search(args, config, experiment_dir, argv)
+
+    validate_config(flatten_config(config))
+    experiment = Experiment(config, experiment_dir, Path(args.dataset_root))
+    created = not existing
+    try:
+        if args.evaluate or args.evaluate_ensemble:
+            splits = parse_value(" ".join(args.splits_to_eval), "--splits_to_eval") if args.splits_to_eval else ["test"]
+            if isinstance(splits, str):
+                splits = [splits]
+            _record_command_line(experiment_dir, argv, overrides if args.merge_argparse_when_resuming else None)
+            experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble)
+            return 0
+        experiment.dataset  # a missing data set fails here, before anything is written
+        experiment.folds
+        _record_command_line(experiment_dir, argv, overrides if continuing else None)
+        experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
+        return 0
+    except DMLBenchError:
+        if created and experiment_dir.exists() and not _has_checkpoints(experiment_dir):
+            shutil.rmtree(experiment_dir)  # nothing half-made is left behind by bad input
+        raise
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: python run.py --experiment_name {experiment_dir.name} "
+              f"--root_experiment_folder {experiment_dir.parent} --resume_training latest", file=sys.stderr)
+        return 130

@@ -1,0 +1,100 @@
+"""The experiment report: ``meta/report.json`` (machine-readable) and ``meta/report.md``, and
+the results table printed at the end of a run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dmlbench.fileio import write_text_atomic
+from dmlbench.records.summary import mean_and_sem
+
+#: Metric keys in report order, with their short column names.
+MAIN_METRICS = {
+    "precision_at_1": "P@1",
+    "r_precision": "R-Precision",
+    "mean_average_precision_at_r": "MAP@R",
+}
+TRAINED_STATUSES = ("untrained_trunk", "untrained_trunk_and_embedder", "trained")
+
+
+def summarize_test_results(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """``{split: {status: {"folds": {scheme: metrics}, "concatenated": metrics}}}`` ->
+    the same tree with ``separated: {mean, sem, per_fold}`` in place of ``folds``."""
+    summary: dict[str, Any] = {}
+    for split, by_status in results.items():
+        summary[split] = {}
+        for status, result in by_status.items():
+            folds = result.get("folds", {})
+            metric_names = list(next(iter(folds.values()))) if folds else []
+            mean, sem = {}, {}
+            for metric in metric_names:
+                mean[metric], sem[metric] = mean_and_sem([fold[metric] for fold in folds.values()])
+            entry: dict[str, Any] = {"separated": {"mean": mean, "sem": sem, "per_fold": folds}}
+            if "concatenated" in result:
+                entry["concatenated"] = result["concatenated"]
+            summary[split][status] = entry
+    return summary
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS) -> list[list[str]]:
+    """Rows [split, status, mode, metric...] with values in percent ("mean ± SEM" for separated)."""
+    rows = [["split", "trained_status", "mode", *metrics.values()]]
+    for split, by_status in summary.items():
+        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [s for s in by_status if s not in TRAINED_STATUSES]
+        for status in ordered:
+            entry = by_status[status]
+            separated = entry["separated"]
+            n = len(separated["per_fold"])
+            rows.append(
+                [split, status, f"separated ({n} model{'s' if n != 1 else ''})",
+                 *[f"{_percent(separated['mean'].get(m))} ± {_percent(separated['sem'].get(m))}" for m in metrics]]
+            )
+            if "concatenated" in entry:
+                rows.append([split, status, f"concatenated ({n} models)",
+                             *[_percent(entry["concatenated"].get(m)) for m in metrics]])
+    return rows
+
+
+def format_markdown_table(rows: list[list[str]]) -> str:
+    header, *body = rows
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def format_text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def write_report(meta_dir, report: dict[str, Any]) -> None:
+    """Write ``report.json`` and ``report.md`` atomically."""
+    write_text_atomic(meta_dir / "report.json", json.dumps(report, indent=2, sort_keys=False) + "\n")
+    write_text_atomic(meta_dir / "report.md", render_markdown(report))
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# {report['experiment']}", ""]
+    lines.append(f"- data set: {report.get('dataset', '?')}; split manager: {report.get('split_manager', '?')}")
+    lines.append(f"- config sha256: `{report.get('config_sha256', '?')}`; split manifest sha256: "
+                 f"`{report.get('split_manifest_sha256', '?')}`")
+    lines.append(f"- written: {report.get('created', '?')}")
+    lines += ["", "## Test results (percent; separated = mean ± SEM over fold models)", ""]
+    lines.append(format_markdown_table(results_table(report["results"])))
+    training = report.get("training", {})
+    if training:
+        lines += ["", "## Training", "", "| scheme | best epoch | best val score | epochs | stopped because |",
+                  "|---|---|---|---|---|"]
+        for scheme, info in training.items():
+            lines.append(f"| {scheme} | {info['best_epoch']} | {_percent(info['best_score'])} | {info['epochs']} | "
+                         f"{info['stop_reason']} |")
+    for plot in report.get("plots", []):
+        lines += ["", f"![{plot}](plots/{plot})"]
+    return "\n".join(lines) + "\n"

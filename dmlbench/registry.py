@@ -1,0 +1,231 @@
+"""Name -> class lookup, per kind, and object construction from ``{ClassName: {kwargs}}`` specs.
+
+A config never runs code: a class name becomes an object only through this registry. Names are
+looked up first among classes registered with :func:`register` (dmlbench itself, the top-level
+``split_managers`` and ``plugins`` packages, and entry points in the group ``dmlbench.plugins``),
+then in the public namespace of the well-kept libraries listed in ``LIBRARY_SOURCES``.
+
+Example::
+
+    loss = build("loss", {"MultiSimilarityLoss": {"alpha": 2, "beta": 50}}, role="loss_funcs.metric_loss")
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from importlib import metadata
+from typing import Any, Callable, Iterable
+
+from dmlbench.errors import ConfigError, RegistryError
+
+#: Modules whose public callables are valid names for each kind (searched in order, after the
+#: explicitly registered names).
+LIBRARY_SOURCES: dict[str, tuple[str, ...]] = {
+    "model": ("torchvision.models", "torch.nn"),
+    "loss": ("pytorch_metric_learning.losses", "torch.nn"),
+    "miner": ("pytorch_metric_learning.miners",),
+    "sampler": ("pytorch_metric_learning.samplers", "torch.utils.data"),
+    "reducer": ("pytorch_metric_learning.reducers",),
+    "distance": ("pytorch_metric_learning.distances",),
+    "regularizer": ("pytorch_metric_learning.regularizers",),
+    "optimizer": ("torch.optim",),
+    "lr_scheduler": ("torch.optim.lr_scheduler",),
+    "transform": ("torchvision.transforms",),
+    "dataset": (),
+    "split_manager": (),
+    "hook": (),
+    "factory": (),
+}
+
+#: Keyword arguments whose ``{ClassName: {...}}`` value is itself built through the registry.
+NESTED_OBJECT_KWARGS: dict[str, str] = {
+    "distance": "distance",
+    "reducer": "reducer",
+    "embedding_regularizer": "regularizer",
+    "weight_regularizer": "regularizer",
+    "miner": "miner",
+    "loss": "loss",
+    "inner_loss": "loss",
+}
+
+#: Packages imported on first lookup so that their ``@register`` decorators run.
+BUILTIN_MODULES: tuple[str, ...] = (
+    "dmlbench.data",
+    "dmlbench.models",
+    "dmlbench.training",
+    "split_managers",
+    "plugins",
+)
+
+ENTRY_POINT_GROUP = "dmlbench.plugins"
+
+_registered: dict[str, dict[str, Any]] = {kind: {} for kind in LIBRARY_SOURCES}
+_loaded = False
+
+
+def register(kind: str, name: str | None = None) -> Callable[[Any], Any]:
+    """Class decorator: make ``cls`` available to configs as ``name`` (default: its ``__name__``)."""
+    if kind not in _registered:
+        raise ValueError(f"unknown registry kind {kind!r}; kinds: {sorted(_registered)}")
+
+    def decorator(obj: Any) -> Any:
+        _registered[kind][name or obj.__name__] = obj
+        return obj
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    """Import the built-in modules and entry-point plugins once, so their registrations exist."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module_name in BUILTIN_MODULES:
+        try:
+            importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:  # a real import error inside the package
+                raise
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        entry_point.load()
+
+
+def _library_names(kind: str) -> Iterable[tuple[str, Any]]:
+    for module_name in LIBRARY_SOURCES[kind]:
+        module = importlib.import_module(module_name)
+        for attr in dir(module):
+            if attr.startswith("_"):
+                continue
+            obj = getattr(module, attr)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                yield attr, obj
+
+
+def available(kind: str) -> list[str]:
+    """All names a config may use for ``kind``."""
+    _ensure_loaded()
+    names = set(_registered[kind])
+    names.update(name for name, _ in _library_names(kind))
+    return sorted(names)
+
+
+def nearest_names(kind: str, name: str, n: int = 5) -> list[str]:
+    """Registered names closest to ``name`` (case-insensitive), for error messages."""
+    names = available(kind)
+    lowered = {candidate.lower(): candidate for candidate in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[c] for c in close]
+
+
+def lookup(kind: str, name: str, role: str | None = None) -> Any:
+    """The class or factory function registered as ``name`` for ``kind``."""
+    if kind not in _registered:
+        raise ValueError(f"unknown registry kind {kind!r}; kinds: {sorted(_registered)}")
+    _ensure_loaded()
+    if name in _registered[kind]:
+        return _registered[kind][name]
+    for module_name in LIBRARY_SOURCES[kind]:
+        module = importlib.import_module(module_name)
+        obj = getattr(module, name, None)
+        if obj is not None and not name.startswith("_") and callable(obj):
+            return obj
+    where = f" for {role}" if role else ""
+    suggestions = nearest_names(kind, name)
+    hint = f"; nearest: {', '.join(suggestions)}" if suggestions else ""
+    raise RegistryError(f"unknown {kind} {name!r}{where}{hint}")
+
+
+def parse_spec(spec: Any, role: str) -> tuple[str, dict[str, Any]]:
+    """Split ``{ClassName: {kwargs}}`` (or a bare ``"ClassName"``) into name and kwargs."""
+    if isinstance(spec, str):
+        return spec, {}
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise ConfigError(
+            f"{role}: expected one {{ClassName: {{kwargs}}}} entry, got {spec!r}"
+        )
+    (name, kwargs), = spec.items()
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"{role}.{name}: keyword arguments must be a mapping, got {kwargs!r}")
+    return str(name), dict(kwargs)
+
+
+def _looks_like_spec(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and isinstance(next(iter(value)), str)
+        and next(iter(value))[:1].isupper()
+    )
+
+
+def build(kind: str, spec: Any, role: str | None = None, **extra_kwargs: Any) -> Any:
+    """Construct the object described by ``spec``; ``extra_kwargs`` are added by the wiring
+    (e.g. ``params`` for an optimizer) and may not be set from the config."""
+    role = role or kind
+    name, kwargs = parse_spec(spec, role)
+    factory = lookup(kind, name, role)
+    for key, value in list(kwargs.items()):
+        nested_kind = NESTED_OBJECT_KWARGS.get(key)
+        if nested_kind and _looks_like_spec(value):
+            kwargs[key] = build(nested_kind, value, role=f"{role}.{name}.{key}")
+    kwargs.update(extra_kwargs)
+    _check_kwargs(factory, kwargs, f"{role}.{name}")
+    try:
+        return factory(**kwargs)
+    except (TypeError, ValueError, AssertionError) as error:
+        hint = _unexpected_keyword_hint(factory, str(error))
+        raise ConfigError(f"{role}: {name}({_format_kwargs(kwargs)}) failed: {error}{hint}") from error
+
+
+def _accepted_names(factory: Any) -> list[str]:
+    """Keyword names a class accepts along its ``__init__`` chain (``**kwargs`` forwarded up)."""
+    owners = inspect.getmro(factory)[:-1] if inspect.isclass(factory) else (factory,)
+    names: list[str] = []
+    for owner in owners:
+        target = owner.__init__ if inspect.isclass(owner) else owner
+        try:
+            parameters = inspect.signature(target).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                  and p.name != "self" and p.name not in names]
+    return names
+
+
+def _unexpected_keyword_hint(factory: Any, message: str) -> str:
+    marker = "unexpected keyword argument '"
+    if marker not in message:
+        return ""
+    unknown = message.split(marker, 1)[1].split("'", 1)[0]
+    accepted = _accepted_names(factory)
+    close = difflib.get_close_matches(unknown, accepted, n=3, cutoff=0.5)
+    return (f" (did you mean {', '.join(close)}?)" if close else "") + f"; accepted: {', '.join(accepted)}"
+
+
+def _check_kwargs(factory: Any, kwargs: dict[str, Any], where: str) -> None:
+    """Reject keyword arguments the constructor does not accept, naming the accepted ones."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    parameters = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    accepted = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = [key for key in kwargs if key not in accepted]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], accepted, n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(
+            f"{where}: unknown argument {unknown[0]!r}{hint}; accepted: {', '.join(accepted)}"
+        )
+
+
+def _format_kwargs(kwargs: dict[str, Any]) -> str:
+    shown = {k: v for k, v in kwargs.items() if k not in ("params",)}
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items())[:200]

@@ -1,0 +1,323 @@
+"""The training loop of one fold: epochs of ``iterations_per_epoch`` steps, validation every
+``save_interval`` epochs, model selection on the validation metric, early stopping on
+``patience``, and checkpoints (``latest.pt`` every epoch, ``best.pt`` at each improvement).
+
+Randomness is a function of (fold seed, epoch): each epoch reseeds every generator, so a run
+resumed from ``latest.pt`` continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from tqdm.auto import tqdm
+
+from dmlbench.training import checkpoint
+from dmlbench.training.components import OptimizationPart
+from dmlbench.training.plugins import LossInputs, TrainingPlugin
+from dmlbench.training.seeding import derive_seed, seed_everything
+
+#: validate(models, epoch) -> {metric name: value}
+Validator = Callable[[dict[str, nn.Module], int], dict[str, float]]
+
+
+@dataclass
+class TrainerSettings:
+    num_epochs: int
+    iterations_per_epoch: int
+    save_interval: int
+    patience: int
+    device: torch.device
+    seed: int
+    metric_for_best: str = "mean_average_precision_at_r"
+    freeze_trunk_batchnorm: bool = False
+    mixed_precision: str | None = None   # None | "bf16" | "fp16"
+    channels_last: bool = False
+    loss_weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingState:
+    """Where a fold's training stands; saved in every checkpoint."""
+
+    epoch: int = 0
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    finished: bool = False
+    stop_reason: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per validation
+
+
+def freeze_batchnorm_statistics(module: nn.Module) -> None:
+    """Put every BatchNorm layer of ``module`` in eval mode (running statistics not updated)."""
+    for layer in module.modules():
+        if isinstance(layer, _BatchNorm):
+            layer.eval()
+
+
+class Trainer:
+    """Trains one fold. ``parts`` are the optimised modules (models, losses with parameters,
+    plugin modules); ``models`` must include ``trunk`` and ``embedder``."""
+
+    def __init__(
+        self,
+        models: dict[str, nn.Module],
+        losses: dict[str, nn.Module],
+        miners: dict[str, Any],
+        plugins: list[TrainingPlugin],
+        parts: dict[str, OptimizationPart],
+        loader_factory: Callable[[int], torch.utils.data.DataLoader],
+        validator: Validator,
+        settings: TrainerSettings,
+        checkpoint_dir: Path,
+        on_log: Callable[[str, dict[str, float], int], None] | None = None,
+        progress_label: str = "",
+    ) -> None:
+        self.models = models
+        self.losses = losses
+        self.miners = miners
+        self.plugins = plugins
+        self.parts = parts
+        self.loader_factory = loader_factory
+        self.validator = validator
+        self.settings = settings
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.on_log = on_log or (lambda group, values, step: None)
+        self.progress_label = progress_label
+        self.state = TrainingState()
+        precision = settings.mixed_precision
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[precision]
+        self.scaler = torch.amp.GradScaler(enabled=precision == "fp16" and settings.device.type == "cuda")
+        for plugin in plugins:
+            plugin.setup(self)
+        for role, loss in losses.items():
+            distance = getattr(loss, "distance", None)
+            for plugin in plugins:
+                distance = plugin.wrap_distance(distance, role)
+            if distance is not None and hasattr(loss, "distance"):
+                loss.distance = distance
+
+    # ----------------------------------------------------------------- checkpoints
+    @property
+    def latest_path(self) -> Path:
+        return self.checkpoint_dir / "latest.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.checkpoint_dir / "best.pt"
+
+    def _model_states(self) -> dict[str, Any]:
+        return {name: module.state_dict() for name, module in self.all_modules().items()}
+
+    def all_modules(self) -> dict[str, nn.Module]:
+        modules = dict(self.models)
+        modules.update({name: part.module for name, part in self.parts.items()})
+        return modules
+
+    def save_latest(self) -> None:
+        checkpoint.save_atomic(
+            {
+                "models": self._model_states(),
+                "optimizers": {name: part.optimizer.state_dict() for name, part in self.parts.items()},
+                "schedulers": {
+                    name: {when: s.state_dict() for when, s in part.schedulers.items()}
+                    for name, part in self.parts.items()
+                },
+                "plugins": [plugin.state_dict() for plugin in self.plugins],
+                "grad_scaler": self.scaler.state_dict(),
+                "state": self.state.__dict__,
+            },
+            self.latest_path,
+        )
+
+    def save_best(self) -> None:
+        checkpoint.save_atomic(
+            {"models": self._model_states(), "plugins": [p.state_dict() for p in self.plugins],
+             "epoch": self.state.epoch, "score": self.state.best_score},
+            self.best_path,
+        )
+
+    def resume(self, from_best: bool = False) -> bool:
+        """Load ``latest.pt`` if it exists; returns whether it did.
+
+        ``from_best``: then rewind to the best epoch (models from ``best.pt``, validation history cut
+        there) and train on from it, e.g. after changing the schedule with
+        ``--merge_argparse_when_resuming``.
+        """
+        if not self.latest_path.exists():
+            return False
+        saved = checkpoint.load(self.latest_path, self.settings.device)
+        for name, module in self.all_modules().items():
+            module.load_state_dict(saved["models"][name])
+        for name, part in self.parts.items():
+            part.optimizer.load_state_dict(saved["optimizers"][name])
+            for when, scheduler in part.schedulers.items():
+                scheduler.load_state_dict(saved["schedulers"][name][when])
+        for plugin, state in zip(self.plugins, saved["plugins"]):
+            plugin.load_state_dict(state)
+        self.scaler.load_state_dict(saved["grad_scaler"])
+        self.state = TrainingState(**saved["state"])
+        if from_best and self.best_path.exists():
+            best = checkpoint.load(self.best_path, self.settings.device)
+            for name, module in self.all_modules().items():
+                module.load_state_dict(best["models"][name])
+            for plugin, state in zip(self.plugins, best["plugins"]):
+                plugin.load_state_dict(state)
+            self.state.epoch = self.state.best_epoch
+            self.state.history = [row for row in self.state.history if row["epoch"] <= self.state.best_epoch]
+            self.state.finished = False
+            self.state.stop_reason = ""
+        return True
+
+    # ----------------------------------------------------------------- the loop
+    def train(self) -> TrainingState:
+        """Train until ``num_epochs`` or early stopping; returns the final state."""
+        settings = self.settings
+        if self.state.finished:
+            return self.state
+        if self.state.epoch == 0 and not self.state.history:
+            self._validate(epoch=0)  # the untrained model is the first candidate for "best"
+            self.save_latest()
+        while self.state.epoch < settings.num_epochs:
+            epoch = self.state.epoch + 1
+            self._train_epoch(epoch)
+            self.state.epoch = epoch
+            if epoch % settings.save_interval == 0 or epoch == settings.num_epochs:
+                self._validate(epoch)
+                if epoch - self.state.best_epoch > settings.patience:
+                    self.state.finished = True
+                    self.state.stop_reason = (
+                        f"early stop: no improvement in {settings.metric_for_best} since epoch "
+                        f"{self.state.best_epoch} (patience {settings.patience})"
+                    )
+            if epoch == settings.num_epochs and not self.state.finished:
+                self.state.finished = True
+                self.state.stop_reason = f"reached num_epochs_train = {settings.num_epochs}"
+            self.save_latest()
+            if self.state.finished:
+                break
+        return self.state
+
+    def _validate(self, epoch: int) -> None:
+        scores = self.validator(self.models, epoch)
+        score = float(scores[self.settings.metric_for_best])
+        self.state.history.append({"epoch": epoch, **scores})
+        self.on_log("val", scores, epoch)
+        for part in self.parts.values():
+            if "plateau" in part.schedulers:
+                part.schedulers["plateau"].step(score)
+        if score > self.state.best_score:
+            self.state.best_score = score
+            self.state.best_epoch = epoch
+            self.save_best()
+
+    def _set_train_mode(self) -> None:
+        for module in self.all_modules().values():
+            module.train()
+        if self.settings.freeze_trunk_batchnorm:
+            freeze_batchnorm_statistics(self.models["trunk"])
+
+    def _frozen_parts(self, epoch: int) -> list[OptimizationPart]:
+        return [part for part in self.parts.values() if epoch <= part.frozen_for_epochs]
+
+    def _train_epoch(self, epoch: int) -> None:
+        settings = self.settings
+        seed_everything(derive_seed(settings.seed, "epoch", epoch))
+        self._set_train_mode()
+        frozen = self._frozen_parts(epoch)
+        restore = [(p, p.requires_grad) for part in frozen for p in part.module.parameters()]
+        for parameter, _ in restore:
+            parameter.requires_grad_(False)
+        loader = self.loader_factory(epoch)
+        batches = iter(loader)
+        bar = tqdm(
+            range(settings.iterations_per_epoch),
+            desc=f"{self.progress_label} epoch {epoch}",
+            unit="it",
+            leave=False,
+            dynamic_ncols=True,
+        )
+        running = 0.0
+        try:
+            for iteration in bar:
+                try:
+                    images, labels = next(batches)
+                except StopIteration:
+                    batches = iter(loader)
+                    images, labels = next(batches)
+                losses = self._step(images, labels, frozen)
+                total = sum(losses.values())
+                running = total if iteration == 0 else 0.9 * running + 0.1 * total
+                bar.set_postfix(loss=f"{running:.4f}")
+                global_step = (epoch - 1) * settings.iterations_per_epoch + iteration
+                self.on_log("train", losses, global_step)
+        finally:
+            bar.close()
+            for parameter, requires_grad in restore:
+                parameter.requires_grad_(requires_grad)
+        for part in self.parts.values():
+            if "epoch" in part.schedulers and part not in frozen:
+                part.schedulers["epoch"].step()
+        for plugin in self.plugins:
+            plugin.on_epoch_end(epoch, self)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.settings.device.type, dtype=self.autocast_dtype)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Trunk features and embeddings of a batch (float32)."""
+        with self._autocast():
+            features = self.models["trunk"](images)
+            embeddings = self.models["embedder"](features)
+        return features.float(), embeddings.float()
+
+    def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
+        """Mine, then every loss weighted; plugins first change what the losses see."""
+        for plugin in self.plugins:
+            inputs = plugin.loss_inputs(inputs, self)
+        indices_tuple = inputs.indices_tuple
+        for miner in self.miners.values():
+            indices_tuple = miner(inputs.embeddings, inputs.labels)
+        inputs.indices_tuple = indices_tuple
+        weights = self.settings.loss_weights
+        return {
+            role: float(weights.get(role, 1.0)) * loss(inputs.embeddings, inputs.labels, inputs.indices_tuple)
+            for role, loss in self.losses.items()
+        }
+
+    def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, float]:
+        device = self.settings.device
+        images = images.to(device, non_blocking=True)
+        if self.settings.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = labels.to(device, non_blocking=True)
+        active = [part for part in self.parts.values() if part not in frozen]
+        for part in self.parts.values():
+            part.optimizer.zero_grad(set_to_none=True)
+        features, embeddings = self.forward(images)
+        losses = self.compute_losses(LossInputs(embeddings=embeddings, labels=labels, features=features))
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            raise FloatingPointError(
+                f"loss became {total.item()} at epoch {self.state.epoch + 1}; lower the learning rate "
+                "or add gradient clipping (gradient_clippers: {<part>_grad_clipper: {max_norm: 10}})"
+            )
+        self.scaler.scale(total).backward()
+        for part in active:
+            if part.clip is not None:
+                self.scaler.unscale_(part.optimizer)
+                torch.nn.utils.clip_grad_norm_(part.module.parameters(), **part.clip)
+            self.scaler.step(part.optimizer)
+            if "iteration" in part.schedulers:
+                part.schedulers["iteration"].step()
+        self.scaler.update()
+        return {role: float(value.detach()) for role, value in losses.items()}

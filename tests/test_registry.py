@@ -1,0 +1,53 @@
+"""Name lookup and construction through the registry."""
+
+import pytest
+from pytorch_metric_learning.distances import CosineSimilarity
+from pytorch_metric_learning.losses import MultiSimilarityLoss
+from pytorch_metric_learning.reducers import MeanReducer
+
+from dmlbench.errors import ConfigError, RegistryError
+from dmlbench.registry import available, build, lookup, nearest_names, register
+
+
+def test_library_names_resolve():
+    assert lookup("loss", "MultiSimilarityLoss") is MultiSimilarityLoss
+    assert "RMSprop" in available("optimizer")
+    assert "MPerClassSampler" in available("sampler")
+
+
+def test_unknown_name_names_role_and_nearest():
+    with pytest.raises(RegistryError) as info:
+        lookup("loss", "MultiSimilarityLos", role="loss_funcs.metric_loss")
+    message = str(info.value)
+    assert "loss_funcs.metric_loss" in message and "MultiSimilarityLoss" in message.split("nearest:")[1]
+
+
+def test_nearest_is_case_insensitive():
+    assert nearest_names("optimizer", "rmsprop")[0] == "RMSprop"
+
+
+def test_nested_objects_are_built():
+    loss = build("loss", {"MultiSimilarityLoss": {"alpha": 3, "distance": {"CosineSimilarity": {}},
+                                                  "reducer": {"MeanReducer": {}}}})
+    assert isinstance(loss, MultiSimilarityLoss) and loss.alpha == 3
+    assert isinstance(loss.distance, CosineSimilarity) and isinstance(loss.reducer, MeanReducer)
+
+
+def test_unknown_keyword_suggests_the_right_one():
+    with pytest.raises(ConfigError, match=r"'alpah'.*did you mean alpha"):
+        build("loss", {"MultiSimilarityLoss": {"alpah": 2}}, role="loss_funcs.metric_loss")
+
+
+def test_spec_must_have_one_class():
+    with pytest.raises(ConfigError, match="expected one"):
+        build("loss", {"ContrastiveLoss": {}, "TripletMarginLoss": {}})
+
+
+def test_registered_class_wins_and_is_listed():
+    @register("hook", name="TestOnlyHook")
+    class Hook:
+        def __init__(self, value: int = 1) -> None:
+            self.value = value
+
+    assert build("hook", {"TestOnlyHook": {"value": 5}}).value == 5
+    assert "TestOnlyHook" in available("hook")
