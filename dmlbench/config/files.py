@@ -1,0 +1,116 @@
+"""Config categories on disk: ``<config dir>/<category>/<name>.yaml``.
+
+A category is built from a list of file names merged in order, as in powerful-benchmarker
+(``--config_general [default, with_cars196]`` loads ``default.yaml`` then merges
+``with_cars196.yaml`` over it, suffixes and all). Several config folders may be searched:
+for each name the first folder that has the file wins (e.g. an experiment's own
+``exp_configs/<name>/configs`` before the defaults in ``dmlbench/configs``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from dmlbench.config.merge import merge_configs
+from dmlbench.config.yaml_io import load_yaml_file, parse_value
+from dmlbench.errors import ConfigError
+
+CATEGORIES = (
+    "config_general",
+    "config_models",
+    "config_loss_and_miners",
+    "config_optimizers",
+    "config_transforms",
+    "config_eval",
+    "config_dataset",
+    "config_factories",
+)
+
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _check_name(name: Any, flag: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{flag}: config names must be non-empty words, got {name!r}")
+    name = name.strip()
+    if name.endswith(".yaml"):
+        name = name[: -len(".yaml")]
+    if not _NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(
+            f"{flag}: {name!r} is not a config name; use bare file names such as "
+            f"[default, with_cars196] (letters, digits, _ - .)"
+        )
+    return name
+
+
+def parse_file_list(value: str | Sequence[str], flag: str) -> list[str]:
+    """Config names from ``"[default, with_cars196]"``, ``"default"``, ``"default with_x"``
+    or a list of strings. Raises :class:`ConfigError` naming ``flag`` for anything else."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            parsed = parse_value(text, flag)
+            if not isinstance(parsed, list):
+                raise ConfigError(f"{flag}: expected a list such as [default, with_cars196], got {text!r}")
+            names = parsed
+        else:
+            names = text.replace(",", " ").split()
+    elif isinstance(value, (list, tuple)):
+        names = list(value)
+    else:
+        raise ConfigError(f"{flag}: expected a list such as [default, with_cars196], got {value!r}")
+    if not names:
+        raise ConfigError(f"{flag}: the list of config names is empty; e.g. [default]")
+    return [_check_name(name, flag) for name in names]
+
+
+def available_names(category: str, config_dirs: Sequence[Path]) -> list[str]:
+    """Sorted names of the ``.yaml`` files of ``category`` in any of ``config_dirs``."""
+    names: set[str] = set()
+    for folder in config_dirs:
+        category_dir = Path(folder) / category
+        if category_dir.is_dir():
+            names.update(path.stem for path in category_dir.glob("*.yaml") if path.is_file())
+    return sorted(names)
+
+
+def find_config_file(category: str, name: str, config_dirs: Sequence[Path]) -> Path:
+    """The file for ``name`` in the first folder that has it, else a :class:`ConfigError`
+    listing the available names, nearest first."""
+    for folder in config_dirs:
+        candidate = Path(folder) / category / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    available = available_names(category, config_dirs)
+    searched = ", ".join(str(Path(folder) / category) for folder in config_dirs) or "no folders"
+    if available:
+        nearest = difflib.get_close_matches(name, available, n=len(available), cutoff=0.0)
+        listing = f"available: {', '.join(nearest)}"
+    else:
+        listing = "that category has no .yaml files there"
+    raise ConfigError(f"--{category}: no config named '{name}' (looked in {searched}); {listing}")
+
+
+def load_category(category: str, names: list[str], config_dirs: list[Path]) -> dict:
+    """Merge ``<dir>/<category>/<name>.yaml`` for each name, in order."""
+    if category not in CATEGORIES:
+        nearest = difflib.get_close_matches(category, CATEGORIES, n=1, cutoff=0.5)
+        hint = f" (did you mean {nearest[0]}?)" if nearest else ""
+        raise ConfigError(
+            f"unknown config category '{category}'{hint}; categories: {', '.join(CATEGORIES)}"
+        )
+    names = parse_file_list(names, f"--{category}")
+    merged: dict = {}
+    for name in names:
+        path = find_config_file(category, name, config_dirs)
+        try:
+            merged = merge_configs(merged, load_yaml_file(path))
+        except ConfigError as error:
+            message = str(error)
+            if str(path) not in message:
+                raise ConfigError(f"{path}: {message}") from error
+            raise
+    return merged

@@ -1,0 +1,442 @@
+"""Merging configs, with powerful-benchmarker 0.9's special key suffixes.
+
+``merge_configs(base, override)`` merges ``override`` into a copy of ``base``. Without
+suffixes, mappings merge recursively: a key only in ``override`` is added, a leaf in
+``override`` wins, and lists are replaced (never concatenated)::
+
+    base:     {optimizers: {trunk_optimizer: {RMSprop: {lr: 1.0e-06}}}}
+    override: {optimizers: {trunk_optimizer: {RMSprop: {lr: 0.01, alpha: 0.95}}}}
+    result:   {optimizers: {trunk_optimizer: {RMSprop: {lr: 0.01, alpha: 0.95}}}}
+
+A suffix at the end of a key changes what happens to that key. Suffixes work in YAML files
+and on the command line (``--key~SUFFIX~ value``), at any depth. "Depth N below a key" counts
+the mapping that is the key's value as depth 1, the mappings inside it as depth 2, and so on.
+
+``~OVERRIDE~`` -- replace the value instead of merging into it::
+
+    base:     {optimizers: {trunk_optimizer: {RMSprop: {lr: 1.0e-06}}}}
+    override: {optimizers: {trunk_optimizer~OVERRIDE~: {Adam: {lr: 0.01}}}}
+    result:   {optimizers: {trunk_optimizer: {Adam: {lr: 0.01}}}}
+
+``~APPLY~N`` -- merge the value into every mapping at depth N below the key (here: set lr
+in all optimizers, whatever their class). A null at depth N counts as an empty mapping::
+
+    base:     {optimizers: {trunk_optimizer: {RMSprop: {lr: 1.0e-06}},
+                            embedder_optimizer: {Adam: {lr: 0.01}}}}
+    override: {optimizers~APPLY~3: {lr: 0.005}}
+    result:   {optimizers: {trunk_optimizer: {RMSprop: {lr: 0.005}},
+                            embedder_optimizer: {Adam: {lr: 0.005}}}}
+
+``~SWAP~N`` -- rename keys of the mappings at depth N below the key, keeping their values.
+``{New: {}}`` (or ``{New: null}``) renames the *only* key there; ``{Old: New}`` renames a
+named key (needed when there are several); ``{New: {k: v}}`` renames the only key and merges
+``{k: v}`` into its value (a dmlbench extension)::
+
+    base:     {split_manager: {ClassDisjointSplitManager: {test_size: 0.5, num_training_partitions: 4}}}
+    override: {split_manager~SWAP~1: {MLRCSplitManager: {}}}
+    result:   {split_manager: {MLRCSplitManager: {test_size: 0.5, num_training_partitions: 4}}}
+
+    base:     {transforms: {train: {Resize: {size: 256}, RandomHorizontalFlip: {p: 0.5}}}}
+    override: {transforms~SWAP~2: {RandomHorizontalFlip: RandomVerticalFlip}}
+    result:   {transforms: {train: {Resize: {size: 256}, RandomVerticalFlip: {p: 0.5}}}}
+
+  powerful-benchmarker asserted when ``{New: {}}`` met several keys; here that is a
+  ConfigError listing the keys and asking for the ``{Old: New}`` form.
+
+``~DELETE~`` and its synonym ``~REMOVE~`` -- delete the key; the value is ignored. As in
+powerful-benchmarker, deleting a key that is not there does nothing (so re-applying an
+override is harmless). As a dmlbench extension the marker may also be the *value*::
+
+    base:     {optimizers: {trunk_optimizer: {...}, embedder_optimizer: {...}}}
+    override: {optimizers: {embedder_optimizer~DELETE~: {}}}     # PB form
+    override: {optimizers: {embedder_optimizer~REMOVE~: null}}   # synonym
+    override: {optimizers: {embedder_optimizer: ~DELETE~}}       # value form
+    result:   {optimizers: {trunk_optimizer: {...}}}
+
+Search-space suffixes ``~BAYESIAN~``, ``~LOG_BAYESIAN~``, ``~INT_BAYESIAN~``, ``~CHOICE~``
+(see :mod:`dmlbench.config.search_space`) are kept in the result as ordinary keys; a search
+key replaces a plain key of the same base name and vice versa, so the later one wins::
+
+    base:     {MultiSimilarityLoss: {alpha: 2, beta: 50}}
+    override: {MultiSimilarityLoss: {alpha~LOG_BAYESIAN~: [0.01, 100]}}
+    result:   {MultiSimilarityLoss: {alpha~LOG_BAYESIAN~: [0.01, 100], beta: 50}}
+
+Any other ``~WORD~`` suffix is a ConfigError naming the key path and listing these.
+
+:func:`combine_overrides` folds two overrides into one whose effect equals applying them in
+turn (used to combine several command-line flags).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable
+
+from dmlbench.errors import ConfigError
+
+#: Search-space suffix -> parameter kind.
+SEARCH_SUFFIXES: dict[str, str] = {
+    "~BAYESIAN~": "float",
+    "~LOG_BAYESIAN~": "log_float",
+    "~INT_BAYESIAN~": "int",
+    "~CHOICE~": "choice",
+}
+DELETE_MARKERS = ("~DELETE~", "~REMOVE~")
+VALID_SUFFIXES = ("~OVERRIDE~", "~APPLY~N", "~SWAP~N", *DELETE_MARKERS, *SEARCH_SUFFIXES)
+
+_SUFFIX = re.compile(r"^(?P<name>.*)~(?P<word>[A-Za-z_]*)~(?P<depth>[0-9]*)$")
+_ANY_SUFFIX = re.compile(r"~[A-Za-z_]*~[0-9]*")
+_WORD_KIND = {"OVERRIDE": "override", "APPLY": "apply", "SWAP": "swap", "DELETE": "delete",
+              "REMOVE": "delete"}
+_WORD_KIND.update({suffix.strip("~"): "search" for suffix in SEARCH_SUFFIXES})
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A config key split into its base ``name`` and what its suffix asks for.
+
+    ``kind`` is one of "plain", "override", "apply", "swap", "delete", "search";
+    ``depth`` is N of ``~APPLY~N``/``~SWAP~N``; ``suffix`` is the suffix text ("" if none).
+    """
+
+    name: Hashable
+    kind: str
+    depth: int = 0
+    suffix: str = ""
+
+
+def dotted(path: tuple, key: Any = None) -> str:
+    """``("a", "b"), "c"`` -> ``"a.b.c"`` (for error messages)."""
+    parts = [str(part) for part in path] + ([] if key is None else [str(key)])
+    return ".".join(parts) if parts else "<top level>"
+
+
+def parse_key(key: Hashable, path: tuple = ()) -> KeySpec:
+    """Split a key into name and suffix; an unknown or malformed suffix is a ConfigError."""
+    if not isinstance(key, str):
+        return KeySpec(key, "plain")
+    match = _SUFFIX.match(key)
+    if match is None:
+        return KeySpec(key, "plain")
+    name, word, depth_text = match["name"], match["word"], match["depth"]
+    where = dotted(path, key)
+    kind = _WORD_KIND.get(word)
+    if kind is None:
+        guess = difflib.get_close_matches(word.upper(), list(_WORD_KIND), n=1, cutoff=0.5)
+        hint = f" (did you mean ~{guess[0]}~?)" if guess else ""
+        raise ConfigError(
+            f"unknown suffix '~{word}~' in key '{where}'{hint}; valid suffixes: "
+            f"{', '.join(VALID_SUFFIXES)}"
+        )
+    if _ANY_SUFFIX.search(name):
+        raise ConfigError(f"key '{where}' has more than one ~SUFFIX~; use one per key")
+    if not name:
+        raise ConfigError(f"key '{where}' has a suffix but no name before it")
+    if kind in ("apply", "swap"):
+        if not depth_text or int(depth_text) < 1:
+            raise ConfigError(
+                f"key '{where}': ~{word}~ needs a depth of 1 or more after it, "
+                f"e.g. '{name}~{word}~1'"
+            )
+        return KeySpec(name, kind, int(depth_text), f"~{word}~{depth_text}")
+    if depth_text:
+        raise ConfigError(
+            f"key '{where}': ~{word}~ takes no number; write '{name}~{word}~'"
+        )
+    return KeySpec(name, kind, 0, f"~{word}~")
+
+
+def is_delete_marker(value: Any) -> bool:
+    """True for the value form of a deletion (``key: ~DELETE~`` / ``key: ~REMOVE~``)."""
+    return isinstance(value, str) and value in DELETE_MARKERS
+
+
+def effective_spec(key: Hashable, value: Any, path: tuple = ()) -> KeySpec:
+    """Like :func:`parse_key`, but a plain or override key whose value is a delete marker
+    counts as a deletion."""
+    spec = parse_key(key, path)
+    if spec.kind in ("plain", "override") and is_delete_marker(value):
+        return KeySpec(spec.name, "delete", 0, spec.suffix)
+    return spec
+
+
+# --------------------------------------------------------------------------------------------
+# merge_configs
+
+
+def merge_configs(base: dict, override: dict) -> dict:
+    """Merge ``override`` into a copy of ``base`` (inputs are left untouched).
+
+    Suffixed keys of ``override`` are applied to ``base`` as described in the module
+    docstring. The result has no suffixes except the search-space ones.
+    """
+    for name, value in (("base", base), ("override", override)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"merge_configs: {name} must be a mapping, got {type(value).__name__}")
+    result = _normalize(base, ())
+    return _merge_into(result, override, ())
+
+
+def _normalize(value: Any, path: tuple) -> Any:
+    """A fresh copy of ``value`` with the suffixes of every mapping in it resolved."""
+    if isinstance(value, dict):
+        return _merge_into({}, value, path)
+    if isinstance(value, list):
+        return [_normalize(item, path + (index,)) for index, item in enumerate(value)]
+    return copy.deepcopy(value)
+
+
+def _search_variants(node: dict, name: Hashable) -> list[Hashable]:
+    """Keys of ``node`` that are ``name`` with a search suffix."""
+    if not isinstance(name, str):
+        return []
+    return [name + suffix for suffix in SEARCH_SUFFIXES if name + suffix in node]
+
+
+def _put(node: dict, key: Hashable, value: Any, replaces: list[Hashable]) -> None:
+    """Set ``node[key] = value``, removing the keys in ``replaces``; the new key takes the
+    place of the first of ``key``/``replaces`` already present (else it goes last)."""
+    doomed = [k for k in [key, *replaces] if k in node]
+    if not doomed:
+        node[key] = value
+        return
+    items = list(node.items())
+    node.clear()
+    for existing, existing_value in items:
+        if existing == doomed[0]:
+            node[key] = value
+        elif existing not in doomed:
+            node[existing] = existing_value
+
+
+def _merge_into(result: dict, override: dict, path: tuple) -> dict:
+    """Apply ``override`` to ``result`` (which this module owns and mutates); return it."""
+    for key, value in override.items():
+        spec = effective_spec(key, value, path)
+        name = spec.name
+        here = path + (name,)
+        if spec.kind == "delete":
+            for doomed in [name, *_search_variants(result, name)]:
+                result.pop(doomed, None)
+        elif spec.kind == "plain":
+            current = result.get(name)
+            if name in result and isinstance(current, dict) and isinstance(value, dict):
+                _merge_into(current, value, here)
+            else:
+                _put(result, name, _normalize(value, here), _search_variants(result, name))
+        elif spec.kind == "override":
+            _put(result, name, _normalize(value, here), _search_variants(result, name))
+        elif spec.kind == "search":
+            others = [k for k in _search_variants(result, name) if k != key]
+            _put(result, key, copy.deepcopy(value), [name, *others])
+        else:  # apply / swap
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"'{dotted(path, key)}': the value of {spec.suffix} must be a mapping, "
+                    f"got {value!r}"
+                )
+            if name not in result:
+                raise ConfigError(
+                    f"'{dotted(path, key)}': there is no key '{dotted(here)}' to apply "
+                    f"{spec.suffix} to{_nearest_hint(name, result)}"
+                )
+            if not isinstance(result[name], dict):
+                raise ConfigError(
+                    f"'{dotted(path, key)}': {spec.suffix} needs '{dotted(here)}' to be a "
+                    f"mapping, it is {result[name]!r}"
+                )
+            if spec.kind == "apply":
+                _apply_at_depth(result[name], value, spec.depth, here, key)
+            else:
+                _swap_at_depth(result[name], value, spec.depth, here, key)
+    return result
+
+
+def _nearest_hint(name: Hashable, node: dict) -> str:
+    keys = [str(k) for k in node]
+    close = difflib.get_close_matches(str(name), keys, n=3, cutoff=0.5)
+    if close:
+        return f" (did you mean {', '.join(close)}?)"
+    return f" (keys there: {', '.join(keys)})" if keys else " (the mapping there is empty)"
+
+
+def _visit_depth(node: dict, depth: int, path: tuple,
+                 on_mapping: Callable[[dict, tuple], None],
+                 on_null: Callable[[dict, Hashable, tuple], None] | None = None) -> int:
+    """Call ``on_mapping`` for each mapping at ``depth`` (``node`` itself is depth 1) and
+    ``on_null`` for each null value standing where such a mapping would be; return how many."""
+    if depth == 1:
+        on_mapping(node, path)
+        return 1
+    count = 0
+    for key, child in list(node.items()):
+        if isinstance(child, dict):
+            count += _visit_depth(child, depth - 1, path + (key,), on_mapping, on_null)
+        elif child is None and depth == 2 and on_null is not None:
+            on_null(node, key, path + (key,))
+            count += 1
+    return count
+
+
+def _apply_at_depth(node: dict, value: dict, depth: int, path: tuple, key: Hashable) -> None:
+    def merge_here(mapping: dict, where: tuple) -> None:
+        _merge_into(mapping, value, where)
+
+    def fill_null(parent: dict, child_key: Hashable, where: tuple) -> None:
+        parent[child_key] = _normalize(value, where)
+
+    if _visit_depth(node, depth, path, merge_here, fill_null) == 0:
+        raise ConfigError(
+            f"'{dotted(path[:-1], key)}': there is no mapping at depth {depth} below "
+            f"'{dotted(path)}' (depth 1 is its own value)"
+        )
+
+
+def _swap_at_depth(node: dict, value: dict, depth: int, path: tuple, key: Hashable) -> None:
+    label = dotted(path[:-1], key)
+    targets: list[tuple[dict, tuple]] = []
+    _visit_depth(node, depth, path, lambda mapping, where: targets.append((mapping, where)))
+    if not targets:
+        raise ConfigError(
+            f"'{label}': there is no mapping at depth {depth} below '{dotted(path)}' "
+            f"(depth 1 is its own value)"
+        )
+    if not value:
+        raise ConfigError(f"'{label}': say what to swap in, e.g. {{NewClassName: {{}}}}")
+    for first, second in value.items():
+        if second is None or isinstance(second, dict):
+            _swap_only_key(targets, first, second, label)
+        elif isinstance(second, str):
+            _rename_key(targets, first, second, label, depth, path)
+        else:
+            raise ConfigError(
+                f"'{label}': {{{first}: {second!r}}} is not a swap; use {{NewName: {{}}}} to "
+                f"rename the only key, or {{OldName: NewName}}"
+            )
+
+
+def _rename_in_place(mapping: dict, old: Hashable, new: Hashable, new_value: Any) -> None:
+    items = list(mapping.items())
+    mapping.clear()
+    for existing, existing_value in items:
+        if existing == old:
+            mapping[new] = new_value
+        else:
+            mapping[existing] = existing_value
+
+
+def _swap_only_key(targets: list[tuple[dict, tuple]], new: Hashable, extra: dict | None,
+                   label: str) -> None:
+    """``{New: {}}``: rename the single key of each target to ``new`` (merging ``extra``)."""
+    for mapping, where in targets:
+        if new in mapping:
+            old = new
+        elif len(mapping) == 1:
+            old = next(iter(mapping))
+        elif not mapping:
+            raise ConfigError(f"'{label}': '{dotted(where)}' is empty; there is no key to swap")
+        else:
+            keys = ", ".join(str(k) for k in mapping)
+            raise ConfigError(
+                f"'{label}': '{dotted(where)}' has {len(mapping)} keys ({keys}), so "
+                f"{{{new}: {{}}}} is ambiguous; name the one to replace: {{OldName: {new}}}"
+            )
+        kept = mapping[old]
+        if extra:
+            base = kept if isinstance(kept, dict) else {}
+            kept = _merge_into(base, extra, where + (new,))
+        _rename_in_place(mapping, old, new, kept)
+
+
+def _rename_key(targets: list[tuple[dict, tuple]], old: Hashable, new: str, label: str,
+                depth: int, path: tuple) -> None:
+    """``{Old: New}``: rename ``old`` to ``new`` wherever ``old`` is a key of a target."""
+    renamed = already = 0
+    for mapping, where in targets:
+        if old in mapping:
+            if new in mapping and new != old:
+                raise ConfigError(
+                    f"'{label}': cannot rename '{old}' to '{new}' in '{dotted(where)}': "
+                    f"'{new}' is already there"
+                )
+            _rename_in_place(mapping, old, new, mapping[old])
+            renamed += 1
+        elif new in mapping:
+            already += 1
+    if renamed == 0 and already == 0:
+        known = sorted({str(k) for mapping, _ in targets for k in mapping})
+        close = difflib.get_close_matches(str(old), known, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else f"keys there: {', '.join(known)}"
+        raise ConfigError(
+            f"'{label}': no key '{old}' at depth {depth} below '{dotted(path)}' to rename to "
+            f"'{new}'; {hint}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# combine_overrides
+
+
+def combine_overrides(first: dict, second: dict, path: tuple = ()) -> dict:
+    """One override equivalent to applying ``first`` and then ``second``.
+
+    Raises :class:`ConfigError` when the two cannot be expressed as one mapping (e.g. a key
+    merged both before and after a ``~SWAP~`` of it): such flags belong in one value.
+    """
+    result = copy.deepcopy(first)
+    for key, value in second.items():
+        spec = effective_spec(key, value, path)
+        name = spec.name
+        entries = [k for k in result if effective_spec(k, result[k], path).name == name]
+        latest = entries[-1] if entries else None
+        latest_spec = effective_spec(latest, result[latest], path) if entries else None
+        value = copy.deepcopy(value)
+
+        if spec.kind in ("override", "delete", "search"):
+            for k in entries:  # this key's earlier history no longer matters
+                del result[k]
+            result[key] = value
+        elif spec.kind == "plain":
+            if latest_spec is None or (latest_spec.kind in ("apply", "swap") and name not in result):
+                result[key] = value
+            elif latest_spec.kind == "plain":
+                if isinstance(result[latest], dict) and isinstance(value, dict):
+                    result[latest] = combine_overrides(result[latest], value, path + (name,))
+                elif isinstance(value, dict):  # a leaf, then a mapping: the mapping replaces it
+                    del result[latest]
+                    result[_override_key(name)] = value
+                else:
+                    result[latest] = value
+            elif latest_spec.kind == "override":
+                previous = result[latest]
+                if isinstance(previous, dict) and isinstance(value, dict):
+                    result[latest] = combine_overrides(previous, value, path + (name,))
+                else:
+                    result[latest] = value
+            elif latest_spec.kind in ("delete", "search"):
+                del result[latest]
+                result[_override_key(name)] = value
+            else:
+                raise _cannot_combine(path, key, latest)
+        else:  # apply / swap
+            if key not in result:
+                result[key] = value
+            elif latest == key and spec.kind == "apply":
+                result[key] = combine_overrides(result[key], value, path + (name,))
+            else:
+                raise _cannot_combine(path, key, latest)
+    return result
+
+
+def _override_key(name: Hashable) -> Hashable:
+    return f"{name}~OVERRIDE~" if isinstance(name, str) else name
+
+
+def _cannot_combine(path: tuple, key: Hashable, latest: Hashable) -> ConfigError:
+    return ConfigError(
+        f"'{dotted(path, key)}' is given again after '{dotted(path, latest)}'; the two cannot be "
+        f"combined in order: put their contents in one flag"
+    )
