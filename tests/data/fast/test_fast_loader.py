@@ -1,0 +1,156 @@
+"""GpuJpegBatchLoader against the reference PIL + torchvision DataLoader."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from fast_images import CroppingDataset, FileDataset, random_sizes, write_images
+from torchvision import transforms as T
+
+from dmlbench.data.base import TransformedSubset
+from dmlbench.data.fast import GpuJpegBatchLoader, fast_loader_available
+from dmlbench.data.transforms import ToBGR255
+from dmlbench.errors import DatasetError
+
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+ONE_LEVEL = 1.0 / 255.0 / min(STD)  # one 8-bit level after Normalize, in the most stretched channel
+
+
+def eval_transform(size: int = 48) -> T.Compose:
+    return T.Compose([T.Resize(56), T.CenterCrop(size), T.ToTensor(), T.Normalize(MEAN, STD)])
+
+
+def train_transform(size: int = 48) -> T.Compose:
+    return T.Compose(
+        [T.Resize(56), T.RandomResizedCrop(size, scale=(0.16, 1)), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)]
+    )
+
+
+@pytest.fixture(scope="module")
+def jpeg_paths(tmp_path_factory):
+    return write_images(tmp_path_factory.mktemp("jpegs"), random_sizes(14, 50, 110))
+
+
+def test_eval_path_matches_the_pil_dataloader(jpeg_paths):
+    dataset = FileDataset(jpeg_paths, [i % 4 for i in range(len(jpeg_paths))], eval_transform())
+    reference = list(torch.utils.data.DataLoader(dataset, batch_size=4))
+    fast = list(GpuJpegBatchLoader(dataset, batch_size=4, device="cpu"))
+    assert len(fast) == len(reference) == 4
+    for (ref_images, ref_labels), (images, labels) in zip(reference, fast):
+        assert images.shape == ref_images.shape and images.dtype == torch.float32
+        assert labels.dtype == torch.int64 and torch.equal(labels, ref_labels)
+        # CPU decoding is libjpeg-turbo in both paths and the float64 resampling is Pillow's
+        # arithmetic: the same pixels (up to float rounding in the normalisation)
+        assert (images - ref_images).abs().max() < 1e-5
+
+
+def test_bninception_convention_matches_the_pil_dataloader(jpeg_paths):
+    transform = T.Compose([T.Resize(56), T.CenterCrop(48), T.ToTensor(), ToBGR255(), T.Normalize([104, 117, 128], [1, 1, 1])])
+    dataset = FileDataset(jpeg_paths[:5], list(range(5)), transform)
+    (ref_images, _), = torch.utils.data.DataLoader(dataset, batch_size=5)
+    (images, _), = GpuJpegBatchLoader(dataset, batch_size=5, device="cpu")
+    assert (images - ref_images).abs().max() < 1e-4
+
+
+def test_train_path_follows_the_sampler_order_and_labels(jpeg_paths):
+    labels = [i % 5 for i in range(len(jpeg_paths))]
+    subset = TransformedSubset(
+        FileDataset(jpeg_paths, labels), np.arange(2, 14), train_transform(), label_map={i: 10 + i for i in range(5)}
+    )
+    sampler = torch.utils.data.SubsetRandomSampler(range(12), generator=torch.Generator().manual_seed(7))
+    order = list(sampler)  # the same permutation as the next pass, because the generator is re-seeded below
+    sampler.generator.manual_seed(7)
+    reference = torch.utils.data.DataLoader(subset, batch_size=5, sampler=sampler, drop_last=True)
+    ref_labels = [batch_labels for _, batch_labels in reference]
+    sampler.generator.manual_seed(7)
+    fast = GpuJpegBatchLoader(subset, batch_size=5, sampler=sampler, drop_last=True, device="cpu", channels_last=True)
+    assert len(fast) == 2
+    batches = list(fast)
+    assert [b[1].tolist() for b in batches] == [r.tolist() for r in ref_labels]
+    assert batches[0][1].tolist() == [10 + labels[2 + i] for i in order[:5]]
+    for images, _ in batches:
+        assert images.shape == (5, 3, 48, 48) and images.is_contiguous(memory_format=torch.channels_last)
+        pixels = images * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
+        assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+        levels = pixels * 255
+        assert torch.allclose(levels, levels.round(), atol=1e-3)  # whole 8-bit levels, like ToTensor's
+
+
+def test_augmentation_is_seeded_per_epoch(jpeg_paths):
+    dataset = FileDataset(jpeg_paths[:6], list(range(6)), train_transform())
+    first = [b[0] for b in GpuJpegBatchLoader(dataset, batch_size=3, device="cpu", seed=5)]
+    again = [b[0] for b in GpuJpegBatchLoader(dataset, batch_size=3, device="cpu", seed=5)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    loader = GpuJpegBatchLoader(dataset, batch_size=3, device="cpu", generator=torch.Generator().manual_seed(1))
+    epoch_one, epoch_two = [b[0] for b in loader], [b[0] for b in loader]
+    assert not torch.equal(epoch_one[0], epoch_two[0])
+
+
+def test_datasets_that_edit_images_in_load_image_are_read_through_it(jpeg_paths):
+    dataset = CroppingDataset(jpeg_paths[:4], [0, 1, 2, 3], eval_transform(32))
+    (ref_images, _), = torch.utils.data.DataLoader(dataset, batch_size=4)
+    (images, _), = GpuJpegBatchLoader(dataset, batch_size=4, device="cpu")
+    assert (images - ref_images).abs().max() < 1e-5
+
+
+def test_png_and_grayscale_files(tmp_path):
+    paths = write_images(tmp_path / "png", [(70, 90)], fmt="PNG") + write_images(tmp_path / "gray", [(80, 60)], mode="L")
+    dataset = FileDataset(paths, [0, 1], eval_transform())
+    (ref_images, _), = torch.utils.data.DataLoader(dataset, batch_size=2)
+    (images, _), = GpuJpegBatchLoader(dataset, batch_size=2, device="cpu")
+    assert (images - ref_images).abs().max() < 1e-5
+
+
+def test_a_missing_file_raises_a_dataset_error_naming_it(jpeg_paths, tmp_path):
+    missing = str(tmp_path / "gone.jpg")
+    dataset = FileDataset(jpeg_paths[:3] + [missing], [0, 0, 0, 0], eval_transform())
+    with pytest.raises(DatasetError, match="gone.jpg"):
+        list(GpuJpegBatchLoader(dataset, batch_size=2, device="cpu"))
+
+
+def test_stopping_early_ends_the_background_thread(jpeg_paths):
+    dataset = FileDataset(jpeg_paths, [0] * len(jpeg_paths), eval_transform())
+    iterator = iter(GpuJpegBatchLoader(dataset, batch_size=2, device="cpu", prefetch=1))
+    next(iterator)
+    iterator.close()
+    assert not iterator.thread.is_alive() and not iterator.decode_thread.is_alive()
+    assert not any(t in (iterator.thread, iterator.decode_thread) for t in threading.enumerate())
+
+
+def test_fast_loader_available_explains_unsupported_transforms(jpeg_paths):
+    dataset = FileDataset(jpeg_paths[:2], [0, 1], T.Compose([T.Resize(56), T.ColorJitter(0.2), T.CenterCrop(8), T.ToTensor()]))
+    assert "ColorJitter" in fast_loader_available(dataset)
+    assert fast_loader_available(FileDataset(jpeg_paths[:2], [0, 1], eval_transform())) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_path_agrees_with_the_cpu_path(jpeg_paths):
+    dataset = FileDataset(jpeg_paths, list(range(len(jpeg_paths))), eval_transform())
+    cpu = list(GpuJpegBatchLoader(dataset, batch_size=7, device="cpu"))
+    gpu = list(GpuJpegBatchLoader(dataset, batch_size=7, device="cuda", channels_last=True))
+    assert len(cpu) == len(gpu) == 2
+    for (cpu_images, cpu_labels), (gpu_images, gpu_labels) in zip(cpu, gpu):
+        assert gpu_images.is_cuda and gpu_images.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(cpu_labels, gpu_labels.cpu())
+        levels = (gpu_images.cpu() - cpu_images).abs() / ONE_LEVEL
+        # nvjpeg's IDCT and chroma upsampling differ from libjpeg's, most where colour changes
+        # fast: on an H200 these small noisy test images differed by 3.1 levels on average (p99 15).
+        # A misplaced or garbled image differs by tens of levels on average.
+        print("cuda vs cpu, levels: mean", float(levels.mean()), "p99", float(levels.flatten().quantile(0.99)))
+        assert levels.mean() < 6.0
+        assert levels.flatten().quantile(0.99) < 30.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_padding_places_each_image_top_left():
+    from dmlbench.data.fast.loader import pad_images
+
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, device="cuda") for h, w in [(5, 7), (9, 4), (2, 2)]]
+    padded = pad_images(images, (9, 7), torch.float16).cpu()
+    for index, image in enumerate(images):
+        expected = torch.zeros(3, 9, 7, dtype=torch.float16)
+        expected[:, : image.shape[1], : image.shape[2]] = image.cpu().half()
+        assert torch.equal(padded[index], expected)
