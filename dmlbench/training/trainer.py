@@ -17,11 +17,11 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from tqdm.auto import tqdm
 
+from dmlbench.progress import progress
 from dmlbench.training import checkpoint
 from dmlbench.training.components import OptimizationPart
-from dmlbench.training.plugins import LossInputs, TrainingPlugin
+from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
 from dmlbench.training.seeding import derive_seed, seed_everything
 
 #: validate(models, epoch) -> {metric name: value}
@@ -95,14 +95,15 @@ class Trainer:
         precision = settings.mixed_precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[precision]
         self.scaler = torch.amp.GradScaler(enabled=precision == "fp16" and settings.device.type == "cuda")
-        for plugin in plugins:
-            plugin.setup(self)
-        for role, loss in losses.items():
-            distance = getattr(loss, "distance", None)
+        for role, loss in losses.items():  # (a)/(c): plugins in config order, the last one outermost
+            if not hasattr(loss, "distance"):
+                continue
+            distance = loss.distance
             for plugin in plugins:
                 distance = plugin.wrap_distance(distance, role)
-            if distance is not None and hasattr(loss, "distance"):
-                loss.distance = distance
+            loss.distance = distance
+        for plugin in plugins:
+            plugin.setup(self)
 
     # ----------------------------------------------------------------- checkpoints
     @property
@@ -207,6 +208,10 @@ class Trainer:
 
     def _validate(self, epoch: int) -> None:
         scores = self.validator(self.models, epoch)
+        if not scores:  # no validation split: no model selection, the latest model is kept
+            self.state.best_epoch = epoch
+            self.save_best()
+            return
         score = float(scores[self.settings.metric_for_best])
         self.state.history.append({"epoch": epoch, **scores})
         self.on_log("val", scores, epoch)
@@ -237,13 +242,7 @@ class Trainer:
             parameter.requires_grad_(False)
         loader = self.loader_factory(epoch)
         batches = iter(loader)
-        bar = tqdm(
-            range(settings.iterations_per_epoch),
-            desc=f"{self.progress_label} epoch {epoch}",
-            unit="it",
-            leave=False,
-            dynamic_ncols=True,
-        )
+        bar = progress(range(settings.iterations_per_epoch), desc=f"{self.progress_label} epoch {epoch}")
         running = 0.0
         try:
             for iteration in bar:
@@ -281,18 +280,21 @@ class Trainer:
         return features.float(), embeddings.float()
 
     def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
-        """Mine, then every loss weighted; plugins first change what the losses see."""
+        """Every loss, weighted, after the plugins changed what the losses see (order rules in
+        :mod:`dmlbench.training.plugins`): (b) samples, (a) views, mining on ``embeddings``
+        (the last view), then the losses with the inputs bound for view-aggregating distances."""
         for plugin in self.plugins:
             inputs = plugin.loss_inputs(inputs, self)
-        indices_tuple = inputs.indices_tuple
+        for plugin in self.plugins:
+            inputs = plugin.make_views(inputs, self)
         for miner in self.miners.values():
-            indices_tuple = miner(inputs.embeddings, inputs.labels)
-        inputs.indices_tuple = indices_tuple
+            inputs.indices_tuple = miner(inputs.embeddings, inputs.labels)
         weights = self.settings.loss_weights
-        return {
-            role: float(weights.get(role, 1.0)) * loss(inputs.embeddings, inputs.labels, inputs.indices_tuple)
-            for role, loss in self.losses.items()
-        }
+        with bound_loss_inputs(inputs):
+            return {
+                role: float(weights.get(role, 1.0)) * loss(inputs.embeddings, inputs.labels, inputs.indices_tuple)
+                for role, loss in self.losses.items()
+            }
 
     def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, float]:
         device = self.settings.device
