@@ -1,0 +1,22 @@
+"""The classification baseline of Zhai & Wu, "Classification is a Strong Baseline for Deep Metric
+Learning" (BMVC 2019), as dmlbench components.
+
+Model: ``x = L2norm(Linear?(LayerNorm_noaffine(GAP(trunk(image)))))``
+(:class:`NormalizedEmbedder`; no Linear when the embedding keeps the trunk's width).
+Loss: normalised softmax, ``CE(W_n x / T, y)`` with every class weight row L2-normalised and
+``T = 0.05``. pytorch-metric-learning's ``NormalizedSoftmaxLoss`` computes exactly this (its
+default distance L2-normalises the embeddings, and it normalises each class's weight vector), so
+configs use it directly; tests/plugins/classification checks it against a direct computation.
+Batches: :class:`ClassBalancedSampler` (``batch_size / images_per_class`` classes, each with
+``images_per_class`` images). Warm-up: ``frozen_for_epochs: {trunk: 1}``. Evaluation: the raw
+features (cosine) and their binarised codes ``1[x > 0]`` compared by Hamming distance
+(``retrieval_metrics(..., binarize=True)``, config key ``eval_binarize``).
+
+The exp_configs ``cub_classification``, ``car_classification``, ``sop_classification`` and
+``inshop_classification`` hold the paper's settings.
+"""
+
+from plugins.classification.embedder import NormalizedEmbedder
+from plugins.classification.sampler import ClassBalancedSampler
+
+__all__ = ["ClassBalancedSampler", "NormalizedEmbedder"]
