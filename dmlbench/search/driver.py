@@ -1,0 +1,452 @@
+"""``--bayes_opt_iters N``: the whole search, from the first trial to the report.
+
+1. Ax proposes trials (Sobol first, then Bayesian optimisation); each trial is a sub-experiment
+   ``trials/trial_NNNN`` whose resolved config holds the proposed values; its objective is the
+   mean validation score over the folds, reported to Ax with its SEM.
+2. The best trial (highest observed mean, ties to the lowest index) is tested with its
+   concatenated ensemble; then it is retrained ``--reproductions`` times with derived seeds
+   (``reproductions/reproduction_NNNN``) and each retraining is tested.
+3. The report (``meta/``) gives the best parameters, the trials table, the search trace plot and
+   the reproductions' means with 95% Student-t confidence intervals.
+
+Rerunning the same command continues: Ax's state is saved after every change; a trial that was
+running resumes (from its checkpoints) if its folder holds the parameters Ax has for it, else it
+is abandoned and replaced; a trial whose result is on disk is completed without rerunning; only
+missing reproductions run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from dmlbench.errors import ConfigError, ExperimentError
+from dmlbench.fileio import write_text_atomic
+from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
+from dmlbench.search.jobs import read_error, read_result
+from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
+from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch, default_sobol_trials
+from dmlbench.search.results import TrialRow, aggregate_runs, best_trial
+from dmlbench.search.space import SearchSpace
+
+#: The search stops when this many trials in a row fail (a broken config would fail them all).
+MAX_CONSECUTIVE_FAILURES = 3
+#: Config keys about where jobs run, not what they compute (may change between runs).
+RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers")
+CONFIDENCE_LEVEL = 0.95
+
+
+def search_config_hash(config: dict[str, dict[str, Any]]) -> str:
+    """sha256 of the config without the keys that only place jobs (``RUN_PLACEMENT_KEYS``)."""
+    kept = {category: {k: v for k, v in (values or {}).items() if k not in RUN_PLACEMENT_KEYS}
+            for category, values in config.items()}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data (numpy scalars become Python numbers), so saved and live values compare."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+@contextlib.contextmanager
+def search_lock(layout: SearchLayout) -> Iterator[None]:
+    """One search process per experiment folder (the kernel drops the lock if it is killed)."""
+    layout.trials_dir.mkdir(parents=True, exist_ok=True)
+    with open(layout.lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise ExperimentError(f"another search is running in {layout.experiment_dir} "
+                                  f"(process {handle.read().strip() or '?'}); wait for it or stop it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _log(message: str) -> None:
+    print(f"[search] {message}", flush=True)
+
+
+def _format_values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{name.rsplit('.', 1)[-1]}={value:.4g}" if isinstance(value, float) else
+                     f"{name.rsplit('.', 1)[-1]}={value!r}" for name, value in values.items())
+
+
+class Search:
+    """One search folder: its space, Ax state, executor and jobs."""
+
+    def __init__(self, layout: SearchLayout, config: dict[str, dict[str, Any]], space: SearchSpace, ax: AxSearch,
+                 executor: Any, dataset_root: Path, metric: str) -> None:
+        self.layout, self.config, self.space, self.ax = layout, config, space, ax
+        self.executor, self.dataset_root, self.metric = executor, dataset_root, metric
+        self.pending: dict[int, JobHandle] = {}
+        self.queue: list[JobSpec] = []
+        self.consecutive_failures = 0
+
+    # ------------------------------------------------------------------ trial folders
+    def trial_spec(self, index: int) -> JobSpec:
+        return JobSpec("trial", self.layout.trial_dir(index), self.dataset_root)
+
+    def saved_parameters(self, index: int) -> dict[str, Any] | None:
+        path = self.layout.trial_dir(index) / TRIAL_PARAMETERS
+        return json.loads(path.read_text())["ax_parameters"] if path.exists() else None
+
+    def prepare_trial(self, index: int, ax_parameters: dict[str, Any]) -> JobSpec:
+        """Write the trial's folder: resolved configs holding the concrete values."""
+        from dmlbench.runner import save_configs
+
+        folder = self.layout.trial_dir(index)
+        ax_parameters = _jsonable(ax_parameters)
+        if folder.exists() and self.saved_parameters(index) not in (None, ax_parameters):
+            moved = self.layout.set_aside(folder, self.layout.stale_dir())
+            _log(f"{folder.name} held other parameters; moved to {moved}")
+        values = self.space.decode(ax_parameters)
+        save_configs(self.space.fill(values), folder / "configs")
+        write_text_atomic(folder / TRIAL_PARAMETERS, json.dumps(
+            {"trial": index, "ax_parameters": ax_parameters, "values": values}, indent=1) + "\n")
+        write_text_atomic(folder / "configs" / "command_line.txt",
+                          f"# trial {index} of the search in {self.layout.experiment_dir}\n")
+        return self.trial_spec(index)
+
+    # ------------------------------------------------------------------ resume
+    def reconcile(self) -> None:
+        """Bring Ax's record and the trial folders into agreement after a restart."""
+        known = set()
+        for trial in self.ax.trials():
+            known.add(trial.index)
+            if trial.status != RUNNING:
+                continue
+            saved = self.saved_parameters(trial.index)
+            if saved is not None and saved != _jsonable(trial.parameters):
+                _log(f"trial {trial.index}: its folder holds other parameters than Ax's record; abandoned, "
+                     "a new trial replaces it")
+                self.ax.abandon(trial.index)
+                self.layout.set_aside(self.layout.trial_dir(trial.index), self.layout.stale_dir())
+                continue
+            spec = self.prepare_trial(trial.index, trial.parameters) if saved is None else self.trial_spec(trial.index)
+            if read_result("trial", spec.job_dir) is not None:
+                _log(f"trial {trial.index}: finished before the restart; recording its result")
+                self.record(trial.index, None)
+                continue
+            handle = self.executor.reattach(spec)
+            if handle is not None:
+                _log(f"trial {trial.index}: still running as a job; waiting for it")
+                self.pending[trial.index] = handle
+            else:
+                _log(f"trial {trial.index}: was running; resuming it")
+                self.queue.append(spec)
+        if self.layout.trials_dir.exists():
+            for folder in sorted(self.layout.trials_dir.glob("trial_*")):
+                suffix = folder.name[len("trial_"):]
+                if folder.is_dir() and suffix.isdigit() and int(suffix) not in known:
+                    moved = self.layout.set_aside(folder, self.layout.stale_dir())
+                    _log(f"{folder.name} is not a trial Ax knows; moved to {moved}")
+
+    # ------------------------------------------------------------------ running
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trial in self.ax.trials():
+            counts[trial.status] = counts.get(trial.status, 0) + 1
+        return counts
+
+    def record(self, index: int, failure: str | None) -> None:
+        """Tell Ax how trial ``index`` ended (its result is read from its folder)."""
+        folder = self.layout.trial_dir(index)
+        result = read_result("trial", folder) if failure is None else None
+        if result is None:
+            failure = failure or read_error(folder)
+            self.ax.fail(index, failure)
+            self.consecutive_failures += 1
+            _log(f"trial {index} FAILED: {failure} (traceback: {folder / 'meta' / 'job_error.txt'})")
+            if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                raise ExperimentError(
+                    f"{self.consecutive_failures} trials in a row failed, the last ({folder}) with: {failure}; "
+                    "fix the config and rerun the same command to continue the search")
+            return
+        self.ax.complete(index, self.metric, result["mean"], result["sem"])
+        self.consecutive_failures = 0
+        best = best_trial(self.rows())
+        sem = "" if result["sem"] is None else f" ± {100 * result['sem']:.2f}"
+        _log(f"trial {index} done: {self.metric} {100 * result['mean']:.2f}{sem}"
+             + (f" (best so far: trial {best.index}, {100 * best.mean:.2f})" if best else ""))
+
+    def _start(self, specs: Sequence[JobSpec]) -> None:
+        for spec, handle in zip(specs, self.executor.submit(specs)):
+            self.pending[int(spec.job_dir.name.split("_")[-1])] = handle
+
+    def run_trials(self, iterations: int) -> None:
+        """Propose and run trials until ``iterations`` of them (not counting abandoned ones) exist
+        and have finished."""
+        while True:
+            counts = self.counts()
+            existing = sum(count for status, count in counts.items() if status != ABANDONED)
+            free = self.executor.capacity - len(self.pending)
+            if free > 0 and self.queue:
+                batch, self.queue = self.queue[:free], self.queue[free:]
+                self._start(batch)
+                free -= len(batch)
+            proposed: dict[int, dict[str, Any]] = {}
+            if free > 0 and not self.queue and existing < iterations:
+                proposed = self.ax.propose(min(free, iterations - existing))
+                specs = []
+                for index, parameters in proposed.items():
+                    trial = next(t for t in self.ax.trials() if t.index == index)
+                    _log(f"trial {index} ({trial.generation_node}): {_format_values(self.space.decode(parameters))}")
+                    specs.append(self.prepare_trial(index, parameters))
+                if specs:
+                    self._start(specs)
+            if not self.pending and not self.queue:
+                if existing >= iterations:
+                    return
+                if not proposed:
+                    _log(f"Ax proposes no further trial (search space exhausted?); stopping at {existing}")
+                    return
+                continue
+            for handle in wait_any(list(self.pending.values())):
+                index = next(i for i, h in self.pending.items() if h is handle)
+                del self.pending[index]
+                self.record(index, handle.failure())
+
+    def run_jobs(self, specs: Sequence[JobSpec]) -> dict[Path, str | None]:
+        """Run jobs (tests, reproductions) to the end, at most ``capacity`` at once; -> failures."""
+        failures: dict[Path, str | None] = {}
+        queue = [spec for spec in specs if read_result(spec.kind, spec.job_dir) is None]
+        for spec in specs:
+            if spec not in queue:
+                failures[spec.job_dir] = None
+        running: list[JobHandle] = []
+        while queue or running:
+            free = self.executor.capacity - len(running)
+            if free > 0 and queue:
+                batch, queue = queue[:free], queue[free:]
+                attached = {spec: self.executor.reattach(spec) for spec in batch}
+                running += [handle for handle in attached.values() if handle is not None]
+                fresh = [spec for spec, handle in attached.items() if handle is None]
+                if fresh:  # one submission: a Slurm job array
+                    running += self.executor.submit(fresh)
+                continue
+            for handle in wait_any(running):
+                running.remove(handle)
+                failures[handle.spec.job_dir] = handle.failure()
+        return failures
+
+    # ------------------------------------------------------------------ after the search
+    def rows(self) -> list[TrialRow]:
+        rows = []
+        for trial in self.ax.trials():
+            folder = self.layout.trial_dir(trial.index)
+            result = read_result("trial", folder) if trial.status == COMPLETED else None
+            rows.append(TrialRow(
+                index=trial.index, status=trial.status, generation_node=trial.generation_node,
+                parameters=self.space.decode(trial.parameters),
+                folder=str(folder.relative_to(self.layout.experiment_dir)) if folder.exists() else "",
+                mean=result["mean"] if result else None, sem=result["sem"] if result else None,
+                per_fold=result["per_fold"] if result else {},
+                error=read_error(folder) if trial.status == FAILED and folder.exists() else None,
+            ))
+        return rows
+
+    def test_best(self, best: TrialRow) -> dict[str, Any]:
+        spec = JobSpec("test", self.layout.trial_dir(best.index), self.dataset_root)
+        _log(f"testing the best trial ({best.index}) and its ensemble on the test split")
+        failure = self.run_jobs([spec])[spec.job_dir]
+        if failure:
+            raise ExperimentError(f"testing the best trial failed ({spec.job_dir}): {failure}")
+        return read_result("test", spec.job_dir)["results"]
+
+    def prepare_reproductions(self, best: TrialRow, count: int, base_seed: int) -> list[JobSpec]:
+        """Folders for ``count`` retrainings of ``best``; a set made for another best trial is
+        moved to ``reproductions_of_trial_NNNN``."""
+        from dmlbench.runner import save_configs
+        from dmlbench.search.jobs import load_job_config
+        from dmlbench.training.seeding import derive_seed
+
+        first = self.layout.reproduction_dir(0) / REPRODUCTION_INFO
+        if first.exists() and json.loads(first.read_text())["best_trial"] != best.index:
+            old = json.loads(first.read_text())["best_trial"]
+            archive = self.layout.experiment_dir / f"reproductions_of_trial_{old:04d}"
+            moved = self.layout.move_to_free_name(self.layout.reproductions_dir, archive)
+            _log(f"the best trial changed ({old} -> {best.index}); earlier reproductions moved to {moved}")
+        best_config = load_job_config(self.layout.trial_dir(best.index))
+        specs = []
+        for index in range(count):
+            folder = self.layout.reproduction_dir(index)
+            if not (folder / REPRODUCTION_INFO).exists():
+                seed = derive_seed(base_seed, "reproduction", index)
+                config = json.loads(json.dumps(best_config))
+                config.setdefault("config_general", {})["seed"] = seed
+                save_configs(config, folder / "configs")
+                write_text_atomic(folder / "configs" / "command_line.txt",
+                                  f"# reproduction {index} of trial {best.index} of the search in "
+                                  f"{self.layout.experiment_dir}\n")
+                write_text_atomic(folder / REPRODUCTION_INFO, json.dumps(
+                    {"best_trial": best.index, "reproduction": index, "seed": seed}, indent=1) + "\n")
+            specs.append(JobSpec("reproduction", folder, self.dataset_root))
+        return specs
+
+    def reproduce(self, best: TrialRow, count: int, base_seed: int) -> list[dict[str, Any]]:
+        specs = self.prepare_reproductions(best, count, base_seed)
+        todo = [spec for spec in specs if read_result("reproduction", spec.job_dir) is None]
+        if todo:
+            _log(f"retraining the best trial: {len(todo)} of {count} reproduction(s) to run")
+        failures = self.run_jobs(specs)
+        failed = {folder: message for folder, message in failures.items() if message}
+        if failed:
+            folder, message = next(iter(failed.items()))
+            raise ExperimentError(f"{len(failed)} reproduction(s) failed, e.g. {folder}: {message}; rerun the same "
+                                  "command to retry them")
+        return [read_result("reproduction", spec.job_dir)["results"] for spec in specs]
+
+
+def _sample_values(space: SearchSpace) -> dict[str, Any]:
+    """A point of the space (lower bounds, first choices), to validate class names up front."""
+    values = {}
+    for parameter in space.parameters:
+        p = parameter.parameter
+        values[p.name] = p.choices[0] if p.kind == "choice" else p.lower
+    return values
+
+
+def _open_search(layout: SearchLayout, config: dict[str, dict[str, Any]], space: SearchSpace, metric: str,
+                 seed: int, sobol_trials: int | None, iterations: int) -> AxSearch:
+    """Create the search's state, or load it after checking that the command still describes it."""
+    digest = search_config_hash(config)
+    if layout.settings_path.exists():
+        saved = json.loads(layout.settings_path.read_text())
+        if saved["config_sha256"] != digest:
+            differing = [key for key in sorted({*saved.get("keys", {}), *_top_level_hashes(config)})
+                         if saved.get("keys", {}).get(key) != _top_level_hashes(config).get(key)]
+            raise ExperimentError(
+                f"{layout.experiment_dir} holds a search with another config (differs in: "
+                f"{', '.join(differing) or 'the config'}); rerun its original command to continue it, "
+                "or choose a new --experiment_name")
+        if sobol_trials is not None and sobol_trials != saved["sobol_trials"]:
+            raise ConfigError(f"--sobol_trials {sobol_trials}: this search started with {saved['sobol_trials']}; "
+                              "the generation strategy cannot change mid-search")
+        if not layout.ax_state_path.exists():
+            raise ExperimentError(f"{layout.ax_state_path} is missing: the search state is lost; "
+                                  "choose a new --experiment_name")
+        return AxSearch.load(layout.ax_state_path)
+    if layout.experiment_dir.exists() and any(p.name != "trials" for p in layout.experiment_dir.iterdir()):
+        raise ExperimentError(f"{layout.experiment_dir} already holds an experiment that is not a search; "
+                              "choose another --experiment_name")
+    sobol = sobol_trials if sobol_trials is not None else default_sobol_trials(iterations)
+    if sobol < 1:
+        raise ConfigError(f"--sobol_trials must be >= 1, got {sobol}")
+    write_text_atomic(layout.settings_path, json.dumps({
+        "config_sha256": digest, "keys": _top_level_hashes(config), "search_space": space.description(),
+        "objective": metric, "sobol_trials": sobol, "seed": seed,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }, indent=1) + "\n")
+    return AxSearch.create(space, metric, seed, sobol, layout.ax_state_path, name=layout.experiment_dir.name)
+
+
+def _top_level_hashes(config: dict[str, dict[str, Any]]) -> dict[str, str]:
+    hashes = {}
+    for values in config.values():
+        for key, value in (values or {}).items():
+            if key not in RUN_PLACEMENT_KEYS:
+                hashes[key] = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashes
+
+
+def _record_command_line(layout: SearchLayout, argv: Sequence[str]) -> None:
+    path = layout.config_dir / "command_line.txt"
+    previous = path.read_text() if path.exists() else ""
+    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    write_text_atomic(path, previous + f"{stamp}  python run.py {shlex.join(argv)}\n")
+
+
+def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]) -> int:
+    """Run or continue the search described by ``config`` in ``experiment_dir``; 0 on success."""
+    from dmlbench.records.report import format_text_table
+    from dmlbench.runner import flatten_config, save_configs
+    from dmlbench.search.report import reproduction_table, write_search_outputs
+    from dmlbench.validation import validate_config
+
+    iterations = args.bayes_opt_iters
+    reproductions = int(getattr(args, "reproductions", 0) or 0)
+    if iterations is None or iterations < 1:
+        raise ConfigError(f"--bayes_opt_iters must be >= 1, got {iterations}")
+    if reproductions < 0:
+        raise ConfigError(f"--reproductions must be >= 0, got {reproductions}")
+    space = SearchSpace(config)
+    if not len(space):
+        raise ConfigError("--bayes_opt_iters is set but the config has no search key; mark one, e.g. "
+                          "--loss_funcs~APPLY~3 {alpha~LOG_BAYESIAN~: [0.01, 100]}, or drop --bayes_opt_iters")
+    validate_config(flatten_config(space.fill(_sample_values(space))))
+    settings = flatten_config(config)
+    metric = str(settings["eval_metric_for_best_epoch"])
+    seed = int(settings.get("seed", 0))
+    layout = SearchLayout(Path(experiment_dir))
+    dataset_root = Path(args.dataset_root).resolve()
+
+    with search_lock(layout):
+        ax = _open_search(layout, config, space, metric, seed, getattr(args, "sobol_trials", None), iterations)
+        save_configs(config, layout.config_dir)
+        _record_command_line(layout, argv)
+        executor = make_executor(args.trial_executor, layout.jobs_dir, settings,
+                                 getattr(args, "max_parallel_trials", None))
+        search = Search(layout, config, space, ax, executor, dataset_root, metric)
+        try:
+            search.reconcile()
+            search.run_trials(iterations)
+            rows = search.rows()
+            best = best_trial(rows)
+            if best is None:
+                raise ExperimentError(f"no trial of {layout.trials_dir} completed (see the job_error.txt files); "
+                                      "fix the cause and rerun the same command")
+            _log(f"best: trial {best.index}, {metric} {100 * best.mean:.2f}: {_format_values(best.parameters)}")
+            best_test = search.test_best(best)
+            runs = search.reproduce(best, reproductions, seed) if reproductions else []
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; rerun the same command to continue the search in {layout.experiment_dir}",
+                  file=sys.stderr)
+            return 130
+        finally:
+            executor.close()
+
+        counts = search.counts()
+        report = {
+            "experiment": layout.experiment_dir.name,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "objective": metric,
+            "iterations": iterations,
+            "sobol_trials": json.loads(layout.settings_path.read_text())["sobol_trials"],
+            "trial_counts": {status: counts.get(status, 0) for status in (COMPLETED, FAILED, ABANDONED, RUNNING)},
+            "best_trial": {"index": best.index, "folder": best.folder, "generation_node": best.generation_node,
+                           "mean": best.mean, "sem": best.sem, "per_fold": best.per_fold,
+                           "parameters": best.parameters},
+            "best_trial_test": best_test,
+            "reproductions": {
+                "count": len(runs), "level": CONFIDENCE_LEVEL,
+                "folders": [str(layout.reproduction_dir(i).relative_to(layout.experiment_dir))
+                            for i in range(len(runs))],
+                "results": aggregate_runs(runs, CONFIDENCE_LEVEL) if runs else {},
+            },
+            "trials": [{"index": r.index, "status": r.status, "generation_node": r.generation_node,
+                        "mean": r.mean, "sem": r.sem, "folder": r.folder, "parameters": r.parameters}
+                       for r in rows],
+            "plots": [],
+        }
+        write_search_outputs(layout.meta_dir, report, rows, space.names, metric)
+    if runs:
+        print()
+        print(format_text_table(reproduction_table(report["reproductions"]["results"])))
+    print(f"\nsearch report: {layout.meta_dir / 'report.md'}  (best_parameters.yaml, csv/trials.csv, "
+          "plots/search_trace.png)")
+    return 0

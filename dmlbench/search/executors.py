@@ -1,0 +1,305 @@
+"""Trial executors: where the search's jobs (:mod:`dmlbench.search.jobs`) run.
+
+- ``local`` (default): one job at a time, in the search's own process.
+- ``local_parallel``: up to ``max_parallel`` jobs at once, one child process each
+  (``python -m dmlbench.search.jobs ...``); with GPUs visible each child gets one of them
+  (``CUDA_VISIBLE_DEVICES``), on CPU the cores are shared out (``OMP_NUM_THREADS``). Children
+  die with the search (Linux ``PR_SET_PDEATHSIG``).
+- ``slurm``: submitit jobs (``AutoExecutor``; several jobs submitted together form a Slurm job
+  array). Options come from the ``slurm`` mapping of config_general, e.g.::
+
+      slurm:
+        partition: gpu          # -> slurm_partition
+        time: 1440              # minutes -> timeout_min
+        gpus_per_node: 1
+        cpus_per_task: 8
+        mem_gb: 64
+        array_parallelism: 16   # -> slurm_array_parallelism; also the search's default parallelism
+        cluster: slurm          # submitit cluster; "local" runs the same path on this machine
+        # any other submitit parameter by its own name, e.g. slurm_qos: high
+
+A handle reports ``done()`` and then ``failure()`` (None on success); results are read from the
+job's folder, so the executor never has to carry them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from dmlbench.errors import ConfigError
+from dmlbench.search.jobs import SearchJob, read_error, read_result, run_job
+
+EXECUTORS = ("local", "local_parallel", "slurm")
+#: Parallel trials when slurm.array_parallelism and --max_parallel_trials are both unset.
+DEFAULT_SLURM_PARALLELISM = 8
+#: Friendly names in the ``slurm`` config mapping -> submitit parameter names.
+SLURM_ALIASES = {"partition": "slurm_partition", "time": "timeout_min", "gpus": "gpus_per_node",
+                 "array_parallelism": "slurm_array_parallelism", "constraint": "slurm_constraint",
+                 "qos": "slurm_qos", "account": "slurm_account"}
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    kind: str
+    job_dir: Path
+    dataset_root: Path
+
+
+class JobHandle(Protocol):
+    spec: JobSpec
+
+    def done(self) -> bool: ...
+
+    def failure(self) -> str | None: ...
+
+
+def _failure_from_folder(spec: JobSpec, fallback: str) -> str | None:
+    if read_result(spec.kind, spec.job_dir) is not None:
+        return None
+    message = read_error(spec.job_dir)
+    return fallback if message == "no result and no error recorded" else message
+
+
+def _python_path() -> str:
+    """PYTHONPATH that finds dmlbench, split_managers and plugins from any working directory."""
+    existing = os.environ.get("PYTHONPATH")
+    return str(REPOSITORY_ROOT) + (os.pathsep + existing if existing else "")
+
+
+# ---------------------------------------------------------------------------------- local
+class FinishedHandle:
+    def __init__(self, spec: JobSpec, failure: str | None) -> None:
+        self.spec, self._failure = spec, failure
+
+    def done(self) -> bool:
+        return True
+
+    def failure(self) -> str | None:
+        return self._failure
+
+
+class InProcessExecutor:
+    """Runs each job to completion inside ``submit`` (sequential search)."""
+
+    name = "local"
+    capacity = 1
+
+    def submit(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
+        handles: list[JobHandle] = []
+        for spec in specs:
+            try:
+                run_job(spec.kind, spec.job_dir, spec.dataset_root)
+                handles.append(FinishedHandle(spec, None))
+            except Exception as error:  # the traceback is in meta/job_error.txt
+                handles.append(FinishedHandle(spec, f"{type(error).__name__}: {error}"))
+        return handles
+
+    def reattach(self, spec: JobSpec) -> JobHandle | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------- local_parallel
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use (from CUDA_VISIBLE_DEVICES, else every device torch sees)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu.strip() for gpu in listed.split(",") if gpu.strip() and gpu.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+class ProcessHandle:
+    def __init__(self, spec: JobSpec, process: subprocess.Popen, gpu: str | None, log: Any) -> None:
+        self.spec, self.process, self.gpu, self._log = spec, process, gpu, log
+
+    def done(self) -> bool:
+        finished = self.process.poll() is not None
+        if finished and not self._log.closed:
+            self._log.close()
+        return finished
+
+    def failure(self) -> str | None:
+        return _failure_from_folder(self.spec, f"process exited with code {self.process.returncode}")
+
+
+class ProcessExecutor:
+    """One child process per job, at most ``capacity`` at once, one GPU each when there are GPUs."""
+
+    name = "local_parallel"
+
+    def __init__(self, capacity: int | None = None) -> None:
+        self.gpus = visible_gpus()
+        self.capacity = capacity or (len(self.gpus) if self.gpus else 2)
+        self.running: list[ProcessHandle] = []
+
+    def _free_gpu(self) -> str | None:
+        if not self.gpus:
+            return None
+        busy = {handle.gpu for handle in self.running if not handle.done()}
+        free = [gpu for gpu in self.gpus if gpu not in busy]
+        return free[0] if free else self.gpus[len(self.running) % len(self.gpus)]
+
+    def submit(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
+        handles: list[JobHandle] = []
+        for spec in specs:
+            env = dict(os.environ, PYTHONPATH=_python_path(), PYTHONUNBUFFERED="1")
+            gpu = self._free_gpu()
+            if gpu is not None:
+                env["CUDA_VISIBLE_DEVICES"] = gpu
+            elif "OMP_NUM_THREADS" not in os.environ:
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.capacity))
+            spec.job_dir.mkdir(parents=True, exist_ok=True)
+            log = open(spec.job_dir / f"{spec.kind}_job.log", "ab")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dmlbench.search.jobs", spec.kind, str(spec.job_dir), str(spec.dataset_root)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            )
+            handle = ProcessHandle(spec, process, gpu, log)
+            self.running = [h for h in self.running if not h.done()] + [handle]
+            handles.append(handle)
+        return handles
+
+    def reattach(self, spec: JobSpec) -> JobHandle | None:
+        return None  # children die with the search; a resubmitted job resumes from its checkpoints
+
+    def close(self) -> None:
+        for handle in self.running:
+            if not handle.done():
+                handle.process.terminate()
+
+
+# ---------------------------------------------------------------------------------- slurm (submitit)
+def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The ``slurm`` config mapping -> (submitit cluster, ``update_parameters`` keyword arguments)."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"slurm: expected a mapping of submitit options, got {options!r}")
+    options = dict(options)
+    cluster = options.pop("cluster", None)
+    parameters = {SLURM_ALIASES.get(key, key): value for key, value in options.items()}
+    parameters.setdefault("name", "dmlbench")
+    parameters.setdefault("timeout_min", 24 * 60)
+    return cluster, parameters
+
+
+class SubmititHandle:
+    def __init__(self, spec: JobSpec, job: Any) -> None:
+        self.spec, self.job = spec, job
+
+    def done(self) -> bool:
+        return bool(self.job.done())
+
+    def failure(self) -> str | None:
+        if read_result(self.spec.kind, self.spec.job_dir) is not None:
+            return None
+        try:
+            self.job.result()
+        except Exception as error:  # the job's own traceback is in meta/job_error.txt
+            return _failure_from_folder(self.spec, f"submitit job {self.job.job_id}: {str(error)[-300:]}")
+        return _failure_from_folder(self.spec, f"submitit job {self.job.job_id} left no result")
+
+
+class SubmititExecutor:
+    """Jobs through submitit: Slurm (job arrays) on a cluster, or submitit's local executor."""
+
+    name = "slurm"
+
+    def __init__(self, folder: Path, options: dict[str, Any], capacity: int | None = None) -> None:
+        import submitit
+
+        self.folder = Path(folder)
+        cluster, parameters = submitit_parameters(options)
+        try:
+            self.executor = submitit.AutoExecutor(folder=str(self.folder), cluster=cluster)
+        except (ValueError, RuntimeError) as error:
+            raise ConfigError(f"slurm: submitit cannot start ({error}); on a machine without Slurm set "
+                              "slurm: {cluster: local} or use --trial_executor local_parallel") from error
+        self.cluster = self.executor.cluster
+        setup = list(parameters.pop("setup", None) or [])
+        if self.cluster in ("slurm", "local"):  # jobs find dmlbench wherever they start
+            parameters[f"{self.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
+        if self.cluster == "local":
+            parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
+        try:
+            self.executor.update_parameters(**parameters)
+        except (NameError, AssertionError, ValueError, TypeError) as error:
+            raise ConfigError(f"slurm: bad submitit option: {str(error).splitlines()[0]}") from error
+        self.capacity = capacity or int(options.get("array_parallelism") or DEFAULT_SLURM_PARALLELISM)
+
+    def submit(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
+        calls = [SearchJob(spec.kind, str(spec.job_dir), str(spec.dataset_root)) for spec in specs]
+        with self.executor.batch():
+            jobs = [self.executor.submit(call) for call in calls]
+        handles = []
+        for spec, job in zip(specs, jobs):
+            (spec.job_dir / "meta").mkdir(parents=True, exist_ok=True)
+            (spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt").write_text(f"{self.cluster} {job.job_id}\n")
+            handles.append(SubmititHandle(spec, job))
+        return handles
+
+    def reattach(self, spec: JobSpec) -> JobHandle | None:
+        """The Slurm job still running for ``spec`` from before a restart, if any."""
+        record = spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt"
+        if self.cluster != "slurm" or not record.exists():
+            return None  # resubmit; a copy still running elsewhere holds the folder lock, the new one waits
+        import submitit
+
+        cluster, job_id = record.read_text().split()
+        if cluster != "slurm":
+            return None
+        job = submitit.SlurmJob(folder=str(self.folder), job_id=job_id)
+        if job.state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED"):
+            return SubmititHandle(spec, job)
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity: int | None) -> Any:
+    """The executor ``--trial_executor name`` asks for."""
+    if capacity is not None and capacity < 1:
+        raise ConfigError(f"--max_parallel_trials must be >= 1, got {capacity}")
+    if name == "local":
+        if capacity not in (None, 1):
+            raise ConfigError("--trial_executor local runs one trial at a time; use local_parallel "
+                              f"for --max_parallel_trials {capacity}")
+        return InProcessExecutor()
+    if name == "local_parallel":
+        return ProcessExecutor(capacity)
+    if name == "slurm":
+        return SubmititExecutor(jobs_dir, settings.get("slurm") or {}, capacity)
+    import difflib
+
+    close = difflib.get_close_matches(name, EXECUTORS, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ConfigError(f"--trial_executor {name!r} is unknown{hint} (choices: {', '.join(EXECUTORS)})")
+
+
+def wait_any(handles: Sequence[JobHandle], poll_s: float = 0.25) -> list[JobHandle]:
+    """Block until at least one handle is done; return the done ones."""
+    while True:
+        done = [handle for handle in handles if handle.done()]
+        if done or not handles:
+            return done
+        time.sleep(poll_s)

@@ -1,0 +1,168 @@
+"""The work a search hands to an executor: one job = one folder with its resolved configs.
+
+Kinds of job:
+
+- ``trial``: train every fold of the sub-experiment; the objective is the mean over folds of
+  each fold's best validation score (``eval_metric_for_best_epoch``, MAP@R by default), with
+  its standard error SEM = s/sqrt(n_folds). Written to ``meta/trial_result.json``.
+- ``test``: test the saved fold models and their concatenation on the test split
+  (``--evaluate --evaluate_ensemble``). Written to ``meta/test_result.json``.
+- ``reproduction``: train every fold and test (an ordinary run). ``meta/test_result.json``.
+
+A job is idempotent and resumable: it holds an exclusive lock on its folder while it runs (a
+second copy, e.g. resubmitted after the search driver was killed, waits for the first), returns
+the saved result if there is one, and otherwise resumes training from the latest checkpoints.
+Run one from a shell with ``python -m dmlbench.search.jobs KIND FOLDER DATASET_ROOT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+from submitit.helpers import Checkpointable
+
+from dmlbench.config.yaml_io import load_yaml_file
+from dmlbench.errors import ExperimentError
+from dmlbench.fileio import write_text_atomic
+from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
+
+JOB_KINDS = ("trial", "test", "reproduction")
+RESULT_FILES = {"trial": TRIAL_RESULT, "test": TEST_RESULT, "reproduction": TEST_RESULT}
+
+
+class JobFailed(Exception):
+    """A job ended without a result (its traceback is in ``meta/job_error.txt``)."""
+
+
+def result_path(kind: str, job_dir: Path) -> Path:
+    return Path(job_dir) / RESULT_FILES[kind]
+
+
+def read_result(kind: str, job_dir: Path) -> dict[str, Any] | None:
+    path = result_path(kind, job_dir)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def read_error(job_dir: Path) -> str:
+    path = Path(job_dir) / JOB_ERROR
+    if not path.exists():
+        return "no result and no error recorded"
+    lines = [line for line in path.read_text().strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+@contextlib.contextmanager
+def folder_lock(job_dir: Path) -> Iterator[None]:
+    """Exclusive ``flock`` on ``job_dir/.job.lock`` (blocks while another process holds it)."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    with open(job_dir / ".job.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def load_job_config(job_dir: Path) -> dict[str, dict[str, Any]]:
+    """The ``configs/config_*.yaml`` categories of a prepared job folder."""
+    config_dir = Path(job_dir) / "configs"
+    config = {path.stem: load_yaml_file(path) for path in sorted(config_dir.glob("config_*.yaml"))}
+    if not config:
+        raise ExperimentError(f"{config_dir} holds no config_*.yaml: the job folder was not prepared")
+    return config
+
+
+def _strip_history(training: dict[str, Any]) -> dict[str, Any]:
+    return {scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()}
+
+
+def train_trial(experiment: Any) -> dict[str, Any]:
+    """Train every fold; the objective is the mean best validation score over the folds."""
+    from dmlbench.records.summary import mean_and_sem
+    from dmlbench.runner import save_configs
+
+    metric = experiment.settings["eval_metric_for_best_epoch"]
+    folds = experiment.folds
+    without_val = [fold.scheme for fold in folds if "val" not in fold.indices]
+    if without_val:
+        raise ExperimentError(f"a search needs a validation split in every fold; {', '.join(without_val)} has none "
+                              "(use a split manager with validation folds, e.g. MLRCSplitManager)")
+    experiment.config_dir.mkdir(parents=True, exist_ok=True)
+    save_configs(experiment.config, experiment.config_dir)
+    training = {fold.scheme: experiment.train_fold(fold, resume=True) for fold in folds}
+    scores = {scheme: float(info["best_score"]) for scheme, info in training.items()}
+    bad = [scheme for scheme, score in scores.items() if not math.isfinite(score)]
+    if bad:
+        raise ExperimentError(f"validation {metric} is not finite for {', '.join(bad)} (training diverged?)")
+    mean, sem = mean_and_sem(list(scores.values()))
+    experiment.store.export_csv()  # the full report comes with a test (best trial only)
+    return {"metric": metric, "mean": mean, "sem": sem if len(scores) > 1 else None,
+            "per_fold": scores, "training": _strip_history(training)}
+
+
+def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[str, Any]:
+    """Run (or resume, or just read back) the ``kind`` job in ``job_dir``; return its result.
+
+    On failure the traceback goes to ``meta/job_error.txt`` and the exception propagates.
+    """
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; kinds: {', '.join(JOB_KINDS)}")
+    job_dir = Path(job_dir)
+    with folder_lock(job_dir):
+        saved = read_result(kind, job_dir)
+        if saved is not None:
+            return saved
+        (job_dir / JOB_ERROR).unlink(missing_ok=True)
+        try:
+            config = load_job_config(job_dir)
+            from dmlbench.runner import Experiment  # torch & co: only once there is work
+
+            experiment = Experiment(config, job_dir, Path(dataset_root))
+            if kind == "trial":
+                result = train_trial(experiment)
+            elif kind == "test":
+                report = experiment.evaluate(["test"], ensemble=True)
+                result = {"results": report["results"], "training": report.get("training", {})}
+            else:
+                report = experiment.run(resume=True)
+                result = {"results": report["results"], "training": report.get("training", {})}
+        except Exception:
+            write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
+            raise
+        write_text_atomic(result_path(kind, job_dir), json.dumps(result, indent=1) + "\n")
+        return result
+
+
+class SearchJob(Checkpointable):
+    """A picklable job for submitit; on a Slurm timeout or preemption it is requeued and resumes
+    from its checkpoints (``Checkpointable.checkpoint`` resubmits the same call)."""
+
+    def __init__(self, kind: str, job_dir: str, dataset_root: str) -> None:
+        self.kind, self.job_dir, self.dataset_root = kind, str(job_dir), str(dataset_root)
+
+    def __call__(self) -> dict[str, Any]:
+        return run_job(self.kind, self.job_dir, self.dataset_root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 3 or argv[0] not in JOB_KINDS:
+        print(f"usage: python -m dmlbench.search.jobs {{{','.join(JOB_KINDS)}}} FOLDER DATASET_ROOT", file=sys.stderr)
+        return 2
+    try:
+        run_job(*argv)
+    except Exception as error:  # the traceback is in meta/job_error.txt
+        print(f"job failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

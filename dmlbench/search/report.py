@@ -1,0 +1,173 @@
+"""The search's outputs under ``<experiment>/meta/``: report.{json,md}, best_parameters.yaml,
+csv/trials.csv and plots/search_trace.png."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shlex
+from pathlib import Path
+from typing import Any, Sequence
+
+from dmlbench.config.yaml_io import dump_yaml
+from dmlbench.fileio import atomic_write, write_text_atomic
+from dmlbench.records.report import MAIN_METRICS, TRAINED_STATUSES, format_markdown_table, results_table
+from dmlbench.search.results import MODES, TrialRow, best_so_far
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def trials_csv(rows: Sequence[TrialRow], parameter_names: Sequence[str]) -> str:
+    """One line per trial: index, status, generation node, objective mean and SEM, parameters."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["trial", "status", "generation_node", "objective_mean", "objective_sem",
+                     *parameter_names, "folder", "error"])
+    for row in sorted(rows, key=lambda r: r.index):
+        writer.writerow([row.index, row.status, row.generation_node, _cell(row.mean), _cell(row.sem),
+                         *[_cell(row.parameters.get(name)) for name in parameter_names], row.folder,
+                         row.error or ""])
+    return buffer.getvalue()
+
+
+def override_flags(parameters: dict[str, Any]) -> str:
+    """Command-line flags that set each parameter (a plain key overrides its search marker)."""
+    tokens = []
+    for name, value in parameters.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            text = repr(value)
+        else:
+            text = json.dumps(value)
+        tokens += [f"--{name}", text]
+    return shlex.join(tokens)
+
+
+def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path:
+    """Objective (± SEM) of each completed trial by index, coloured by generator, with the
+    best-so-far curve; failed or abandoned trials marked at the bottom."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    observed = [row for row in rows if row.observed]
+    for node in sorted({row.generation_node for row in observed}):
+        group = [row for row in observed if row.generation_node == node]
+        axis.errorbar([r.index for r in group], [100 * r.mean for r in group],
+                      yerr=[100 * (r.sem or 0.0) for r in group], fmt="o", capsize=3, label=node)
+    trace = best_so_far(rows)
+    if trace:
+        last = max(row.index for row in rows)
+        xs = [i for i, _ in trace] + [last + 0.5]
+        ys = [100 * v for _, v in trace] + [100 * trace[-1][1]]
+        axis.step(xs, ys, where="post", color="black", linewidth=1.2, label="best so far")
+    lost = [row for row in rows if row.status in ("FAILED", "ABANDONED")]
+    if lost and observed:
+        bottom = min(100 * r.mean for r in observed)
+        axis.scatter([r.index for r in lost], [bottom] * len(lost), marker="x", color="grey",
+                     label="failed / abandoned")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("trial")
+    axis.set_ylabel(f"validation {metric} (%)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    with atomic_write(path, "wb") as file:
+        figure.savefig(file, format="png", dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS) -> list[list[str]]:
+    """Rows [split, status, mode, metric...] with "mean [CI low, CI high]" in percent."""
+    rows = [["split", "trained_status", "mode", *metrics.values()]]
+    for split, by_status in aggregate.items():
+        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [s for s in by_status if s not in TRAINED_STATUSES]
+        for status in ordered:
+            for mode in MODES:
+                entry = by_status[status].get(mode)
+                if not entry:
+                    continue
+                cells = []
+                for metric in metrics:
+                    stat = entry.get(metric)
+                    cells.append("-" if stat is None else
+                                 f"{_percent(stat['mean'])} [{_percent(stat['ci_low'])}, {_percent(stat['ci_high'])}]")
+                rows.append([split, status, mode, *cells])
+    return rows
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    best = report.get("best_trial")
+    counts = report["trial_counts"]
+    lines = [f"# {report['experiment']} (Bayesian optimisation)", ""]
+    lines.append(f"- objective: mean validation `{report['objective']}` over folds (Ax gets mean and SEM); "
+                 f"{report['iterations']} iterations requested, first {report['sobol_trials']} Sobol")
+    lines.append("- trials: " + ", ".join(f"{count} {status.lower()}" for status, count in counts.items()))
+    lines.append(f"- written: {report['created']}")
+    if best:
+        lines += ["", "## Best trial", "",
+                  f"Trial {best['index']} (`{best['folder']}`, {best['generation_node']}): "
+                  f"{_percent(best['mean'])} ± {_percent(best['sem'])} (mean ± SEM over folds).", "",
+                  "| parameter | value |", "|---|---|"]
+        lines += [f"| {name} | {value!r} |" for name, value in best["parameters"].items()]
+        lines += ["", "Best parameters: `best_parameters.yaml`."]
+    if report.get("best_trial_test"):
+        lines += ["", "## Best trial on the test split (percent; separated = mean ± SEM over fold models)", "",
+                  format_markdown_table(results_table(report["best_trial_test"]))]
+    reproductions = report.get("reproductions") or {}
+    if reproductions.get("count"):
+        n = reproductions["count"]
+        lines += ["", f"## Reproductions of the best trial ({n} retrainings, different seeds)", "",
+                  f"Percent, mean over reproductions [{int(100 * reproductions['level'])}% Student-t confidence "
+                  "interval]; separated = each reproduction's mean over its fold models, concatenated = its "
+                  "fold models' embeddings concatenated.", "",
+                  format_markdown_table(reproduction_table(reproductions["results"]))]
+        if n < 2:
+            lines += ["", "One reproduction gives no interval: use --reproductions 2 or more."]
+    lines += ["", "## Trials", "", "| trial | status | generator | objective (%) | folder |", "|---|---|---|---|---|"]
+    for row in report["trials"]:
+        objective = "-" if row["mean"] is None else f"{_percent(row['mean'])} ± {_percent(row['sem'])}"
+        lines.append(f"| {row['index']} | {row['status']} | {row['generation_node']} | {objective} | "
+                     f"{row['folder']} |")
+    lines += ["", "All trials with their parameters: `csv/trials.csv`."]
+    for plot in report.get("plots", []):
+        lines += ["", f"![{plot}](plots/{plot})"]
+    return "\n".join(lines) + "\n"
+
+
+def write_search_outputs(meta_dir: Path, report: dict[str, Any], rows: Sequence[TrialRow],
+                         parameter_names: Sequence[str], metric: str) -> None:
+    """Every file of the search report, each written atomically."""
+    write_text_atomic(meta_dir / "csv" / "trials.csv", trials_csv(rows, parameter_names))
+    if any(row.observed for row in rows):
+        plot_search_trace(rows, metric, meta_dir / "plots" / "search_trace.png")
+        report["plots"] = ["search_trace.png"]
+    best = report.get("best_trial")
+    if best:
+        write_text_atomic(meta_dir / "best_parameters.yaml", dump_yaml({
+            "trial": best["index"],
+            "folder": best["folder"],
+            "objective": metric,
+            "mean": best["mean"],
+            "sem": best["sem"],
+            "parameters": best["parameters"],
+            "command_line_overrides": override_flags(best["parameters"]),
+        }))
+    write_text_atomic(meta_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(meta_dir / "report.md", render_markdown(report))

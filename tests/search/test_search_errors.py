@@ -1,0 +1,113 @@
+"""Bad search requests end in one clear line, before anything is trained or written."""
+
+import copy
+
+import pytest
+
+from dmlbench.cli import main
+from dmlbench.errors import ConfigError, ExperimentError
+from dmlbench.search.driver import _open_search, search_config_hash
+from dmlbench.search.layout import SearchLayout
+from dmlbench.search.space import SearchSpace
+
+MARKER = ["--loss_funcs~APPLY~3", "{pos_margin~BAYESIAN~: [0, 0.5]}"]  # default loss: ContrastiveLoss
+
+
+def run_cli(tmp_path, capsys, *extra):
+    code = main(["--experiment_name", "x", "--root_experiment_folder", str(tmp_path / "logs"),
+                 "--dataset_root", str(tmp_path / "data"), *extra])
+    return code, capsys.readouterr().err
+
+
+def test_a_search_key_without_bayes_opt_iters_is_a_one_line_error(tmp_path, capsys):
+    code, err = run_cli(tmp_path, capsys, *MARKER)
+    assert code == 2
+    assert "--bayes_opt_iters" in err and "loss_funcs.metric_loss.ContrastiveLoss.pos_margin" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "logs" / "x").exists()
+
+
+def test_bayes_opt_iters_without_a_search_key_is_an_error(tmp_path, capsys):
+    code, err = run_cli(tmp_path, capsys, "--bayes_opt_iters", "3")
+    assert code == 2 and "no search key" in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--bayes_opt_iters", "0"], "must be >= 1"),
+    (["--bayes_opt_iters", "2", "--reproductions", "-1"], "--reproductions must be >= 0"),
+    (["--bayes_opt_iters", "2", "--trial_executor", "slurmm"], "did you mean slurm"),
+])
+def test_bad_search_flags_are_errors(tmp_path, capsys, flags, message):
+    code, err = run_cli(tmp_path, capsys, *MARKER, *flags)
+    assert code == 2 and message in err
+
+
+def test_an_unknown_class_in_the_search_config_fails_before_the_search(tmp_path, capsys):
+    code, err = run_cli(tmp_path, capsys, *MARKER, "--bayes_opt_iters", "2",
+                        "--loss_funcs~SWAP~2", "{MultiSimilarityLos: {}}")
+    assert code == 2 and "Traceback" not in err and "nearest: MultiSimilarityLoss" in err
+    assert not (tmp_path / "logs" / "x" / "trials" / "ax_state.json").exists()
+
+
+CONFIG = {"config_general": {"seed": 0, "slurm": {"partition": "a"}},
+          "config_loss_and_miners": {"loss_funcs": {"metric_loss": {"MultiSimilarityLoss": {
+              "alpha~LOG_BAYESIAN~": [0.1, 10.0]}}}}}
+
+
+def open_search(layout, config, sobol=None):
+    return _open_search(layout, config, SearchSpace(config), "mean_average_precision_at_r", 0, sobol, 4)
+
+
+def test_continuing_a_search_with_another_config_names_the_difference(tmp_path):
+    layout = SearchLayout(tmp_path / "exp")
+    open_search(layout, CONFIG)
+    other = copy.deepcopy(CONFIG)
+    loss = other["config_loss_and_miners"]["loss_funcs"]["metric_loss"]["MultiSimilarityLoss"]
+    loss["alpha~LOG_BAYESIAN~"] = [0.1, 5]
+    with pytest.raises(ExperimentError, match=r"differs in: loss_funcs\)"):
+        open_search(layout, other)
+    moved = copy.deepcopy(CONFIG)
+    moved["config_general"]["slurm"] = {"partition": "b"}  # where jobs run is not part of the search
+    assert search_config_hash(moved) == search_config_hash(CONFIG)
+    assert open_search(layout, moved).trials() == []
+    with pytest.raises(ConfigError, match="--sobol_trials 3: this search started with 2"):
+        open_search(layout, CONFIG, sobol=3)
+
+
+def test_a_folder_holding_another_kind_of_experiment_is_not_taken_over(tmp_path):
+    layout = SearchLayout(tmp_path / "exp")
+    (layout.experiment_dir / "configs").mkdir(parents=True)
+    with pytest.raises(ExperimentError, match="not a search"):
+        open_search(layout, CONFIG)
+
+
+def test_a_second_search_process_on_the_same_folder_is_refused(tmp_path):
+    from dmlbench.search.driver import search_lock
+
+    layout = SearchLayout(tmp_path / "exp")
+    with search_lock(layout):
+        with pytest.raises(ExperimentError, match="another search is running"):
+            with search_lock(layout):
+                pass
+    with search_lock(layout):  # released when the first one ends
+        pass
+
+
+def test_a_second_copy_of_a_job_waits_for_the_first_then_reads_its_result(tmp_path):
+    import json
+    import threading
+    import time
+
+    from dmlbench.search.jobs import folder_lock, run_job
+
+    folder = tmp_path / "trial_0000"
+    (folder / "meta").mkdir(parents=True)
+    returned = []
+    with folder_lock(folder):
+        thread = threading.Thread(target=lambda: returned.append(run_job("trial", folder, tmp_path)))
+        thread.start()
+        time.sleep(0.3)
+        assert thread.is_alive() and not returned  # blocked on the lock
+        (folder / "meta" / "trial_result.json").write_text(json.dumps({"mean": 0.25, "sem": None}))
+    thread.join(timeout=10)
+    assert returned == [{"mean": 0.25, "sem": None}]  # not rerun: the first copy's result
