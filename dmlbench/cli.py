@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys")
     parser.add_argument("--reproductions", type=int, default=0, help="retrain the best trial N times and test")
     parser.add_argument("--trial_executor", default="local", help="local | local_parallel | slurm (searches)")
+    parser.add_argument("--max_parallel_trials", type=int,
+                        help="trials at once for local_parallel (default: one per GPU, 2 on CPU) or slurm")
+    parser.add_argument("--sobol_trials", type=int,
+                        help="quasi-random trials before Bayesian optimisation (default: iters // 2, 1 to 5)")
     for category in CONFIG_CATEGORIES:
         parser.add_argument(f"--{category}", nargs="+", metavar="NAME",
                             help=f"{category} files merged in order, e.g. [default, with_cars196]")

@@ -163,16 +163,26 @@ def _looks_like_spec(value: Any) -> bool:
     )
 
 
-def build(kind: str, spec: Any, role: str | None = None, **extra_kwargs: Any) -> Any:
-    """Construct the object described by ``spec``; ``extra_kwargs`` are added by the wiring
-    (e.g. ``params`` for an optimizer) and may not be set from the config."""
+def build(
+    kind: str, spec: Any, role: str | None = None, context: dict[str, Any] | None = None, **extra_kwargs: Any
+) -> Any:
+    """Construct the object described by ``spec``.
+
+    ``context`` holds values the wiring knows (e.g. ``num_classes``, ``embedding_size``): each is
+    passed to a constructor that accepts it (following ``**kwargs`` up the ``__init__`` chain)
+    unless the config sets it, here and in nested specs. ``extra_kwargs`` are always passed (e.g.
+    ``params`` for an optimizer) and may not be set from the config.
+    """
     role = role or kind
     name, kwargs = parse_spec(spec, role)
     factory = lookup(kind, name, role)
     for key, value in list(kwargs.items()):
         nested_kind = NESTED_OBJECT_KWARGS.get(key)
         if nested_kind and _looks_like_spec(value):
-            kwargs[key] = build(nested_kind, value, role=f"{role}.{name}.{key}")
+            kwargs[key] = build(nested_kind, value, role=f"{role}.{name}.{key}", context=context)
+    for key, value in (context or {}).items():
+        if key not in kwargs and accepts_keyword(factory, key):
+            kwargs[key] = value
     kwargs.update(extra_kwargs)
     _check_kwargs(factory, kwargs, f"{role}.{name}")
     try:
@@ -182,12 +192,34 @@ def build(kind: str, spec: Any, role: str | None = None, **extra_kwargs: Any) ->
         raise ConfigError(f"{role}: {name}({_format_kwargs(kwargs)}) failed: {error}{hint}") from error
 
 
+def _init_chain(factory: Any) -> list[Any]:
+    """The callables whose signatures say which keywords ``factory`` takes: a class's
+    ``__init__`` methods along its MRO, or the function itself."""
+    if not inspect.isclass(factory):
+        return [factory]
+    return [owner.__init__ for owner in inspect.getmro(factory) if owner is not object]
+
+
+def accepts_keyword(factory: Any, name: str) -> bool:
+    """Whether ``factory(name=...)`` is accepted by a named parameter, following ``**kwargs``
+    up the ``__init__`` chain (``CosFaceLoss(*args, **kwargs)`` forwards ``num_classes``)."""
+    for target in _init_chain(factory):
+        try:
+            parameters = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return False
+        found = parameters.get(name)
+        if found is not None and found.kind in (found.POSITIONAL_OR_KEYWORD, found.KEYWORD_ONLY):
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return False
+    return False
+
+
 def _accepted_names(factory: Any) -> list[str]:
     """Keyword names a class accepts along its ``__init__`` chain (``**kwargs`` forwarded up)."""
-    owners = inspect.getmro(factory)[:-1] if inspect.isclass(factory) else (factory,)
     names: list[str] = []
-    for owner in owners:
-        target = owner.__init__ if inspect.isclass(owner) else owner
+    for target in _init_chain(factory):
         try:
             parameters = inspect.signature(target).parameters.values()
         except (TypeError, ValueError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from dmlbench.config.yaml_io import dump_yaml
 from dmlbench.data.base import RetrievalDataset, TransformedSubset
@@ -31,7 +33,7 @@ from dmlbench.evaluation.ensemble import concatenate_normalized
 from dmlbench.fileio import write_text_atomic
 from dmlbench.models.factory import input_normalization
 from dmlbench.records.plots import plot_validation_curves
-from dmlbench.records.report import format_text_table, results_table, summarize_test_results, write_report
+from dmlbench.records.report import MAIN_METRICS, format_text_table, results_table, summarize_test_results, write_report
 from dmlbench.records.store import RecordStore
 from dmlbench.registry import build, parse_spec
 from dmlbench.training import checkpoint
@@ -122,7 +124,14 @@ class Experiment:
         if self._dataset is None:
             name, kwargs = parse_spec(self.settings["dataset"], "dataset")
             kwargs.setdefault("root", str(self.dataset_root))
-            self._dataset = build("dataset", {name: kwargs}, role="dataset")
+            dataset = build("dataset", {name: kwargs}, role="dataset")
+            short_side = self.settings.get("pre_resized_cache")
+            if short_side:
+                from dmlbench.data.fast import pre_resized
+
+                cache_root = Path(self.dataset_root) / "dmlbench_cache" / name
+                dataset = pre_resized(dataset, int(short_side), cache_root, progress=True)
+            self._dataset = dataset
         return self._dataset
 
     @property
@@ -134,8 +143,9 @@ class Experiment:
             manager = build("split_manager", self.settings["split_manager"], role="split_manager")
             dataset = self.dataset
             splits = manager.split(dataset.labels, dataset.official_split)
-            manifest = split_manifest(splits, dataset.labels)
-            self._check_or_save_manifest(manifest)
+            schemes = split_manifest(splits, dataset.labels)
+            digest = hashlib.sha256(json.dumps(schemes, sort_keys=True).encode()).hexdigest()
+            self._check_or_save_manifest({"sha256": digest, "schemes": schemes})
             self._folds = []
             for scheme, indices in splits.items():
                 train_labels = np.unique(dataset.labels[indices["train"]])
@@ -164,6 +174,10 @@ class Experiment:
     def subset(self, fold: FoldData, split: str, trunk: nn.Module, train: bool = False) -> TransformedSubset:
         transform = self.transforms(trunk)["train" if train else "eval"]
         return TransformedSubset(self.dataset, fold.indices[split], transform, fold.label_map if train else None)
+
+    def subset_of(self, indices: np.ndarray, trunk: nn.Module) -> TransformedSubset:
+        """Samples ``indices`` with the evaluation transform."""
+        return TransformedSubset(self.dataset, indices, self.transforms(trunk)["eval"])
 
     # ------------------------------------------------------------------ models
     def fold_seed(self, fold: FoldData) -> int:
@@ -206,11 +220,23 @@ class Experiment:
         parts = build_optimization(modules, settings)
         batch_size = int(settings["batch_size"])
         iterations = int(settings["iterations_per_epoch"])
-        sampler = build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)
         workers = int(settings.get("dataloader_num_workers", 0))
+        build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)  # fail early
 
-        def loader_factory(epoch: int) -> torch.utils.data.DataLoader:
+        use_fast_path = self._fast_path_usable(train_set)
+
+        def loader_factory(epoch: int) -> Any:
+            # A new sampler each epoch: samplers keep state between epochs (pytorch-metric-learning's
+            # MPerClassSampler shuffles its class list in place), which would make a resumed run differ.
+            sampler = build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)
             generator = torch.Generator().manual_seed(derive_seed(self.fold_seed(fold), "loader", epoch))
+            if use_fast_path:
+                from dmlbench.data.fast import GpuJpegBatchLoader
+
+                return GpuJpegBatchLoader(
+                    train_set, batch_size=batch_size, sampler=sampler, drop_last=True, device=self.device,
+                    generator=generator, channels_last=bool(settings.get("channels_last", False)),
+                )
             return torch.utils.data.DataLoader(
                 train_set, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=workers,
                 pin_memory=self.device.type == "cuda", generator=generator,
@@ -221,10 +247,14 @@ class Experiment:
 
         def validator(current: dict[str, nn.Module], epoch: int) -> dict[str, float]:
             if val_set is None:
-                return {settings["eval_metric_for_best_epoch"]: float(epoch)}  # no val split: last epoch is best
-            metrics = self.embed_and_score(current["trunk"], current["embedder"], val_set, f"{fold.scheme} val")
+                return {}  # no validation split: the trainer keeps the latest model
+            similarity = next((sim for sim in (p.eval_similarity() for p in plugins) if sim is not None), None)
+            embeddings, labels = self.embed(current["trunk"], current["embedder"], val_set, f"{fold.scheme} val")
+            metrics = self.score(embeddings, labels, similarity=similarity)
             status = "trained" if epoch > 0 else "untrained_trunk_and_embedder"
             self.store.add_accuracies(fold.scheme, "val", status, "fold", epoch, metrics)
+            shown = ", ".join(f"{MAIN_METRICS[m]} {100 * metrics[m]:.2f}" for m in MAIN_METRICS if m in metrics)
+            tqdm.write(f"[{fold.scheme}] epoch {epoch:>3} val: {shown}")
             return metrics
 
         pending: dict[str, list[float]] = {}
@@ -270,10 +300,23 @@ class Experiment:
             state = trainer.train()
         finally:
             tensorboard.close()
-        print(f"[{fold.scheme}] {state.stop_reason}; best epoch {state.best_epoch} "
-              f"({settings['eval_metric_for_best_epoch']} {100 * state.best_score:.2f})")
-        return {"best_epoch": state.best_epoch, "best_score": state.best_score, "epochs": state.epoch,
+        selection = (f"best epoch {state.best_epoch} ({settings['eval_metric_for_best_epoch']} "
+                     f"{100 * state.best_score:.2f})" if val_set is not None else "no validation split: last epoch kept")
+        print(f"[{fold.scheme}] {state.stop_reason}; {selection}")
+        best_score = state.best_score if math.isfinite(state.best_score) else None
+        return {"best_epoch": state.best_epoch, "best_score": best_score, "epochs": state.epoch,
                 "stop_reason": state.stop_reason, "history": state.history}
+
+    def _fast_path_usable(self, train_set: TransformedSubset) -> bool:
+        """``fast_data_path: true`` on a CUDA device, and a data set of JPEG files it can serve."""
+        if not self.settings.get("fast_data_path"):
+            return False
+        from dmlbench.data.fast import fast_loader_available
+
+        reason = "it needs a CUDA device" if self.device.type != "cuda" else fast_loader_available(train_set)
+        if reason:
+            tqdm.write(f"fast_data_path: using the PIL DataLoader instead ({reason})")
+        return reason is None
 
     def _tensorboard(self, fold: FoldData):
         from torch.utils.tensorboard import SummaryWriter
@@ -296,12 +339,16 @@ class Experiment:
             num_workers=int(self.settings.get("dataloader_num_workers", 0)), desc=desc,
         )
 
-    def score(self, embeddings: Tensor, labels: Tensor) -> dict[str, float]:
-        return retrieval_metrics(embeddings, labels, device=self.device, **self._metric_options())
-
-    def embed_and_score(self, trunk: nn.Module, embedder: nn.Module | None, dataset: Any, desc: str) -> dict[str, float]:
-        embeddings, labels = self.embed(trunk, embedder, dataset, desc)
-        return self.score(embeddings, labels)
+    def score(self, embeddings: Tensor, labels: Tensor, similarity: Any = None, **query: Any) -> dict[str, float]:
+        """MLRC metrics (and Recall@K); with ``eval_binarize`` also the same metrics of the binary
+        codes 1[x > 0] ranked by Hamming distance, prefixed ``binary_``. ``query`` holds
+        ``query_embeddings``/``query_labels`` for query-vs-gallery scoring."""
+        options = {**self._metric_options(), **query}
+        metrics = retrieval_metrics(embeddings, labels, device=self.device, similarity=similarity, **options)
+        if self.settings.get("eval_binarize"):
+            binary = retrieval_metrics(embeddings, labels, device=self.device, binarize=True, **options)
+            metrics.update({f"binary_{name}": value for name, value in binary.items()})
+        return metrics
 
     def load_best_models(self, fold: FoldData) -> tuple[dict[str, nn.Module], int]:
         path = self.checkpoint_dir(fold) / "best.pt"
@@ -314,6 +361,43 @@ class Experiment:
             module.load_state_dict(saved["models"][name])
         return models, int(saved["epoch"])
 
+    @staticmethod
+    def evaluation_sets(fold: FoldData, split: str) -> dict[str, np.ndarray]:
+        """The sample sets a split is scored on: ``{"self": idx}`` (compared to itself), or
+        ``{"query": idx, "gallery": idx}`` for a query-vs-gallery protocol (In-Shop), which
+        ``test`` means when the split manager made query and gallery splits instead of a test split."""
+        if split in fold.indices:
+            return {"self": fold.indices[split]}
+        if split == "test" and {"query", "gallery"} <= set(fold.indices):
+            return {"query": fold.indices["query"], "gallery": fold.indices["gallery"]}
+        raise ExperimentError(f"split {split!r} does not exist in {fold.scheme}; splits: {', '.join(fold.indices)}")
+
+    def score_sets(self, embedded: dict[str, tuple[Tensor, Tensor]], similarity: Any = None) -> dict[str, float]:
+        if "self" in embedded:
+            return self.score(*embedded["self"], similarity=similarity)
+        (query, query_labels), (gallery, gallery_labels) = embedded["query"], embedded["gallery"]
+        return self.score(gallery, gallery_labels, query_embeddings=query, query_labels=query_labels,
+                          similarity=similarity)
+
+    def eval_similarity(self, fold: FoldData, models: dict[str, nn.Module]) -> Any:
+        """A plugin's test-time pairwise similarity (extension point (c)), with its trained state."""
+        if not self.settings.get("training_plugins"):
+            return None
+        context = {"num_classes": len(fold.label_map),
+                   "embedding_size": int(getattr(models["embedder"], "num_features", 0)) or None}
+        plugins = self.build_plugins(context)
+        best = self.checkpoint_dir(fold) / "best.pt"
+        if best.exists():
+            saved = checkpoint.load(best, self.device)
+            for plugin, state in zip(plugins, saved.get("plugins", [])):
+                plugin.load_state_dict(state)
+                for name, module in plugin.modules().items():
+                    module.to(self.device).load_state_dict(saved["models"][name])
+        similarities = [s for s in (plugin.eval_similarity() for plugin in plugins) if s is not None]
+        if len(similarities) > 1:
+            raise ExperimentError("several training plugins define a test-time similarity; keep one")
+        return similarities[0] if similarities else None
+
     def test(self, splits: list[str], statuses: list[str], ensemble: bool) -> dict[str, Any]:
         """Test each fold model (and the concatenated ensemble) on ``splits`` for each status."""
         results: dict[str, dict[str, Any]] = {}
@@ -321,26 +405,30 @@ class Experiment:
             results[split] = {}
             for status in statuses:
                 per_fold: dict[str, dict[str, float]] = {}
-                embeddings: list[Tensor] = []
-                labels: Tensor | None = None
+                fold_sets: list[dict[str, tuple[Tensor, Tensor]]] = []
                 for fold in self.folds:
-                    if split not in fold.indices:
-                        raise ExperimentError(f"split {split!r} does not exist in {fold.scheme}; "
-                                              f"splits: {', '.join(fold.indices)}")
+                    sets = self.evaluation_sets(fold, split)
                     if status == "trained":
                         models, epoch = self.load_best_models(fold)
                     else:
                         models, epoch = self.build_models(fold), 0
                     embedder = None if status == "untrained_trunk" else models["embedder"]
-                    dataset = self.subset(fold, split, models["trunk"])
-                    fold_embeddings, labels = self.embed(models["trunk"], embedder, dataset,
-                                                         f"{fold.scheme} {split} {status}")
-                    per_fold[fold.scheme] = self.score(fold_embeddings, labels)
+                    similarity = self.eval_similarity(fold, models) if status == "trained" else None
+                    embedded = {
+                        role: self.embed(models["trunk"], embedder, self.subset_of(indices, models["trunk"]),
+                                         f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {status}")
+                        for role, indices in sets.items()
+                    }
+                    per_fold[fold.scheme] = self.score_sets(embedded, similarity)
                     self.store.add_accuracies(fold.scheme, split, status, "fold", epoch, per_fold[fold.scheme])
-                    embeddings.append(fold_embeddings)
+                    fold_sets.append(embedded)
                 entry: dict[str, Any] = {"folds": per_fold}
-                if ensemble and len(embeddings) > 1:
-                    entry["concatenated"] = self.score(concatenate_normalized(embeddings), labels)
+                if ensemble and len(fold_sets) > 1:
+                    concatenated = {
+                        role: (concatenate_normalized([sets[role][0] for sets in fold_sets]), fold_sets[0][role][1])
+                        for role in fold_sets[0]
+                    }
+                    entry["concatenated"] = self.score_sets(concatenated)
                     self.store.add_accuracies("ensemble", split, status, "concatenated", -1, entry["concatenated"])
                 results[split][status] = entry
         summary = summarize_test_results(results)
@@ -378,6 +466,8 @@ class Experiment:
             if latest.exists():
                 state = checkpoint.load(latest)["state"]
                 training[fold.scheme] = {key: state[key] for key in ("best_epoch", "best_score", "stop_reason", "history")}
+                if not math.isfinite(training[fold.scheme]["best_score"]):
+                    training[fold.scheme]["best_score"] = None
                 training[fold.scheme]["epochs"] = state["epoch"]
         return self.finish(summary, training)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+
+from dmlbench.progress import progress
 
 
 @torch.no_grad()
@@ -33,7 +34,7 @@ def compute_embeddings(
     )
     outputs, labels = [], []
     try:
-        for images, batch_labels in tqdm(loader, desc=desc, unit="batch", leave=False, dynamic_ncols=True):
+        for images, batch_labels in progress(loader, desc=desc, unit="batch"):
             out = trunk(images.to(device, non_blocking=True))
             if embedder is not None:
                 out = embedder(out)

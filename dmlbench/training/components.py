@@ -3,7 +3,6 @@ optimizers, learning-rate schedulers and gradient clippers."""
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -12,27 +11,16 @@ import torch
 from torch import nn
 
 from dmlbench.errors import ConfigError
-from dmlbench.registry import build, lookup, parse_spec
+from dmlbench.registry import build
 
 SCHEDULER_SUFFIXES = ("_scheduler_by_iteration", "_scheduler_by_epoch", "_scheduler_by_plateau")
 
 
-def _accepts(factory: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def build_with_context(kind: str, spec: Any, role: str, context: dict[str, Any]) -> Any:
     """Build ``spec``, filling the constructor arguments it accepts from ``context`` (e.g.
-    ``num_classes`` and ``embedding_size`` for proxy losses) unless the config sets them."""
-    name, kwargs = parse_spec(spec, role)
-    factory = lookup(kind, name, role)
-    for key, value in context.items():
-        if key not in kwargs and _accepts(factory, key):
-            kwargs[key] = value
-    return build(kind, {name: kwargs}, role=role)
+    ``num_classes`` and ``embedding_size`` for proxy losses and their regularizers) unless the
+    config sets them."""
+    return build(kind, spec, role=role, context=context)
 
 
 def build_losses(config: dict[str, Any], context: dict[str, Any]) -> dict[str, nn.Module]:
