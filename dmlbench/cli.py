@@ -201,6 +201,12 @@ def run(argv: list[str]) -> int:
 
     search_parameters = find_search_parameters(flatten_config(config))
     if search_parameters or args.bayes_opt_iters is not None:
+        if continuing and (experiment_dir / "trials" / "search.json").exists():
+            raise ExperimentError(
+                f"{experiment_dir} is a hyperparameter search: rerun its command to continue it (tests and "
+                f"reproductions of the best trial are in {experiment_dir / 'meta' / 'report.md'}), or evaluate one "
+                f"trial with --root_experiment_folder {experiment_dir / 'trials'} --experiment_name trial_NNNN"
+            )
         if args.bayes_opt_iters is None:
             raise ConfigError(
                 f"{search_parameters[0].name} is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not "
