@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dmlbench.config.files import CATEGORIES
 from dmlbench.config.yaml_io import dump_yaml
 from dmlbench.data.base import RetrievalDataset, TransformedSubset
 from dmlbench.data.transforms import build_split_transforms
@@ -49,16 +50,7 @@ from dmlbench.training.plugins import TrainingPlugin
 from dmlbench.training.seeding import derive_seed, seed_everything
 from dmlbench.training.trainer import Trainer, TrainerSettings
 
-CONFIG_CATEGORIES = (
-    "config_general",
-    "config_models",
-    "config_loss_and_miners",
-    "config_optimizers",
-    "config_transforms",
-    "config_eval",
-    "config_dataset",
-    "config_factories",
-)
+CONFIG_CATEGORIES = CATEGORIES
 
 
 def flatten_config(config: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -27,6 +27,11 @@ def plot_validation_curves(histories: dict[str, list[dict[str, Any]]], metric: s
     axis.set_ylabel(f"validation {metric} (%)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
+    return save_figure(figure, path)
+
+
+def save_figure(figure: plt.Figure, path: Path) -> Path:
+    """Lay out, write as PNG atomically, and close ``figure``."""
     figure.tight_layout()
     with atomic_write(path, "wb") as file:
         figure.savefig(file, format="png", dpi=110)

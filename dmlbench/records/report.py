@@ -37,7 +37,8 @@ def summarize_test_results(results: dict[str, dict[str, dict[str, Any]]]) -> dic
     return summary
 
 
-def _percent(value: float | None) -> str:
+def format_percent(value: float | None) -> str:
+    """A 0..1 value as a percentage with two decimals; "-" for a missing value."""
     return "-" if value is None else f"{100 * value:.2f}"
 
 
@@ -52,11 +53,11 @@ def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRIC
             n = len(separated["per_fold"])
             rows.append(
                 [split, status, f"separated ({n} model{'s' if n != 1 else ''})",
-                 *[f"{_percent(separated['mean'].get(m))} ± {_percent(separated['sem'].get(m))}" for m in metrics]]
+                 *[f"{format_percent(separated['mean'].get(m))} ± {format_percent(separated['sem'].get(m))}" for m in metrics]]
             )
             if "concatenated" in entry:
                 rows.append([split, status, f"concatenated ({n} models)",
-                             *[_percent(entry["concatenated"].get(m)) for m in metrics]])
+                             *[format_percent(entry["concatenated"].get(m)) for m in metrics]])
     return rows
 
 
@@ -93,7 +94,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Training", "", "| scheme | best epoch | best val score | epochs | stopped because |",
                   "|---|---|---|---|---|"]
         for scheme, info in training.items():
-            lines.append(f"| {scheme} | {info['best_epoch']} | {_percent(info['best_score'])} | {info['epochs']} | "
+            lines.append(f"| {scheme} | {info['best_epoch']} | {format_percent(info['best_score'])} | {info['epochs']} | "
                          f"{info['stop_reason']} |")
     for plot in report.get("plots", []):
         lines += ["", f"![{plot}](plots/{plot})"]

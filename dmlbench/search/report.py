@@ -11,8 +11,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dmlbench.config.yaml_io import dump_yaml
-from dmlbench.fileio import atomic_write, write_text_atomic
-from dmlbench.records.report import MAIN_METRICS, TRAINED_STATUSES, format_markdown_table, results_table
+from dmlbench.fileio import write_text_atomic
+from dmlbench.records.plots import save_figure
+from dmlbench.records.report import (
+    MAIN_METRICS,
+    TRAINED_STATUSES,
+    format_markdown_table,
+    format_percent,
+    results_table,
+)
 from dmlbench.search.results import MODES, TrialRow, best_so_far
 
 
@@ -54,9 +61,6 @@ def override_flags(parameters: dict[str, Any]) -> str:
 def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path:
     """Objective (± SEM) of each completed trial by index, coloured by generator, with the
     best-so-far curve; failed or abandoned trials marked at the bottom."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -82,15 +86,7 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
     axis.set_ylabel(f"validation {metric} (%)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    with atomic_write(path, "wb") as file:
-        figure.savefig(file, format="png", dpi=110)
-    plt.close(figure)
-    return path
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
+    return save_figure(figure, path)
 
 
 def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS) -> list[list[str]]:
@@ -107,7 +103,7 @@ def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN
                 for metric in metrics:
                     stat = entry.get(metric)
                     cells.append("-" if stat is None else
-                                 f"{_percent(stat['mean'])} [{_percent(stat['ci_low'])}, {_percent(stat['ci_high'])}]")
+                                 f"{format_percent(stat['mean'])} [{format_percent(stat['ci_low'])}, {format_percent(stat['ci_high'])}]")
                 rows.append([split, status, mode, *cells])
     return rows
 
@@ -123,7 +119,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if best:
         lines += ["", "## Best trial", "",
                   f"Trial {best['index']} (`{best['folder']}`, {best['generation_node']}): "
-                  f"{_percent(best['mean'])} ± {_percent(best['sem'])} (mean ± SEM over folds).", "",
+                  f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} (mean ± SEM over folds).", "",
                   "| parameter | value |", "|---|---|"]
         lines += [f"| {name} | {value!r} |" for name, value in best["parameters"].items()]
         lines += ["", "Best parameters: `best_parameters.yaml`."]
@@ -142,7 +138,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines += ["", "One reproduction gives no interval: use --reproductions 2 or more."]
     lines += ["", "## Trials", "", "| trial | status | generator | objective (%) | folder |", "|---|---|---|---|---|"]
     for row in report["trials"]:
-        objective = "-" if row["mean"] is None else f"{_percent(row['mean'])} ± {_percent(row['sem'])}"
+        objective = "-" if row["mean"] is None else f"{format_percent(row['mean'])} ± {format_percent(row['sem'])}"
         lines.append(f"| {row['index']} | {row['status']} | {row['generation_node']} | {objective} | "
                      f"{row['folder']} |")
     lines += ["", "All trials with their parameters: `csv/trials.csv`."]
