@@ -37,7 +37,6 @@ SUFFIX_MARK = "~"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run.py",
         description="dmlbench: deep metric learning experiments under the MLRC protocol.",
         allow_abbrev=False,
         epilog="Any other --key value overrides the config, e.g. --batch_size 64 "
