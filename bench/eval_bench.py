@@ -13,8 +13,9 @@ Both compute P@1, R-Precision and MAP@R; the script checks that they agree to 1e
 Every measurement runs in a fresh subprocess that loads the saved arrays, then records
   - wall time of the first call (CUDA already initialised, so no context creation) and of
     ``--repeats - 1`` further calls;
-  - peak extra host memory: ru_maxrss after the first call minus ru_maxrss before it
-    (resident set high-water mark, so torch/faiss/numpy buffers all count);
+  - peak extra host memory: the resident-set high-water mark (ru_maxrss) after the first call
+    minus the resident set just before it (VmRSS), so torch/faiss/numpy buffers all count; an
+    upper bound (if an earlier peak, e.g. while loading, was higher, it is counted too);
   - peak extra GPU memory: torch.cuda.max_memory_allocated() minus what was allocated before.
 
     python bench/eval_bench.py --cases sop --methods dmlbench pml_faiss --device cpu \
@@ -89,7 +90,7 @@ def worker(method: str, data_dir: Path, device: str, repeats: int, pml_batch: in
     gpu_base = torch.cuda.memory_allocated() if device.startswith("cuda") else 0
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = current_rss_kib()
     times = []
     for repeat in range(repeats):
         start = time.perf_counter()
@@ -109,6 +110,12 @@ def worker(method: str, data_dir: Path, device: str, repeats: int, pml_batch: in
         "peak_extra_gpu_mib": (gpu_peak - gpu_base) / 2**20,
         "metrics": {name: float(metrics[name]) for name in METRICS},
     }
+
+
+def current_rss_kib() -> int:
+    """Resident set size now (KiB), from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 def _evaluator(method: str, device: str, pml_batch: int):
