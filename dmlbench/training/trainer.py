@@ -262,7 +262,7 @@ class Trainer:
             for parameter, requires_grad in restore:
                 parameter.requires_grad_(requires_grad)
         for part in self.parts.values():
-            if "epoch" in part.schedulers and part not in frozen:
+            if "epoch" in part.schedulers:  # counts epochs, frozen or not: every part decays on schedule
                 part.schedulers["epoch"].step()
         for plugin in self.plugins:
             plugin.on_epoch_end(epoch, self)

@@ -136,3 +136,16 @@ def test_frozen_batchnorm_statistics(tmp_path):
     before = trainer.models["trunk"].bn.running_mean.clone()
     trainer._train_epoch(1)
     assert torch.equal(trainer.models["trunk"].bn.running_mean, before)
+
+
+def test_epoch_scheduler_counts_frozen_epochs_too(tmp_path):
+    # A by-epoch schedule follows the epoch count: the trunk, frozen for its first epoch, still
+    # decays after epoch 2 like every other part.
+    trainer = make_trainer(
+        tmp_path,
+        config_extra={"frozen_for_epochs": {"trunk": 1},
+                      "lr_schedulers": {"trunk_scheduler_by_epoch": {"StepLR": {"step_size": 2, "gamma": 0.1}}}},
+        num_epochs=2, iterations_per_epoch=1,
+    )
+    trainer.train()
+    assert trainer.parts["trunk"].optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1)
