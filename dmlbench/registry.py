@@ -259,5 +259,19 @@ def _check_kwargs(factory: Any, kwargs: dict[str, Any], where: str) -> None:
 
 
 def _format_kwargs(kwargs: dict[str, Any]) -> str:
-    shown = {k: v for k, v in kwargs.items() if k not in ("params",)}
-    return ", ".join(f"{k}={v!r}" for k, v in shown.items())[:200]
+    """``key=value`` for the config's own values; data handed in by the wiring (label arrays,
+    data sets, parameters) is summarised instead of printed."""
+
+    def short(value: Any) -> str:
+        if isinstance(value, (bool, int, float, str, type(None))):
+            return repr(value)
+        if isinstance(value, (list, tuple, dict)) and len(repr(value)) <= 60:
+            return repr(value)
+        shape = getattr(value, "shape", None)
+        if shape is not None:
+            return f"<{type(value).__name__} of shape {tuple(shape)}>"
+        if hasattr(value, "__len__"):
+            return f"<{type(value).__name__} of length {len(value)}>"
+        return f"<{type(value).__name__}>"
+
+    return ", ".join(f"{key}={short(value)}" for key, value in kwargs.items() if key != "params")
