@@ -3,15 +3,20 @@
 Compares, on a synthetic JPEG data set of CUB-like images (about 500x375, quality 90):
   (a) the reference path: PIL + torchvision transforms in DataLoader workers (what
       powerful-benchmarker and the papers' code use), at several worker counts;
-  (b) dmlbench's fast path: GpuJpegBatchLoader (nvjpeg decoding, augmentation on the GPU), and the
-      same reading a pre-resized cache (short side 256);
+  (b) dmlbench's fast path: GpuJpegBatchLoader with its defaults (``b_fast``), and the same
+      reading a pre-resized cache (short side 256, ``b_fast_cache256``); beside them, one choice
+      varied at a time: ``decode_device='device'`` (nvjpeg decoding and resampling on the GPU),
+      worker-process counts, resize_within_crop=False, threads instead of processes;
   (c) the bound: the model alone on a batch already on the GPU.
 Every variant trains the same model the same way: ResNet50 trunk + linear head, batch 128 at
 224 px (Resize 256 -> RandomResizedCrop 224 (scale 0.16-1) -> flip, ImageNet normalisation),
 channels_last, bf16 autocast, SGD. Targets (stated for one H100): (b) >= 85% of (c), >= 2x (a).
+A GPU-time diagnosis (torch.profiler) shows, per step, each CUDA stream's kernel time and how
+long the GPU was busy at all, for the bound and for the fast path's variants.
 
     python bench/train_throughput.py --out bench/results/train_throughput_h200.json   # GPU
     python bench/train_throughput.py --quick                                           # CPU smoke run
+    python bench/train_throughput.py --from-json R.json --headline b_fast=b_cpu_w12    # re-summarise
 
 Writes the JSON results and a Markdown table next to it (same name, .md).
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -32,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import PIL
 import torch
 import torchvision
 from PIL import Image
@@ -135,22 +142,88 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def close(batches: Any) -> None:
+    """End a batch iterator's background work now (the fast loader's workers, a generator)."""
+    stop = getattr(batches, "close", None)
+    if stop is not None:
+        stop()
+
+
 def timed_run(
     batches: Iterator[tuple[torch.Tensor, torch.Tensor]], consume: Callable, warmup: int, steps: int, device: torch.device
 ) -> dict[str, float]:
-    """Run ``warmup`` untimed then ``steps`` timed iterations of ``consume(next(batches))``."""
-    for _ in range(warmup):
-        consume(*next(batches))
-    synchronize(device)
-    started = time.perf_counter()
-    count = 0
-    for _ in range(steps):
-        images, labels = next(batches)
-        consume(images, labels)
-        count += int(images.shape[0])
-    synchronize(device)
-    elapsed = time.perf_counter() - started
-    return {"images_per_s": round(count / elapsed, 1), "steps": steps, "seconds": round(elapsed, 3)}
+    """Run ``warmup`` untimed then ``steps`` timed iterations of ``consume(next(batches))``; also
+    the CPU time of the consuming thread and of this whole process (all its threads; worker
+    processes not included) per step."""
+    try:
+        for _ in range(warmup):
+            consume(*next(batches))
+        synchronize(device)
+        started, thread_cpu, process_cpu = time.perf_counter(), time.thread_time(), time.process_time()
+        count = 0
+        for _ in range(steps):
+            images, labels = next(batches)
+            consume(images, labels)
+            count += int(images.shape[0])
+        synchronize(device)
+        elapsed = time.perf_counter() - started
+        thread_cpu, process_cpu = time.thread_time() - thread_cpu, time.process_time() - process_cpu
+    finally:
+        close(batches)
+    return {
+        "images_per_s": round(count / elapsed, 1),
+        "steps": steps,
+        "seconds": round(elapsed, 3),
+        "main_thread_cpu_ms_per_step": round(thread_cpu / steps * 1000, 2),
+        "process_cpu_ms_per_step": round(process_cpu / steps * 1000, 2),
+    }
+
+
+def gpu_time_by_stream(
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]], consume: Callable, steps: int, device: torch.device
+) -> dict[str, Any]:
+    """Where the GPU's time goes while ``consume`` runs on ``batches``: kernel, copy and fill
+    time per step on each CUDA stream (torch.profiler, CUDA activity only), the time at least
+    one of them ran (the union of their intervals), and the wall time per step. Busy time close
+    to the wall time means the GPU is the bottleneck; much less means it waits for the CPU."""
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        for _ in range(5):
+            consume(*next(batches))
+        synchronize(device)
+        with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+            started, thread_cpu = time.perf_counter(), time.thread_time()
+            for _ in range(steps):
+                consume(*next(batches))
+            synchronize(device)
+            wall, thread_cpu = time.perf_counter() - started, time.thread_time() - thread_cpu
+    finally:
+        close(batches)
+    trace_path = Path(tempfile.mkdtemp(prefix="dmlbench_trace_")) / "trace.json"
+    profiler.export_chrome_trace(str(trace_path))
+    events = json.loads(trace_path.read_text()).get("traceEvents", [])
+    by_stream: dict[str, float] = {}
+    intervals = []
+    for event in events:
+        if event.get("ph") != "X" or event.get("cat") not in ("kernel", "gpu_memcpy", "gpu_memset"):
+            continue
+        stream = str(event.get("args", {}).get("stream"))
+        by_stream[stream] = by_stream.get(stream, 0.0) + float(event.get("dur", 0.0))
+        intervals.append((float(event["ts"]), float(event["ts"]) + float(event.get("dur", 0.0))))
+    busy, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            busy += end - max(start, reach)
+            reach = end
+    per_step = lambda microseconds: round(microseconds / 1000 / steps, 2)  # noqa: E731
+    return {
+        "steps": steps,
+        "wall_ms_per_step": round(wall / steps * 1000, 2),
+        "gpu_busy_ms_per_step": per_step(busy),
+        "gpu_ms_per_step_by_stream": {k: per_step(v) for k, v in sorted(by_stream.items(), key=lambda kv: -kv[1])},
+        "main_thread_cpu_ms_per_step": round(thread_cpu / steps * 1000, 2),
+    }
 
 
 # ------------------------------------------------------------------ data paths
@@ -188,8 +261,11 @@ def pil_batches(dataset: RetrievalDataset, args: argparse.Namespace, workers: in
 
 
 def fast_batches(
-    dataset: RetrievalDataset, args: argparse.Namespace, device: torch.device, total: int, counts: dict | None = None
+    dataset: RetrievalDataset, args: argparse.Namespace, device: torch.device, total: int, counts: dict | None = None,
+    **options: Any,
 ) -> Iterator:
+    """A GpuJpegBatchLoader epoch with ``options`` (its keyword arguments) over its defaults."""
+    options.setdefault("prefetch", args.fast_prefetch)
     loader = GpuJpegBatchLoader(
         dataset,
         batch_size=args.batch_size,
@@ -197,8 +273,7 @@ def fast_batches(
         drop_last=True,
         device=device,
         channels_last=True,
-        num_threads=args.fast_threads,
-        prefetch=args.fast_prefetch,
+        **options,
     )
     if counts is not None:
         loader.decode_counts = counts  # shared, so the caller can read which decoder ran
@@ -213,27 +288,77 @@ def synthetic_batches(args: argparse.Namespace, device: torch.device, num_classe
         yield images, labels
 
 
-def decode_agreement(paths: list[str], args: argparse.Namespace, device: torch.device) -> dict[str, float]:
-    """How far the device path's eval pixels are from the PIL path's (in 8-bit levels)."""
+def fast_configs(args: argparse.Namespace) -> dict[str, tuple[str, bool, dict[str, Any]]]:
+    """name -> (description, reads the pre-resized cache, GpuJpegBatchLoader options). ``b_fast``
+    and ``b_fast_cache256`` use the loader's defaults; the others vary one choice."""
+    cores = os.cpu_count() or 1
+    configs: dict[str, tuple[str, bool, dict[str, Any]]] = {
+        "b_fast": ("GpuJpegBatchLoader, defaults", False, {}),
+        "b_fast_cache256": (f"GpuJpegBatchLoader, defaults, reading the pre-resized cache (short side {args.resize})", True, {}),
+        "b_device": (
+            "decode_device='device': nvjpeg decode + resampling on the GPU (the previous default)",
+            False, {"decode_device": "device", "num_threads": args.fast_threads},
+        ),
+        "b_device_cache256": (
+            "decode_device='device', reading the pre-resized cache", True,
+            {"decode_device": "device", "num_threads": args.fast_threads},
+        ),
+    }
+    counts = lambda text: [int(n) for n in text.split(",") if n.strip() and 0 < int(n) < cores]  # noqa: E731
+    for workers in counts(args.cpu_workers):
+        configs[f"b_cpu_w{workers}"] = (f"decode_device='cpu', {workers} worker processes", False, {"decode_workers": workers})
+    for workers in counts(args.exact_workers):
+        configs[f"b_cpu_exact_w{workers}"] = (
+            f"decode_device='cpu', {workers} worker processes, resize_within_crop=False (the reference's operations)",
+            False, {"decode_workers": workers, "resize_within_crop": False},
+        )
+    for workers in counts(args.cache_workers):
+        configs[f"b_cpu_cache256_w{workers}"] = (
+            f"decode_device='cpu', {workers} worker processes, pre-resized cache", True, {"decode_workers": workers}
+        )
+    if args.compare_defaults:
+        configs["b_fast_cache256_t16"] = (
+            "defaults but 16 images per task, pre-resized cache", True, {"images_per_task": 16},
+        )
+        configs["b_fast_cache256_switch5ms"] = (
+            "defaults but Python's own switch interval (5 ms), pre-resized cache", True, {"switch_interval": None},
+        )
+        configs["b_device_switch5ms"] = (
+            "decode_device='device' with Python's own switch interval (5 ms)", False,
+            {"decode_device": "device", "num_threads": args.fast_threads, "switch_interval": None},
+        )
+    for threads in counts(args.cpu_threads):
+        configs[f"b_cpu_threads{threads}"] = (
+            f"decode_device='cpu', {threads} threads in the training process (no worker processes)", False,
+            {"decode_workers": 0, "num_threads": threads},
+        )
+    return configs
+
+
+def decode_agreement(paths: list[str], args: argparse.Namespace, device: torch.device) -> dict[str, dict[str, float]]:
+    """How far each path's eval pixels are from the PIL path's (in 8-bit levels)."""
     transform = T.Compose([T.Resize(args.resize), T.CenterCrop(args.size), T.ToTensor()])
     dataset = JpegFolder(paths[:64], 10, transform)
     (reference, _), = torch.utils.data.DataLoader(dataset, batch_size=64)
-    (fast, _), = GpuJpegBatchLoader(dataset, batch_size=64, device=device)
-    difference = (fast.float().cpu() - reference).abs() * 255
-    return {
-        "mean_abs_levels": round(float(difference.mean()), 4),
-        "p99_abs_levels": round(float(difference.flatten().quantile(0.99)), 2),
-        "max_abs_levels": round(float(difference.max()), 2),
-    }
+    agreement = {}
+    for name, options in {"decode_device_device": {"decode_device": "device"}, "decode_device_cpu": {"decode_workers": 0}}.items():
+        (fast, _), = GpuJpegBatchLoader(dataset, batch_size=64, device=device, **options)
+        difference = (fast.float().cpu() - reference).abs() * 255
+        agreement[name] = {
+            "mean_abs_levels": round(float(difference.mean()), 4),
+            "p99_abs_levels": round(float(difference.flatten().quantile(0.99)), 2),
+            "max_abs_levels": round(float(difference.max()), 2),
+        }
+    return agreement
 
 
-def fast_path_breakdown(dataset: RetrievalDataset, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
-    """Milliseconds per batch of the fast path's stages, run alone (synchronised, mean of 5)."""
+def device_path_breakdown(dataset: RetrievalDataset, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    """decode_device='device': milliseconds per batch of its stages, run alone (synchronised, mean of 5)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from dmlbench.data.fast.decode import read_bytes
 
-    loader = GpuJpegBatchLoader(dataset, batch_size=args.batch_size, device=device, channels_last=True)
+    loader = GpuJpegBatchLoader(dataset, batch_size=args.batch_size, device=device, channels_last=True, decode_device="device")
     indices = list(range(min(args.batch_size, len(dataset))))
     paths = [dataset.paths[i] for i in indices]
     generator = torch.Generator().manual_seed(0)
@@ -256,6 +381,29 @@ def fast_path_breakdown(dataset: RetrievalDataset, args: argparse.Namespace, dev
     return {"batch_images": len(indices), "read_ms": read_ms, "decode_ms": decode_ms, "augment_ms": augment_ms}
 
 
+def cpu_path_breakdown(dataset: RetrievalDataset, cached: RetrievalDataset | None, args: argparse.Namespace) -> dict[str, float]:
+    """decode_device='cpu': one core's milliseconds per image of a worker task (decode + geometric
+    steps with Pillow), on the original JPEGs (with and without resize_within_crop) and on the
+    pre-resized cache."""
+    from dmlbench.data.fast.host import prepare_group
+    from dmlbench.data.fast.loader import ImageSource
+    from dmlbench.data.fast.plan import AugmentationPlan
+
+    plan = AugmentationPlan.from_transform(dataset.transform)
+    count = min(64, len(dataset))
+    cases = {"original": (dataset, True), "original_exact": (dataset, False)}
+    if cached is not None:
+        cases["cache"] = (cached, True)
+    result: dict[str, float] = {"images": count}
+    for name, (data, within_crop) in cases.items():
+        source = ImageSource(data)
+        prepare_group(source.load_pil, plan, range(4), 0, within_crop)  # warm up
+        started = time.perf_counter()
+        prepare_group(source.load_pil, plan, range(count), 1, within_crop)
+        result[f"{name}_ms_per_image"] = round((time.perf_counter() - started) / count * 1000, 3)
+    return result
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -264,6 +412,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
+        "pillow": PIL.__version__,
         "cpu_count": os.cpu_count(),
         "device": str(device),
     }
@@ -274,43 +423,74 @@ def environment(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def run_variant(results: dict, name: str, description: str, body: Callable[[], dict]) -> None:
+def run_variant(results: dict, name: str, description: str, body: Callable[[], dict], checkpoint: Callable[[], None]) -> None:
     print(f"[bench] {name}: {description}", flush=True)
+    started = time.perf_counter()
     try:
         outcome = body()
     except Exception as error:  # a broken variant is reported, the others still run
         outcome = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-2000:]}
     outcome["description"] = description
     results["variants"][name] = outcome
-    print(f"[bench]   -> {json.dumps({k: v for k, v in outcome.items() if k != 'traceback'})}", flush=True)
+    print(
+        f"[bench]   -> ({time.perf_counter() - started:.1f} s) "
+        f"{json.dumps({k: v for k, v in outcome.items() if k not in ('traceback', 'description')})}",
+        flush=True,
+    )
+    checkpoint()
 
 
 def summarise(results: dict) -> None:
     """Ratios against the bound (c) and the reference path (a); (a) as the papers run it reads the
     original JPEGs, so the 2x target is checked against the best plain worker count, and the ratio
-    to the reference path reading the pre-resized cache is reported beside it."""
+    to the reference path reading the pre-resized cache is reported beside it. The fast path (b)
+    is the variant named by ``config.headline`` (default ``b_fast`` and ``b_fast_cache256``: the
+    loader's defaults)."""
     variants = results["variants"]
     rate = lambda name: variants.get(name, {}).get("images_per_s")  # noqa: E731
     bound = rate("c_model_only")
     plain = [n for n in variants if n.startswith("a_pil_workers") and rate(n)]
     best_plain = max(plain, key=rate) if plain else None
-    summary: dict[str, Any] = {"bound_images_per_s": bound, "best_reference": best_plain}
-    for fast in ("b_fast", "b_fast_cache256"):
-        if not rate(fast):
+    headline = results["config"].get("headline") or {"b_fast": "b_fast", "b_fast_cache256": "b_fast_cache256"}
+    summary: dict[str, Any] = {"bound_images_per_s": bound, "best_reference": best_plain, "headline": headline}
+    for label, name in headline.items():
+        if not rate(name):
             continue
-        if bound:
-            summary[f"{fast}_over_bound"] = round(rate(fast) / bound, 3)
+        own_bound = variants[name].get("bound_images_per_s") or bound
+        summary[f"{label}_images_per_s"] = rate(name)
+        if own_bound:
+            summary[f"{label}_bound_images_per_s"] = own_bound
+            summary[f"{label}_over_bound"] = round(rate(name) / own_bound, 4)
+            summary[f"{label}_meets_85pct"] = rate(name) / own_bound >= 0.85  # unrounded
         if best_plain:
-            summary[f"{fast}_over_best_reference"] = round(rate(fast) / rate(best_plain), 3)
+            summary[f"{label}_over_best_reference"] = round(rate(name) / rate(best_plain), 4)
         if rate("a_pil_workers2"):
-            summary[f"{fast}_over_reference_2_workers"] = round(rate(fast) / rate("a_pil_workers2"), 3)
-        if rate("a_pil_cache256_best"):
-            summary[f"{fast}_over_reference_reading_cache"] = round(rate(fast) / rate("a_pil_cache256_best"), 3)
-    if "b_fast_over_bound" in summary:
-        summary["target_85pct_of_bound_met"] = summary["b_fast_over_bound"] >= 0.85
+            summary[f"{label}_over_reference_2_workers"] = round(rate(name) / rate("a_pil_workers2"), 3)
+        cache_reference = next((n for n in variants if n.startswith("a_pil_cache256") and rate(n)), None)
+        if cache_reference:
+            summary[f"{label}_over_reference_reading_cache"] = round(rate(name) / rate(cache_reference), 3)
+    if "b_fast_meets_85pct" in summary:
+        summary["target_85pct_of_bound_met"] = summary.pop("b_fast_meets_85pct")
+    if "b_fast_cache256_meets_85pct" in summary:
+        summary["target_85pct_of_bound_met_with_cache"] = summary.pop("b_fast_cache256_meets_85pct")
     if "b_fast_over_best_reference" in summary:
-        summary["target_2x_reference_met"] = summary["b_fast_over_best_reference"] >= 2.0
+        summary["target_2x_reference_met"] = rate(headline["b_fast"]) >= 2.0 * rate(best_plain)
     results["summary"] = summary
+
+
+def _variant_rows(variants: dict, bound: float | None) -> list[str]:
+    rows = []
+    for name, outcome in variants.items():
+        if "error" in outcome:
+            rows.append(f"| {name} | error | | | | {outcome['error'][:120]} |")
+            continue
+        rate = outcome.get("images_per_s")
+        own_bound = outcome.get("bound_images_per_s") or bound
+        share = f"{rate / own_bound:.1%}" if rate and own_bound else ""
+        alone = outcome.get("loader_only_images_per_s", "")
+        cpu = outcome.get("main_thread_cpu_ms_per_step", "")
+        rows.append(f"| {name} | {rate} | {share} | {alone} | {cpu} | {outcome['description']} |")
+    return rows
 
 
 def markdown(results: dict) -> str:
@@ -319,48 +499,57 @@ def markdown(results: dict) -> str:
         f"# Training throughput: {config['model']}, batch {config['batch_size']}, {config['size']} px",
         "",
         f"Device: {env.get('gpu', env['device'])}, {env['cpu_count']} CPU cores; python {env['python']}, "
-        f"torch {env['torch']}, torchvision {env['torchvision']}. Data: {data['images']} synthetic JPEGs, mean "
-        f"{data['mean_height']:.0f}x{data['mean_width']:.0f} px, {data['mean_file_kb']:.0f} KB, in the page cache. "
-        f"Step: {config['precision']} autocast, channels_last, SGD; Resize {config['resize']} -> RandomResizedCrop "
-        f"{config['size']} (0.16-1) -> flip -> normalise. Produced by `bench/train_throughput.py`.",
+        f"torch {env['torch']}, torchvision {env['torchvision']}, Pillow {env.get('pillow', '?')}. Data: {data['images']} "
+        f"synthetic JPEGs, mean {data['mean_height']:.0f}x{data['mean_width']:.0f} px, {data['mean_file_kb']:.0f} KB, in "
+        f"the page cache. Step: {config['precision']} autocast, channels_last, SGD; Resize {config['resize']} -> "
+        f"RandomResizedCrop {config['size']} (0.16-1) -> flip -> normalise. Produced by `bench/train_throughput.py`; "
+        "the fast path (b) is `b_fast` (the loader's defaults) unless the summary's `headline` says otherwise. "
+        "`NAME@runK`: a later run on the same kind of machine and data; its share is of that run's own bound.",
         "",
-        "| variant | images/s | of bound | loader alone, images/s | what |",
-        "|---|---:|---:|---:|---|",
+        "| variant | images/s | of bound | loader alone, images/s | main thread CPU ms/step | what |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     bound = summary.get("bound_images_per_s")
-    for name, outcome in results["variants"].items():
-        if "error" in outcome:
-            lines.append(f"| {name} | error | | | {outcome['error'][:120]} |")
-            continue
-        rate = outcome.get("images_per_s")
-        share = f"{rate / bound:.0%}" if rate and bound else ""
-        alone = outcome.get("loader_only_images_per_s", "")
-        lines.append(f"| {name} | {rate} | {share} | {alone} | {outcome['description']} |")
+    lines += _variant_rows(results["variants"], bound)
     lines += ["", "## Targets", ""]
-    if "b_fast_over_bound" in summary:
-        met = "met" if summary["target_85pct_of_bound_met"] else "NOT met"
-        lines.append(f"- (b) fast path / (c) bound: {summary['b_fast_over_bound']:.0%} (target >= 85%: {met}).")
-    if "b_fast_over_best_reference" in summary:
-        met = "met" if summary["target_2x_reference_met"] else "NOT met"
-        lines.append(
-            f"- (b) / best (a) ({summary['best_reference']}): {summary['b_fast_over_best_reference']:.2f}x "
-            f"(target >= 2x: {met})."
-        )
-    if "b_fast_over_reference_2_workers" in summary:
-        lines.append(
-            f"- (b) / (a) at dmlbench's default 2 workers: {summary['b_fast_over_reference_2_workers']:.1f}x."
-        )
-    if "b_fast_over_reference_reading_cache" in summary:
-        lines.append(
-            "- (b) / the reference path reading the pre-resized cache: "
-            f"{summary['b_fast_over_reference_reading_cache']:.2f}x."
-        )
+    headline = summary.get("headline", {})
+    for label in ("b_fast", "b_fast_cache256"):
+        if f"{label}_over_bound" in summary:
+            lines.append(
+                f"- {label} (= `{headline.get(label, label)}`, {summary[f'{label}_images_per_s']} images/s) / (c) bound "
+                f"({summary[f'{label}_bound_images_per_s']}): {summary[f'{label}_over_bound']:.2%} "
+                f"(target >= 85%: {'met' if summary[f'{label}_over_bound'] >= 0.85 else 'NOT met'})."
+            )
+        if f"{label}_over_best_reference" in summary:
+            ratio = summary[f"{label}_over_best_reference"]
+            lines.append(
+                f"- {label} / best (a) ({summary['best_reference']}): {ratio:.2f}x (target >= 2x: "
+                f"{'met' if ratio >= 2 else 'NOT met'})."
+            )
+        if f"{label}_over_reference_2_workers" in summary:
+            lines.append(f"- {label} / (a) at dmlbench's default 2 workers: {summary[f'{label}_over_reference_2_workers']:.1f}x.")
+        if f"{label}_over_reference_reading_cache" in summary:
+            lines.append(
+                f"- {label} / the reference path reading the pre-resized cache: "
+                f"{summary[f'{label}_over_reference_reading_cache']:.2f}x."
+            )
     lines.append("")
-    for key in ("fast_path_breakdown", "decode_agreement_eval_pixels"):
+    for key in ("gpu_time", "device_path_breakdown", "cpu_path_breakdown", "decode_agreement_eval_pixels"):
         if key in results:
             lines += [f"`{key}`: `{json.dumps(results[key])}`", ""]
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {note}" for note in results["notes"]] + [""]
+    previous = results.get("previous")
+    if previous:
+        lines += [
+            "## Previous run (before this change)",
+            "",
+            previous.get("what", ""),
+            "",
+            "| variant | images/s | of bound | loader alone, images/s | main thread CPU ms/step | what |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        lines += _variant_rows(previous["variants"], previous.get("summary", {}).get("bound_images_per_s")) + [""]
     return "\n".join(lines)
 
 
@@ -378,26 +567,58 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--precision", default="bf16", choices=["bf16", "fp16", "none"])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=15)
-    parser.add_argument("--workers", default="2,8,16", help="DataLoader worker counts for (a)")
-    parser.add_argument("--fast-threads", type=int, default=8)
+    parser.add_argument("--workers", default="8,12", help="DataLoader worker counts for (a)")
+    parser.add_argument("--cpu-workers", default="8,14", help="decode_workers tried for decode_device='cpu'")
+    parser.add_argument("--exact-workers", default="12", help="the same with resize_within_crop=False")
+    parser.add_argument("--cache-workers", default="8", help="the same on the pre-resized cache")
+    parser.add_argument("--cpu-threads", default="12", help="decode_workers=0 with this many threads")
+    parser.add_argument(
+        "--compare-defaults", action="store_true",
+        help="also run the cache variant with 16 images per task, and with Python's own switch interval",
+    )
+    parser.add_argument("--fast-threads", type=int, default=8, help="reader threads of decode_device='device'")
     parser.add_argument("--fast-prefetch", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
     parser.add_argument("--skip", default="", help="comma-separated variant names to skip")
+    parser.add_argument("--profile-steps", type=int, default=8, help="steps profiled per GPU-time diagnosis (0: none)")
+    parser.add_argument("--budget-s", type=float, default=None, help="start no new variant after this many seconds")
+    parser.add_argument("--headline", default=None, help="b_fast=NAME,b_fast_cache256=NAME: the variants counted as (b)")
+    parser.add_argument("--previous", default=None, help="a results file whose variants are kept as the previous run")
+    parser.add_argument(
+        "--merge", action="append", default=[], metavar="PATH=LABEL",
+        help="with --from-json: add a later run's variants as NAME@LABEL, each against its own run's bound",
+    )
     parser.add_argument("--from-json", default=None, help="only recompute the summary and table of a results file")
     parser.add_argument("--note", action="append", default=[], help="a note for the results (repeatable)")
     args = parser.parse_args(argv)
+    headline = dict(item.split("=", 1) for item in args.headline.split(",")) if args.headline else None
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
         results["notes"] = results.get("notes", []) + args.note
+        if headline:
+            results["config"]["headline"] = headline
+        if args.previous:
+            results["previous"] = previous_run(Path(args.previous))
+        for item in args.merge:
+            path, label = item.rsplit("=", 1)
+            merge_run(results, json.loads(Path(path).read_text()), label)
         summarise(results)
         write_results(results, Path(args.out or args.from_json))
         return results
     if args.quick:
         args.images, args.batch_size, args.size, args.resize = 32, 8, 64, 72
         args.model, args.steps, args.warmup, args.workers = "resnet18", 3, 1, "0,2"
+        args.cpu_workers = args.exact_workers = args.cache_workers = args.cpu_threads = "1"
+        args.compare_defaults = True
+        args.profile_steps = min(args.profile_steps, 2)
         args.precision = "none" if args.device == "cpu" else args.precision
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
     skip = set(filter(None, args.skip.split(",")))
+    only = set(filter(None, args.only.split(",")))
+    wanted = lambda name: name not in skip and (not only or name in only)  # noqa: E731
+    clock = time.perf_counter()
+    within_budget = lambda: args.budget_s is None or time.perf_counter() - clock < args.budget_s  # noqa: E731
     num_classes = 100
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="dmlbench_bench_"))
@@ -405,49 +626,81 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"[bench] data: {data_info}", flush=True)
     results: dict[str, Any] = {
         "environment": environment(device),
-        "config": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir")},
+        "config": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "from_json")},
         "data": data_info,
         "variants": {},
     }
+    if headline:
+        results["config"]["headline"] = headline
+    if args.previous:
+        results["previous"] = previous_run(Path(args.previous))
+
+    def checkpoint() -> None:
+        if args.out:
+            summarise(results)
+            write_results(results, Path(args.out), quiet=True)
+
     trainer = Trainer(args, device, num_classes)
     transform = train_transform(args.size, args.resize)
     dataset = JpegFolder(paths, num_classes, transform)
     total = 2 * (args.steps + args.warmup) * args.batch_size  # enough for every variant's run
+    bound_batches = lambda: synthetic_batches(args, device, num_classes)  # noqa: E731
 
-    if "c_model_only" not in skip:
+    if wanted("c_model_only"):
         run_variant(
             results, "c_model_only", "bound: the step on one batch already on the device",
-            lambda: timed_run(synthetic_batches(args, device, num_classes), trainer.step, args.warmup, args.steps, device),
+            lambda: timed_run(bound_batches(), trainer.step, args.warmup, args.steps, device), checkpoint,
         )
-
-    def fast_variant(data: RetrievalDataset, extra: dict | None = None) -> dict:
-        counts: Counter = Counter()
-        alone = timed_run(fast_batches(data, args, device, total), lambda *b: None, 2, max(args.steps // 3, 2), device)
-        outcome = timed_run(fast_batches(data, args, device, total, counts), trainer.step, args.warmup, args.steps, device)
-        outcome["loader_only_images_per_s"] = alone["images_per_s"]
-        outcome["images_decoded_by"] = dict(counts)
-        outcome.update(extra or {})
-        return outcome
-
-    if "b_fast" not in skip:
-        run_variant(results, "b_fast", "GpuJpegBatchLoader: nvjpeg decode + on-device augmentation", lambda: fast_variant(dataset))
 
     cached = None
-    if "b_fast_cache256" not in skip or "a_pil_cache256_best" not in skip:
+    configs = fast_configs(args)
+    if any(wanted(name) and uses_cache for name, (_, uses_cache, _) in configs.items()) or wanted("a_pil_cache256"):
         started = time.perf_counter()
         cached = pre_resized(dataset, args.resize, data_dir / "cache", num_threads=os.cpu_count())
-        cache_seconds = round(time.perf_counter() - started, 2)
+        results["data"]["cache_build_seconds"] = round(time.perf_counter() - started, 2)
         cached.transform = transform
-    if "b_fast_cache256" not in skip and cached is not None:
-        run_variant(
-            results, "b_fast_cache256", f"fast path reading the pre-resized cache (short side {args.resize})",
-            lambda: fast_variant(cached, {"cache_build_seconds": cache_seconds}),
-        )
 
-    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
-    for workers in worker_counts:
+    def fast_variant(data: RetrievalDataset, options: dict) -> dict:
+        counts: Counter = Counter()
+        alone = timed_run(fast_batches(data, args, device, total, **options), lambda *b: None, 2, max(args.steps // 3, 2), device)
+        outcome = timed_run(fast_batches(data, args, device, total, counts, **options), trainer.step, args.warmup, args.steps, device)
+        outcome["loader_only_images_per_s"] = alone["images_per_s"]
+        outcome["loader_only_process_cpu_ms_per_batch"] = alone["process_cpu_ms_per_step"]
+        outcome["images_decoded_by"] = dict(counts)
+        outcome["options"] = {k: str(v) for k, v in options.items()}
+        return outcome
+
+    def run_fast(names: list[str]) -> None:
+        for name in names:
+            description, uses_cache, options = configs[name]
+            if wanted(name) and within_budget():
+                data = cached if uses_cache else dataset
+                run_variant(results, name, description, lambda data=data, options=options: fast_variant(data, options), checkpoint)
+
+    headline_names = ["b_fast", "b_fast_cache256", "b_device"]
+    run_fast(headline_names)  # first what the targets are judged on, then the diagnosis, then the rest
+
+    if args.profile_steps > 0 and device.type == "cuda" and wanted("gpu_time") and within_budget():
+        results["gpu_time"] = {}
+        diagnosed = {
+            "c_model_only": lambda: bound_batches(),
+            "b_device": lambda: fast_batches(dataset, args, device, total, decode_device="device", num_threads=args.fast_threads),
+            "b_fast": lambda: fast_batches(dataset, args, device, total),
+            "b_fast_cache256": lambda: fast_batches(cached, args, device, total) if cached is not None else None,
+        }
+        for name, make in diagnosed.items():
+            try:
+                batches = make()
+                if batches is not None:
+                    results["gpu_time"][name] = gpu_time_by_stream(batches, trainer.step, args.profile_steps, device)
+            except Exception as error:
+                results["gpu_time"][name] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"[bench] gpu time, {name}: {results['gpu_time'][name]}", flush=True)
+        checkpoint()
+
+    for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
         name = f"a_pil_workers{workers}"
-        if name in skip:
+        if not wanted(name) or not within_budget():
             continue
         steps = max(2, args.steps // 4) if workers <= 2 else max(2, args.steps // 2)
 
@@ -457,34 +710,39 @@ def main(argv: list[str] | None = None) -> dict:
             outcome["loader_only_images_per_s"] = alone["images_per_s"]
             return outcome
 
-        run_variant(results, name, f"reference: PIL + torchvision transforms, DataLoader with {workers} workers", reference)
+        run_variant(results, name, f"reference: PIL + torchvision transforms, DataLoader with {workers} workers", reference, checkpoint)
 
-    if "a_pil_cache256_best" not in skip and cached is not None and worker_counts:
+    run_fast([name for name in configs if name not in headline_names])
+
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    if wanted("a_pil_cache256") and cached is not None and worker_counts and within_budget():
         workers = max(worker_counts)
         run_variant(
-            results, "a_pil_cache256_best", f"reference path reading the pre-resized cache, {workers} workers",
+            results, "a_pil_cache256", f"reference path reading the pre-resized cache, {workers} workers",
             lambda: timed_run(
                 pil_batches(cached, args, workers, total), trainer.step, min(args.warmup, 5), max(2, args.steps // 2), device
             ),
+            checkpoint,
         )
 
-    if "c_model_only" not in skip:  # again, to show the run-to-run spread of the bound
+    if wanted("c_model_only"):  # again, to show the run-to-run spread of the bound
         run_variant(
             results, "c_model_only_again", "bound, measured again at the end",
-            lambda: timed_run(synthetic_batches(args, device, num_classes), trainer.step, args.warmup, args.steps, device),
+            lambda: timed_run(bound_batches(), trainer.step, args.warmup, args.steps, device), checkpoint,
         )
-    if "breakdown" not in skip:
-        try:
-            results["fast_path_breakdown"] = fast_path_breakdown(dataset, args, device)
-        except Exception as error:
-            results["fast_path_breakdown"] = {"error": f"{type(error).__name__}: {error}"}
-        print(f"[bench] breakdown: {results['fast_path_breakdown']}", flush=True)
-    if "decode_agreement" not in skip:
-        try:
-            results["decode_agreement_eval_pixels"] = decode_agreement(paths, args, device)
-        except Exception as error:
-            results["decode_agreement_eval_pixels"] = {"error": f"{type(error).__name__}: {error}"}
+    for key, work in (
+        ("cpu_path_breakdown", lambda: cpu_path_breakdown(dataset, cached, args)),
+        ("device_path_breakdown", lambda: device_path_breakdown(dataset, args, device)),
+        ("decode_agreement_eval_pixels", lambda: decode_agreement(paths, args, device)),
+    ):
+        if wanted(key):
+            try:
+                results[key] = work()
+            except Exception as error:
+                results[key] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"[bench] {key}: {results[key]}", flush=True)
     results["notes"] = list(args.note)
+    results["seconds_total"] = round(time.perf_counter() - clock, 1)
     summarise(results)
     print(json.dumps(results["summary"], indent=1), flush=True)
     if args.out:
@@ -492,11 +750,38 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-def write_results(results: dict, out: Path) -> None:
+def merge_run(results: dict, later: dict, label: str) -> None:
+    """Add a later run's variants (same machine kind and data) as ``NAME@label``, each keeping
+    the bound (c_model_only) of its own run."""
+    bound = later["variants"].get("c_model_only", {}).get("images_per_s")
+    for name, outcome in later["variants"].items():
+        results["variants"][f"{name}@{label}"] = {**outcome, "bound_images_per_s": bound, "run": label}
+    results.setdefault("merged_runs", {})[label] = {
+        "config": later.get("config", {}), "environment": later.get("environment", {}), "seconds_total": later.get("seconds_total"),
+    }
+
+
+def previous_run(path: Path) -> dict[str, Any]:
+    """The variants and summary of an earlier results file, kept beside the new ones."""
+    earlier = json.loads(path.read_text())
+    if "previous" in earlier and "what" in earlier["previous"]:
+        return earlier["previous"]
+    env = earlier.get("environment", {})
+    return {
+        "what": f"{env.get('gpu', env.get('device'))}, torch {env.get('torch')}, with the loader of that time "
+        "(b_fast = nvjpeg decode + resampling on the GPU).",
+        "variants": earlier.get("variants", {}),
+        "summary": earlier.get("summary", {}),
+        "notes": earlier.get("notes", []),
+    }
+
+
+def write_results(results: dict, out: Path, quiet: bool = False) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown(results))
-    print(f"[bench] wrote {out} and {out.with_suffix('.md')}", flush=True)
+    if not quiet:
+        print(f"[bench] wrote {out} and {out.with_suffix('.md')}", flush=True)
 
 
 if __name__ == "__main__":

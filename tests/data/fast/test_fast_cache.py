@@ -90,12 +90,17 @@ def test_datasets_that_edit_images_are_cached_as_edited(tmp_path):
     assert np.array_equal(np.asarray(cached.load_image(0)), np.asarray(dataset.load_image(0)))
 
 
-def test_the_fast_loader_reads_the_cache(dataset, tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [{"decode_device": "cpu", "decode_workers": 0, "resize_within_crop": False}, {"decode_device": "device"}],
+    ids=["cpu", "device"],
+)
+def test_the_fast_loader_reads_the_cache(dataset, tmp_path, options):
     transform = T.Compose([T.Resize(50), T.CenterCrop(40), T.ToTensor()])
     cached = pre_resized(dataset, 50, tmp_path / "cache", lossless=True)
     cached.transform = transform
     dataset.transform = transform
     (reference, _), = torch.utils.data.DataLoader(dataset, batch_size=5)
-    (images, labels), = GpuJpegBatchLoader(cached, batch_size=5, device="cpu")
+    (images, labels), = GpuJpegBatchLoader(cached, batch_size=5, device="cpu", **options)
     assert labels.tolist() == [3, 1, 4, 1, 5]
     assert (images - reference).abs().max() < 1e-6
