@@ -216,6 +216,38 @@ def accepts_keyword(factory: Any, name: str) -> bool:
     return False
 
 
+def rejected_keyword(factory: Any, name: str) -> bool:
+    """Whether ``factory`` certainly rejects the keyword ``name``: no named parameter along the
+    ``__init__`` chain takes it, and the chain does not end in a ``**kwargs`` that might."""
+    for target in _init_chain(factory):
+        try:
+            parameters = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return False
+        found = parameters.get(name)
+        if found is not None and found.kind in (found.POSITIONAL_OR_KEYWORD, found.KEYWORD_ONLY):
+            return False
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return True
+    return False
+
+
+def check_keywords(kind: str, spec: Any, role: str) -> None:
+    """Raise :class:`ConfigError` for a keyword argument the class certainly rejects (with the
+    nearest accepted names), here and in nested specs, without building anything."""
+    name, kwargs = parse_spec(spec, role)
+    factory = lookup(kind, name, role)
+    for key, value in kwargs.items():
+        nested_kind = NESTED_OBJECT_KWARGS.get(key)
+        if nested_kind and _looks_like_spec(value):
+            check_keywords(nested_kind, value, f"{role}.{name}.{key}")
+        elif rejected_keyword(factory, key):
+            accepted = _accepted_names(factory)
+            close = difflib.get_close_matches(key, accepted, n=3, cutoff=0.5)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"{role}.{name}: unknown argument {key!r}{hint}; accepted: {', '.join(accepted)}")
+
+
 def _accepted_names(factory: Any) -> list[str]:
     """Keyword names a class accepts along its ``__init__`` chain (``**kwargs`` forwarded up)."""
     names: list[str] = []

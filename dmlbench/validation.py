@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dmlbench.errors import ConfigError
-from dmlbench.registry import lookup, parse_spec
+from dmlbench.registry import check_keywords
 
 #: (config key, registry kind, whether the value is a mapping of roles to specs)
 CLASS_SLOTS: tuple[tuple[str, str, bool], ...] = (
@@ -29,7 +29,8 @@ REQUIRED_KEYS = (
 
 
 def validate_config(settings: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` for a missing key or an unknown class name (with suggestions)."""
+    """Raise :class:`ConfigError` for a missing key, an unknown class name or a keyword argument
+    its class rejects (with suggestions)."""
     for key in REQUIRED_KEYS:
         if key not in settings:
             raise ConfigError(f"config key {key!r} is missing (was it deleted with ~DELETE~?)")
@@ -40,24 +41,22 @@ def validate_config(settings: dict[str, Any]) -> None:
         if key == "training_plugins":
             if not isinstance(value, dict):
                 raise ConfigError(f"{key}: expected a mapping {{PluginName: {{kwargs}}}}, got {value!r}")
-            for name in value:
-                lookup(kind, str(name), role=key)
+            for name, kwargs in value.items():
+                check_keywords(kind, {name: kwargs}, key)
             continue
         if by_role:
             if not isinstance(value, dict):
                 raise ConfigError(f"{key}: expected a mapping of roles to {{ClassName: {{kwargs}}}}, got {value!r}")
             for role, spec in value.items():
-                name, _ = parse_spec(spec, f"{key}.{role}")
-                lookup(kind, name, role=f"{key}.{role}")
+                check_keywords(kind, spec, f"{key}.{role}")
         else:
-            name, _ = parse_spec(value, key)
-            lookup(kind, name, role=key)
+            check_keywords(kind, value, key)
     transforms = settings["transforms"]
     if not isinstance(transforms, dict):
         raise ConfigError(f"transforms: expected {{train: {{...}}, eval: {{...}}}}, got {transforms!r}")
     for split, steps in transforms.items():
-        for name in steps or {}:
-            lookup("transform", str(name), role=f"transforms.{split}")
+        for name, kwargs in (steps or {}).items():
+            check_keywords("transform", {name: kwargs}, f"transforms.{split}")
     for key in ("batch_size", "iterations_per_epoch", "num_epochs_train", "save_interval"):
         if not isinstance(settings[key], int) or settings[key] < 1:
             raise ConfigError(f"{key}: expected a positive integer, got {settings[key]!r}")

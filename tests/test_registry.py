@@ -51,3 +51,14 @@ def test_registered_class_wins_and_is_listed():
 
     assert build("hook", {"TestOnlyHook": {"value": 5}}).value == 5
     assert "TestOnlyHook" in available("hook")
+
+
+def test_check_keywords_catches_typos_without_building():
+    from dmlbench.registry import check_keywords
+
+    with pytest.raises(ConfigError, match=r"'alpah'.*did you mean alpha"):
+        check_keywords("loss", {"MultiSimilarityLoss": {"alpah": 2}}, "loss_funcs.metric_loss")
+    with pytest.raises(ConfigError, match=r"reducer.MeanReducer: unknown argument 'foo'"):
+        check_keywords("loss", {"TripletMarginLoss": {"reducer": {"MeanReducer": {"foo": 1}}}}, "loss_funcs.metric_loss")
+    # a keyword a **kwargs chain may accept is not rejected (torchvision's resnet50 forwards it)
+    check_keywords("model", {"resnet50": {"num_classes": 10}}, "models.trunk")

@@ -150,6 +150,7 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, dataset_r
         (["--batch_size", "{unclosed: [1, 2"], "--batch_size"),
         (["--optimizers~FROB~", "{}"], "~FROB~"),
         (["--bacth_size", "16"], "did you mean --batch_size"),
+        (["--loss_funcs~OVERRIDE~", "{metric_loss: {MultiSimilarityLoss: {alpah: 2}}}"], "did you mean alpha"),
         (["--loss_funcs", "{metric_loss: {MultiSimilarityLoss: {alpha~BAYESIAN~: [0.1, 10]}}}"], "--bayes_opt_iters"),
     ],
 )
