@@ -200,36 +200,26 @@ def _init_chain(factory: Any) -> list[Any]:
     return [owner.__init__ for owner in inspect.getmro(factory) if owner is not object]
 
 
+def _keyword_verdict(factory: Any, name: str) -> bool | None:
+    """Whether ``factory(name=...)`` is accepted (True) or certainly rejected (False), following
+    ``**kwargs`` up the ``__init__`` chain (``CosFaceLoss(*args, **kwargs)`` forwards
+    ``num_classes``); None when a signature cannot be read or the chain ends in ``**kwargs``."""
+    for target in _init_chain(factory):
+        try:
+            parameters = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return None
+        found = parameters.get(name)
+        if found is not None and found.kind in (found.POSITIONAL_OR_KEYWORD, found.KEYWORD_ONLY):
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return False
+    return None
+
+
 def accepts_keyword(factory: Any, name: str) -> bool:
-    """Whether ``factory(name=...)`` is accepted by a named parameter, following ``**kwargs``
-    up the ``__init__`` chain (``CosFaceLoss(*args, **kwargs)`` forwards ``num_classes``)."""
-    for target in _init_chain(factory):
-        try:
-            parameters = inspect.signature(target).parameters
-        except (TypeError, ValueError):
-            return False
-        found = parameters.get(name)
-        if found is not None and found.kind in (found.POSITIONAL_OR_KEYWORD, found.KEYWORD_ONLY):
-            return True
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-            return False
-    return False
-
-
-def rejected_keyword(factory: Any, name: str) -> bool:
-    """Whether ``factory`` certainly rejects the keyword ``name``: no named parameter along the
-    ``__init__`` chain takes it, and the chain does not end in a ``**kwargs`` that might."""
-    for target in _init_chain(factory):
-        try:
-            parameters = inspect.signature(target).parameters
-        except (TypeError, ValueError):
-            return False
-        found = parameters.get(name)
-        if found is not None and found.kind in (found.POSITIONAL_OR_KEYWORD, found.KEYWORD_ONLY):
-            return False
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-            return True
-    return False
+    """Whether a named parameter along ``factory``'s ``__init__`` chain takes ``name``."""
+    return _keyword_verdict(factory, name) is True
 
 
 def check_keywords(kind: str, spec: Any, role: str) -> None:
@@ -241,11 +231,8 @@ def check_keywords(kind: str, spec: Any, role: str) -> None:
         nested_kind = NESTED_OBJECT_KWARGS.get(key)
         if nested_kind and _looks_like_spec(value):
             check_keywords(nested_kind, value, f"{role}.{name}.{key}")
-        elif rejected_keyword(factory, key):
-            accepted = _accepted_names(factory)
-            close = difflib.get_close_matches(key, accepted, n=3, cutoff=0.5)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ConfigError(f"{role}.{name}: unknown argument {key!r}{hint}; accepted: {', '.join(accepted)}")
+        else:
+            _check_kwargs(factory, {key: value}, f"{role}.{name}")
 
 
 def _accepted_names(factory: Any) -> list[str]:
@@ -261,33 +248,25 @@ def _accepted_names(factory: Any) -> list[str]:
     return names
 
 
-def _unexpected_keyword_hint(factory: Any, message: str) -> str:
-    marker = "unexpected keyword argument '"
-    if marker not in message:
-        return ""
-    unknown = message.split(marker, 1)[1].split("'", 1)[0]
+def _keyword_hint(factory: Any, unknown: str) -> str:
+    """`` (did you mean alpha?); accepted: alpha, beta, ...`` for an unknown keyword."""
     accepted = _accepted_names(factory)
     close = difflib.get_close_matches(unknown, accepted, n=3, cutoff=0.5)
     return (f" (did you mean {', '.join(close)}?)" if close else "") + f"; accepted: {', '.join(accepted)}"
 
 
+def _unexpected_keyword_hint(factory: Any, message: str) -> str:
+    marker = "unexpected keyword argument '"
+    if marker not in message:
+        return ""
+    return _keyword_hint(factory, message.split(marker, 1)[1].split("'", 1)[0])
+
+
 def _check_kwargs(factory: Any, kwargs: dict[str, Any], where: str) -> None:
-    """Reject keyword arguments the constructor does not accept, naming the accepted ones."""
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return
-    parameters = signature.parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return
-    accepted = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
-    unknown = [key for key in kwargs if key not in accepted]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], accepted, n=3, cutoff=0.5)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(
-            f"{where}: unknown argument {unknown[0]!r}{hint}; accepted: {', '.join(accepted)}"
-        )
+    """Reject keyword arguments the constructor certainly does not accept, naming the accepted ones."""
+    for key in kwargs:
+        if _keyword_verdict(factory, key) is False:
+            raise ConfigError(f"{where}: unknown argument {key!r}{_keyword_hint(factory, key)}")
 
 
 def _format_kwargs(kwargs: dict[str, Any]) -> str:
