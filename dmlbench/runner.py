@@ -342,7 +342,8 @@ class Experiment:
             metrics.update({f"binary_{name}": value for name, value in binary.items()})
         return metrics
 
-    def load_best_models(self, fold: FoldData) -> tuple[dict[str, nn.Module], int]:
+    def load_best_models(self, fold: FoldData) -> tuple[dict[str, nn.Module], dict[str, Any]]:
+        """The fold's best models, and the whole ``best.pt`` checkpoint (epoch, plugin states)."""
         path = self.checkpoint_dir(fold) / "best.pt"
         if not path.exists():
             raise ExperimentError(f"no trained model for {fold.scheme}: {path} is missing (train first, or "
@@ -351,7 +352,7 @@ class Experiment:
         models = self.build_models(fold)
         for name, module in models.items():
             module.load_state_dict(saved["models"][name])
-        return models, int(saved["epoch"])
+        return models, saved
 
     @staticmethod
     def evaluation_sets(fold: FoldData, split: str) -> dict[str, np.ndarray]:
@@ -371,20 +372,18 @@ class Experiment:
         return self.score(gallery, gallery_labels, query_embeddings=query, query_labels=query_labels,
                           similarity=similarity)
 
-    def eval_similarity(self, fold: FoldData, models: dict[str, nn.Module]) -> Any:
-        """A plugin's test-time pairwise similarity (extension point (c)), with its trained state."""
+    def eval_similarity(self, fold: FoldData, models: dict[str, nn.Module], saved: dict[str, Any]) -> Any:
+        """A plugin's test-time pairwise similarity (extension point (c)), with its trained state
+        from the ``best.pt`` checkpoint ``saved``."""
         if not self.settings.get("training_plugins"):
             return None
         context = {"num_classes": len(fold.label_map),
                    "embedding_size": int(getattr(models["embedder"], "num_features", 0)) or None}
         plugins = self.build_plugins(context)
-        best = self.checkpoint_dir(fold) / "best.pt"
-        if best.exists():
-            saved = checkpoint.load(best, self.device)
-            for plugin, state in zip(plugins, saved.get("plugins", [])):
-                plugin.load_state_dict(state)
-                for name, module in plugin.modules().items():
-                    module.to(self.device).load_state_dict(saved["models"][name])
+        for plugin, state in zip(plugins, saved.get("plugins", [])):
+            plugin.load_state_dict(state)
+            for name, module in plugin.modules().items():
+                module.to(self.device).load_state_dict(saved["models"][name])
         similarities = [s for s in (plugin.eval_similarity() for plugin in plugins) if s is not None]
         if len(similarities) > 1:
             raise ExperimentError("several training plugins define a test-time similarity; keep one")
@@ -400,12 +399,14 @@ class Experiment:
                 fold_sets: list[dict[str, tuple[Tensor, Tensor]]] = []
                 for fold in self.folds:
                     sets = self.evaluation_sets(fold, split)
+                    similarity = None
                     if status == "trained":
-                        models, epoch = self.load_best_models(fold)
+                        models, saved = self.load_best_models(fold)
+                        epoch = int(saved["epoch"])
+                        similarity = self.eval_similarity(fold, models, saved)
                     else:
                         models, epoch = self.build_models(fold), 0
                     embedder = None if status == "untrained_trunk" else models["embedder"]
-                    similarity = self.eval_similarity(fold, models) if status == "trained" else None
                     embedded = {
                         role: self.embed(models["trunk"], embedder, self.subset_of(indices, models["trunk"]),
                                          f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {status}")
