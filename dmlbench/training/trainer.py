@@ -155,27 +155,27 @@ class Trainer:
         if not self.latest_path.exists():
             return False
         saved = checkpoint.load(self.latest_path, self.settings.device)
-        for name, module in self.all_modules().items():
-            module.load_state_dict(saved["models"][name])
+        self._load_modules(saved)
         for name, part in self.parts.items():
             part.optimizer.load_state_dict(saved["optimizers"][name])
             for when, scheduler in part.schedulers.items():
                 scheduler.load_state_dict(saved["schedulers"][name][when])
-        for plugin, state in zip(self.plugins, saved["plugins"]):
-            plugin.load_state_dict(state)
         self.scaler.load_state_dict(saved["grad_scaler"])
         self.state = TrainingState(**saved["state"])
         if from_best and self.best_path.exists():
-            best = checkpoint.load(self.best_path, self.settings.device)
-            for name, module in self.all_modules().items():
-                module.load_state_dict(best["models"][name])
-            for plugin, state in zip(self.plugins, best["plugins"]):
-                plugin.load_state_dict(state)
+            self._load_modules(checkpoint.load(self.best_path, self.settings.device))
             self.state.epoch = self.state.best_epoch
             self.state.history = [row for row in self.state.history if row["epoch"] <= self.state.best_epoch]
             self.state.finished = False
             self.state.stop_reason = ""
         return True
+
+    def _load_modules(self, saved: dict[str, Any]) -> None:
+        """Module weights and plugin states from a checkpoint (latest or best)."""
+        for name, module in self.all_modules().items():
+            module.load_state_dict(saved["models"][name])
+        for plugin, state in zip(self.plugins, saved["plugins"]):
+            plugin.load_state_dict(state)
 
     # ----------------------------------------------------------------- the loop
     def train(self) -> TrainingState:
