@@ -27,6 +27,11 @@ The four points (docs/extending.md has a longer example of each):
         def wrap_distance(self, distance, loss_role):
             return MyLearnedDistance()          # any pytorch_metric_learning BaseDistance
 
+(e) ``loss_terms`` -- extra loss terms (a regulariser, an auxiliary loss) added to the total::
+
+        def loss_terms(self, inputs, trainer):
+            return {"norm_reg": 1e-3 * inputs.embeddings.pow(2).sum(dim=1).mean()}
+
 (d) ``modules`` -- extra trained modules; ``<name>`` is updated by ``optimizers.<name>_optimizer``
     (its own learning rate), with ``lr_schedulers.<name>_scheduler_by_epoch``,
     ``gradient_clippers.<name>_grad_clipper`` and warm-up ``frozen_for_epochs: {trunk: 1}``::
@@ -44,7 +49,8 @@ Order rules (what the trainer does, each step):
    (views of views); whenever ``views`` is set, ``embeddings`` is its last view;
 5. the miners mine ``embeddings`` (the last view) with their own, plain distance;
 6. the losses run on ``embeddings`` with these inputs bound, so a :class:`MultiViewDistance`
-   reads ``views`` and ``labels`` (see :func:`bound_loss_inputs`).
+   reads ``views`` and ``labels`` (see :func:`bound_loss_inputs`);
+7. ``loss_terms`` of every plugin, in config order: named extra terms added to the total.
 
 So SDM (views) and DAS (samples) compose in either config order: DAS's extra samples get
 dropout views too.
@@ -131,6 +137,15 @@ class TrainingPlugin:
     def make_views(self, inputs: LossInputs, trainer: Any) -> LossInputs:
         """(a) Called after every plugin's ``loss_inputs``: return ``inputs.with_views(views)``."""
         return inputs
+
+    def loss_terms(self, inputs: LossInputs, trainer: Any) -> dict[str, Tensor]:
+        """(e) Extra loss terms by name (a regulariser, an auxiliary loss), added to the total.
+
+        Called after the configured losses, with the same inputs they saw (samples added, views
+        made, ``indices_tuple`` mined). Each term is logged under its name; a name that is already
+        a loss role is an error. Weight a term inside the plugin (its own constructor argument).
+        """
+        return {}
 
     def eval_similarity(self) -> Callable[[Any, Any], Tensor] | None:
         """(c) A pairwise score for retrieval at test time, higher = more similar (the contract of

@@ -282,7 +282,8 @@ class Trainer:
     def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
         """Every loss, weighted, after the plugins changed what the losses see (order rules in
         :mod:`dmlbench.training.plugins`): (b) samples, (a) views, mining on ``embeddings``
-        (the last view), then the losses with the inputs bound for view-aggregating distances."""
+        (the last view), the losses with the inputs bound for view-aggregating distances, then
+        (e) the plugins' extra loss terms."""
         for plugin in self.plugins:
             inputs = plugin.loss_inputs(inputs, self)
         for plugin in self.plugins:
@@ -291,10 +292,17 @@ class Trainer:
             inputs.indices_tuple = miner(inputs.embeddings, inputs.labels)
         weights = self.settings.loss_weights
         with bound_loss_inputs(inputs):
-            return {
+            losses = {
                 role: float(weights.get(role, 1.0)) * loss(inputs.embeddings, inputs.labels, inputs.indices_tuple)
                 for role, loss in self.losses.items()
             }
+        for plugin in self.plugins:
+            for name, term in plugin.loss_terms(inputs, self).items():
+                if name in losses:
+                    raise ValueError(f"{type(plugin).__name__}.loss_terms: the term name {name!r} is already "
+                                     f"used by {'a loss' if name in self.losses else 'another plugin'}; pick another")
+                losses[name] = term
+        return losses
 
     def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, float]:
         device = self.settings.device

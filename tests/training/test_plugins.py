@@ -261,3 +261,27 @@ def test_plugin_module_has_its_own_optimizer_and_warm_up(tmp_path):
     assert not torch.equal(embedder_1, embedder_start)  # while the rest trained
     assert not torch.equal(projector_2, initial)        # then trained
     assert all(math.isfinite(v) for v in projector_2.flatten().tolist())
+
+
+class NormPenalty(TrainingPlugin):
+    def __init__(self, name="norm_reg", weight=0.5):
+        self.name, self.weight = name, weight
+
+    def loss_terms(self, inputs, trainer):
+        return {self.name: self.weight * inputs.embeddings.pow(2).sum(dim=1).mean()}
+
+
+def test_loss_terms_are_added_with_the_inputs_the_losses_saw(tmp_path):
+    x = embeddings(3)
+    trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss()}, [Doubler(), NormPenalty()])
+    losses = trainer.compute_losses(LossInputs(embeddings=x, labels=LABELS))
+    assert set(losses) == {"metric_loss", "norm_reg"}
+    # independent: Doubler appends a copy, so the term sees 12 rows whose squared norms repeat
+    expected = 0.5 * sum(float((row ** 2).sum()) for row in x) / len(x)
+    assert losses["norm_reg"].item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_loss_term_name_clash_is_an_error(tmp_path):
+    trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss()}, [NormPenalty(name="metric_loss")])
+    with pytest.raises(ValueError, match="already used by a loss"):
+        trainer.compute_losses(LossInputs(embeddings=embeddings(), labels=LABELS))
