@@ -13,23 +13,27 @@ powerful-benchmarker). Problems with the input print one line and exit with code
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import difflib
-import shlex
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from dmlbench.config.files import load_category, parse_file_list
+from dmlbench.config.experiment_files import (
+    flatten_config,
+    is_saved_experiment,
+    load_saved_configs,
+    read_category_files,
+    record_command_line,
+)
+from dmlbench.config.files import CATEGORIES, load_category, parse_file_list
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
-from dmlbench.config.search_space import find_search_parameters
-from dmlbench.config.yaml_io import dump_yaml, load_yaml_file, parse_value
+from dmlbench.search.space import find_search_parameters
+from dmlbench.config.yaml_io import parse_value
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
-from dmlbench.fileio import write_text_atomic
-from dmlbench.runner import CONFIG_CATEGORIES, Experiment, flatten_config
-from dmlbench.validation import validate_config
+from dmlbench.runner import Experiment
+from dmlbench.config.checks import validate_config
 
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
 SUFFIX_MARK = "~"
@@ -62,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials at once for local_parallel (default: one per GPU, 2 on CPU) or slurm")
     parser.add_argument("--sobol_trials", type=int,
                         help="quasi-random trials before Bayesian optimisation (default: iters // 2, 1 to 5)")
-    for category in CONFIG_CATEGORIES:
+    for category in CATEGORIES:
         parser.add_argument(f"--{category}", nargs="+", metavar="NAME",
                             help=f"{category} files merged in order, e.g. [default, with_cars196]")
     return parser
@@ -73,25 +77,10 @@ def _config_dirs(args: argparse.Namespace) -> list[Path]:
     return dirs + [BUILTIN_CONFIG_DIR]
 
 
-def is_saved_experiment(directory: Path) -> bool:
-    """A folder written by a run (complete configs), as opposed to an exp_configs/ diff."""
-    return (directory / "configs" / "command_line.txt").exists()
-
-
-def load_saved_configs(directory: Path) -> dict[str, dict[str, Any]]:
-    config_dir = directory / "configs"
-    config = {}
-    for category in CONFIG_CATEGORIES:
-        path = config_dir / f"{category}.yaml"
-        if path.exists():
-            config[category] = load_yaml_file(path)
-    return config
-
-
 def default_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Each category from its file list on the command line (default: [default])."""
     config = {}
-    for category in CONFIG_CATEGORIES:
+    for category in CATEGORIES:
         value = getattr(args, category)
         names = parse_file_list(" ".join(value), f"--{category}") if value else ["default"]
         config[category] = load_category(category, names, _config_dirs(args))
@@ -107,11 +96,8 @@ def reproduced_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                           f"(expected {directory / 'configs' / 'config_general.yaml'} and friends)")
     config = default_configs(args)
     saved = is_saved_experiment(directory)
-    for category in CONFIG_CATEGORIES:
-        path = directory / "configs" / f"{category}.yaml"
-        if path.exists():
-            content = load_yaml_file(path)
-            config[category] = content if saved else merge_configs(config[category], content)
+    for category, content in read_category_files(directory).items():
+        config[category] = content if saved else merge_configs(config[category], content)
     return config
 
 
@@ -141,17 +127,6 @@ def experiment_dir_for(args: argparse.Namespace) -> Path:
     if not name:
         raise ConfigError("--experiment_name is required (or --reproduce_results DIR, which names it after DIR)")
     return Path(args.root_experiment_folder) / name
-
-
-def _record_command_line(experiment_dir: Path, argv: Sequence[str], overrides: dict[str, Any] | None) -> None:
-    config_dir = experiment_dir / "configs"
-    path = config_dir / "command_line.txt"
-    previous = path.read_text() if path.exists() else ""
-    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    write_text_atomic(path, previous + f"{stamp}  python run.py {shlex.join(argv)}\n")
-    if overrides:
-        index = len(list(config_dir.glob("resume_diff_*.yaml")))
-        write_text_atomic(config_dir / f"resume_diff_{index}.yaml", dump_yaml(overrides))
 
 
 def _has_checkpoints(directory: Path) -> bool:
@@ -223,12 +198,12 @@ def run(argv: list[str]) -> int:
             splits = parse_value(" ".join(args.splits_to_eval), "--splits_to_eval") if args.splits_to_eval else ["test"]
             if isinstance(splits, str):
                 splits = [splits]
-            _record_command_line(experiment_dir, argv, overrides if args.merge_argparse_when_resuming else None)
+            record_command_line(experiment_dir, argv, overrides=overrides if args.merge_argparse_when_resuming else None)
             experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble)
             return 0
         experiment.dataset  # a missing data set fails here, before anything is written
         experiment.folds
-        _record_command_line(experiment_dir, argv, overrides if continuing else None)
+        record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0
     except DMLBenchError:

@@ -1,35 +1,77 @@
-"""Atomic file writes: nothing half-written on disk after a crash or a kill."""
+"""Atomic file writes, the one helper every writer uses: nothing half-written on disk after a
+crash or a kill.
+
+The content goes to a hidden temp file beside the target (created with mode 0o666 less the
+process umask, as ``open`` would), is fsynced, and replaces the target with ``os.replace``;
+then the folder is fsynced so that the rename itself is durable where the platform allows it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def fsync_folder(folder: Path) -> None:
+    """fsync a folder (best effort: not every platform allows it)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Write to a temp file beside ``path``; on success fsync and ``os.replace`` it into place.
 
-    On any exception (or a kill) the temp file is removed or left as a hidden ``.tmp`` file and
-    ``path`` keeps its previous content.
+    On any exception the temp file is removed and ``path`` keeps its previous content (a kill
+    leaves at most a hidden ``.tmp`` file).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = _temp_path(path)
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(handle, mode) as file:
+        with os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temp_name, path)
+        os.replace(temp, path)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_write(path, "w") as file:
         file.write(text)
+
+
+def replace_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    """For writers that need a file name (a library's ``save(path)``): ``write(temp)``, fsync the
+    temp file, then ``os.replace`` it over ``path``; on failure the temp file is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path)
+    try:
+        write(temp)
+        with open(temp, "rb") as file:
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_folder(path.parent)

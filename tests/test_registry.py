@@ -44,13 +44,13 @@ def test_spec_must_have_one_class():
 
 
 def test_registered_class_wins_and_is_listed():
-    @register("hook", name="TestOnlyHook")
+    @register("training_plugin", name="TestOnlyHook")
     class Hook:
         def __init__(self, value: int = 1) -> None:
             self.value = value
 
-    assert build("hook", {"TestOnlyHook": {"value": 5}}).value == 5
-    assert "TestOnlyHook" in available("hook")
+    assert build("training_plugin", {"TestOnlyHook": {"value": 5}}).value == 5
+    assert "TestOnlyHook" in available("training_plugin")
 
 
 def test_check_keywords_catches_typos_without_building():

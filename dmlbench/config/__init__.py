@@ -6,8 +6,12 @@
 - :mod:`~dmlbench.config.files`: ``<dir>/<category>/<name>.yaml`` lists such as
   ``[default, with_cars196]``;
 - :mod:`~dmlbench.config.overrides`: ``--key value`` command-line overrides;
-- :mod:`~dmlbench.config.search_space`: ``~BAYESIAN~``, ``~LOG_BAYESIAN~``,
-  ``~INT_BAYESIAN~``, ``~CHOICE~`` markers.
+- :mod:`~dmlbench.config.experiment_files`: an experiment's ``configs/`` folder (read, write,
+  hash, command line, split manifest);
+- :mod:`~dmlbench.config.defaults`: the built-in defaults (each category's ``default.yaml``);
+- :mod:`~dmlbench.config.checks`: checks of a resolved config before anything is written.
+
+The search markers (``~BAYESIAN~`` ...) are read by :mod:`dmlbench.search.space`.
 
 Pure Python: nothing here imports torch.
 """
@@ -15,24 +19,12 @@ Pure Python: nothing here imports torch.
 from dmlbench.config.files import CATEGORIES, load_category, parse_file_list
 from dmlbench.config.merge import combine_overrides, merge_configs
 from dmlbench.config.overrides import parse_overrides
-from dmlbench.config.search_space import (
-    SEARCH_SUFFIXES,
-    SearchParameter,
-    fill_search_parameters,
-    find_search_parameters,
-    has_search_parameters,
-)
 from dmlbench.config.yaml_io import dump_yaml, load_yaml_file, parse_value, write_yaml_atomic
 
 __all__ = [
     "CATEGORIES",
-    "SEARCH_SUFFIXES",
-    "SearchParameter",
     "combine_overrides",
     "dump_yaml",
-    "fill_search_parameters",
-    "find_search_parameters",
-    "has_search_parameters",
     "load_category",
     "load_yaml_file",
     "merge_configs",

@@ -54,7 +54,7 @@ override is harmless). As a dmlbench extension the marker may also be the *value
     result:   {optimizers: {trunk_optimizer: {...}}}
 
 Search-space suffixes ``~BAYESIAN~``, ``~LOG_BAYESIAN~``, ``~INT_BAYESIAN~``, ``~CHOICE~``
-(see :mod:`dmlbench.config.search_space`) are kept in the result as ordinary keys; a search
+(see :mod:`dmlbench.search.space`) are kept in the result as ordinary keys; a search
 key replaces a plain key of the same base name and vice versa, so the later one wins::
 
     base:     {MultiSimilarityLoss: {alpha: 2, beta: 50}}

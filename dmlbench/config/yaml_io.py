@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
 
 from dmlbench.errors import ConfigError
+from dmlbench.fileio import write_text_atomic
 
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _INT = re.compile(
@@ -192,34 +192,5 @@ def dump_yaml(obj: Any) -> str:
 
 def write_yaml_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as YAML to ``path`` so that readers see the old file or the new one, never
-    a mix: serialize first, write a temp file in the same folder, fsync, then ``os.replace``.
-    """
-    path = Path(path)
-    text = dump_yaml(obj)  # a serialization error leaves the disk untouched
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows it (best effort)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    a mix (serialized first, then :func:`dmlbench.fileio.write_text_atomic`)."""
+    write_text_atomic(path, dump_yaml(obj))  # a serialization error leaves the disk untouched

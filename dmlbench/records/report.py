@@ -3,6 +3,7 @@ the results table printed at the end of a run."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from typing import Any
 
@@ -99,3 +100,35 @@ def render_markdown(report: dict[str, Any]) -> str:
     for plot in report.get("plots", []):
         lines += ["", f"![{plot}](plots/{plot})"]
     return "\n".join(lines) + "\n"
+
+
+def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """Export the records to CSV, plot the validation curves, write the report of ``experiment``
+    (a :class:`dmlbench.runner.Experiment`) and print the results table; -> the report dict."""
+    from dmlbench.config.experiment_files import config_hash, saved_split_manifest_hash
+    from dmlbench.records.plots import plot_validation_curves
+    from dmlbench.registry import parse_spec
+
+    experiment.store.export_csv()
+    plots = []
+    histories = {scheme: info["history"] for scheme, info in training.items() if info.get("history")}
+    if histories:
+        metric = experiment.settings["eval_metric_for_best_epoch"]
+        plot_validation_curves(histories, metric, experiment.meta_dir / "plots" / "validation_curves.png")
+        plots.append("validation_curves.png")
+    report = {
+        "experiment": experiment.experiment_dir.name,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": parse_spec(experiment.settings["dataset"], "dataset")[0],
+        "split_manager": parse_spec(experiment.settings["split_manager"], "split_manager")[0],
+        "config_sha256": config_hash(experiment.config),
+        "split_manifest_sha256": saved_split_manifest_hash(experiment.experiment_dir),
+        "results": summary,
+        "training": {scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()},
+        "plots": plots,
+    }
+    write_report(experiment.meta_dir, report)
+    print()
+    print(format_text_table(results_table(summary)))
+    print(f"\nreport: {experiment.meta_dir / 'report.md'}  (json: report.json, records: records.db, csv/)")
+    return report

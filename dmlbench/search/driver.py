@@ -20,21 +20,26 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
-import hashlib
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from dmlbench.config.experiment_files import (
+    flatten_config,
+    json_sha256,
+    load_saved_configs,
+    record_command_line,
+    save_configs,
+)
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
 from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
 from dmlbench.search.jobs import read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch, default_sobol_trials
-from dmlbench.search.results import TrialRow, aggregate_runs, best_trial
+from dmlbench.search.results import TrialRow, best_trial
 from dmlbench.search.space import SearchSpace
 
 #: The search stops when this many trials in a row fail (a broken config would fail them all).
@@ -48,7 +53,7 @@ def search_config_hash(config: dict[str, dict[str, Any]]) -> str:
     """sha256 of the config without the keys that only place jobs (``RUN_PLACEMENT_KEYS``)."""
     kept = {category: {k: v for k, v in (values or {}).items() if k not in RUN_PLACEMENT_KEYS}
             for category, values in config.items()}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(kept)
 
 
 def _jsonable(value: Any) -> Any:
@@ -107,8 +112,6 @@ class Search:
 
     def prepare_trial(self, index: int, ax_parameters: dict[str, Any]) -> JobSpec:
         """Write the trial's folder: resolved configs holding the concrete values."""
-        from dmlbench.runner import save_configs
-
         folder = self.layout.trial_dir(index)
         ax_parameters = _jsonable(ax_parameters)
         if folder.exists() and self.saved_parameters(index) not in (None, ax_parameters):
@@ -118,8 +121,8 @@ class Search:
         save_configs(self.space.fill(values), folder / "configs")
         write_text_atomic(folder / TRIAL_PARAMETERS, json.dumps(
             {"trial": index, "ax_parameters": ax_parameters, "values": values}, indent=1) + "\n")
-        write_text_atomic(folder / "configs" / "command_line.txt",
-                          f"# trial {index} of the search in {self.layout.experiment_dir}\n")
+        record_command_line(folder, None, note=f"trial {index} of the search in {self.layout.experiment_dir}",
+                            append=False)
         return self.trial_spec(index)
 
     # ------------------------------------------------------------------ resume
@@ -271,8 +274,6 @@ class Search:
     def prepare_reproductions(self, best: TrialRow, count: int, base_seed: int) -> list[JobSpec]:
         """Folders for ``count`` retrainings of ``best``; a set made for another best trial is
         moved to ``reproductions_of_trial_NNNN``."""
-        from dmlbench.runner import save_configs
-        from dmlbench.search.jobs import load_job_config
         from dmlbench.training.seeding import derive_seed
 
         first = self.layout.reproduction_dir(0) / REPRODUCTION_INFO
@@ -281,7 +282,7 @@ class Search:
             archive = self.layout.experiment_dir / f"reproductions_of_trial_{old:04d}"
             moved = self.layout.move_to_free_name(self.layout.reproductions_dir, archive)
             _log(f"the best trial changed ({old} -> {best.index}); earlier reproductions moved to {moved}")
-        best_config = load_job_config(self.layout.trial_dir(best.index))
+        best_config = load_saved_configs(self.layout.trial_dir(best.index))
         specs = []
         for index in range(count):
             folder = self.layout.reproduction_dir(index)
@@ -290,9 +291,8 @@ class Search:
                 config = json.loads(json.dumps(best_config))
                 config.setdefault("config_general", {})["seed"] = seed
                 save_configs(config, folder / "configs")
-                write_text_atomic(folder / "configs" / "command_line.txt",
-                                  f"# reproduction {index} of trial {best.index} of the search in "
-                                  f"{self.layout.experiment_dir}\n")
+                record_command_line(folder, None, note=f"reproduction {index} of trial {best.index} of the search "
+                                    f"in {self.layout.experiment_dir}", append=False)
                 write_text_atomic(folder / REPRODUCTION_INFO, json.dumps(
                     {"best_trial": best.index, "reproduction": index, "seed": seed}, indent=1) + "\n")
             specs.append(JobSpec("reproduction", folder, self.dataset_root))
@@ -360,23 +360,15 @@ def _top_level_hashes(config: dict[str, dict[str, Any]]) -> dict[str, str]:
     for values in config.values():
         for key, value in (values or {}).items():
             if key not in RUN_PLACEMENT_KEYS:
-                hashes[key] = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+                hashes[key] = json_sha256(value)[:16]
     return hashes
-
-
-def _record_command_line(layout: SearchLayout, argv: Sequence[str]) -> None:
-    path = layout.config_dir / "command_line.txt"
-    previous = path.read_text() if path.exists() else ""
-    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    write_text_atomic(path, previous + f"{stamp}  python run.py {shlex.join(argv)}\n")
 
 
 def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]) -> int:
     """Run or continue the search described by ``config`` in ``experiment_dir``; 0 on success."""
     from dmlbench.records.report import format_text_table
-    from dmlbench.runner import flatten_config, save_configs
-    from dmlbench.search.report import reproduction_table, write_search_outputs
-    from dmlbench.validation import validate_config
+    from dmlbench.search.report import build_search_report, reproduction_table, write_search_outputs
+    from dmlbench.config.checks import validate_config
 
     iterations = args.bayes_opt_iters
     reproductions = int(getattr(args, "reproductions", 0) or 0)
@@ -398,7 +390,7 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
     with search_lock(layout):
         ax = _open_search(layout, config, space, metric, seed, getattr(args, "sobol_trials", None), iterations)
         save_configs(config, layout.config_dir)
-        _record_command_line(layout, argv)
+        record_command_line(layout.experiment_dir, argv)
         executor = make_executor(args.trial_executor, layout.jobs_dir, settings,
                                  getattr(args, "max_parallel_trials", None))
         search = Search(layout, config, space, ax, executor, dataset_root, metric)
@@ -420,29 +412,8 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
         finally:
             executor.close()
 
-        counts = search.counts()
-        report = {
-            "experiment": layout.experiment_dir.name,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "objective": metric,
-            "iterations": iterations,
-            "sobol_trials": json.loads(layout.settings_path.read_text())["sobol_trials"],
-            "trial_counts": {status: counts.get(status, 0) for status in (COMPLETED, FAILED, ABANDONED, RUNNING)},
-            "best_trial": {"index": best.index, "folder": best.folder, "generation_node": best.generation_node,
-                           "mean": best.mean, "sem": best.sem, "per_fold": best.per_fold,
-                           "parameters": best.parameters},
-            "best_trial_test": best_test,
-            "reproductions": {
-                "count": len(runs), "level": CONFIDENCE_LEVEL,
-                "folders": [str(layout.reproduction_dir(i).relative_to(layout.experiment_dir))
-                            for i in range(len(runs))],
-                "results": aggregate_runs(runs, CONFIDENCE_LEVEL) if runs else {},
-            },
-            "trials": [{"index": r.index, "status": r.status, "generation_node": r.generation_node,
-                        "mean": r.mean, "sem": r.sem, "folder": r.folder, "parameters": r.parameters}
-                       for r in rows],
-            "plots": [],
-        }
+        report = build_search_report(layout, metric, iterations, search.counts(), rows, best, best_test, runs,
+                                     CONFIDENCE_LEVEL)
         write_search_outputs(layout.meta_dir, report, rows, space.names, metric)
     if runs:
         print()

@@ -30,6 +30,7 @@ from submitit.helpers import Checkpointable
 
 from dmlbench.config.yaml_io import load_yaml_file
 from dmlbench.errors import ExperimentError
+from dmlbench.config.experiment_files import load_saved_configs
 from dmlbench.fileio import write_text_atomic
 from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
 
@@ -70,15 +71,6 @@ def folder_lock(job_dir: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def load_job_config(job_dir: Path) -> dict[str, dict[str, Any]]:
-    """The ``configs/config_*.yaml`` categories of a prepared job folder."""
-    config_dir = Path(job_dir) / "configs"
-    config = {path.stem: load_yaml_file(path) for path in sorted(config_dir.glob("config_*.yaml"))}
-    if not config:
-        raise ExperimentError(f"{config_dir} holds no config_*.yaml: the job folder was not prepared")
-    return config
-
-
 def _strip_history(training: dict[str, Any]) -> dict[str, Any]:
     return {scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()}
 
@@ -86,7 +78,7 @@ def _strip_history(training: dict[str, Any]) -> dict[str, Any]:
 def train_trial(experiment: Any) -> dict[str, Any]:
     """Train every fold; the objective is the mean best validation score over the folds."""
     from dmlbench.records.summary import mean_and_sem
-    from dmlbench.runner import save_configs
+    from dmlbench.config.experiment_files import save_configs
 
     metric = experiment.settings["eval_metric_for_best_epoch"]
     folds = experiment.folds
@@ -121,7 +113,7 @@ def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[st
             return saved
         (job_dir / JOB_ERROR).unlink(missing_ok=True)
         try:
-            config = load_job_config(job_dir)
+            config = load_saved_configs(job_dir)
             from dmlbench.runner import Experiment  # torch & co: only once there is work
 
             experiment = Experiment(config, job_dir, Path(dataset_root))

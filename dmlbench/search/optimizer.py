@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dmlbench.fileio import replace_atomic
 from dmlbench.search.space import SearchSpace
 
 #: Ax trial statuses as dmlbench reports them.
@@ -85,16 +85,8 @@ class AxSearch:
         return cls(Client.load_from_json_file(str(state_path)), state_path)
 
     def save(self) -> None:
-        """Write the client's snapshot to a temp file, fsync, rename over ``state_path``."""
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
-        try:
-            self.client.save_to_json_file(str(temp))
-            with open(temp, "rb") as file:
-                os.fsync(file.fileno())
-            os.replace(temp, self.state_path)
-        finally:
-            temp.unlink(missing_ok=True)
+        """Write the client's snapshot atomically (temp file, fsync, rename over ``state_path``)."""
+        replace_atomic(self.state_path, lambda temp: self.client.save_to_json_file(str(temp)))
 
     # ------------------------------------------------------------------ reading
     def trials(self) -> list[AxTrial]:

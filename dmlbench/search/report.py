@@ -4,6 +4,7 @@ csv/trials.csv and plots/search_trace.png."""
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import io
 import json
 import shlex
@@ -20,7 +21,9 @@ from dmlbench.records.report import (
     format_percent,
     results_table,
 )
-from dmlbench.search.results import MODES, TrialRow, best_so_far
+from dmlbench.search.layout import SearchLayout
+from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING
+from dmlbench.search.results import MODES, TrialRow, aggregate_runs, best_so_far
 
 
 def _cell(value: Any) -> Any:
@@ -167,3 +170,32 @@ def write_search_outputs(meta_dir: Path, report: dict[str, Any], rows: Sequence[
         }))
     write_text_atomic(meta_dir / "report.json", json.dumps(report, indent=2) + "\n")
     write_text_atomic(meta_dir / "report.md", render_markdown(report))
+
+
+def build_search_report(layout: SearchLayout, metric: str, iterations: int, counts: dict[str, int],
+                        rows: Sequence[TrialRow], best: TrialRow, best_test: dict[str, Any],
+                        runs: list[dict[str, Any]], level: float) -> dict[str, Any]:
+    """The search report's content: trial counts, the best trial and its test, the reproductions
+    (means with ``level`` Student-t intervals) and every trial."""
+    return {
+        "experiment": layout.experiment_dir.name,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "objective": metric,
+        "iterations": iterations,
+        "sobol_trials": json.loads(layout.settings_path.read_text())["sobol_trials"],
+        "trial_counts": {status: counts.get(status, 0) for status in (COMPLETED, FAILED, ABANDONED, RUNNING)},
+        "best_trial": {"index": best.index, "folder": best.folder, "generation_node": best.generation_node,
+                       "mean": best.mean, "sem": best.sem, "per_fold": best.per_fold,
+                       "parameters": best.parameters},
+        "best_trial_test": best_test,
+        "reproductions": {
+            "count": len(runs), "level": level,
+            "folders": [str(layout.reproduction_dir(i).relative_to(layout.experiment_dir))
+                        for i in range(len(runs))],
+            "results": aggregate_runs(runs, level) if runs else {},
+        },
+        "trials": [{"index": r.index, "status": r.status, "generation_node": r.generation_node,
+                    "mean": r.mean, "sem": r.sem, "folder": r.folder, "parameters": r.parameters}
+                   for r in rows],
+        "plots": [],
+    }

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from torch import nn
+
 from dmlbench.fileio import atomic_write
 
 
@@ -21,3 +23,10 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]
     # Our own checkpoints hold RNG states (numpy arrays) besides tensors, hence weights_only=False;
     # they are files this tool wrote into the experiment folder.
     return torch.load(path, map_location=device, weights_only=False)
+
+
+def load_models(saved: dict[str, Any], modules: dict[str, nn.Module]) -> None:
+    """Load ``saved["models"][name]`` into each of ``modules`` (the one weight loader for resuming
+    training and for testing)."""
+    for name, module in modules.items():
+        module.load_state_dict(saved["models"][name])

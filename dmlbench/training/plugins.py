@@ -1,6 +1,6 @@
 """Extension points of the training step, so that a paper's method is a plugin, not a fork.
 
-A training plugin is a :class:`TrainingPlugin` subclass registered with ``@register("hook")``
+A training plugin is a :class:`TrainingPlugin` subclass registered with ``@register("training_plugin")``
 and named in config_loss_and_miners as ``training_plugins: {Name: {kwargs}}`` (constructor
 arguments ``num_classes`` and ``embedding_size`` are filled in when it accepts them). Every
 method has a do-nothing default, so a plugin overrides only what it needs and plugins compose.

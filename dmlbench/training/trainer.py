@@ -21,6 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from dmlbench.progress import progress
 from dmlbench.training import checkpoint
 from dmlbench.training.components import OptimizationPart
+from dmlbench.training.plugin_set import PluginSet, as_plugin_set
 from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
 from dmlbench.training.seeding import derive_seed, seed_everything
 
@@ -71,7 +72,7 @@ class Trainer:
         models: dict[str, nn.Module],
         losses: dict[str, nn.Module],
         miners: dict[str, Any],
-        plugins: list[TrainingPlugin],
+        plugins: PluginSet | list[TrainingPlugin],
         parts: dict[str, OptimizationPart],
         loader_factory: Callable[[int], torch.utils.data.DataLoader],
         validator: Validator,
@@ -83,7 +84,7 @@ class Trainer:
         self.models = models
         self.losses = losses
         self.miners = miners
-        self.plugins = plugins
+        self.plugins = as_plugin_set(plugins)
         self.parts = parts
         self.loader_factory = loader_factory
         self.validator = validator
@@ -95,15 +96,8 @@ class Trainer:
         precision = settings.mixed_precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[precision]
         self.scaler = torch.amp.GradScaler(enabled=precision == "fp16" and settings.device.type == "cuda")
-        for role, loss in losses.items():  # (a)/(c): plugins in config order, the last one outermost
-            if not hasattr(loss, "distance"):
-                continue
-            distance = loss.distance
-            for plugin in plugins:
-                distance = plugin.wrap_distance(distance, role)
-            loss.distance = distance
-        for plugin in plugins:
-            plugin.setup(self)
+        self.plugins.wrap_distances(losses)  # (a)/(c): plugins in config order, the last one outermost
+        self.plugins.setup(self)
 
     # ----------------------------------------------------------------- checkpoints
     @property
@@ -131,7 +125,7 @@ class Trainer:
                     name: {when: s.state_dict() for when, s in part.schedulers.items()}
                     for name, part in self.parts.items()
                 },
-                "plugins": [plugin.state_dict() for plugin in self.plugins],
+                "plugins": self.plugins.state_dicts(),
                 "grad_scaler": self.scaler.state_dict(),
                 "state": self.state.__dict__,
             },
@@ -140,7 +134,7 @@ class Trainer:
 
     def save_best(self) -> None:
         checkpoint.save_atomic(
-            {"models": self._model_states(), "plugins": [p.state_dict() for p in self.plugins],
+            {"models": self._model_states(), "plugins": self.plugins.state_dicts(),
              "epoch": self.state.epoch, "score": self.state.best_score},
             self.best_path,
         )
@@ -172,10 +166,8 @@ class Trainer:
 
     def _load_modules(self, saved: dict[str, Any]) -> None:
         """Module weights and plugin states from a checkpoint (latest or best)."""
-        for name, module in self.all_modules().items():
-            module.load_state_dict(saved["models"][name])
-        for plugin, state in zip(self.plugins, saved["plugins"]):
-            plugin.load_state_dict(state)
+        checkpoint.load_models(saved, self.all_modules())
+        self.plugins.load_states(saved)
 
     # ----------------------------------------------------------------- the loop
     def train(self) -> TrainingState:
@@ -264,8 +256,7 @@ class Trainer:
         for part in self.parts.values():
             if "epoch" in part.schedulers:  # counts epochs, frozen or not: every part decays on schedule
                 part.schedulers["epoch"].step()
-        for plugin in self.plugins:
-            plugin.on_epoch_end(epoch, self)
+        self.plugins.on_epoch_end(epoch, self)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:

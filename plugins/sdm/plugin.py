@@ -39,7 +39,7 @@ def dropout_views(views: Tensor, masks_per_view: int, p: float) -> Tensor:
     return repeated.reshape(-1, *views.shape[1:])
 
 
-@register("hook", "SDM")
+@register("training_plugin", "SDM")
 class SDM(TrainingPlugin):
     """Dropout views + soft worst-case pair distances for every loss with a distance.
 

@@ -193,7 +193,7 @@ def test_samples_added_by_another_plugin_get_views_in_either_config_order(make_t
 
 # ------------------------------------------------------------------ configuration
 def test_built_from_config_through_the_registry():
-    plugin = build("hook", {"SDM": {"num_views": 8, "dropout": 0.1, "alpha": 16}}, role="training_plugins.SDM")
+    plugin = build("training_plugin", {"SDM": {"num_views": 8, "dropout": 0.1, "alpha": 16}}, role="training_plugins.SDM")
     assert isinstance(plugin, SDM) and (plugin.num_views, plugin.dropout, plugin.alpha) == (8, 0.1, 16.0)
 
 

@@ -4,15 +4,14 @@ import copy
 
 import pytest
 
-from dmlbench.config import (
+from dmlbench.search.space import (
     SEARCH_SUFFIXES,
     SearchParameter,
     fill_search_parameters,
     find_search_parameters,
     has_search_parameters,
-    merge_configs,
-    parse_overrides,
 )
+from dmlbench.config import merge_configs, parse_overrides
 from dmlbench.errors import ConfigError
 
 CONFIG = {

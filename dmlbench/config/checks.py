@@ -18,7 +18,7 @@ CLASS_SLOTS: tuple[tuple[str, str, bool], ...] = (
     ("mining_funcs", "miner", True),
     ("optimizers", "optimizer", True),
     ("lr_schedulers", "lr_scheduler", True),
-    ("training_plugins", "hook", False),
+    ("training_plugins", "training_plugin", False),
 )
 
 REQUIRED_KEYS = (

@@ -1,0 +1,162 @@
+"""The MLRC test protocol (docs/protocol.md): embed each split with each fold's model, score it,
+and score the fold models together.
+
+For every split and trained status (``untrained_trunk``: trunk features of the initial trunk;
+``untrained_trunk_and_embedder``: the initial models; ``trained``: the fold's ``best.pt``):
+
+1. embed the split's samples with the fold's models (the evaluation transform);
+2. score them: MAP@R, R-Precision, P@1 (and Recall@K) with the fold's plugin similarity when
+   one plugin defines it (:meth:`dmlbench.training.plugin_set.PluginSet.similarity`);
+3. *separated*: mean and SEM of the fold scores; *concatenated*: the L2-normalised embeddings of
+   all fold models concatenated per sample and scored once (dot product).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch import Tensor, nn
+
+from dmlbench.config.defaults import setting
+from dmlbench.errors import ExperimentError
+from dmlbench.evaluation.embeddings import compute_embeddings
+from dmlbench.evaluation.ensemble import concatenate_normalized
+from dmlbench.evaluation.retrieval import retrieval_metrics
+from dmlbench.records.report import summarize_test_results
+from dmlbench.training.plugin_set import PluginSet
+
+if TYPE_CHECKING:
+    from dmlbench.runner import Experiment, FoldData
+
+UNTRAINED_STATUSES = ("untrained_trunk", "untrained_trunk_and_embedder")
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How embeddings are computed and scored (config_eval; defaults in its default.yaml)."""
+
+    batch_size: int
+    num_workers: int
+    normalize: bool
+    recall_at: tuple[int, ...]
+    chunk_size: int | None
+    binarize: bool
+    check_untrained_accuracy: bool
+
+    @classmethod
+    def from_config(cls, settings: dict[str, Any]) -> "EvaluationSettings":
+        chunk = setting(settings, "eval_chunk_size")
+        return cls(
+            batch_size=int(setting(settings, "eval_batch_size")),
+            num_workers=int(setting(settings, "dataloader_num_workers")),
+            normalize=bool(setting(settings, "eval_normalize_embeddings")),
+            recall_at=tuple(int(k) for k in setting(settings, "eval_recall_at") or ()),
+            chunk_size=int(chunk) if chunk else None,
+            binarize=bool(setting(settings, "eval_binarize")),
+            check_untrained_accuracy=bool(setting(settings, "check_untrained_accuracy")),
+        )
+
+    def metric_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"normalize": self.normalize}
+        if self.recall_at:
+            options["recall_at"] = self.recall_at
+        if self.chunk_size:
+            options["chunk_size"] = self.chunk_size
+        return options
+
+    def statuses(self) -> list[str]:
+        return (list(UNTRAINED_STATUSES) if self.check_untrained_accuracy else []) + ["trained"]
+
+
+def embed(experiment: "Experiment", trunk: nn.Module, embedder: nn.Module | None, dataset: Any,
+          desc: str) -> tuple[Tensor, Tensor]:
+    """Embeddings [N, D] and labels [N] of ``dataset`` (``embedder=None``: trunk features)."""
+    settings = experiment.evaluation
+    return compute_embeddings(trunk, embedder, dataset, batch_size=settings.batch_size, device=experiment.device,
+                              num_workers=settings.num_workers, desc=desc)
+
+
+def score(experiment: "Experiment", embeddings: Tensor, labels: Tensor, similarity: Any = None,
+          **query: Any) -> dict[str, float]:
+    """MLRC metrics (and Recall@K); with ``eval_binarize`` also the same metrics of the binary
+    codes 1[x > 0] ranked by Hamming distance, prefixed ``binary_``. ``query`` holds
+    ``query_embeddings``/``query_labels`` for query-vs-gallery scoring."""
+    options = {**experiment.evaluation.metric_options(), **query}
+    metrics = retrieval_metrics(embeddings, labels, device=experiment.device, similarity=similarity, **options)
+    if experiment.evaluation.binarize:
+        binary = retrieval_metrics(embeddings, labels, device=experiment.device, binarize=True, **options)
+        metrics.update({f"binary_{name}": value for name, value in binary.items()})
+    return metrics
+
+
+def evaluation_sets(fold: "FoldData", split: str) -> dict[str, np.ndarray]:
+    """The sample sets a split is scored on: ``{"self": idx}`` (compared to itself), or
+    ``{"query": idx, "gallery": idx}`` for a query-vs-gallery protocol (In-Shop), which
+    ``test`` means when the split manager made query and gallery splits instead of a test split."""
+    if split in fold.indices:
+        return {"self": fold.indices[split]}
+    if split == "test" and {"query", "gallery"} <= set(fold.indices):
+        return {"query": fold.indices["query"], "gallery": fold.indices["gallery"]}
+    raise ExperimentError(f"split {split!r} does not exist in {fold.scheme}; splits: {', '.join(fold.indices)}")
+
+
+def score_sets(experiment: "Experiment", embedded: dict[str, tuple[Tensor, Tensor]],
+               similarity: Any = None) -> dict[str, float]:
+    """Score ``{"self": (E, L)}`` against itself, or ``{"query": ..., "gallery": ...}``."""
+    if "self" in embedded:
+        return score(experiment, *embedded["self"], similarity=similarity)
+    (query, query_labels), (gallery, gallery_labels) = embedded["query"], embedded["gallery"]
+    return score(experiment, gallery, gallery_labels, query_embeddings=query, query_labels=query_labels,
+                 similarity=similarity)
+
+
+def fold_models(experiment: "Experiment", fold: "FoldData", status: str) -> tuple[dict[str, nn.Module], int, Any]:
+    """The fold's models for ``status``, their epoch and the plugin similarity (trained only)."""
+    if status != "trained":
+        return experiment.build_models(fold), 0, None
+    models, saved = experiment.load_best_models(fold)
+    plugins = PluginSet.from_config(experiment.settings.get("training_plugins"), experiment.plugin_context(fold, models),
+                                    experiment.device)
+    plugins.load_checkpoint(saved)
+    return models, int(saved["epoch"]), plugins.similarity()
+
+
+def test(experiment: "Experiment", splits: list[str], statuses: list[str], ensemble: bool) -> dict[str, Any]:
+    """Test each fold model (and the concatenated ensemble) on ``splits`` for each status; every
+    score is recorded in the experiment's store. Returns the separated/concatenated summary."""
+    store = experiment.store
+    results: dict[str, dict[str, Any]] = {}
+    for split in splits:
+        results[split] = {}
+        for status in statuses:
+            per_fold: dict[str, dict[str, float]] = {}
+            fold_sets: list[dict[str, tuple[Tensor, Tensor]]] = []
+            for fold in experiment.folds:
+                sets = evaluation_sets(fold, split)
+                models, epoch, similarity = fold_models(experiment, fold, status)
+                embedder = None if status == "untrained_trunk" else models["embedder"]
+                embedded = {
+                    role: embed(experiment, models["trunk"], embedder, experiment.subset_of(indices, models["trunk"]),
+                                f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {status}")
+                    for role, indices in sets.items()
+                }
+                per_fold[fold.scheme] = score_sets(experiment, embedded, similarity)
+                store.add_accuracies(fold.scheme, split, status, "fold", epoch, per_fold[fold.scheme])
+                fold_sets.append(embedded)
+            entry: dict[str, Any] = {"folds": per_fold}
+            if ensemble and len(fold_sets) > 1:
+                concatenated = {
+                    role: (concatenate_normalized([sets[role][0] for sets in fold_sets]), fold_sets[0][role][1])
+                    for role in fold_sets[0]
+                }
+                entry["concatenated"] = score_sets(experiment, concatenated)
+                store.add_accuracies("ensemble", split, status, "concatenated", -1, entry["concatenated"])
+            results[split][status] = entry
+    summary = summarize_test_results(results)
+    for split, by_status in summary.items():
+        for status, entry in by_status.items():
+            store.add_accuracies("ensemble", split, status, "separated", -1, entry["separated"]["mean"])
+            store.add_accuracies("ensemble", split, status, "separated_sem", -1, entry["separated"]["sem"])
+    return summary

@@ -1,0 +1,149 @@
+"""Train one fold of an experiment: build its models, losses, miners, plugins and optimizers from
+the config, wire the data loader, the validation and the training log into a :class:`Trainer`,
+resume if asked, and train.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from dmlbench.config.defaults import setting
+from dmlbench.data.base import TransformedSubset
+from dmlbench.evaluation import protocol
+from dmlbench.records.report import MAIN_METRICS
+from dmlbench.records.training_log import TrainingLog
+from dmlbench.training.components import (
+    build_losses,
+    build_miners,
+    build_optimization,
+    build_sampler,
+    trainable_parameters,
+)
+from dmlbench.training.plugin_set import PluginSet
+from dmlbench.training.seeding import derive_seed
+from dmlbench.training.trainer import Trainer, TrainerSettings
+
+if TYPE_CHECKING:
+    from dmlbench.runner import Experiment, FoldData
+
+
+def trainer_settings(settings: dict[str, Any], device: torch.device, seed: int) -> TrainerSettings:
+    """The trainer's settings from the flat config (defaults from the built-in default.yaml files)."""
+    return TrainerSettings(
+        num_epochs=int(settings["num_epochs_train"]),
+        iterations_per_epoch=int(settings["iterations_per_epoch"]),
+        save_interval=int(settings["save_interval"]),
+        patience=int(settings["patience"]),
+        device=device,
+        seed=seed,
+        metric_for_best=settings["eval_metric_for_best_epoch"],
+        freeze_trunk_batchnorm=bool(setting(settings, "freeze_trunk_batchnorm")),
+        mixed_precision=setting(settings, "mixed_precision"),
+        channels_last=bool(setting(settings, "channels_last")),
+        loss_weights=dict(setting(settings, "loss_weights") or {}),
+    )
+
+
+def fast_path_usable(experiment: "Experiment", train_set: TransformedSubset) -> bool:
+    """``fast_data_path: true`` on a CUDA device, and a data set of JPEG files it can serve."""
+    if not setting(experiment.settings, "fast_data_path"):
+        return False
+    from dmlbench.data.fast import fast_loader_available
+
+    reason = "it needs a CUDA device" if experiment.device.type != "cuda" else fast_loader_available(train_set)
+    if reason:
+        tqdm.write(f"fast_data_path: using the PIL DataLoader instead ({reason})")
+    return reason is None
+
+
+def make_loader_factory(experiment: "Experiment", fold: "FoldData", train_set: TransformedSubset) -> Any:
+    """``epoch -> batches``: a new sampler and generator each epoch, seeded by (fold seed, epoch)."""
+    settings, device = experiment.settings, experiment.device
+    batch_size = int(settings["batch_size"])
+    iterations = int(settings["iterations_per_epoch"])
+    workers = int(setting(settings, "dataloader_num_workers"))
+    channels_last = bool(setting(settings, "channels_last"))
+    build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)  # fail early
+    use_fast_path = fast_path_usable(experiment, train_set)
+
+    def loader_factory(epoch: int) -> Any:
+        # A new sampler each epoch: samplers keep state between epochs (pytorch-metric-learning's
+        # MPerClassSampler shuffles its class list in place), which would make a resumed run differ.
+        sampler = build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)
+        generator = torch.Generator().manual_seed(derive_seed(experiment.fold_seed(fold), "loader", epoch))
+        if use_fast_path:
+            from dmlbench.data.fast import GpuJpegBatchLoader
+
+            return GpuJpegBatchLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
+                                      device=device, generator=generator, channels_last=channels_last)
+        return torch.utils.data.DataLoader(
+            train_set, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=workers,
+            pin_memory=device.type == "cuda", generator=generator,
+        )
+
+    return loader_factory
+
+
+def make_validator(experiment: "Experiment", fold: "FoldData", val_set: Any, plugins: PluginSet) -> Any:
+    """``(models, epoch) -> metrics`` on the val split, scored like the test (same similarity rule)."""
+
+    def validator(current: dict[str, nn.Module], epoch: int) -> dict[str, float]:
+        if val_set is None:
+            return {}  # no validation split: the trainer keeps the latest model
+        embeddings, labels = protocol.embed(experiment, current["trunk"], current["embedder"], val_set,
+                                            f"{fold.scheme} val")
+        metrics = protocol.score(experiment, embeddings, labels, similarity=plugins.similarity())
+        status = "trained" if epoch > 0 else "untrained_trunk_and_embedder"
+        experiment.store.add_accuracies(fold.scheme, "val", status, "fold", epoch, metrics)
+        shown = ", ".join(f"{MAIN_METRICS[m]} {100 * metrics[m]:.2f}" for m in MAIN_METRICS if m in metrics)
+        tqdm.write(f"[{fold.scheme}] epoch {epoch:>3} val: {shown}")
+        return metrics
+
+    return validator
+
+
+def train_fold(experiment: "Experiment", fold: "FoldData", resume: bool, resume_from: str = "latest") -> dict[str, Any]:
+    """Train ``fold`` (resuming from its ``resume_from`` checkpoint if ``resume``); returns its
+    best epoch and score, number of epochs, stop reason and validation history."""
+    settings, device = experiment.settings, experiment.device
+    models = experiment.build_models(fold)
+    train_set = experiment.subset(fold, "train", models["trunk"], train=True)
+    context = experiment.plugin_context(fold, models)
+    losses = {role: loss.to(device) for role, loss in build_losses(settings, context).items()}
+    miners = build_miners(settings)
+    plugins = PluginSet.from_config(settings.get("training_plugins"), context, device)
+    modules: dict[str, nn.Module] = dict(models)
+    modules.update({role: loss for role, loss in losses.items() if trainable_parameters(loss)})
+    modules.update(plugins.modules())
+    parts = build_optimization(modules, settings)
+    loader_factory = make_loader_factory(experiment, fold, train_set)
+    val_set = experiment.subset(fold, "val", models["trunk"]) if "val" in fold.indices else None
+    log = TrainingLog(fold.scheme, experiment.experiment_dir / fold.scheme / "tensorboard", experiment.store)
+    trainer = Trainer(
+        models, losses, miners, plugins, parts, loader_factory, make_validator(experiment, fold, val_set, plugins),
+        trainer_settings(settings, device, experiment.fold_seed(fold)), experiment.checkpoint_dir(fold),
+        on_log=log, progress_label=fold.scheme,
+    )
+    if resume and trainer.resume(from_best=resume_from == "best"):
+        print(f"[{fold.scheme}] resumed at epoch {trainer.state.epoch}"
+              + (" (already finished)" if trainer.state.finished else ""))
+    try:
+        state = trainer.train()
+    finally:
+        log.close()
+    selection = (f"best epoch {state.best_epoch} ({settings['eval_metric_for_best_epoch']} "
+                 f"{100 * state.best_score:.2f})" if val_set is not None else "no validation split: last epoch kept")
+    print(f"[{fold.scheme}] {state.stop_reason}; {selection}")
+    return training_summary(state.__dict__)
+
+
+def training_summary(state: dict[str, Any]) -> dict[str, Any]:
+    """A fold's training outcome from a :class:`TrainingState` dict (a non-finite best score -> None)."""
+    best_score = state["best_score"] if math.isfinite(state["best_score"]) else None
+    return {"best_epoch": state["best_epoch"], "best_score": best_score, "epochs": state["epoch"],
+            "stop_reason": state["stop_reason"], "history": state["history"]}
