@@ -1,4 +1,4 @@
-"""Paper methods as plugins, one package each (classification, sdm, contextual, das, avsl).
+"""Paper methods as plugins, one package each (``plugins/<method>/``; docs/methods/<method>.md).
 
 Importing this package imports every plugin subpackage, whose ``@register`` decorators make its
 classes available to configs by name. The core never imports a plugin directly.

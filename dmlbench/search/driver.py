@@ -17,69 +17,37 @@ missing reproductions run.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import fcntl
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from dmlbench.config.experiment_files import (
     flatten_config,
-    json_sha256,
     load_saved_configs,
     record_command_line,
     save_configs,
 )
+from dmlbench.config.defaults import setting
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
 from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
 from dmlbench.search.jobs import read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
-from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch, default_sobol_trials
+from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch
 from dmlbench.search.results import TrialRow, best_trial
+from dmlbench.search.settings import SearchSettings
 from dmlbench.search.space import SearchSpace
+from dmlbench.search.state import open_search, sample_values, search_lock
 
 #: The search stops when this many trials in a row fail (a broken config would fail them all).
 MAX_CONSECUTIVE_FAILURES = 3
-#: Config keys about where jobs run, not what they compute (may change between runs).
-RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers")
 CONFIDENCE_LEVEL = 0.95
-
-
-def search_config_hash(config: dict[str, dict[str, Any]]) -> str:
-    """sha256 of the config without the keys that only place jobs (``RUN_PLACEMENT_KEYS``)."""
-    kept = {category: {k: v for k, v in (values or {}).items() if k not in RUN_PLACEMENT_KEYS}
-            for category, values in config.items()}
-    return json_sha256(kept)
 
 
 def _jsonable(value: Any) -> Any:
     """Plain JSON data (numpy scalars become Python numbers), so saved and live values compare."""
     return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-
-
-@contextlib.contextmanager
-def search_lock(layout: SearchLayout) -> Iterator[None]:
-    """One search process per experiment folder (the kernel drops the lock if it is killed)."""
-    layout.trials_dir.mkdir(parents=True, exist_ok=True)
-    with open(layout.lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise ExperimentError(f"another search is running in {layout.experiment_dir} "
-                                  f"(process {handle.read().strip() or '?'}); wait for it or stop it") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _log(message: str) -> None:
@@ -312,88 +280,30 @@ class Search:
         return [read_result("reproduction", spec.job_dir)["results"] for spec in specs]
 
 
-def _sample_values(space: SearchSpace) -> dict[str, Any]:
-    """A point of the space (lower bounds, first choices), to validate class names up front."""
-    values = {}
-    for parameter in space.parameters:
-        p = parameter.parameter
-        values[p.name] = p.choices[0] if p.kind == "choice" else p.lower
-    return values
-
-
-def _open_search(layout: SearchLayout, config: dict[str, dict[str, Any]], space: SearchSpace, metric: str,
-                 seed: int, sobol_trials: int | None, iterations: int) -> AxSearch:
-    """Create the search's state, or load it after checking that the command still describes it."""
-    digest = search_config_hash(config)
-    if layout.settings_path.exists():
-        saved = json.loads(layout.settings_path.read_text())
-        if saved["config_sha256"] != digest:
-            differing = [key for key in sorted({*saved.get("keys", {}), *_top_level_hashes(config)})
-                         if saved.get("keys", {}).get(key) != _top_level_hashes(config).get(key)]
-            raise ExperimentError(
-                f"{layout.experiment_dir} holds a search with another config (differs in: "
-                f"{', '.join(differing) or 'the config'}); rerun its original command to continue it, "
-                "or choose a new --experiment_name")
-        if sobol_trials is not None and sobol_trials != saved["sobol_trials"]:
-            raise ConfigError(f"--sobol_trials {sobol_trials}: this search started with {saved['sobol_trials']}; "
-                              "the generation strategy cannot change mid-search")
-        if not layout.ax_state_path.exists():
-            raise ExperimentError(f"{layout.ax_state_path} is missing: the search state is lost; "
-                                  "choose a new --experiment_name")
-        return AxSearch.load(layout.ax_state_path)
-    if layout.experiment_dir.exists() and any(p.name != "trials" for p in layout.experiment_dir.iterdir()):
-        raise ExperimentError(f"{layout.experiment_dir} already holds an experiment that is not a search; "
-                              "choose another --experiment_name")
-    sobol = sobol_trials if sobol_trials is not None else default_sobol_trials(iterations)
-    if sobol < 1:
-        raise ConfigError(f"--sobol_trials must be >= 1, got {sobol}")
-    write_text_atomic(layout.settings_path, json.dumps({
-        "config_sha256": digest, "keys": _top_level_hashes(config), "search_space": space.description(),
-        "objective": metric, "sobol_trials": sobol, "seed": seed,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }, indent=1) + "\n")
-    return AxSearch.create(space, metric, seed, sobol, layout.ax_state_path, name=layout.experiment_dir.name)
-
-
-def _top_level_hashes(config: dict[str, dict[str, Any]]) -> dict[str, str]:
-    hashes = {}
-    for values in config.values():
-        for key, value in (values or {}).items():
-            if key not in RUN_PLACEMENT_KEYS:
-                hashes[key] = json_sha256(value)[:16]
-    return hashes
-
-
 def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]) -> int:
     """Run or continue the search described by ``config`` in ``experiment_dir``; 0 on success."""
     from dmlbench.records.report import format_text_table
-    from dmlbench.search.report import build_search_report, reproduction_table, write_search_outputs
     from dmlbench.config.checks import validate_config
+    from dmlbench.search.report import build_search_report, reproduction_table, write_search_outputs
 
-    iterations = args.bayes_opt_iters
-    reproductions = int(getattr(args, "reproductions", 0) or 0)
-    if iterations is None or iterations < 1:
-        raise ConfigError(f"--bayes_opt_iters must be >= 1, got {iterations}")
-    if reproductions < 0:
-        raise ConfigError(f"--reproductions must be >= 0, got {reproductions}")
+    options = SearchSettings.from_args(args)
+    iterations, reproductions = options.iterations, options.reproductions
     space = SearchSpace(config)
     if not len(space):
         raise ConfigError("--bayes_opt_iters is set but the config has no search key; mark one, e.g. "
                           "--loss_funcs~APPLY~3 {alpha~LOG_BAYESIAN~: [0.01, 100]}, or drop --bayes_opt_iters")
-    validate_config(flatten_config(space.fill(_sample_values(space))))
+    validate_config(flatten_config(space.fill(sample_values(space))))
     settings = flatten_config(config)
     metric = str(settings["eval_metric_for_best_epoch"])
-    seed = int(settings.get("seed", 0))
+    seed = int(setting(settings, "seed"))
     layout = SearchLayout(Path(experiment_dir))
-    dataset_root = Path(args.dataset_root).resolve()
 
     with search_lock(layout):
-        ax = _open_search(layout, config, space, metric, seed, getattr(args, "sobol_trials", None), iterations)
+        ax = open_search(layout, config, space, metric, seed, options.sobol_trials, iterations)
         save_configs(config, layout.config_dir)
         record_command_line(layout.experiment_dir, argv)
-        executor = make_executor(args.trial_executor, layout.jobs_dir, settings,
-                                 getattr(args, "max_parallel_trials", None))
-        search = Search(layout, config, space, ax, executor, dataset_root, metric)
+        executor = make_executor(options.trial_executor, layout.jobs_dir, settings, options.max_parallel_trials)
+        search = Search(layout, config, space, ax, executor, options.dataset_root, metric)
         try:
             search.reconcile()
             search.run_trials(iterations)

@@ -6,7 +6,7 @@ import pytest
 
 from dmlbench.cli import main
 from dmlbench.errors import ConfigError, ExperimentError
-from dmlbench.search.driver import _open_search, search_config_hash
+from dmlbench.search import state
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.space import SearchSpace
 
@@ -55,7 +55,7 @@ CONFIG = {"config_general": {"seed": 0, "slurm": {"partition": "a"}},
 
 
 def open_search(layout, config, sobol=None):
-    return _open_search(layout, config, SearchSpace(config), "mean_average_precision_at_r", 0, sobol, 4)
+    return state.open_search(layout, config, SearchSpace(config), "mean_average_precision_at_r", 0, sobol, 4)
 
 
 def test_continuing_a_search_with_another_config_names_the_difference(tmp_path):
@@ -68,7 +68,7 @@ def test_continuing_a_search_with_another_config_names_the_difference(tmp_path):
         open_search(layout, other)
     moved = copy.deepcopy(CONFIG)
     moved["config_general"]["slurm"] = {"partition": "b"}  # where jobs run is not part of the search
-    assert search_config_hash(moved) == search_config_hash(CONFIG)
+    assert state.search_config_hash(moved) == state.search_config_hash(CONFIG)
     assert open_search(layout, moved).trials() == []
     with pytest.raises(ConfigError, match="--sobol_trials 3: this search started with 2"):
         open_search(layout, CONFIG, sobol=3)
@@ -82,7 +82,7 @@ def test_a_folder_holding_another_kind_of_experiment_is_not_taken_over(tmp_path)
 
 
 def test_a_second_search_process_on_the_same_folder_is_refused(tmp_path):
-    from dmlbench.search.driver import search_lock
+    from dmlbench.search.state import search_lock
 
     layout = SearchLayout(tmp_path / "exp")
     with search_lock(layout):

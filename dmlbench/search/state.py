@@ -1,0 +1,101 @@
+"""A search folder's identity and state: the config hash that a rerun must match, the Ax
+state it continues, and the lock that keeps one search process per folder."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import os
+from typing import Any, Iterator
+
+from dmlbench.config.experiment_files import json_sha256
+from dmlbench.errors import ConfigError, ExperimentError
+from dmlbench.fileio import write_text_atomic
+from dmlbench.search.layout import SearchLayout
+from dmlbench.search.optimizer import AxSearch, default_sobol_trials
+from dmlbench.search.space import SearchSpace
+
+#: Config keys about where jobs run, not what they compute (may change between runs).
+RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers")
+
+
+def search_config_hash(config: dict[str, dict[str, Any]]) -> str:
+    """sha256 of the config without the keys that only place jobs (``RUN_PLACEMENT_KEYS``)."""
+    kept = {category: {k: v for k, v in (values or {}).items() if k not in RUN_PLACEMENT_KEYS}
+            for category, values in config.items()}
+    return json_sha256(kept)
+
+
+def top_level_hashes(config: dict[str, dict[str, Any]]) -> dict[str, str]:
+    hashes = {}
+    for values in config.values():
+        for key, value in (values or {}).items():
+            if key not in RUN_PLACEMENT_KEYS:
+                hashes[key] = json_sha256(value)[:16]
+    return hashes
+
+
+@contextlib.contextmanager
+def search_lock(layout: SearchLayout) -> Iterator[None]:
+    """One search process per experiment folder (the kernel drops the lock if it is killed)."""
+    layout.trials_dir.mkdir(parents=True, exist_ok=True)
+    with open(layout.lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise ExperimentError(f"another search is running in {layout.experiment_dir} "
+                                  f"(process {handle.read().strip() or '?'}); wait for it or stop it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def sample_values(space: SearchSpace) -> dict[str, Any]:
+    """A point of the space (lower bounds, first choices), to validate class names up front."""
+    values = {}
+    for parameter in space.parameters:
+        p = parameter.parameter
+        values[p.name] = p.choices[0] if p.kind == "choice" else p.lower
+    return values
+
+
+def open_search(layout: SearchLayout, config: dict[str, dict[str, Any]], space: SearchSpace, metric: str,
+                 seed: int, sobol_trials: int | None, iterations: int) -> AxSearch:
+    """Create the search's state, or load it after checking that the command still describes it."""
+    digest = search_config_hash(config)
+    if layout.settings_path.exists():
+        saved = json.loads(layout.settings_path.read_text())
+        if saved["config_sha256"] != digest:
+            differing = [key for key in sorted({*saved.get("keys", {}), *top_level_hashes(config)})
+                         if saved.get("keys", {}).get(key) != top_level_hashes(config).get(key)]
+            raise ExperimentError(
+                f"{layout.experiment_dir} holds a search with another config (differs in: "
+                f"{', '.join(differing) or 'the config'}); rerun its original command to continue it, "
+                "or choose a new --experiment_name")
+        if sobol_trials is not None and sobol_trials != saved["sobol_trials"]:
+            raise ConfigError(f"--sobol_trials {sobol_trials}: this search started with {saved['sobol_trials']}; "
+                              "the generation strategy cannot change mid-search")
+        if not layout.ax_state_path.exists():
+            raise ExperimentError(f"{layout.ax_state_path} is missing: the search state is lost; "
+                                  "choose a new --experiment_name")
+        return AxSearch.load(layout.ax_state_path)
+    if layout.experiment_dir.exists() and any(p.name != "trials" for p in layout.experiment_dir.iterdir()):
+        raise ExperimentError(f"{layout.experiment_dir} already holds an experiment that is not a search; "
+                              "choose another --experiment_name")
+    sobol = sobol_trials if sobol_trials is not None else default_sobol_trials(iterations)
+    if sobol < 1:
+        raise ConfigError(f"--sobol_trials must be >= 1, got {sobol}")
+    write_text_atomic(layout.settings_path, json.dumps({
+        "config_sha256": digest, "keys": top_level_hashes(config), "search_space": space.description(),
+        "objective": metric, "sobol_trials": sobol, "seed": seed,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }, indent=1) + "\n")
+    return AxSearch.create(space, metric, seed, sobol, layout.ax_state_path, name=layout.experiment_dir.name)
