@@ -1,4 +1,4 @@
-"""SDM, sensitivity-aware distance measurement, as a training plugin (REFERENCE.md section 2).
+"""SDM, sensitivity-aware distance measurement, as a training plugin (docs/methods/sdm.md).
 
 Each step, the batch's embeddings get ``num_views`` dropout masks (p = ``dropout``, train
 mode) -- the views; every pair's distance the loss sees is the soft worst case over the views

@@ -1,5 +1,5 @@
-"""Builders of tiny data set trees in exactly the official on-disk formats (REFERENCE.md
-section 3), and a local HTTP server that stands in for the network. Fixtures: conftest.py."""
+"""Builders of tiny data set trees in exactly the official on-disk formats (docs/datasets.md),
+and a local HTTP server that stands in for the network. Fixtures: conftest.py."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from dmlbench.registry import lookup
 
 CONFIGS = Path(dmlbench.__file__).parent / "configs"
 
-# REFERENCE.md section 1: (save_interval, patience) CUB (2, 9), Cars (5, 14), SOP (20, 39)
+# docs/protocol.md: (save_interval, patience) CUB (2, 9), Cars (5, 14), SOP (20, 39)
 MLRC_SCHEDULE = {"cub200": (2, 9), "cars196": (5, 14), "sop": (20, 39)}
 DATASET_OF = {
     "cub200": "CUB200", "cars196": "Cars196", "sop": "StanfordOnlineProducts",

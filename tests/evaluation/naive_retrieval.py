@@ -1,7 +1,7 @@
 """Independent, deliberately naive reference implementations for the evaluation tests.
 
 One query at a time, plain Python/numpy, float64, neighbours ordered by sorting on the key
-(-score, reference index): the published definitions (REFERENCE.md section 1) written out.
+(-score, reference index): the published definitions (docs/protocol.md) written out.
 """
 
 from __future__ import annotations

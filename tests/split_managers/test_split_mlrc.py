@@ -1,5 +1,5 @@
 """MLRCSplitManager against the published MLRC class ranges, a hand-worked example and a naive
-loop implementation of the rule in REFERENCE.md section 1."""
+loop implementation of the rule in docs/protocol.md."""
 
 from __future__ import annotations
 

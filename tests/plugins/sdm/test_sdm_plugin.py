@@ -33,7 +33,7 @@ def batch(seed=0, dim=5, dtype=torch.float64):
 
 
 def published_losses():
-    """The four losses of the SDM paper with its Cars196 hyperparameters (REFERENCE.md)."""
+    """The four losses of the SDM paper with its Cars196 hyperparameters (docs/methods/sdm.md)."""
     return {
         "ms": MultiSimilarityLoss(alpha=14.36, beta=75.83, base=0.6616),
         "contrastive": ContrastiveLoss(pos_margin=0.265, neg_margin=0.541),
