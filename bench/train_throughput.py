@@ -3,10 +3,10 @@
 Compares, on a synthetic JPEG data set of CUB-like images (about 500x375, quality 90):
   (a) the reference path: PIL + torchvision transforms in DataLoader workers (what
       powerful-benchmarker and the papers' code use), at several worker counts;
-  (b) dmlbench's fast path: GpuJpegBatchLoader with its defaults (``b_fast``), and the same
+  (b) dmlbench's fast path: PillowBatchLoader with its defaults (``b_fast``), and the same
       reading a pre-resized cache (short side 256, ``b_fast_cache256``); beside them, one choice
-      varied at a time: ``decode_device='device'`` (nvjpeg decoding and resampling on the GPU),
-      worker-process counts, resize_within_crop=False, threads instead of processes;
+      varied at a time: worker-process counts, resize_within_crop=False, threads instead of
+      processes (the loader's former GPU-decoding mode was removed: it measured slower);
   (c) the bound: the model alone on a batch already on the GPU.
 Every variant trains the same model the same way: ResNet50 trunk + linear head, batch 128 at
 224 px (Resize 256 -> RandomResizedCrop 224 (scale 0.16-1) -> flip, ImageNet normalisation),
@@ -48,7 +48,7 @@ from torchvision import transforms as T
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dmlbench.data.base import RetrievalDataset  # noqa: E402
-from dmlbench.data.fast import GpuJpegBatchLoader, pre_resized  # noqa: E402
+from dmlbench.data.fast import PillowBatchLoader, pre_resized  # noqa: E402
 from dmlbench.models.trunks import TorchvisionTrunk  # noqa: E402
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -264,9 +264,9 @@ def fast_batches(
     dataset: RetrievalDataset, args: argparse.Namespace, device: torch.device, total: int, counts: dict | None = None,
     **options: Any,
 ) -> Iterator:
-    """A GpuJpegBatchLoader epoch with ``options`` (its keyword arguments) over its defaults."""
+    """A PillowBatchLoader epoch with ``options`` (its keyword arguments) over its defaults."""
     options.setdefault("prefetch", args.fast_prefetch)
-    loader = GpuJpegBatchLoader(
+    loader = PillowBatchLoader(
         dataset,
         batch_size=args.batch_size,
         sampler=many_samples(len(dataset), total),
@@ -289,32 +289,24 @@ def synthetic_batches(args: argparse.Namespace, device: torch.device, num_classe
 
 
 def fast_configs(args: argparse.Namespace) -> dict[str, tuple[str, bool, dict[str, Any]]]:
-    """name -> (description, reads the pre-resized cache, GpuJpegBatchLoader options). ``b_fast``
+    """name -> (description, reads the pre-resized cache, PillowBatchLoader options). ``b_fast``
     and ``b_fast_cache256`` use the loader's defaults; the others vary one choice."""
     cores = os.cpu_count() or 1
     configs: dict[str, tuple[str, bool, dict[str, Any]]] = {
-        "b_fast": ("GpuJpegBatchLoader, defaults", False, {}),
-        "b_fast_cache256": (f"GpuJpegBatchLoader, defaults, reading the pre-resized cache (short side {args.resize})", True, {}),
-        "b_device": (
-            "decode_device='device': nvjpeg decode + resampling on the GPU (the previous default)",
-            False, {"decode_device": "device", "num_threads": args.fast_threads},
-        ),
-        "b_device_cache256": (
-            "decode_device='device', reading the pre-resized cache", True,
-            {"decode_device": "device", "num_threads": args.fast_threads},
-        ),
+        "b_fast": ("PillowBatchLoader, defaults", False, {}),
+        "b_fast_cache256": (f"PillowBatchLoader, defaults, reading the pre-resized cache (short side {args.resize})", True, {}),
     }
     counts = lambda text: [int(n) for n in text.split(",") if n.strip() and 0 < int(n) < cores]  # noqa: E731
     for workers in counts(args.cpu_workers):
-        configs[f"b_cpu_w{workers}"] = (f"decode_device='cpu', {workers} worker processes", False, {"decode_workers": workers})
+        configs[f"b_cpu_w{workers}"] = (f"{workers} worker processes", False, {"decode_workers": workers})
     for workers in counts(args.exact_workers):
         configs[f"b_cpu_exact_w{workers}"] = (
-            f"decode_device='cpu', {workers} worker processes, resize_within_crop=False (the reference's operations)",
+            f"{workers} worker processes, resize_within_crop=False (the reference's operations)",
             False, {"decode_workers": workers, "resize_within_crop": False},
         )
     for workers in counts(args.cache_workers):
         configs[f"b_cpu_cache256_w{workers}"] = (
-            f"decode_device='cpu', {workers} worker processes, pre-resized cache", True, {"decode_workers": workers}
+            f"{workers} worker processes, pre-resized cache", True, {"decode_workers": workers}
         )
     if args.compare_defaults:
         configs["b_fast_cache256_t16"] = (
@@ -323,13 +315,9 @@ def fast_configs(args: argparse.Namespace) -> dict[str, tuple[str, bool, dict[st
         configs["b_fast_cache256_switch5ms"] = (
             "defaults but Python's own switch interval (5 ms), pre-resized cache", True, {"switch_interval": None},
         )
-        configs["b_device_switch5ms"] = (
-            "decode_device='device' with Python's own switch interval (5 ms)", False,
-            {"decode_device": "device", "num_threads": args.fast_threads, "switch_interval": None},
-        )
     for threads in counts(args.cpu_threads):
         configs[f"b_cpu_threads{threads}"] = (
-            f"decode_device='cpu', {threads} threads in the training process (no worker processes)", False,
+            f"{threads} threads in the training process (no worker processes)", False,
             {"decode_workers": 0, "num_threads": threads},
         )
     return configs
@@ -341,8 +329,8 @@ def decode_agreement(paths: list[str], args: argparse.Namespace, device: torch.d
     dataset = JpegFolder(paths[:64], 10, transform)
     (reference, _), = torch.utils.data.DataLoader(dataset, batch_size=64)
     agreement = {}
-    for name, options in {"decode_device_device": {"decode_device": "device"}, "decode_device_cpu": {"decode_workers": 0}}.items():
-        (fast, _), = GpuJpegBatchLoader(dataset, batch_size=64, device=device, **options)
+    for name, options in {"pillow_threads": {"decode_workers": 0}}.items():
+        (fast, _), = PillowBatchLoader(dataset, batch_size=64, device=device, **options)
         difference = (fast.float().cpu() - reference).abs() * 255
         agreement[name] = {
             "mean_abs_levels": round(float(difference.mean()), 4),
@@ -352,37 +340,8 @@ def decode_agreement(paths: list[str], args: argparse.Namespace, device: torch.d
     return agreement
 
 
-def device_path_breakdown(dataset: RetrievalDataset, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
-    """decode_device='device': milliseconds per batch of its stages, run alone (synchronised, mean of 5)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from dmlbench.data.fast.decode import read_bytes
-
-    loader = GpuJpegBatchLoader(dataset, batch_size=args.batch_size, device=device, channels_last=True, decode_device="device")
-    indices = list(range(min(args.batch_size, len(dataset))))
-    paths = [dataset.paths[i] for i in indices]
-    generator = torch.Generator().manual_seed(0)
-
-    def mean_ms(work: Callable[[], Any], repeats: int = 5) -> float:
-        work()
-        synchronize(device)
-        started = time.perf_counter()
-        for _ in range(repeats):
-            work()
-        synchronize(device)
-        return round((time.perf_counter() - started) / repeats * 1000, 2)
-
-    with ThreadPoolExecutor(args.fast_threads) as pool:
-        read_ms = mean_ms(lambda: list(pool.map(read_bytes, paths)))
-        encoded = list(pool.map(read_bytes, paths))
-        decode_ms = mean_ms(lambda: loader.decode(indices, encoded, pool))
-        images = loader.decode(indices, encoded, pool)
-        augment_ms = mean_ms(lambda: loader.augment(indices, images, generator))
-    return {"batch_images": len(indices), "read_ms": read_ms, "decode_ms": decode_ms, "augment_ms": augment_ms}
-
-
 def cpu_path_breakdown(dataset: RetrievalDataset, cached: RetrievalDataset | None, args: argparse.Namespace) -> dict[str, float]:
-    """decode_device='cpu': one core's milliseconds per image of a worker task (decode + geometric
+    """One core's milliseconds per image of a worker task (decode + geometric
     steps with Pillow), on the original JPEGs (with and without resize_within_crop) and on the
     pre-resized cache."""
     from dmlbench.data.fast.host import prepare_group
@@ -568,7 +527,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=15)
     parser.add_argument("--workers", default="8,12", help="DataLoader worker counts for (a)")
-    parser.add_argument("--cpu-workers", default="8,14", help="decode_workers tried for decode_device='cpu'")
+    parser.add_argument("--cpu-workers", default="8,14", help="decode_workers tried")
     parser.add_argument("--exact-workers", default="12", help="the same with resize_within_crop=False")
     parser.add_argument("--cache-workers", default="8", help="the same on the pre-resized cache")
     parser.add_argument("--cpu-threads", default="12", help="decode_workers=0 with this many threads")
@@ -576,7 +535,6 @@ def main(argv: list[str] | None = None) -> dict:
         "--compare-defaults", action="store_true",
         help="also run the cache variant with 16 images per task, and with Python's own switch interval",
     )
-    parser.add_argument("--fast-threads", type=int, default=8, help="reader threads of decode_device='device'")
     parser.add_argument("--fast-prefetch", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
     parser.add_argument("--skip", default="", help="comma-separated variant names to skip")
@@ -677,14 +635,13 @@ def main(argv: list[str] | None = None) -> dict:
                 data = cached if uses_cache else dataset
                 run_variant(results, name, description, lambda data=data, options=options: fast_variant(data, options), checkpoint)
 
-    headline_names = ["b_fast", "b_fast_cache256", "b_device"]
+    headline_names = ["b_fast", "b_fast_cache256"]
     run_fast(headline_names)  # first what the targets are judged on, then the diagnosis, then the rest
 
     if args.profile_steps > 0 and device.type == "cuda" and wanted("gpu_time") and within_budget():
         results["gpu_time"] = {}
         diagnosed = {
             "c_model_only": lambda: bound_batches(),
-            "b_device": lambda: fast_batches(dataset, args, device, total, decode_device="device", num_threads=args.fast_threads),
             "b_fast": lambda: fast_batches(dataset, args, device, total),
             "b_fast_cache256": lambda: fast_batches(cached, args, device, total) if cached is not None else None,
         }
@@ -732,7 +689,6 @@ def main(argv: list[str] | None = None) -> dict:
         )
     for key, work in (
         ("cpu_path_breakdown", lambda: cpu_path_breakdown(dataset, cached, args)),
-        ("device_path_breakdown", lambda: device_path_breakdown(dataset, args, device)),
         ("decode_agreement_eval_pixels", lambda: decode_agreement(paths, args, device)),
     ):
         if wanted(key):

@@ -77,9 +77,9 @@ def make_loader_factory(experiment: "Experiment", fold: "FoldData", train_set: T
         sampler = build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)
         generator = torch.Generator().manual_seed(derive_seed(experiment.fold_seed(fold), "loader", epoch))
         if use_fast_path:
-            from dmlbench.data.fast import GpuJpegBatchLoader
+            from dmlbench.data.fast import PillowBatchLoader
 
-            return GpuJpegBatchLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
+            return PillowBatchLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
                                       device=device, generator=generator, channels_last=channels_last)
         return torch.utils.data.DataLoader(
             train_set, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=workers,

@@ -6,9 +6,9 @@ torchvision's rounding of the longer side), and returns a :class:`PreResizedData
 samples, labels and order, read from the copies. A pipeline starting with ``Resize(256)`` then
 sees the image it would have computed (the transform leaves a 256-pixel image as it is), minus
 one JPEG encoding (quality 95, no chroma subsampling, by default; ``lossless=True`` stores PNG
-instead, exact but slower to decode: nvjpeg reads only JPEG). Images already small enough and
+instead, exact but slower to decode). Images already small enough and
 stored as JPEG are copied byte for byte. CUB images (about 500x375) shrink to about 40% of
-their pixels, so both decoding paths do less work.
+their pixels, so decoding does less work.
 
 Files are written atomically (a hidden temporary file in the same folder, then ``os.replace``),
 so an interrupted or concurrent build never leaves a partial image under a final name. A copy's

@@ -1,4 +1,4 @@
-"""The fast path with ``decode_device="cpu"``: decoding and geometric augmentation on CPU cores,
+"""The fast path's pipeline: decoding and geometric augmentation on CPU cores,
 only the uint8 result and its normalisation on the device.
 
 Each batch is split into tasks of a few images (``images_per_task``). A task is done by a
@@ -12,7 +12,7 @@ are), applies the geometric steps with Pillow as torchvision does
 the device (pinned, on a side stream) and applies the colour map there (ToTensor, Normalize,
 ToBGR255), giving a channels-last ``[B, 3, h, w]`` tensor.
 
-Why: on one H200 the device path (nvjpeg + resampling on the GPU) fed a ResNet50 step only
+Why: on one H200 an earlier GPU-decoding mode (nvjpeg + resampling on the GPU, since removed) fed a ResNet50 step only
 57-61% of its own rate although it made 6000 images/s alone and added just ~7 ms of GPU work per
 step: its threads and the training loop compete for the interpreter lock. Here the Python work
 runs in other processes; the staging thread does a few calls per batch
@@ -188,7 +188,7 @@ class Normaliser:
 
 
 class HostPipeline:
-    """One epoch of ``decode_device="cpu"`` batches: a producer (processes or threads) and a
+    """One epoch of batches: a producer (processes or threads) and a
     staging thread that fills ``self.queue`` with ``("batch", images, labels, event)``, then
     ``("done",)`` or ``("error", exception)``. Holds no reference to the consumer's iterator, so
     dropping that iterator (whose ``__del__`` sets ``stop``) ends the threads and the workers."""

@@ -1,6 +1,6 @@
 """An :class:`~dmlbench.data.fast.plan.AugmentationPlan`'s geometric steps applied to PIL images.
 
-This is the CPU side of the fast path (``decode_device="cpu"``): the plan's parameters, drawn for a
+This is the CPU side of the fast path: the plan's parameters, drawn for a
 group of images, are carried out with the Pillow operations torchvision itself calls for a PIL
 image, so the pixels are the reference path's (for the same parameters):
 

@@ -1,10 +1,10 @@
-"""A torchvision transform pipeline, re-expressed for batched resampling on the device.
+"""A torchvision transform pipeline, re-expressed as per-image random parameters and a colour map.
 
 :meth:`AugmentationPlan.from_transform` reads the same ``Compose`` the reference PIL path uses
 (``Resize``, ``CenterCrop``, ``RandomCrop``, ``RandomResizedCrop``, ``RandomHorizontalFlip``, then
 ``ToTensor``, ``ToBGR255``, ``Normalize``), so both paths are configured once. Per batch, the random
 parameters are drawn on the CPU with the distributions torchvision uses (not its random stream),
-then turned into per-image row/column matrices (:mod:`dmlbench.data.fast.resample`) and a
+carried out with Pillow by :mod:`dmlbench.data.fast.pil_augment`, and the colour steps become a
 per-channel affine map ``out_c = pixel_{perm(c)} * mul_c + add_c`` (ToTensor/ToBGR255/Normalize).
 """
 
@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 from torchvision import transforms as T
 
-from dmlbench.data.fast.resample import flip_rows, resampling_matrix
 from dmlbench.errors import ConfigError
 
 SUPPORTED = "Resize, CenterCrop, RandomCrop, RandomResizedCrop, RandomHorizontalFlip, ToTensor, ToBGR255, Normalize"
@@ -299,58 +298,3 @@ class AugmentationPlan:
             if p.rows is not None:
                 h, w = p.rows.out, p.cols.out
         return params
-
-    def matrices(
-        self,
-        params: Sequence[StepParams],
-        heights: Iterable[int],
-        widths: Iterable[int],
-        padded_size: tuple[int, int],
-        device: torch.device | str,
-    ) -> tuple[Tensor, Tensor]:
-        """Row and column matrices ``[B, out_h, H_pad]``, ``[B, out_w, W_pad]`` of the whole chain.
-
-        All per-image numbers travel to the device in one transfer (pinned, asynchronous on CUDA).
-        """
-        device = torch.device(device)
-        arrays = [np.asarray(list(heights), dtype=np.int64), np.asarray(list(widths), dtype=np.int64)]
-        for p in params:
-            if p.flip is not None:
-                arrays.append(p.flip.astype(np.int64))
-            else:
-                arrays.extend([p.rows.offset, p.rows.length, p.rows.out, p.cols.offset, p.cols.length, p.cols.out])
-        packed = torch.from_numpy(np.stack([np.asarray(a, dtype=np.int64) for a in arrays]))
-        if device.type == "cuda":
-            packed = packed.pin_memory().to(device, non_blocking=True)
-        rows_on_device = iter(packed.unbind(0))
-        h, w = next(rows_on_device), next(rows_on_device)
-        rows: Tensor | None = None  # None: identity (not built unless a flip comes first)
-        cols: Tensor | None = None
-        for p in params:
-            if p.flip is not None:
-                cols = self._identity(w, padded_size[1]) if cols is None else cols
-                cols = flip_rows(cols, w, next(rows_on_device).bool())
-                continue
-            row_map = [next(rows_on_device) for _ in range(3)]
-            col_map = [next(rows_on_device) for _ in range(3)]
-            rows, h = self._compose(rows, row_map, int(p.rows.out.max()), h, padded_size[0])
-            cols, w = self._compose(cols, col_map, int(p.cols.out.max()), w, padded_size[1])
-        rows = self._identity(h, padded_size[0]) if rows is None else rows
-        cols = self._identity(w, padded_size[1]) if cols is None else cols
-        return rows, cols
-
-    @staticmethod
-    def _identity(sizes: Tensor, padded: int) -> Tensor:
-        zero = torch.zeros_like(sizes)
-        return resampling_matrix(zero, sizes, sizes, sizes, padded, padded)
-
-    @staticmethod
-    def _compose(
-        current: Tensor | None, axis: Sequence[Tensor], out_max: int, sizes: Tensor, padded: int
-    ) -> tuple[Tensor, Tensor]:
-        """``step @ current`` (``current`` None: the input axis itself, padded to ``padded``);
-        ``axis`` = (offset, length, out) on the device."""
-        offset, length, out = axis
-        in_max = padded if current is None else current.shape[1]
-        step = resampling_matrix(offset, length, out, sizes, in_max=in_max, out_max=out_max)
-        return (step if current is None else torch.bmm(step, current)), out

@@ -1,4 +1,4 @@
-"""decode_device='cpu': tasks, seeding, worker processes against threads, and the batches against
+"""The Pillow pipeline: tasks, seeding, worker processes against threads, and the batches against
 torchvision applied with the same parameters."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms import functional as F
 
-from dmlbench.data.fast import GpuJpegBatchLoader
+from dmlbench.data.fast import PillowBatchLoader
 from dmlbench.data.fast.host import TaskList, split_batch, task_seed
 from dmlbench.data.fast.plan import AugmentationPlan, HorizontalFlipStep, ResizeStep
 from dmlbench.errors import DatasetError
@@ -77,8 +77,8 @@ def _expected_batch(dataset, indices, seed, plan):
 def test_train_batches_are_torchvisions_pixels_for_each_tasks_parameters(jpeg_paths):
     dataset = FileDataset(jpeg_paths, [i % 3 for i in range(len(jpeg_paths))], TRAIN)
     sampler = [12, 0, 5, 7, 3, 9, 1, 11, 2, 4]
-    loader = GpuJpegBatchLoader(
-        dataset, batch_size=5, sampler=sampler, device="cpu", seed=21, decode_device="cpu", decode_workers=0,
+    loader = PillowBatchLoader(
+        dataset, batch_size=5, sampler=sampler, device="cpu", seed=21, decode_workers=0,
         images_per_task=2, resize_within_crop=False,
     )
     batches = list(loader)
@@ -96,8 +96,8 @@ def test_train_batches_are_torchvisions_pixels_for_each_tasks_parameters(jpeg_pa
 def test_worker_processes_give_the_same_batches_as_threads(jpeg_paths):
     dataset = FileDataset(jpeg_paths, list(range(len(jpeg_paths))), TRAIN)
     options = {"batch_size": 4, "device": "cpu", "seed": 2, "images_per_task": 3, "drop_last": True}
-    threads = list(GpuJpegBatchLoader(dataset, decode_workers=0, num_threads=3, **options))
-    processes = list(GpuJpegBatchLoader(dataset, decode_workers=2, **options))
+    threads = list(PillowBatchLoader(dataset, decode_workers=0, num_threads=3, **options))
+    processes = list(PillowBatchLoader(dataset, decode_workers=2, **options))
     assert len(threads) == len(processes) == 3
     for (a, la), (b, lb) in zip(threads, processes):
         assert torch.equal(a, b) and torch.equal(la, lb)
@@ -106,7 +106,7 @@ def test_worker_processes_give_the_same_batches_as_threads(jpeg_paths):
 def test_eval_batches_from_worker_processes_equal_the_pil_dataloader(jpeg_paths):
     dataset = FileDataset(jpeg_paths, list(range(len(jpeg_paths))), EVAL)
     reference = list(torch.utils.data.DataLoader(dataset, batch_size=6))
-    fast = list(GpuJpegBatchLoader(dataset, batch_size=6, device="cpu", decode_workers=2, resize_within_crop=False))
+    fast = list(PillowBatchLoader(dataset, batch_size=6, device="cpu", decode_workers=2, resize_within_crop=False))
     assert len(fast) == len(reference) == 3
     for (ref_images, ref_labels), (images, labels) in zip(reference, fast):
         assert torch.equal(labels, ref_labels)
@@ -116,8 +116,8 @@ def test_eval_batches_from_worker_processes_equal_the_pil_dataloader(jpeg_paths)
 def test_resize_within_crop_moves_almost_no_pixel(jpeg_paths):
     dataset = FileDataset(jpeg_paths, list(range(len(jpeg_paths))), TRAIN)
     options = {"batch_size": 13, "device": "cpu", "seed": 4, "decode_workers": 0}
-    (exact, _), = GpuJpegBatchLoader(dataset, resize_within_crop=False, **options)
-    (within, _), = GpuJpegBatchLoader(dataset, resize_within_crop=True, **options)
+    (exact, _), = PillowBatchLoader(dataset, resize_within_crop=False, **options)
+    (within, _), = PillowBatchLoader(dataset, resize_within_crop=True, **options)
     levels = ((exact - within) * torch.tensor(STD).view(1, 3, 1, 1) * 255).abs().round()
     # the same filter at the same positions; Pillow's single-precision box and (in newer versions)
     # its choice of pass order move values near a rounding boundary by a level or two. A wrong
@@ -129,13 +129,13 @@ def test_resize_within_crop_moves_almost_no_pixel(jpeg_paths):
 def test_a_missing_file_in_a_worker_process_is_a_dataset_error(jpeg_paths, tmp_path):
     dataset = FileDataset(jpeg_paths[:3] + [str(tmp_path / "absent.jpg")], [0, 0, 0, 0], EVAL)
     with pytest.raises(DatasetError, match="absent.jpg"):
-        list(GpuJpegBatchLoader(dataset, batch_size=2, device="cpu", decode_workers=2))
+        list(PillowBatchLoader(dataset, batch_size=2, device="cpu", decode_workers=2))
 
 
 def test_worker_processes_end_with_an_abandoned_epoch(jpeg_paths):
     dataset = FileDataset(jpeg_paths, [0] * len(jpeg_paths), TRAIN)
     before = set(multiprocessing.active_children())
-    iterator = iter(GpuJpegBatchLoader(dataset, batch_size=2, device="cpu", decode_workers=2, prefetch=1))
+    iterator = iter(PillowBatchLoader(dataset, batch_size=2, device="cpu", decode_workers=2, prefetch=1))
     next(iterator)
     assert len(set(multiprocessing.active_children()) - before) == 2
     thread = iterator.pipeline.threads[0]
@@ -152,7 +152,7 @@ def test_pillow_images_keep_their_mode_conversion(tmp_path):
     Image.new("CMYK", (70, 64), (10, 200, 30, 5)).save(path)
     dataset = FileDataset([str(path)], [0], EVAL)
     (reference, _), = torch.utils.data.DataLoader(dataset, batch_size=1)
-    (images, _), = GpuJpegBatchLoader(dataset, batch_size=1, device="cpu", decode_workers=0)
+    (images, _), = PillowBatchLoader(dataset, batch_size=1, device="cpu", decode_workers=0)
     assert (images - reference).abs().max() < 1e-5
     assert np.isfinite(images.numpy()).all()
 

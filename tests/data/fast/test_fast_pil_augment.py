@@ -1,4 +1,4 @@
-"""An AugmentationPlan's parameters carried out with Pillow (decode_device='cpu'), against
+"""An AugmentationPlan's parameters carried out with Pillow (the fast path's CPU side), against
 torchvision's own transforms and functional ops on the same PIL images."""
 
 from __future__ import annotations
