@@ -38,10 +38,6 @@ JOB_KINDS = ("trial", "test", "reproduction")
 RESULT_FILES = {"trial": TRIAL_RESULT, "test": TEST_RESULT, "reproduction": TEST_RESULT}
 
 
-class JobFailed(Exception):
-    """A job ended without a result (its traceback is in ``meta/job_error.txt``)."""
-
-
 def result_path(kind: str, job_dir: Path) -> Path:
     return Path(job_dir) / RESULT_FILES[kind]
 

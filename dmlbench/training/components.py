@@ -4,7 +4,7 @@ optimizers, learning-rate schedulers and gradient clippers."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,7 +119,3 @@ def build_optimization(modules: dict[str, nn.Module], config: dict[str, Any]) ->
         if name not in known:
             raise ConfigError(f"frozen_for_epochs.{name}: no trained part of that name; parts: {', '.join(sorted(known))}")
     return parts
-
-
-def iter_parts_in_order(parts: dict[str, OptimizationPart]) -> Iterable[OptimizationPart]:
-    return (parts[name] for name in sorted(parts))
