@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from dmlbench.config.files import load_category, parse_file_list
+from dmlbench.config.files import exp_config_file_lists, load_category, parse_file_list
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
 from dmlbench.config.search_space import find_search_parameters
@@ -88,25 +88,28 @@ def load_saved_configs(directory: Path) -> dict[str, dict[str, Any]]:
     return config
 
 
-def default_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Each category from its file list on the command line (default: [default])."""
+def default_configs(args: argparse.Namespace, file_lists: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Each category from its file list on the command line, else from ``file_lists`` (an
+    exp_config's ``config_files.yaml``), else [default]."""
     config = {}
     for category in CONFIG_CATEGORIES:
         value = getattr(args, category)
-        names = parse_file_list(" ".join(value), f"--{category}") if value else ["default"]
+        fallback = (file_lists or {}).get(category, ["default"])
+        names = parse_file_list(" ".join(value), f"--{category}") if value else fallback
         config[category] = load_category(category, names, _config_dirs(args))
     return config
 
 
 def reproduced_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """``--reproduce_results DIR``: a saved experiment's categories replace the defaults; an
-    exp_configs/ entry's files are merged over them (they hold only what differs)."""
+    exp_configs/ entry's files are merged over them (they hold only what differs), starting from
+    the file lists of its ``config_files.yaml`` where the command line gives none."""
     directory = Path(args.reproduce_results)
     if not (directory / "configs").is_dir():
         raise ConfigError(f"--reproduce_results {directory}: no configs/ folder there "
                           f"(expected {directory / 'configs' / 'config_general.yaml'} and friends)")
-    config = default_configs(args)
     saved = is_saved_experiment(directory)
+    config = default_configs(args, None if saved else exp_config_file_lists(directory / "configs"))
     for category in CONFIG_CATEGORIES:
         path = directory / "configs" / f"{category}.yaml"
         if path.exists():
