@@ -26,6 +26,7 @@ from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
 from dmlbench.config.search_space import find_search_parameters
 from dmlbench.config.yaml_io import dump_yaml, load_yaml_file, parse_value
+from dmlbench.data.roots import default_dataset_root
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 from dmlbench.fileio import write_text_atomic
 from dmlbench.runner import CONFIG_CATEGORIES, Experiment, flatten_config
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--experiment_name", help="folder name under --root_experiment_folder")
     parser.add_argument("--root_experiment_folder", default="logs", help="where experiments live (default: logs)")
-    parser.add_argument("--dataset_root", default="datasets", help="folder holding the data sets (default: datasets)")
+    parser.add_argument("--dataset_root", help="folder holding the data sets (default: datasets, or data if "
+                        "only that exists, as powerful-benchmarker's READMEs have it)")
     parser.add_argument("--root_config_folder", help="extra folder of config_*/NAME.yaml files, searched first")
     parser.add_argument("--reproduce_results", metavar="DIR",
                         help="rebuild an experiment from DIR/configs (an exp_configs/ entry or a saved experiment)")
@@ -173,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(argv: list[str]) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    args.dataset_root = args.dataset_root or default_dataset_root()
     overrides = parse_overrides(unknown)
     experiment_dir = experiment_dir_for(args)
     existing = experiment_dir.exists() and any(experiment_dir.iterdir())
