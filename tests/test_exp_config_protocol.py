@@ -30,6 +30,7 @@ DATASET_OF_PREFIX = {
     "sop": "StanfordOnlineProducts",
     "inshop": "InShop",
     "inaturalist": "INaturalist",
+    "inat": "INaturalist",
 }
 #: MLRC's losses (Musgrave et al., ECCV 2020): these exp_configs run the MLRC protocol
 MLRC_LOSSES = {"contrastive", "triplet", "ntxent", "proxy_nca", "margin", "margin_per_class", "normalized_softmax",
@@ -90,10 +91,6 @@ def test_exp_config_runs_its_data_set_and_protocol(name: str) -> None:
     if expected == MLRC_SPLIT and DATASET_OF_PREFIX[prefix] in MLRC_SCHEDULE:
         general = config["config_general"]
         assert (general["save_interval"], general["patience"]) == MLRC_SCHEDULE[DATASET_OF_PREFIX[prefix]]
-
-
-def test_names_without_a_data_set_prefix_are_only_the_demo() -> None:
-    assert [name for name in NAMES if split_prefix(name)[0] is None] == ["demo"]
 
 
 def sdm_readme_command(name: str) -> list[str]:
