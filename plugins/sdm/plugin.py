@@ -117,10 +117,13 @@ class SDM(TrainingPlugin):
 
     def make_views(self, inputs: LossInputs, trainer: Any) -> LossInputs:
         masks = self.num_views // self.trunk_passes
-        passes = [inputs.view_stack()] + [self._extra_pass(inputs, trainer) for _ in range(self.trunk_passes - 1)]
-        clean = passes[-1][-1]
-        views = torch.cat([dropout_views(stack, masks, self.dropout) for stack in passes])
-        inputs = inputs.with_views(views)
+        stack = inputs.view_stack()
+        views = [dropout_views(stack, masks, self.dropout)]
+        for _ in range(self.trunk_passes - 1):  # pass, its masks, next pass, ...: the official order
+            stack = self._extra_pass(inputs, trainer)
+            views.append(dropout_views(stack, masks, self.dropout))
+        clean = stack[-1]
+        inputs = inputs.with_views(torch.cat(views))
         if self.mine_on == "clean":
             inputs = replace(inputs, mining_embeddings=clean)
         return inputs

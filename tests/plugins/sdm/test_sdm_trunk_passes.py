@@ -57,9 +57,12 @@ def test_views_are_dropout_masks_of_distinct_trunk_passes(tmp_path, passes: int,
     trainer = trainer_with([SDM(num_views=num_views, dropout=P, trunk_passes=passes)], tmp_path)
     trunk, embedder = trainer.models["trunk"], trainer.models["embedder"]
 
-    torch.manual_seed(3)   # reference: the passes called directly, in the order the step makes them
+    torch.manual_seed(3)   # reference: the passes called directly, each followed by its masks
+    expected = []
     with torch.no_grad():
-        expected = [embedder(trunk(images)) for _ in range(passes)]
+        for _ in range(passes):
+            expected.append(embedder(trunk(images)))
+            torch.nn.functional.dropout(torch.ones(num_views // passes, *expected[-1].shape), P)
     torch.manual_seed(3)
     inputs = trainer.plugins[0].make_views(first_pass(trainer, images), trainer)
 
@@ -83,7 +86,9 @@ def test_the_miner_mines_the_last_passs_clean_embeddings_in_a_training_step(tmp_
     trunk, embedder = trainer.models["trunk"], trainer.models["embedder"]
     torch.manual_seed(5)
     with torch.no_grad():
-        last = [embedder(trunk(images)) for _ in range(8)][-1]
+        for _ in range(8):
+            last = embedder(trunk(images))
+            torch.nn.functional.dropout(torch.ones(2, *last.shape), P)
     torch.manual_seed(5)
     loss = trainer.compute_losses(first_pass(trainer, images))["metric_loss"]
     assert torch.allclose(miner.seen, last, atol=1e-6)
