@@ -26,11 +26,12 @@ from dmlbench.config.experiment_files import (
     read_category_files,
     record_command_line,
 )
-from dmlbench.config.files import CATEGORIES, load_category, parse_file_list
+from dmlbench.config.files import CATEGORIES, exp_config_file_lists, load_category, parse_file_list
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
 from dmlbench.search.space import find_search_parameters
 from dmlbench.config.yaml_io import parse_value
+from dmlbench.data.roots import default_dataset_root
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 from dmlbench.runner import Experiment
 from dmlbench.config.checks import validate_config
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--experiment_name", help="folder name under --root_experiment_folder")
     parser.add_argument("--root_experiment_folder", default="logs", help="where experiments live (default: logs)")
-    parser.add_argument("--dataset_root", default="datasets", help="folder holding the data sets (default: datasets)")
+    parser.add_argument("--dataset_root", help="folder holding the data sets (default: datasets, or data if "
+                        "only that exists, as powerful-benchmarker's READMEs have it)")
     parser.add_argument("--root_config_folder", help="extra folder of config_*/NAME.yaml files, searched first")
     parser.add_argument("--reproduce_results", metavar="DIR",
                         help="rebuild an experiment from DIR/configs (an exp_configs/ entry or a saved experiment)")
@@ -77,25 +79,28 @@ def _config_dirs(args: argparse.Namespace) -> list[Path]:
     return dirs + [BUILTIN_CONFIG_DIR]
 
 
-def default_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Each category from its file list on the command line (default: [default])."""
+def default_configs(args: argparse.Namespace, file_lists: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Each category from its file list on the command line, else from ``file_lists`` (an
+    exp_config's ``config_files.yaml``), else [default]."""
     config = {}
     for category in CATEGORIES:
         value = getattr(args, category)
-        names = parse_file_list(" ".join(value), f"--{category}") if value else ["default"]
+        fallback = (file_lists or {}).get(category, ["default"])
+        names = parse_file_list(" ".join(value), f"--{category}") if value else fallback
         config[category] = load_category(category, names, _config_dirs(args))
     return config
 
 
 def reproduced_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """``--reproduce_results DIR``: a saved experiment's categories replace the defaults; an
-    exp_configs/ entry's files are merged over them (they hold only what differs)."""
+    exp_configs/ entry's files are merged over them (they hold only what differs), starting from
+    the file lists of its ``config_files.yaml`` where the command line gives none."""
     directory = Path(args.reproduce_results)
     if not (directory / "configs").is_dir():
         raise ConfigError(f"--reproduce_results {directory}: no configs/ folder there "
                           f"(expected {directory / 'configs' / 'config_general.yaml'} and friends)")
-    config = default_configs(args)
     saved = is_saved_experiment(directory)
+    config = default_configs(args, None if saved else exp_config_file_lists(directory / "configs"))
     for category, content in read_category_files(directory).items():
         config[category] = content if saved else merge_configs(config[category], content)
     return config
@@ -145,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(argv: list[str]) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    args.dataset_root = args.dataset_root or default_dataset_root()
     overrides = parse_overrides(unknown)
     experiment_dir = experiment_dir_for(args)
     existing = experiment_dir.exists() and any(experiment_dir.iterdir())

@@ -101,10 +101,12 @@ class Experiment:
         """The split manager's schemes; the manifest is saved, and checked against the saved one."""
         if self._folds is None:
             from split_managers import split_manifest  # top-level package, found like a plugin
+            from split_managers.checks import check_validation_splits
 
             manager = build("split_manager", self.settings["split_manager"], role="split_manager")
             dataset = self.dataset
             splits = manager.split(dataset.labels, dataset.official_split)
+            check_validation_splits(splits, dataset.labels, self.settings["split_manager"])
             check_or_save_split_manifest(self.experiment_dir, split_manifest(splits, dataset.labels))
             self._folds = []
             for scheme, indices in splits.items():

@@ -114,3 +114,31 @@ def load_category(category: str, names: list[str], config_dirs: list[Path]) -> d
                 raise ConfigError(f"{path}: {message}") from error
             raise
     return merged
+
+
+#: In an exp_configs/<name>/configs folder: the file lists its categories start from.
+EXP_CONFIG_FILE_LISTS = "config_files.yaml"
+
+
+def exp_config_file_lists(config_dir: Path) -> dict[str, list[str]]:
+    """The per-category file lists an exp_config declares in ``config_files.yaml``, e.g.
+    ``{config_dataset: [default, with_cars196], config_general: [default, with_cars196]}``.
+
+    They play the part of ``--config_dataset [default, with_cars196]`` on the command line (which,
+    when given, wins), so an exp_config names its data set the way the papers' commands do.
+    A folder without the file declares nothing (every category starts from ``[default]``).
+    """
+    path = Path(config_dir) / EXP_CONFIG_FILE_LISTS
+    if not path.is_file():
+        return {}
+    content = load_yaml_file(path) or {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: expected a mapping such as {{config_dataset: [default, with_cars196]}}")
+    lists = {}
+    for category, names in content.items():
+        if category not in CATEGORIES:
+            nearest = difflib.get_close_matches(str(category), CATEGORIES, n=1, cutoff=0.5)
+            hint = f" (did you mean {nearest[0]}?)" if nearest else ""
+            raise ConfigError(f"{path}: unknown config category {category!r}{hint}; categories: {', '.join(CATEGORIES)}")
+        lists[category] = parse_file_list(names, f"{path}: {category}")
+    return lists

@@ -1,6 +1,7 @@
 """Caltech-UCSD Birds-200-2011 (Wah et al., 2011).
 
-Layout (``root`` is the folder containing ``CUB_200_2011/``, or that folder itself)::
+Layout (``root`` is the folder containing ``CUB_200_2011/`` or ``cub2011/CUB_200_2011/`` -- the
+folder powerful-benchmarker's README has users extract it to -- or that folder itself)::
 
     CUB_200_2011/images.txt               "<image id> <NNN.Class_name/file.jpg>"
     CUB_200_2011/image_class_labels.txt   "<image id> <class 1..200>"
@@ -28,7 +29,8 @@ class CUB200(OfficialFormatDataset):
     """CUB-200-2011: 11788 images of 200 bird species; ``class_names[label]`` is the folder name."""
 
     registry_name = "CUB200"
-    folder_names = ("CUB_200_2011",)
+    # powerful-benchmarker (MLRC, SDM) reads <data>/cub2011/CUB_200_2011
+    folder_names = ("CUB_200_2011", "cub2011/CUB_200_2011", "cub2011")
     markers = ("images.txt",)
     remote_files = (
         RemoteFile(

@@ -15,6 +15,7 @@ from PIL import Image
 
 from dmlbench.data.base import RetrievalDataset
 from dmlbench.data.download import RemoteFile, download_dataset
+from dmlbench.data.roots import image_folder_hint
 from dmlbench.errors import DatasetError
 
 
@@ -85,7 +86,8 @@ class OfficialFormatDataset(RetrievalDataset):
                 f"run `python -m dmlbench.data download {cls.registry_name} --root {root}` "
                 f"or pass --dataset_root"
             )
-        return f"{cls.registry_name}: {where} not found; {how}"
+        hint = image_folder_hint(cls.registry_name, root)
+        return f"{cls.registry_name}: {where} not found; " + (hint if hint else how)
 
     # ---- reading annotation files -----------------------------------------------------------
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dmlbench.data.transforms import ToBGR255
+from dmlbench.errors import ConfigError
 from dmlbench.models.batchnorm import freeze_batchnorm
 from dmlbench.models.pooling import build_pooling
 from dmlbench.models.trunks import (
@@ -95,6 +96,10 @@ class BNInception(nn.Module):
         weights_path: an explicit copy of that file (or of a state dict with the same layout).
         pooling: ``avg`` (MLRC), ``max``, ``avg+max`` (DAS) or ``gem``.
         frozen_batchnorm: freeze every BatchNorm layer (the MLRC protocol does).
+        conv1_dropout: p of a ``Dropout2d`` (whole channels) between the first convolution and its
+            BatchNorm, active in training only (BatchNorm freezing leaves it on). 0 (default): none,
+            as the published model; 0.1: the modified copy vendored in the SDM repository
+            (iccv-sources/iccv-SDM, pretrainedmodels/models/bninception.py).
     """
 
     def __init__(
@@ -103,8 +108,12 @@ class BNInception(nn.Module):
         weights_path: str | None = None,
         pooling: str = "avg",
         frozen_batchnorm: bool = False,
+        conv1_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0 <= float(conv1_dropout) < 1:
+            raise ConfigError(f"BNInception.conv1_dropout: expected 0 <= p < 1, got {conv1_dropout!r}")
+        self.conv1_dropout = nn.Dropout2d(float(conv1_dropout)) if conv1_dropout else nn.Identity()
         self._units: dict[str, None] = {}
         self._add_unit("conv1_7x7_s2", 3, 64, kernel=7, stride=2)
         self._add_unit("conv2_3x3_reduce", 64, 64, kernel=1)
@@ -162,7 +171,8 @@ class BNInception(nn.Module):
 
     def forward_features(self, images: Tensor) -> Tensor:
         """The last feature map ``[B, 1024, h, w]``."""
-        x = self._unit("conv1_7x7_s2", images)
+        x = self.conv1_dropout(self.conv1_7x7_s2(images))
+        x = F.relu(self.conv1_7x7_s2_bn(x), inplace=True)
         x = F.max_pool2d(x, 3, stride=2, ceil_mode=True)
         x = self._unit("conv2_3x3", self._unit("conv2_3x3_reduce", x))
         x = F.max_pool2d(x, 3, stride=2, ceil_mode=True)

@@ -47,7 +47,8 @@ Order rules (what the trainer does, each step):
 3. ``loss_inputs`` of every plugin, in config order (samples are added before views exist);
 4. ``make_views`` of every plugin, in config order; a later one sees the earlier one's views
    (views of views); whenever ``views`` is set, ``embeddings`` is its last view;
-5. the miners mine ``embeddings`` (the last view) with their own, plain distance;
+5. the miners mine ``inputs.miner_input()`` -- ``mining_embeddings`` when a plugin set it (SDM:
+   the clean embeddings), else ``embeddings`` (the last view) -- with their own, plain distance;
 6. the losses run on ``embeddings`` with these inputs bound, so a :class:`MultiViewDistance`
    reads ``views`` and ``labels`` (see :func:`bound_loss_inputs`);
 7. ``loss_terms`` of every plugin, in config order: named extra terms added to the total.
@@ -77,13 +78,17 @@ class LossInputs:
     ``embeddings`` [N, D] and ``labels`` [N] are what the miners and losses see. ``views``
     [V, N, D], when a plugin made views, holds V versions of the same N samples and
     ``embeddings`` is ``views[-1]``. ``features`` are the trunk outputs of the original batch
-    (not extended by added samples).
+    (not extended by added samples), ``images`` that batch's input images (for a plugin that runs
+    the models again). ``mining_embeddings`` [N, D], when a plugin sets it, is what the miners
+    mine instead of ``embeddings`` (e.g. the clean embeddings rather than a dropout view).
     """
 
     embeddings: Tensor
     labels: Tensor
     features: Tensor | None = None
     views: Tensor | None = None
+    images: Tensor | None = None
+    mining_embeddings: Tensor | None = None
     indices_tuple: Any = None                              # from the miner; None = all pairs
     extras: dict[str, Any] = field(default_factory=dict)   # anything a plugin hands another
 
@@ -95,11 +100,19 @@ class LossInputs:
         if embeddings.ndim != 2 or embeddings.shape[1] != self.embeddings.shape[1] or len(labels) != len(embeddings):
             raise ValueError(f"add_samples: expected embeddings [M, {self.embeddings.shape[1]}] and labels [M], "
                              f"got {tuple(embeddings.shape)} and {tuple(labels.shape)}")
+        mining = self.mining_embeddings
+        if mining is not None:  # added samples are mined as they are
+            mining = torch.cat([mining, embeddings.to(mining.dtype)])
         return replace(
             self,
             embeddings=torch.cat([self.embeddings, embeddings.to(self.embeddings.dtype)]),
             labels=torch.cat([self.labels, labels.to(self.labels.device, self.labels.dtype)]),
+            mining_embeddings=mining,
         )
+
+    def miner_input(self) -> Tensor:
+        """What the miners mine: ``mining_embeddings`` if a plugin set it, else ``embeddings``."""
+        return self.embeddings if self.mining_embeddings is None else self.mining_embeddings
 
     def with_views(self, views: Tensor) -> "LossInputs":
         """(a) A copy whose ``views`` are ``views`` [V, N, D] and whose ``embeddings`` is the last."""

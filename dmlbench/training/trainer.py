@@ -272,15 +272,15 @@ class Trainer:
 
     def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
         """Every loss, weighted, after the plugins changed what the losses see (order rules in
-        :mod:`dmlbench.training.plugins`): (b) samples, (a) views, mining on ``embeddings``
-        (the last view), the losses with the inputs bound for view-aggregating distances, then
+        :mod:`dmlbench.training.plugins`): (b) samples, (a) views, mining on
+        ``inputs.miner_input()``, the losses with the inputs bound for view-aggregating distances, then
         (e) the plugins' extra loss terms."""
         for plugin in self.plugins:
             inputs = plugin.loss_inputs(inputs, self)
         for plugin in self.plugins:
             inputs = plugin.make_views(inputs, self)
         for miner in self.miners.values():
-            inputs.indices_tuple = miner(inputs.embeddings, inputs.labels)
+            inputs.indices_tuple = miner(inputs.miner_input(), inputs.labels)
         weights = self.settings.loss_weights
         with bound_loss_inputs(inputs):
             losses = {
@@ -305,7 +305,7 @@ class Trainer:
         for part in self.parts.values():
             part.optimizer.zero_grad(set_to_none=True)
         features, embeddings = self.forward(images)
-        losses = self.compute_losses(LossInputs(embeddings=embeddings, labels=labels, features=features))
+        losses = self.compute_losses(LossInputs(embeddings=embeddings, labels=labels, features=features, images=images))
         total = sum(losses.values())
         if not torch.isfinite(total):
             raise FloatingPointError(

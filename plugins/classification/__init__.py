@@ -4,9 +4,9 @@ Learning" (BMVC 2019), as dmlbench components.
 Model: ``x = L2norm(Linear?(LayerNorm_noaffine(GAP(trunk(image)))))``
 (:class:`NormalizedEmbedder`; no Linear when the embedding keeps the trunk's width).
 Loss: normalised softmax, ``CE(W_n x / T, y)`` with every class weight row L2-normalised and
-``T = 0.05``. pytorch-metric-learning's ``NormalizedSoftmaxLoss`` computes exactly this (its
-default distance L2-normalises the embeddings, and it normalises each class's weight vector), so
-configs use it directly; tests/plugins/classification checks it against a direct computation.
+``T = 0.05``: :class:`NormSoftmaxLoss`, pytorch-metric-learning's ``NormalizedSoftmaxLoss``
+(which computes exactly this) with the official code's class-weight initialisation, uniform in
++-1/sqrt(d) instead of N(0, 1); tests/plugins/classification checks both against direct computations.
 Batches: :class:`ClassBalancedSampler` (``batch_size / images_per_class`` classes, each with
 ``images_per_class`` images). Warm-up: ``frozen_for_epochs: {trunk: 1}``. Evaluation: the raw
 features (cosine) and their binarised codes ``1[x > 0]`` compared by Hamming distance
@@ -17,6 +17,7 @@ The exp_configs ``cub_classification``, ``car_classification``, ``sop_classifica
 """
 
 from plugins.classification.embedder import NormalizedEmbedder
+from plugins.classification.loss import NormSoftmaxLoss
 from plugins.classification.sampler import ClassBalancedSampler
 
-__all__ = ["ClassBalancedSampler", "NormalizedEmbedder"]
+__all__ = ["ClassBalancedSampler", "NormSoftmaxLoss", "NormalizedEmbedder"]

@@ -158,12 +158,18 @@ def test_gradients_flow_to_the_embedder_through_every_view(make_trainer):
     assert torch.isfinite(embedder.weight.grad).all() and embedder.weight.grad.abs().sum() > 0
 
 
-def test_the_miner_sees_the_last_dropout_view(make_trainer):
+def test_the_miner_sees_the_clean_embeddings_or_with_last_view_the_last_dropout_view(make_trainer):
     torch.manual_seed(0)
     embeddings = torch.rand(len(LABELS), 16) + 0.5
     miner = RecordingMiner(epsilon=0.1)
     trainer = make_trainer({"metric_loss": MultiSimilarityLoss()}, [SDM(num_views=4, dropout=0.5)],
                            miners={"tuple_miner": miner})
+    trainer.compute_losses(LossInputs(embeddings=embeddings, labels=LABELS))
+    assert torch.equal(miner.seen[0], embeddings) and torch.equal(miner.seen[1], LABELS)  # official: clean
+
+    miner = RecordingMiner(epsilon=0.1)
+    trainer = make_trainer({"metric_loss": MultiSimilarityLoss()},
+                           [SDM(num_views=4, dropout=0.5, mine_on="last_view")], miners={"tuple_miner": miner})
     trainer.compute_losses(LossInputs(embeddings=embeddings, labels=LABELS))
     seen, labels = miner.seen
     assert torch.equal(labels, LABELS)
@@ -199,7 +205,8 @@ def test_built_from_config_through_the_registry():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"num_views": 0}, "num_views"), ({"dropout": 1.0}, "dropout"), ({"alpha": -1}, "alpha"),
-    ({"losses": "metric_loss"}, "losses"),
+    ({"losses": "metric_loss"}, "losses"), ({"num_views": 64, "trunk_passes": 5}, "trunk_passes"),
+    ({"trunk_passes": 0}, "trunk_passes"), ({"mine_on": "views"}, "mine_on"),
 ])
 def test_bad_arguments_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=f"training_plugins.SDM.{message}"):
