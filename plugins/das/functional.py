@@ -12,7 +12,7 @@ same-class embedding differences, filled from slot 0 and then overwritten first-
 - the produced anchor is L2-normalised (when ``normalize``).
 
 "Top K" is the K largest values; between equal values the lower dimension index wins (a fixed
-rule, so a run gives the same numbers on every device). No function here draws random numbers:
+rule; ``torch.topk`` leaves the choice among ties unspecified). No function here draws random numbers:
 the draws ``scale`` and ``entry_draw`` are arguments.
 """
 

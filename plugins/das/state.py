@@ -2,7 +2,7 @@
 
 Fixed-size tensors (memory does not grow with training): ``frequency`` [C, D] int64 counts,
 ``banks`` [C, S, D], ``pointer`` and ``filled`` [C] int64. Every random draw comes from one
-``torch.Generator`` on the CPU (the same numbers on every device); its state is part of
+``torch.Generator`` on the CPU (the same draws whatever the training device); its state is part of
 :meth:`DASState.state_dict`, so a resumed run draws what the uninterrupted one would have.
 """
 
