@@ -1,0 +1,8 @@
+"""DAS, densely-anchored sampling (Liu et al., ECCV 2022): extra embedding-space anchors made by
+discriminative feature scaling and memorized transformation shifting, handed to any unchanged loss
+and miner. Registered as the training plugin ``DAS``."""
+
+from plugins.das.plugin import DAS
+from plugins.das.state import DASState
+
+__all__ = ["DAS", "DASState"]
