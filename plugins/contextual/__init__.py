@@ -12,5 +12,6 @@ docs/methods/contextual.md gives the math, the recipes and the sources; exp_conf
 """
 
 from plugins.contextual.loss import ContextualHybridLoss
+from plugins.contextual.sampler import HierarchicalSampler
 
-__all__ = ["ContextualHybridLoss"]
+__all__ = ["ContextualHybridLoss", "HierarchicalSampler"]
