@@ -12,6 +12,7 @@ docs/methods/contextual.md gives the math, the recipes and the sources; exp_conf
 """
 
 from plugins.contextual.loss import ContextualHybridLoss
+from plugins.contextual.model import ContextualEmbedder, TrainProjector
 from plugins.contextual.sampler import HierarchicalSampler
 
-__all__ = ["ContextualHybridLoss", "HierarchicalSampler"]
+__all__ = ["ContextualEmbedder", "ContextualHybridLoss", "HierarchicalSampler", "TrainProjector"]
