@@ -40,7 +40,8 @@ def test_step_is_hard_forward_and_fixed_slope_backward() -> None:
 
 
 # ----------------------------------------------------------------------------- values
-@pytest.mark.parametrize("size,kind,seed", [(8, "random", 0), (12, "ties", 1), (12, "kth_tie", 2), (16, "clustered", 3)])
+@pytest.mark.parametrize("size,kind,seed",
+                         [(8, "random", 0), (12, "ties", 1), (12, "kth_tie", 2), (16, "clustered", 3)])
 @pytest.mark.parametrize("k,eps", [(4, 0.05), (4, 0.0), (6, 0.1), (2, 0.0)])
 def test_contextual_similarity_matches_set_counting(size: int, kind: str, seed: int, k: int, eps: float) -> None:
     x, labels = batch(size, 4, 6, seed, kind)

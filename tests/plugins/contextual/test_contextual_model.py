@@ -14,7 +14,8 @@ from dmlbench.training.trainer import Trainer, TrainerSettings
 from plugins.contextual import ContextualEmbedder, ContextualHybridLoss, TrainProjector
 
 
-def _written_out(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, layer_norm: bool) -> torch.Tensor:
+def _written_out(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 layer_norm: bool) -> torch.Tensor:
     rows = []
     for f in features.double().tolist():
         if layer_norm:
@@ -33,8 +34,8 @@ def test_embedder_is_layernorm_linear_l2(layer_norm: bool, bias: bool) -> None:
     torch.manual_seed(0)
     head = ContextualEmbedder(input_size=12, embedding_size=5, layer_norm=layer_norm, bias=bias)
     features = torch.randn(4, 12) * 3 + 1
-    expected = _written_out(features, head.remap.weight.detach(), None if head.remap.bias is None else head.remap.bias.detach(),
-                            layer_norm)
+    bias_values = None if head.remap.bias is None else head.remap.bias.detach()
+    expected = _written_out(features, head.remap.weight.detach(), bias_values, layer_norm)
     assert torch.allclose(head(features).double(), expected, atol=1e-5)
     assert head.num_features == 5
     assert not [p for p in head.parameters() if p.ndim == 1 and p.numel() == 12]  # LayerNorm has no affine
@@ -44,7 +45,8 @@ def test_kaiming_fan_out_init_has_the_right_scale_and_zero_bias() -> None:
     torch.manual_seed(0)
     head = ContextualEmbedder(input_size=2048, embedding_size=512, layer_norm=False, init="kaiming_fan_out")
     assert float(head.remap.bias.detach().abs().max()) == 0.0
-    assert float(head.remap.weight.detach().std()) == pytest.approx(math.sqrt(2.0 / 512), rel=0.02)  # gain sqrt(2), fan_out 512
+    # Kaiming normal, fan-out mode: std = gain / sqrt(fan_out) = sqrt(2) / sqrt(512)
+    assert float(head.remap.weight.detach().std()) == pytest.approx(math.sqrt(2.0 / 512), rel=0.02)
 
 
 def test_embedder_bad_arguments() -> None:
