@@ -85,7 +85,14 @@ class SubmititHandle:
                   f"job {self.job.job_id} (retries left: {self.retries_left})", flush=True)
             return False
         self.end_state = state
+        if not python_error:  # the job could not say why it ended: the folder records it for the search
+            write_text_atomic(self.spec.job_dir / JOB_ERROR, self._ended_message() + "\n")
         return True
+
+    def _ended_message(self) -> str:
+        how = "was cancelled (scancel)" if self.end_state == "CANCELLED" else f"ended {self.end_state}"
+        log = f"log: {self.log}" if self.log.exists() else "it never started"
+        return f"{self.executor.cluster} job {self.job.job_id} {how} without a result; {log}"
 
     def _wait_for_files(self, grace_s: float = 30.0) -> bool:
         """A COMPLETED job's result may take a moment to show on a shared file system."""
@@ -102,8 +109,7 @@ class SubmititHandle:
             except Exception as error:  # the job's own traceback is in meta/job_error.txt
                 return _failure_from_folder(self.spec, f"{name}: {str(error)[-300:]}")
             return _failure_from_folder(self.spec, f"{name} left no result")
-        how = "was cancelled (scancel)" if self.end_state == "CANCELLED" else f"ended {self.end_state}"
-        return _failure_from_folder(self.spec, f"{name} {how} without a result; log: {self.log}")
+        return _failure_from_folder(self.spec, self._ended_message())
 
 
 class SubmititExecutor:
