@@ -20,6 +20,11 @@ die() { echo "[start_cluster] error: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts daemons)"
 command -v apt-get >/dev/null || die "needs apt-get (Debian/Ubuntu)"
+MARKER="# one-node test cluster written by tests/slurm/start_cluster.sh"
+if [ -f "$CONF" ] && [ "$(head -n 1 "$CONF")" != "$MARKER" ] && [ "${SLURM_TEST_OVERWRITE:-0}" != 1 ]; then
+    die "$CONF exists and was not written by this script; not touching a real cluster's config (SLURM_TEST_OVERWRITE=1 to replace it)"
+fi
+
 
 # ---------------------------------------------------------------- install
 packages=(slurmctld slurmd slurm-client munge)
@@ -77,7 +82,7 @@ done
 mem_mib=$(( mem_mib * 95 / 100 ))
 install -d -m 0755 "$CONF_DIR" "$RUN_DIR" "$SPOOL" "$SPOOL/ctld" "$SPOOL/d" "$LOG_DIR"
 new_conf=$(cat <<EOF
-# one-node test cluster written by tests/slurm/start_cluster.sh
+$MARKER
 ClusterName=dmlbench
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
