@@ -156,13 +156,12 @@ def test_search_on_slurm_survives_scancel_killed_jobs_and_a_killed_driver(workdi
                  for i in range(2)]
         for identifier in first:
             assert slurm_info(identifier) is not None, f"Slurm does not know job {identifier}"
-        # once they run: scancel trial 1's job, SIGKILL trial 0's job process
-        for index in (1, 0):
-            wait_until(lambda i=index: job_processes(trials / f"trial_{i:04d}"), f"running process for trial {index}",
-                       driver, first_log)
-        subprocess.run(["scancel", first[1]], check=True, timeout=30)
-        for pid in job_processes(trials / "trial_0000"):
+        # once each runs: SIGKILL trial 0's job process, scancel trial 1's job (this order works on one CPU too)
+        for pid in wait_until(lambda: job_processes(trials / "trial_0000"), "running process for trial 0",
+                              driver, first_log):
             os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: job_processes(trials / "trial_0001"), "running process for trial 1", driver, first_log)
+        subprocess.run(["scancel", first[1]], check=True, timeout=30)
         # the killed job is resubmitted; once trial 2 runs, suspend its job and SIGKILL the driver
         wait_until(lambda: job_id(trials / "trial_0000") not in (None, first[0]), "resubmission of trial 0",
                    driver, first_log)
