@@ -111,3 +111,8 @@ def test_a_job_gone_from_slurm_with_its_result_written_succeeded(tmp_path):
     (spec.job_dir / "meta" / "trial_result.json").write_text('{"mean": 0.5}')
     (tmp_path / "1_0_result.pkl").write_bytes(b"")
     assert handle.done() and handle.failure() is None
+
+
+def test_a_preempted_job_that_slurm_did_not_requeue_is_resubmitted(tmp_path):
+    handle, executor, spec = handle_for(tmp_path, {"1": "PREEMPTED"})
+    assert not handle.done() and executor.submitted == ["1", "2"]
