@@ -5,18 +5,27 @@
   (``python -m dmlbench.search.jobs ...``); with GPUs visible each child gets one of them
   (``CUDA_VISIBLE_DEVICES``), on CPU the cores are shared out (``OMP_NUM_THREADS``). Children
   die with the search (Linux ``PR_SET_PDEATHSIG``).
-- ``slurm``: submitit jobs (``AutoExecutor``; several jobs submitted together form a Slurm job
-  array). Options come from the ``slurm`` mapping of config_general, e.g.::
+- ``slurm``: one submitit job per search job (no job arrays: each job's submitit files and Slurm
+  logs go to its own folder, ``<trial>/slurm/<job id>_0_log.{out,err}``). Options come from the
+  ``slurm`` mapping of config_general, e.g.::
 
       slurm:
         partition: gpu          # -> slurm_partition
-        time: 1440              # minutes -> timeout_min
+        time: 1440              # minutes -> timeout_min (default 1440)
         gpus_per_node: 1
         cpus_per_task: 8
         mem_gb: 64
-        array_parallelism: 16   # -> slurm_array_parallelism; also the search's default parallelism
+        max_parallel: 16        # jobs at once (default 8; old name array_parallelism)
+        retries: 1              # resubmissions of a job killed from outside (default 1)
         cluster: slurm          # submitit cluster; "local" runs the same path on this machine
         # any other submitit parameter by its own name, e.g. slurm_qos: high
+
+  Job states come from ``squeue`` (:mod:`dmlbench.search.slurm_queue`), so clusters without
+  accounting (no ``sacct``) work too. A job that ends without a result: if its trial raised, the
+  error is reported (``meta/job_error.txt``); if it was cancelled (``scancel``), it is reported as
+  cancelled and not resubmitted (that is how to stop one trial); otherwise (killed, node failure,
+  out of memory) it is resubmitted up to ``retries`` times, resuming from its checkpoints, and then
+  reported. A search marks a reported trial FAILED and goes on.
 
 A handle reports ``done()`` and then ``failure()`` (None on success); results are read from the
 job's folder, so the executor never has to carry them.
@@ -35,15 +44,9 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from dmlbench.errors import ConfigError
-from dmlbench.search.jobs import SearchJob, read_error, read_result, run_job
+from dmlbench.search.jobs import read_error, read_result, run_job
 
 EXECUTORS = ("local", "local_parallel", "slurm")
-#: Parallel trials when slurm.array_parallelism and --max_parallel_trials are both unset.
-DEFAULT_SLURM_PARALLELISM = 8
-#: Friendly names in the ``slurm`` config mapping -> submitit parameter names.
-SLURM_ALIASES = {"partition": "slurm_partition", "time": "timeout_min", "gpus": "gpus_per_node",
-                 "array_parallelism": "slurm_array_parallelism", "constraint": "slurm_constraint",
-                 "qos": "slurm_qos", "account": "slurm_account"}
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -189,93 +192,6 @@ class ProcessExecutor:
                 handle.process.terminate()
 
 
-# ---------------------------------------------------------------------------------- slurm (submitit)
-def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The ``slurm`` config mapping -> (submitit cluster, ``update_parameters`` keyword arguments)."""
-    if not isinstance(options, dict):
-        raise ConfigError(f"slurm: expected a mapping of submitit options, got {options!r}")
-    options = dict(options)
-    cluster = options.pop("cluster", None)
-    parameters = {SLURM_ALIASES.get(key, key): value for key, value in options.items()}
-    parameters.setdefault("name", "dmlbench")
-    parameters.setdefault("timeout_min", 24 * 60)
-    return cluster, parameters
-
-
-class SubmititHandle:
-    def __init__(self, spec: JobSpec, job: Any) -> None:
-        self.spec, self.job = spec, job
-
-    def done(self) -> bool:
-        return bool(self.job.done())
-
-    def failure(self) -> str | None:
-        if read_result(self.spec.kind, self.spec.job_dir) is not None:
-            return None
-        try:
-            self.job.result()
-        except Exception as error:  # the job's own traceback is in meta/job_error.txt
-            return _failure_from_folder(self.spec, f"submitit job {self.job.job_id}: {str(error)[-300:]}")
-        return _failure_from_folder(self.spec, f"submitit job {self.job.job_id} left no result")
-
-
-class SubmititExecutor:
-    """Jobs through submitit: Slurm (job arrays) on a cluster, or submitit's local executor."""
-
-    name = "slurm"
-
-    def __init__(self, folder: Path, options: dict[str, Any], capacity: int | None = None) -> None:
-        import submitit
-
-        self.folder = Path(folder)
-        cluster, parameters = submitit_parameters(options)
-        try:
-            self.executor = submitit.AutoExecutor(folder=str(self.folder), cluster=cluster)
-        except (ValueError, RuntimeError) as error:
-            raise ConfigError(f"slurm: submitit cannot start ({error}); on a machine without Slurm set "
-                              "slurm: {cluster: local} or use --trial_executor local_parallel") from error
-        self.cluster = self.executor.cluster
-        setup = list(parameters.pop("setup", None) or [])
-        if self.cluster in ("slurm", "local"):  # jobs find dmlbench wherever they start
-            parameters[f"{self.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
-        if self.cluster == "local":
-            parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
-        try:
-            self.executor.update_parameters(**parameters)
-        except (NameError, AssertionError, ValueError, TypeError) as error:
-            raise ConfigError(f"slurm: bad submitit option: {str(error).splitlines()[0]}") from error
-        self.capacity = capacity or int(options.get("array_parallelism") or DEFAULT_SLURM_PARALLELISM)
-
-    def submit(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
-        calls = [SearchJob(spec.kind, str(spec.job_dir), str(spec.dataset_root)) for spec in specs]
-        with self.executor.batch():
-            jobs = [self.executor.submit(call) for call in calls]
-        handles = []
-        for spec, job in zip(specs, jobs):
-            (spec.job_dir / "meta").mkdir(parents=True, exist_ok=True)
-            (spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt").write_text(f"{self.cluster} {job.job_id}\n")
-            handles.append(SubmititHandle(spec, job))
-        return handles
-
-    def reattach(self, spec: JobSpec) -> JobHandle | None:
-        """The Slurm job still running for ``spec`` from before a restart, if any."""
-        record = spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt"
-        if self.cluster != "slurm" or not record.exists():
-            return None  # resubmit; a copy still running elsewhere holds the folder lock, the new one waits
-        import submitit
-
-        cluster, job_id = record.read_text().split()
-        if cluster != "slurm":
-            return None
-        job = submitit.SlurmJob(folder=str(self.folder), job_id=job_id)
-        if job.state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED"):
-            return SubmititHandle(spec, job)
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity: int | None) -> Any:
     """The executor ``--trial_executor name`` asks for."""
     if capacity is not None and capacity < 1:
@@ -288,6 +204,8 @@ def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity:
     if name == "local_parallel":
         return ProcessExecutor(capacity)
     if name == "slurm":
+        from dmlbench.search.slurm_executor import SubmititExecutor
+
         return SubmititExecutor(jobs_dir, settings.get("slurm") or {}, capacity)
     import difflib
 

@@ -8,7 +8,7 @@
     <experiment>/trials/stale/                folders that no longer match Ax's record of a trial
     <experiment>/reproductions/reproduction_0000/   retrainings of the best trial
     <experiment>/meta/report.{md,json}, best_parameters.yaml, plots/search_trace.png, csv/trials.csv
-    <experiment>/jobs/                        submitit's job files (slurm / local executor)
+    <job folder>/slurm/                       a job's submitit files and Slurm logs (slurm executor)
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ import pytest
 
 from dmlbench.cli import main
 from dmlbench.errors import ConfigError
-from dmlbench.search.executors import JobSpec, ProcessExecutor, make_executor, submitit_parameters, wait_any
+from dmlbench.search.executors import JobSpec, ProcessExecutor, make_executor, wait_any
+from dmlbench.search.slurm_executor import SubmititExecutor, submitit_parameters
 from dmlbench.search.jobs import read_result
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,9 +53,11 @@ def test_search_through_submitit_completes_every_trial_and_reports(slurm_search)
         cluster, job_id = (folder / "meta" / "trial_submitit_job.txt").read_text().split()
         assert cluster == "local" and job_id.isdigit()
         assert read_result("trial", folder)["metric"] == "mean_average_precision_at_r"
+        # submitit's own files and the job's logs are in the trial's folder
+        assert (folder / "slurm" / f"{job_id}_submitted.pkl").exists()
+        assert "epoch 1" in (folder / "slurm" / f"{job_id}_0_log.err").read_text()  # training progress
     assert (experiment / "trials" / "trial_0000" / "meta" / "trial_submitit_job.txt").read_text() != \
         (experiment / "trials" / "trial_0001" / "meta" / "trial_submitit_job.txt").read_text()
-    assert list((experiment / "jobs").glob("*_submitted.pkl"))  # submitit's own job files
     best = report["best_trial"]["index"]
     assert (experiment / "trials" / f"trial_{best:04d}" / "meta" / "test_submitit_job.txt").exists()
 
@@ -90,13 +93,18 @@ def test_a_failing_child_job_reports_its_error(tmp_path):
     assert "holds no config_" in handle.failure()
 
 
-def test_submitit_options_map_the_friendly_names():
-    cluster, parameters = submitit_parameters({"cluster": "local", "partition": "gpu", "time": 90, "gpus": 1,
-                                               "array_parallelism": 4, "slurm_qos": "high"})
+def test_submitit_options_map_the_friendly_names(tmp_path):
+    options = {"cluster": "local", "partition": "gpu", "time": 90, "gpus": 1, "max_parallel": 4, "retries": 2,
+               "slurm_qos": "high"}
+    cluster, parameters = submitit_parameters(options)
     assert cluster == "local"
-    assert parameters["slurm_partition"] == "gpu" and parameters["timeout_min"] == 90
-    assert parameters["gpus_per_node"] == 1 and parameters["slurm_array_parallelism"] == 4
-    assert parameters["slurm_qos"] == "high"
+    assert parameters == {"slurm_partition": "gpu", "timeout_min": 90, "gpus_per_node": 1, "slurm_qos": "high",
+                          "name": "dmlbench"}  # the executor's own keys are not submitit options
+    executor = SubmititExecutor(tmp_path, options)
+    assert (executor.capacity, executor.retries) == (4, 2)
+    assert SubmititExecutor(tmp_path, {"cluster": "local", "array_parallelism": 3}).capacity == 3  # old name
+    with pytest.raises(ConfigError, match="slurm.retries: expected an integer >= 0"):
+        SubmititExecutor(tmp_path, {"cluster": "local", "retries": -1})
 
 
 def test_unknown_executor_and_bad_options_are_config_errors(tmp_path):

@@ -1,0 +1,180 @@
+"""The ``slurm`` trial executor: one submitit job per search job (see :mod:`dmlbench.search.executors`
+for the options). Slurm job states come from :mod:`dmlbench.search.slurm_queue`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from dmlbench.errors import ConfigError
+from dmlbench.fileio import write_text_atomic
+from dmlbench.search.executors import JobHandle, JobSpec, _failure_from_folder, _python_path
+from dmlbench.search.jobs import SearchJob, read_result
+from dmlbench.search.layout import JOB_ERROR
+from dmlbench.search.slurm_queue import ACTIVE, SlurmQueue
+
+#: Parallel jobs when slurm.max_parallel and --max_parallel_trials are both unset.
+DEFAULT_SLURM_PARALLELISM = 8
+#: Resubmissions of a Slurm job that ended without a result and without a Python error.
+DEFAULT_SLURM_RETRIES = 1
+#: Where a job's submitit files and Slurm logs go, inside the job's own folder.
+SUBMITIT_DIR = "slurm"
+#: Keys of the ``slurm`` config mapping that the executor reads itself (not submitit options).
+EXECUTOR_KEYS = ("max_parallel", "array_parallelism", "retries")
+#: Friendly names in the ``slurm`` config mapping -> submitit parameter names.
+SLURM_ALIASES = {"partition": "slurm_partition", "time": "timeout_min", "gpus": "gpus_per_node",
+                 "constraint": "slurm_constraint", "qos": "slurm_qos", "account": "slurm_account"}
+
+def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The ``slurm`` config mapping, less the executor's own keys (``cluster``, ``max_parallel``
+    / ``array_parallelism``, ``retries``) -> (submitit cluster, ``update_parameters`` kwargs)."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"slurm: expected a mapping of submitit options, got {options!r}")
+    options = {key: value for key, value in options.items() if key not in EXECUTOR_KEYS}
+    cluster = options.pop("cluster", None)
+    parameters = {SLURM_ALIASES.get(key, key): value for key, value in options.items()}
+    parameters.setdefault("name", "dmlbench")
+    parameters.setdefault("timeout_min", 24 * 60)
+    return cluster, parameters
+
+
+def _count_option(options: dict[str, Any], keys: Sequence[str], default: int, minimum: int) -> int:
+    for key in keys:
+        if options.get(key) is not None:
+            value = options[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"slurm.{key}: expected an integer >= {minimum}, got {value!r}")
+            return value
+    return default
+
+
+class SubmititHandle:
+    """One job through submitit. On Slurm its state comes from :class:`SlurmQueue` (squeue, then
+    sacct); a job that ended without a result and without a Python error (killed, node failure,
+    out of memory; not ``scancel``: CANCELLED) is resubmitted up to ``retries`` times and resumes
+    from its checkpoints."""
+
+    def __init__(self, spec: JobSpec, job: Any, executor: "SubmititExecutor") -> None:
+        self.spec, self.job, self.executor = spec, job, executor
+        self.retries_left = executor.retries
+        self.end_state: str | None = None
+        self._completed_at: float | None = None
+
+    @property
+    def log(self) -> Path:
+        return Path(self.job.paths.stderr)
+
+    def done(self) -> bool:
+        if self.end_state is not None or self.job.paths.result_pickle.exists():
+            return True
+        queue = self.executor.queue
+        if queue is None:  # submitit's local executor knows its own processes
+            return bool(self.job.done())
+        state = queue.state(self.job.job_id)
+        if state is None or state in ACTIVE:
+            return False
+        if state == "COMPLETED" and self._wait_for_files():
+            return False
+        python_error = (self.spec.job_dir / JOB_ERROR).exists()
+        if state != "CANCELLED" and not python_error and self.retries_left > 0:
+            self.retries_left -= 1
+            old = self.job.job_id
+            self.job = self.executor.submit_one(self.spec)
+            print(f"[slurm] {self.spec.job_dir}: Slurm job {old} ended {state} without a result; resubmitted as "
+                  f"job {self.job.job_id} (retries left: {self.retries_left})", flush=True)
+            return False
+        self.end_state = state
+        if not python_error:  # the job could not say why it ended: the folder records it for the search
+            write_text_atomic(self.spec.job_dir / JOB_ERROR, self._ended_message() + "\n")
+        return True
+
+    def _ended_message(self) -> str:
+        how = "was cancelled (scancel)" if self.end_state == "CANCELLED" else f"ended {self.end_state}"
+        log = f"log: {self.log}" if self.log.exists() else "it never started"
+        return f"{self.executor.cluster} job {self.job.job_id} {how} without a result; {log}"
+
+    def _wait_for_files(self, grace_s: float = 30.0) -> bool:
+        """A COMPLETED job's result may take a moment to show on a shared file system."""
+        self._completed_at = self._completed_at or time.monotonic()
+        return time.monotonic() - self._completed_at < grace_s
+
+    def failure(self) -> str | None:
+        if read_result(self.spec.kind, self.spec.job_dir) is not None:
+            return None
+        name = f"{self.executor.cluster} job {self.job.job_id}"
+        if self.job.paths.result_pickle.exists():  # the job's function returned or raised
+            try:
+                self.job.result()
+            except Exception as error:  # the job's own traceback is in meta/job_error.txt
+                return _failure_from_folder(self.spec, f"{name}: {str(error)[-300:]}")
+            return _failure_from_folder(self.spec, f"{name} left no result")
+        return _failure_from_folder(self.spec, self._ended_message())
+
+
+class SubmititExecutor:
+    """One submitit job per search job (no job arrays), its submitit folder and logs in
+    ``<job folder>/slurm/``; Slurm on a cluster, or submitit's local executor."""
+
+    name = "slurm"
+
+    def __init__(self, folder: Path, options: dict[str, Any], capacity: int | None = None) -> None:
+        import submitit
+
+        self.folder = Path(folder)  # only to check the options; each job gets its own folder
+        cluster, parameters = submitit_parameters(options)
+        try:
+            probe = submitit.AutoExecutor(folder=str(self.folder), cluster=cluster)
+        except (ValueError, RuntimeError) as error:
+            raise ConfigError(f"slurm: submitit cannot start ({error}); on a machine without Slurm set "
+                              "slurm: {cluster: local} or use --trial_executor local_parallel") from error
+        self.cluster = probe.cluster
+        setup = list(parameters.pop("setup", None) or [])
+        if self.cluster in ("slurm", "local"):  # jobs find dmlbench wherever they start
+            parameters[f"{self.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
+        if self.cluster == "local":
+            parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
+        try:
+            probe.update_parameters(**parameters)
+        except (NameError, AssertionError, ValueError, TypeError) as error:
+            raise ConfigError(f"slurm: bad submitit option: {str(error).splitlines()[0]}") from error
+        self.parameters = parameters
+        self.capacity = capacity or _count_option(options, ("max_parallel", "array_parallelism"),
+                                                  DEFAULT_SLURM_PARALLELISM, 1)
+        self.retries = _count_option(options, ("retries",), DEFAULT_SLURM_RETRIES, 0)
+        self.queue = SlurmQueue() if self.cluster == "slurm" else None
+
+    def submit_one(self, spec: JobSpec) -> Any:
+        import submitit
+
+        executor = submitit.AutoExecutor(folder=str(spec.job_dir / SUBMITIT_DIR), cluster=self.cluster)
+        executor.update_parameters(**self.parameters)
+        job = executor.submit(SearchJob(spec.kind, str(spec.job_dir), str(spec.dataset_root)))
+        (spec.job_dir / "meta").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt", f"{self.cluster} {job.job_id}\n")
+        if self.queue is not None:
+            self.queue.watch(job.job_id)
+        return job
+
+    def submit(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
+        return [SubmititHandle(spec, self.submit_one(spec), self) for spec in specs]
+
+    def reattach(self, spec: JobSpec) -> JobHandle | None:
+        """The Slurm job still queued or running for ``spec`` from before a restart, if any."""
+        record = spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt"
+        if self.queue is None or not record.exists():
+            return None  # resubmit; a copy still running elsewhere holds the folder lock, the new one waits
+        import submitit
+
+        cluster, job_id = record.read_text().split()
+        if cluster != "slurm":
+            return None
+        self.queue.watch(job_id)
+        self.queue.refresh()
+        if self.queue.state(job_id) not in ACTIVE:
+            return None  # ended (or unknown): a new job resumes from the checkpoints
+        job = submitit.SlurmJob(folder=str(spec.job_dir / SUBMITIT_DIR), job_id=job_id)
+        return SubmititHandle(spec, job, self)
+
+    def close(self) -> None:
+        pass
