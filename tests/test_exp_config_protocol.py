@@ -118,7 +118,7 @@ def readme_commands() -> list[tuple[str, list[str]]]:
             for line in block.splitlines():
                 line = line.strip()
                 if line.startswith("python run.py") and "--reproduce_results exp_configs/" in line:
-                    commands.append((readme.name, shlex.split(line)[2:]))
+                    commands.append((readme.name, shlex.split(line, comments=True)[2:]))
     return commands
 
 

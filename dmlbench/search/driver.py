@@ -207,7 +207,7 @@ class Search:
                 attached = {spec: self.executor.reattach(spec) for spec in batch}
                 running += [handle for handle in attached.values() if handle is not None]
                 fresh = [spec for spec, handle in attached.items() if handle is None]
-                if fresh:  # one submission: a Slurm job array
+                if fresh:  # one submission
                     running += self.executor.submit(fresh)
                 continue
             for handle in wait_any(running):

@@ -53,7 +53,7 @@ class ContextualEmbedder(nn.Module):
         return F.normalize(x, p=2, dim=1) if self.normalize else x
 
 
-@register("hook")
+@register("training_plugin")
 class TrainProjector(TrainingPlugin):
     """A projector used only in training (the 224-px recipe, CUB and Cars): the losses see
     ``L2norm(P x)`` with ``P`` a bias-free ``Linear(embedding_size, output_size)``; retrieval

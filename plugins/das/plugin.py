@@ -58,7 +58,7 @@ def _flag(name: str, value: Any) -> bool:
     return value
 
 
-@register("hook", "DAS")
+@register("training_plugin", "DAS")
 class DAS(TrainingPlugin):
     """Densely-anchored sampling: extra anchors from DFS and MTS for any loss and miner.
 

@@ -58,7 +58,7 @@ def test_embedder_bad_arguments() -> None:
 
 def test_projector_feeds_the_loss_the_normalised_projection_and_gets_gradients(tmp_path) -> None:
     torch.manual_seed(0)
-    plugin = build("hook", {"TrainProjector": {"output_size": 32}}, role="training_plugins.TrainProjector",
+    plugin = build("training_plugin", {"TrainProjector": {"output_size": 32}}, role="training_plugins.TrainProjector",
                    context={"embedding_size": 8, "num_classes": 4})
     assert isinstance(plugin, TrainProjector) and set(plugin.modules()) == {"projector"}
     settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1,

@@ -134,7 +134,7 @@ def test_sdm_makes_dropout_views_of_the_produced_anchors_in_either_order(tmp_pat
 
 
 def test_built_from_config_through_the_registry():
-    plugin = build("hook", {"DAS": {"dfs_num_scale": 8, "dfs_scale_range": [0.99, 1.01], "mts_scale": 0.01,
+    plugin = build("training_plugin", {"DAS": {"dfs_num_scale": 8, "dfs_scale_range": [0.99, 1.01], "mts_scale": 0.01,
                                     "detach": True}}, role="training_plugins.DAS",
                    context={"num_classes": 10, "embedding_size": 16})
     assert isinstance(plugin, DAS) and plugin.dfs_num_scale == 8 and plugin.detach
