@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from dmlbench.models.multilevel import as_float
 from dmlbench.progress import progress
 from dmlbench.training import checkpoint
 from dmlbench.training.components import OptimizationPart
@@ -272,12 +273,13 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.settings.device.type, dtype=self.autocast_dtype)
 
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Trunk features and embeddings of a batch (float32)."""
+    def forward(self, images: Tensor) -> tuple[Any, Tensor]:
+        """Trunk features (a tensor, or a multi-level trunk's tuple of maps) and embeddings of a
+        batch (float32)."""
         with self._autocast():
             features = self.models["trunk"](images)
             embeddings = self.models["embedder"](features)
-        return features.float(), embeddings.float()
+        return as_float(features), embeddings.float()
 
     def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
         """Every loss, weighted, after the plugins changed what the losses see (order rules in
