@@ -43,7 +43,7 @@ class AVSLSimilarity:
         self.num_levels, self.dim, self.gamma, self.p, self.max_elements = num_levels, dim, gamma, p, max_elements
 
     def _on(self, device: torch.device) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-        return ([t.to(device) for t in self.links], [t.to(device) for t in self.a], [t.to(device) for t in self.b])
+        return tuple([t.to(device, torch.float32) for t in ts] for ts in (self.links, self.a, self.b))
 
     def __call__(self, query_block: Tensor, reference_block: Tensor) -> Tensor:
         eq, cq = split_output(query_block.float(), self.num_levels, self.dim)
