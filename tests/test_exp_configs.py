@@ -51,6 +51,25 @@ def test_the_zoo_is_there() -> None:
     assert expected <= set(NAMES), sorted(expected - set(NAMES))
 
 
+#: Configs whose embedder reads several feature maps (models/multilevel.py) get a tiny multi-level trunk.
+TINY_MULTILEVEL_TRUNK = "{trunk~OVERRIDE~: {MultiLevelSmallConvNet: {width: 4, num_blocks: 3, num_levels: 3}}}"
+
+
+def tiny_run(name: str) -> list[str]:
+    models = EXP_CONFIGS / name / "configs" / "config_models.yaml"
+    if models.exists() and "MultiLevel" in models.read_text():
+        index = TINY_RUN.index("--models") + 1
+        return [*TINY_RUN[:index], TINY_MULTILEVEL_TRUNK, *TINY_RUN[index + 1:]]
+    return TINY_RUN
+
+
+def test_the_avsl_experiments_are_there() -> None:
+    """AVSL and its Proxy-Anchor baseline, the paper recipe and the MLRC protocol, on the 3 data sets."""
+    expected = {f"{dataset}_{method}{protocol}" for dataset in ("cub", "car", "sop")
+                for method in ("avsl", "proxyanchor") for protocol in ("", "_mlrc")}
+    assert expected <= set(NAMES), sorted(expected - set(NAMES))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_exp_config_trains_one_iteration(name: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     data_root = tmp_path_factory.getbasetemp() / "exp_config_data"  # DemoShapes is generated once
@@ -59,7 +78,7 @@ def test_exp_config_trains_one_iteration(name: str, tmp_path: Path, tmp_path_fac
         "--experiment_name", name,
         "--root_experiment_folder", str(tmp_path),
         "--dataset_root", str(data_root),
-        *TINY_RUN,
+        *tiny_run(name),
     ]
     assert main(argv) == 0
     report = json.loads((tmp_path / name / "meta" / "report.json").read_text())
