@@ -172,3 +172,36 @@ def proxy_anchor_distance_loss(
     with_positives = positive.any(dim=0)
     pos_loss = pos_term[with_positives].mean() if bool(with_positives.any()) else distances.sum() * 0
     return pos_loss + neg_term.mean()
+
+
+def pair_attribution(
+    embeddings_first: list[Tensor],
+    embeddings_second: list[Tensor],
+    certainties_first: list[Tensor],
+    certainties_second: list[Tensor],
+    links: list[Tensor],
+    a: list[Tensor],
+    b: list[Tensor],
+    gamma: float = 10.0,
+    p: float = 2.0,
+) -> Tensor:
+    """Contributions of each level and dimension to D for paired rows: [m, L, E], summing to D.
+
+    D is linear in the deltas once the gates P and the links W are fixed, so unrolling the
+    recursion from the top gives ``D = sum_l sum_k v^l_k P^l_k delta^l_k`` with ``v^L = 1``,
+    ``v^{l-1} = W^l ((1 - P^l) * v^l)`` and ``P^1 = 1``: entry [i, l, k] is
+    ``v^l_k P^l_k delta^l_k`` of pair (first[i], second[i]).
+    """
+    deltas = [(F.normalize(x, p=p, dim=-1) - F.normalize(y, p=p, dim=-1)).abs().pow(p)
+              for x, y in zip(embeddings_first, embeddings_second)]
+    gates = [torch.ones_like(deltas[0])] + [
+        torch.sigmoid(gamma * (certainties_first[l] * certainties_second[l] * a[l - 1] + b[l - 1]))
+        for l in range(1, len(deltas))
+    ]
+    weight = torch.ones_like(deltas[-1])
+    contributions = [None] * len(deltas)
+    for level in range(len(deltas) - 1, -1, -1):
+        contributions[level] = weight * gates[level] * deltas[level]
+        if level > 0:
+            weight = ((1.0 - gates[level]) * weight) @ links[level - 1].T
+    return torch.stack(contributions, dim=1)

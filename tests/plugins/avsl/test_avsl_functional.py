@@ -155,3 +155,17 @@ def test_chunked_distance_equals_dense() -> None:
     for budget in (1, 7 * 6, 3 * 7 * 6, 10**9):
         chunked = AF.avsl_final_distance_chunked(ex, ey, cx, cy, links, a, b, max_elements=budget)
         assert torch.equal(chunked, dense)
+
+
+def test_pair_attribution_sums_to_the_naive_distance() -> None:
+    ex, ey, cx, cy, links, a, b = _random_inputs(8, q=4, r=4)
+    contributions = AF.pair_attribution(ex, ey, cx, cy, links, a, b, gamma=10.0)
+    assert contributions.shape == (4, 3, 6)
+    assert bool((contributions >= 0).all())
+    for i in range(4):
+        d, _ = naive_pair_distance([e[i] for e in ex], [e[i] for e in ey], [c[i] for c in cx], [c[i] for c in cy],
+                                   links, a, b, 10.0)
+        assert contributions[i].sum().item() == pytest.approx(d, abs=1e-12)
+    # a level whose gate is fully open (P = 1) passes nothing down: lower levels contribute 0
+    shut = [torch.full_like(t, 100.0) for t in b]
+    assert AF.pair_attribution(ex, ey, cx, cy, links, a, shut)[:, :2].abs().max().item() < 1e-12
