@@ -56,9 +56,11 @@ class AVSLEmbedder(nn.Module):
         return [conv(AF.gap_plus_gmp(f)).flatten(1) for conv, f in zip(self.convs, features)]
 
     def activation_maps(self, features: list[Tensor]) -> list[Tensor]:
-        """``M^l = C_l(F + U(F))`` per level, no gradient: [B, dim, H_l, W_l]."""
-        with torch.no_grad():
-            return [conv(f.detach() + AF.spread_max(f.detach())) for conv, f in zip(self.convs, features)]
+        """``M^l = C_l(F + U(F))`` per level, no gradient, in the weights' precision even under autocast:
+        [B, dim, H_l, W_l]."""
+        with torch.no_grad(), torch.autocast(features[0].device.type, enabled=False):
+            maps = [f.detach().to(conv.weight.dtype) for conv, f in zip(self.convs, features)]
+            return [conv(f + AF.spread_max(f)) for conv, f in zip(self.convs, maps)]
 
     def forward(self, features: Any) -> Tensor:
         self._check(features)
