@@ -40,7 +40,7 @@ def synthetic(samples: int, levels: int, dim: int, seed: int) -> tuple[torch.Ten
     labels = np.repeat(np.arange(len(sizes)), sizes)
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(len(sizes), levels * dim, generator=g)
-    embeddings = centres[torch.from_numpy(labels)] + 1.5 * torch.randn(samples, levels * dim, generator=g)
+    embeddings = centres[torch.from_numpy(labels)] + 3.0 * torch.randn(samples, levels * dim, generator=g)
     certainties = 0.3 * torch.rand(samples, levels * dim, generator=g)
     return torch.cat([embeddings, certainties], dim=1), torch.from_numpy(labels)
 

@@ -123,6 +123,23 @@ def avsl_distances(
     return propagated.sum(dim=-1), level_distances
 
 
+def _final_distance_no_grad(embeddings_first, embeddings_second, certainties_first, certainties_second, links, a, b,
+                            gamma, p) -> Tensor:
+    """D of :func:`avsl_distances` without autograd, with in-place updates (4 [q, r, E] temporaries)."""
+    propagated: Tensor | None = None
+    for level, (first, second) in enumerate(zip(embeddings_first, embeddings_second)):
+        delta = F.normalize(first, p=p, dim=-1).unsqueeze(1) - F.normalize(second, p=p, dim=-1).unsqueeze(0)
+        delta.abs_().pow_(p)
+        if propagated is None:
+            propagated = delta
+            continue
+        gate = certainties_first[level].unsqueeze(1) * certainties_second[level].unsqueeze(0)
+        gate.mul_(a[level - 1]).add_(b[level - 1]).mul_(gamma).sigmoid_()
+        transferred = propagated @ links[level - 1]
+        propagated = delta.sub_(transferred).mul_(gate).add_(transferred)  # P delta + (1 - P) transferred
+    return propagated.sum(dim=-1)
+
+
 def avsl_final_distance_chunked(
     embeddings_first: list[Tensor],
     embeddings_second: list[Tensor],
@@ -136,7 +153,7 @@ def avsl_final_distance_chunked(
     max_elements: int = 2**24,
 ) -> Tensor:
     """D [q, r] computed ``rows`` queries at a time so that one [rows, r, E] temporary holds at
-    most ``max_elements`` numbers (about 6 such temporaries are alive at once). No gradient."""
+    most ``max_elements`` numbers (4 such temporaries are alive at once). No gradient."""
     num_queries = embeddings_first[0].shape[0]
     num_refs, dim = embeddings_second[0].shape
     rows = max(1, int(max_elements) // max(1, num_refs * dim))
@@ -144,10 +161,10 @@ def avsl_final_distance_chunked(
     with torch.no_grad():
         for start in range(0, num_queries, rows):
             part = slice(start, min(start + rows, num_queries))
-            out[part] = avsl_distances(
+            out[part] = _final_distance_no_grad(
                 [e[part] for e in embeddings_first], embeddings_second,
                 [c[part] for c in certainties_first], certainties_second, links, a, b, gamma, p,
-            )[0]
+            )
     return out
 
 
