@@ -82,7 +82,7 @@ def explain(experiment_dir: Path, dataset_root: Path, query: int, fold_index: in
         maps = embedder.activation_maps(list(trunk(images.to(device))))
     levels, dim = embedder.num_levels, embedder.dim
     e, c = split_output(rows[indices].to(device), levels, dim)
-    links, a, b = similarity._on(device)
+    links, a, b = similarity.tensors_on(device)
     contributions = AF.pair_attribution([t[:1].expand(top, -1) for t in e], [t[1:] for t in e],
                                         [t[:1].expand(top, -1) for t in c], [t[1:] for t in c],
                                         links, a, b, similarity.gamma, similarity.p).cpu()

@@ -42,13 +42,13 @@ class AVSLSimilarity:
         self.links, self.a, self.b = links, a, b
         self.num_levels, self.dim, self.gamma, self.p, self.max_elements = num_levels, dim, gamma, p, max_elements
 
-    def _on(self, device: torch.device) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+    def tensors_on(self, device: torch.device) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         return tuple([t.to(device, torch.float32) for t in ts] for ts in (self.links, self.a, self.b))
 
     def __call__(self, query_block: Tensor, reference_block: Tensor) -> Tensor:
         eq, cq = split_output(query_block.float(), self.num_levels, self.dim)
         er, cr = split_output(reference_block.float(), self.num_levels, self.dim)
-        links, a, b = self._on(query_block.device)
+        links, a, b = self.tensors_on(query_block.device)
         return -AF.avsl_final_distance_chunked(eq, er, cq, cr, links, a, b, self.gamma, self.p, self.max_elements)
 
     def paired(self, query_rows: Tensor, reference_rows: Tensor) -> Tensor:
