@@ -59,7 +59,8 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     rows, labels = synthetic(args.samples, args.levels, args.dim, args.seed)
-    plugin = AVSL(num_classes=10, embedding_size=rows.shape[1], num_levels=args.levels, eval_max_elements=args.max_elements)
+    plugin = AVSL(num_classes=10, embedding_size=rows.shape[1], num_levels=args.levels,
+                  eval_max_elements=args.max_elements)
     g = torch.Generator().manual_seed(args.seed + 1)
     plugin.collector.update_links([torch.randn(args.dim, args.dim, generator=g) for _ in range(args.levels - 1)])
     similarity = plugin.eval_similarity()

@@ -47,7 +47,8 @@ class AVSLEmbedder(nn.Module):
 
     def _check(self, features: Any) -> None:
         if not isinstance(features, (tuple, list)) or len(features) != self.num_levels:
-            got = f"{len(features)} maps" if isinstance(features, (tuple, list)) else f"a tensor {tuple(features.shape)}"
+            got = (f"{len(features)} maps" if isinstance(features, (tuple, list))
+                   else f"a tensor {tuple(features.shape)}")
             raise ConfigError(f"AVSLEmbedder expects {self.num_levels} feature maps from a multi-level trunk "
                               f"(models/multilevel.py), got {got}")
 

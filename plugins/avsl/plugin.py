@@ -149,9 +149,10 @@ class AVSL(TrainingPlugin):
             embeddings, proxies, certainties, proxy_certainties, collector.normalized_links(self.topk),
             list(collector.a), list(collector.b), self.gamma, self.p,
         )
-        terms = {"avsl_final": self.final_weight * AF.proxy_anchor_distance_loss(final, labels, columns, *self.final_pa)}
+        pa = AF.proxy_anchor_distance_loss
+        terms = {"avsl_final": self.final_weight * pa(final, labels, columns, *self.final_pa)}
         for level, (weight, distances) in enumerate(zip(self.level_weights, levels), start=1):
-            terms[f"avsl_level{level}"] = weight * AF.proxy_anchor_distance_loss(distances, labels, columns, *self.level_pa)
+            terms[f"avsl_level{level}"] = weight * pa(distances, labels, columns, *self.level_pa)
         return terms
 
     def eval_similarity(self) -> Callable[[Any, Any], Tensor]:

@@ -37,8 +37,8 @@ def naive_link(low: Tensor, high: Tensor) -> Tensor:
     for i in range(batch):
         lows = []
         for m in range(low_channels):
-            pooled = [sum(float(low[i, m, y * fh + dy, x * fw + dx]) for dy in range(fh) for dx in range(fw)) / (fh * fw)
-                      for y in range(high_h) for x in range(high_w)]
+            pooled = [sum(float(low[i, m, y * fh + dy, x * fw + dx]) for dy in range(fh) for dx in range(fw))
+                      / (fh * fw) for y in range(high_h) for x in range(high_w)]
             norm = math.sqrt(sum(v * v for v in pooled))
             lows.append([v / norm for v in pooled])
         for n in range(high_channels):

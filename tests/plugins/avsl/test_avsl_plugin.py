@@ -67,7 +67,8 @@ def test_terms_are_the_weighted_losses_of_the_distances() -> None:
     final, levels = AF.avsl_distances(e, proxies, c, pc, links, [t.detach() for t in plugin.collector.a],
                                       [t.detach() for t in plugin.collector.b])
     cols = torch.arange(4)
-    assert terms["avsl_final"].item() == pytest.approx(0.7 * AF.proxy_anchor_distance_loss(final, labels, cols, 16, 1.8, 2.4).item())
+    expected_final = 0.7 * AF.proxy_anchor_distance_loss(final, labels, cols, 16, 1.8, 2.4).item()
+    assert terms["avsl_final"].item() == pytest.approx(expected_final)
     for level, w in enumerate([0.5, 1.0, 2.0]):
         expected = w * AF.proxy_anchor_distance_loss(levels[level], labels, cols, 16, 1.8, 2.4).item()
         assert terms[f"avsl_level{level + 1}"].item() == pytest.approx(expected)
@@ -130,7 +131,8 @@ def test_ranking_by_d_in_chunks_equals_the_dense_ranking() -> None:
 def test_embedder_output_layout_and_gradients() -> None:
     g = torch.Generator().manual_seed(4)
     embedder = AVSLEmbedder(level_channels=[3, 5], dim=4)
-    maps = [torch.randn(2, 3, 4, 4, generator=g, requires_grad=True), torch.randn(2, 5, 2, 2, generator=g, requires_grad=True)]
+    maps = [torch.randn(2, 3, 4, 4, generator=g, requires_grad=True),
+            torch.randn(2, 5, 2, 2, generator=g, requires_grad=True)]
     out = embedder(maps)
     assert out.shape == (2, 2 * 2 * 4)
     for level, f in enumerate(maps):
@@ -138,7 +140,8 @@ def test_embedder_output_layout_and_gradients() -> None:
         pooled = f.mean(dim=(2, 3)) + f.amax(dim=(2, 3))
         expected = pooled @ conv.weight[:, :, 0, 0].T + conv.bias
         assert torch.allclose(out[:, 4 * level: 4 * level + 4], expected, atol=1e-6)
-        cam = torch.einsum("bchw,oc->bohw", f + AF.spread_max(f), conv.weight[:, :, 0, 0]) + conv.bias[None, :, None, None]
+        cam = torch.einsum("bchw,oc->bohw", f + AF.spread_max(f), conv.weight[:, :, 0, 0])
+        cam = cam + conv.bias[None, :, None, None]
         assert torch.allclose(out[:, 8 + 4 * level: 12 + 4 * level], AF.certainty(cam), atol=1e-6)
     grads = torch.autograd.grad(out[:, 8:].sum(), maps, allow_unused=True)
     assert all(grad is None or not grad.any() for grad in grads)  # certainties carry no gradient
