@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from dmlbench.errors import ConfigError
 from dmlbench.models.multilevel import as_float
 from dmlbench.progress import progress
 from dmlbench.training import checkpoint
@@ -304,6 +305,8 @@ class Trainer:
                     raise ValueError(f"{type(plugin).__name__}.loss_terms: the term name {name!r} is already "
                                      f"used by {'a loss' if name in self.losses else 'another plugin'}; pick another")
                 losses[name] = term
+        if not losses:
+            raise ConfigError("nothing to train on: loss_funcs is empty and no training plugin added a loss term")
         return losses
 
     def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, float]:

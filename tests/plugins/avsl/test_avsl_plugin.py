@@ -189,3 +189,14 @@ def test_loss_terms_update_links_from_the_activation_maps() -> None:
     assert torch.allclose(plugin.collector.links()[0], AF.link_matrix(cams[0], cams[1]))
     assert bool(plugin.collector.links_initialized)
     assert np.isfinite(float(plugin.collector.links()[0].sum()))
+
+
+def test_empty_loss_funcs_without_plugin_terms_is_a_clear_error(tmp_path: Path) -> None:
+    from dmlbench.training.trainer import Trainer, TrainerSettings
+
+    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1,
+                               device=torch.device("cpu"), seed=0)
+    trainer = Trainer({"trunk": torch.nn.Identity(), "embedder": torch.nn.Identity()}, {}, {}, [], {},
+                      lambda epoch: [], lambda models, epoch: {}, settings, tmp_path)
+    with pytest.raises(ConfigError, match="nothing to train on"):
+        trainer.compute_losses(LossInputs(embeddings=torch.randn(4, 3), labels=torch.arange(4)))
