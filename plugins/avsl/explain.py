@@ -28,8 +28,9 @@ from plugins.avsl.modules import AVSLEmbedder, split_output
 from plugins.avsl.plugin import AVSLSimilarity
 
 
-def load(experiment_dir: Path, dataset_root: Path, fold_index: int) -> tuple[Any, Any, dict, AVSLSimilarity]:
-    """The experiment, the fold, its best models and the AVSL similarity with its trained state."""
+def load(experiment_dir: Path, dataset_root: Path, fold_index: int) -> tuple[Any, Any, dict, AVSLSimilarity, Any]:
+    """The experiment, the fold, its best models, the AVSL similarity with its trained state, and
+    ``embed(trunk, embedder, dataset, desc) -> (rows, labels)``."""
     from dmlbench.cli import load_saved_configs
     from dmlbench.runner import Experiment
 
@@ -38,11 +39,20 @@ def load(experiment_dir: Path, dataset_root: Path, fold_index: int) -> tuple[Any
     if not 0 <= fold_index < len(folds):
         raise ConfigError(f"--fold {fold_index}: the experiment has {len(folds)} folds")
     fold = folds[fold_index]
-    models, saved = experiment.load_best_models(fold)
-    similarity = experiment.eval_similarity(fold, models, saved)
+    try:  # the evaluation helpers of dmlbench.evaluation.protocol (the runner's own methods before it)
+        from dmlbench.evaluation import protocol
+
+        models, _, similarity = protocol.fold_models(experiment, fold, "trained")
+
+        def embed(*args: Any) -> Any:
+            return protocol.embed(experiment, *args)
+    except ImportError:
+        models, saved = experiment.load_best_models(fold)
+        similarity = experiment.eval_similarity(fold, models, saved)
+        embed = experiment.embed
     if not isinstance(similarity, AVSLSimilarity) or not isinstance(models["embedder"], AVSLEmbedder):
         raise ConfigError(f"{experiment_dir} is not an AVSL experiment (training_plugins: AVSL, embedder AVSLEmbedder)")
-    return experiment, fold, models, similarity
+    return experiment, fold, models, similarity, embed
 
 
 def display_image(tensor: torch.Tensor, normalization: dict[str, Any]) -> np.ndarray:
@@ -61,13 +71,13 @@ def explain(experiment_dir: Path, dataset_root: Path, query: int, fold_index: in
     """Write the explanation PNG of query ``query`` (an index into the split) and return its path."""
     from dmlbench.models.factory import input_normalization
 
-    experiment, fold, models, similarity = load(experiment_dir, dataset_root, fold_index)
+    experiment, fold, models, similarity, embed = load(experiment_dir, dataset_root, fold_index)
     if split not in fold.indices:
         raise ConfigError(f"--split {split}: {fold.scheme} has splits {', '.join(fold.indices)}")
     subset = experiment.subset_of(fold.indices[split], models["trunk"])
     if not 0 <= query < len(subset):
         raise ConfigError(f"--query {query}: the {split} split has {len(subset)} images (0..{len(subset) - 1})")
-    rows, labels = experiment.embed(models["trunk"], models["embedder"], subset, f"{fold.scheme} {split}")
+    rows, labels = embed(models["trunk"], models["embedder"], subset, f"{fold.scheme} {split}")
     device = experiment.device
     with torch.no_grad():
         scores = similarity(rows[query:query + 1].to(device), rows.to(device))[0].cpu()
