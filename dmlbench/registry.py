@@ -65,13 +65,8 @@ _registered: dict[str, dict[str, Any]] = {kind: {} for kind in LIBRARY_SOURCES}
 _loaded = False
 
 
-#: Former kind names, accepted by :func:`register` only (plugins written before the rename).
-KIND_ALIASES: dict[str, str] = {"hook": "training_plugin"}
-
-
 def register(kind: str, name: str | None = None) -> Callable[[Any], Any]:
     """Class decorator: make ``cls`` available to configs as ``name`` (default: its ``__name__``)."""
-    kind = KIND_ALIASES.get(kind, kind)
     if kind not in _registered:
         raise ValueError(f"unknown registry kind {kind!r}; kinds: {sorted(_registered)}")
 

@@ -62,6 +62,23 @@ SMALLER_BATCHES = {
     # DAS's paper batch is 56 classes x 2; the demo folds have 16 training classes
     **{name: ["--batch_size", "32"] for name in ("cub_ms_das", "car_ms_das", "sop_ms_das")},
 }
+#: Configs whose embedder reads several feature maps (models/multilevel.py) get a tiny multi-level trunk.
+TINY_MULTILEVEL_TRUNK = "{trunk~OVERRIDE~: {MultiLevelSmallConvNet: {width: 4, num_blocks: 3, num_levels: 3}}}"
+
+
+def tiny_run(name: str) -> list[str]:
+    models = EXP_CONFIGS / name / "configs" / "config_models.yaml"
+    if models.exists() and "MultiLevel" in models.read_text():
+        index = TINY_RUN.index("--models") + 1
+        return [*TINY_RUN[:index], TINY_MULTILEVEL_TRUNK, *TINY_RUN[index + 1:]]
+    return TINY_RUN
+
+
+def test_the_avsl_experiments_are_there() -> None:
+    """AVSL and its Proxy-Anchor baseline, the paper recipe and the MLRC protocol, on the 3 data sets."""
+    expected = {f"{dataset}_{method}{protocol}" for dataset in ("cub", "car", "sop")
+                for method in ("avsl", "proxyanchor") for protocol in ("", "_mlrc")}
+    assert expected <= set(NAMES), sorted(expected - set(NAMES))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -72,7 +89,7 @@ def test_exp_config_trains_one_iteration(name: str, tmp_path: Path, tmp_path_fac
         "--experiment_name", name,
         "--root_experiment_folder", str(tmp_path),
         "--dataset_root", str(data_root),
-        *TINY_RUN,
+        *tiny_run(name),
         *SMALLER_BATCHES.get(name, []),
     ]
     assert main(argv) == 0

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from dmlbench.models.multilevel import pooled
 from dmlbench.progress import progress
 
 
@@ -36,8 +37,7 @@ def compute_embeddings(
     try:
         for images, batch_labels in progress(loader, desc=desc, unit="batch"):
             out = trunk(images.to(device, non_blocking=True))
-            if embedder is not None:
-                out = embedder(out)
+            out = embedder(out) if embedder is not None else pooled(out)  # a multi-level trunk's maps: pooled
             outputs.append(out.float().cpu())
             labels.append(batch_labels)
     finally:

@@ -32,11 +32,14 @@ def infer_num_features(module: nn.Module, image_size: int = 64) -> int:
     return int(out.shape[1])
 
 
-def _build_embedder(spec: Any, input_size: int) -> nn.Module:
+def _build_embedder(spec: Any, input_size: int, trunk: nn.Module | None = None) -> nn.Module:
     name, kwargs = parse_spec(spec, "models.embedder")
     factory = lookup("model", name, "models.embedder")
-    if "input_size" in inspect.signature(factory).parameters:
+    parameters = inspect.signature(factory).parameters
+    if "input_size" in parameters:
         kwargs.setdefault("input_size", input_size)
+    if "level_channels" in parameters and getattr(trunk, "level_channels", None) is not None:
+        kwargs.setdefault("level_channels", list(trunk.level_channels))  # a multi-level trunk (models/multilevel.py)
     return build("model", {name: kwargs}, role="models.embedder")
 
 
@@ -51,7 +54,7 @@ class ModelFactory:
         num_features = infer_num_features(trunk)
         models = {"trunk": trunk}
         embedder_spec = models_config.get("embedder") or {"IdentityEmbedder": {}}
-        models["embedder"] = _build_embedder(embedder_spec, num_features)
+        models["embedder"] = _build_embedder(embedder_spec, num_features, trunk)
         for name, spec in models_config.items():
             if name not in models:
                 models[name] = build("model", spec, role=f"models.{name}")

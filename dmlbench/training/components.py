@@ -25,7 +25,7 @@ def build_with_context(kind: str, spec: Any, role: str, context: dict[str, Any])
 
 def build_losses(config: dict[str, Any], context: dict[str, Any]) -> dict[str, nn.Module]:
     specs = config.get("loss_funcs") or {}
-    if not specs:
+    if not specs and not config.get("training_plugins"):  # a plugin may bring all terms (loss_terms)
         raise ConfigError("loss_funcs: at least one loss is required, e.g. {metric_loss: {ContrastiveLoss: {}}}")
     return {role: build_with_context("loss", spec, f"loss_funcs.{role}", context) for role, spec in specs.items()}
 

@@ -18,6 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from dmlbench.errors import ConfigError
+from dmlbench.models.multilevel import as_float
 from dmlbench.progress import progress
 from dmlbench.training import checkpoint
 from dmlbench.training.components import OptimizationPart
@@ -263,12 +265,13 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.settings.device.type, dtype=self.autocast_dtype)
 
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Trunk features and embeddings of a batch (float32)."""
+    def forward(self, images: Tensor) -> tuple[Any, Tensor]:
+        """Trunk features (a tensor, or a multi-level trunk's tuple of maps) and embeddings of a
+        batch (float32)."""
         with self._autocast():
             features = self.models["trunk"](images)
             embeddings = self.models["embedder"](features)
-        return features.float(), embeddings.float()
+        return as_float(features), embeddings.float()
 
     def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
         """Every loss, weighted, after the plugins changed what the losses see (order rules in
@@ -293,6 +296,8 @@ class Trainer:
                     raise ValueError(f"{type(plugin).__name__}.loss_terms: the term name {name!r} is already "
                                      f"used by {'a loss' if name in self.losses else 'another plugin'}; pick another")
                 losses[name] = term
+        if not losses:
+            raise ConfigError("nothing to train on: loss_funcs is empty and no training plugin added a loss term")
         return losses
 
     def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, float]:
