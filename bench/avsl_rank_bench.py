@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dmlbench.evaluation.retrieval import retrieval_metrics  # noqa: E402
-from plugins.avsl.plugin import AVSL  # noqa: E402
+from dmlbench.plugins.avsl.plugin import AVSL  # noqa: E402
 
 
 def synthetic(samples: int, levels: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -55,8 +55,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dmlbench.data",
     "dmlbench.models",
     "dmlbench.training",
-    "split_managers",
-    "plugins",
+    "dmlbench.split_managers",
+    "dmlbench.plugins",
 )
 
 ENTRY_POINT_GROUP = "dmlbench.plugins"

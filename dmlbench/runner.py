@@ -100,8 +100,8 @@ class Experiment:
     def folds(self) -> list[FoldData]:
         """The split manager's schemes; the manifest is saved, and checked against the saved one."""
         if self._folds is None:
-            from split_managers import split_manifest  # top-level package, found like a plugin
-            from split_managers.checks import check_validation_splits
+            from dmlbench.split_managers import split_manifest  # top-level package, found like a plugin
+            from dmlbench.split_managers.checks import check_validation_splits
 
             manager = build("split_manager", self.settings["split_manager"], role="split_manager")
             dataset = self.dataset

@@ -112,7 +112,7 @@ def test_the_papers_long_command_line_resolves_to_the_same_config(name: str, mon
 def readme_commands() -> list[tuple[str, list[str]]]:
     """``python run.py --reproduce_results ...`` commands in the READMEs' code blocks."""
     commands = []
-    for readme in [ROOT / "README.md", EXP_CONFIGS / "README.md", *sorted(ROOT.glob("plugins/*/README.md"))]:
+    for readme in [ROOT / "README.md", EXP_CONFIGS / "README.md", *sorted(ROOT.glob("dmlbench/plugins/*/README.md"))]:
         text = readme.read_text().replace("\\\n", " ")
         for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
             for line in block.splitlines():

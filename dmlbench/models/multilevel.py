@@ -8,7 +8,7 @@ the lowest level to the highest) instead of one pooled vector, and declares
 - ``num_features``: ``C_L``, the width of :func:`pooled` (the "untrained_trunk" evaluation,
   which has no embedder, ranks by the globally average-pooled last map).
 
-An embedder built for it (e.g. ``plugins.avsl.AVSLEmbedder``) takes the tuple and returns
+An embedder built for it (e.g. ``dmlbench.plugins.avsl.AVSLEmbedder``) takes the tuple and returns
 ``[B, D]`` as usual, so the trainer, the evaluation and the ordinary single-output trunks are
 unchanged. Config::
 

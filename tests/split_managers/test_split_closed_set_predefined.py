@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dmlbench.errors import SplitError
-from split_managers import ClosedSetSplitManager, PredefinedSplitManager
+from dmlbench.split_managers import ClosedSetSplitManager, PredefinedSplitManager
 
 
 def test_closed_set_hand_worked_example():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from dmlbench.errors import DMLBenchError, SplitError
-from split_managers import ClassDisjointSplitManager, ClosedSetSplitManager, IndexSplitManager, MLRCSplitManager, SplitManager
-from split_managers.partitioned import PartitionedSplitManager
+from dmlbench.split_managers import ClassDisjointSplitManager, ClosedSetSplitManager, IndexSplitManager, MLRCSplitManager, SplitManager
+from dmlbench.split_managers.partitioned import PartitionedSplitManager
 
 FOLD_MANAGERS = [MLRCSplitManager, ClassDisjointSplitManager, IndexSplitManager, ClosedSetSplitManager]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from split_managers import ClassDisjointSplitManager, IndexSplitManager
+from dmlbench.split_managers import ClassDisjointSplitManager, IndexSplitManager
 
 
 def as_lists(schemes):

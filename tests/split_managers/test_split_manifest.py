@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from split_managers import MLRCSplitManager, split_manifest
+from dmlbench.split_managers import MLRCSplitManager, split_manifest
 
 
 def test_manifest_entries_match_a_hand_computed_hash():

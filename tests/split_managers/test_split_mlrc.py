@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dmlbench.registry import build
-from split_managers import ClassDisjointSplitManager, MLRCSplitManager
+from dmlbench.split_managers import ClassDisjointSplitManager, MLRCSplitManager
 
 
 def classes_of(labels: np.ndarray, indices: np.ndarray) -> list[int]:

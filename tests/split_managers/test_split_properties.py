@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dmlbench.errors import SplitError
-from split_managers import ClassDisjointSplitManager, ClosedSetSplitManager, IndexSplitManager, MLRCSplitManager
+from dmlbench.split_managers import ClassDisjointSplitManager, ClosedSetSplitManager, IndexSplitManager, MLRCSplitManager
 
 MANAGERS = [MLRCSplitManager, ClassDisjointSplitManager, IndexSplitManager, ClosedSetSplitManager]
 

@@ -12,8 +12,8 @@ import pytest
 
 from dmlbench.cli import main
 from dmlbench.errors import SplitError
-from split_managers import MLRCSplitManager
-from split_managers.checks import check_validation_splits
+from dmlbench.split_managers import MLRCSplitManager
+from dmlbench.split_managers.checks import check_validation_splits
 
 
 def scheme(val_labels: list[int]) -> tuple[dict, np.ndarray]:

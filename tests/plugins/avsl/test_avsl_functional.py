@@ -17,7 +17,7 @@ from avsl_naive import (  # noqa: E402
     naive_topk_normalized,
 )
 
-from plugins.avsl import functional as AF  # noqa: E402
+from dmlbench.plugins.avsl import functional as AF  # noqa: E402
 
 D64 = torch.float64
 

@@ -18,9 +18,9 @@ from dmlbench.evaluation.retrieval import retrieval_metrics
 from dmlbench.models.factory import ModelFactory
 from dmlbench.models.multilevel import MultiLevelSmallConvNet, MultiLevelTrunk
 from dmlbench.training.plugins import LossInputs
-from plugins.avsl import functional as AF
-from plugins.avsl.modules import AVSLCollector, AVSLEmbedder
-from plugins.avsl.plugin import AVSL
+from dmlbench.plugins.avsl import functional as AF
+from dmlbench.plugins.avsl.modules import AVSLCollector, AVSLEmbedder
+from dmlbench.plugins.avsl.plugin import AVSL
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "evaluation"))
 from naive_retrieval import naive_metrics  # noqa: E402

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from dmlbench.cli import main as run_main
-from plugins.avsl.explain import main as explain_main
+from dmlbench.plugins.avsl.explain import main as explain_main
 
 EXP = Path(__file__).resolve().parents[3] / "exp_configs" / "demo_avsl"
 

@@ -9,7 +9,7 @@ import torch
 
 from dmlbench.errors import ConfigError
 from dmlbench.training.components import build_losses
-from plugins.classification import NormalizedEmbedder
+from dmlbench.plugins.classification import NormalizedEmbedder
 
 
 def test_normalised_softmax_loss_is_cross_entropy_over_cosines_divided_by_the_temperature() -> None:

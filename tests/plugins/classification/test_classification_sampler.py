@@ -10,7 +10,7 @@ import torch
 
 from dmlbench.errors import ConfigError
 from dmlbench.training.components import build_sampler
-from plugins.classification import ClassBalancedSampler
+from dmlbench.plugins.classification import ClassBalancedSampler
 
 #: 8 classes: most larger than 25 images, one of exactly 25, one of 3 and one of a single image.
 CLASS_SIZES = {10: 30, 11: 30, 12: 3, 13: 26, 14: 25, 15: 40, 16: 1, 17: 30}

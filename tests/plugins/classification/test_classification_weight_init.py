@@ -12,7 +12,7 @@ import torch
 from pytorch_metric_learning.losses import NormalizedSoftmaxLoss
 
 from dmlbench.registry import build
-from plugins.classification import NormSoftmaxLoss
+from dmlbench.plugins.classification import NormSoftmaxLoss
 
 D, C, N, T = 2048, 10, 30, 0.05
 LR, WD = 0.01, 1e-4

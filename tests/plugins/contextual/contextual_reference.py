@@ -1,5 +1,5 @@
 """Independent float64 computations of the Hybrid loss, written from the paper's definitions
-(Liao et al., ICML 2023, section 3), to test plugins.contextual against.
+(Liao et al., ICML 2023, section 3), to test dmlbench.plugins.contextual against.
 
 Two forms:
 - :func:`loop_contextual_similarity`: plain Python loops over sets (no tensors, no autograd),

@@ -12,8 +12,8 @@ from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 
 from dmlbench.errors import ConfigError
 from dmlbench.registry import build
-from plugins.contextual import functional as CF
-from plugins.contextual.loss import ContextualHybridLoss
+from dmlbench.plugins.contextual import functional as CF
+from dmlbench.plugins.contextual.loss import ContextualHybridLoss
 
 CASES = [(size, kind, seed) for size in (8, 16, 32) for kind in ("random", "clustered", "ties", "kth_tie")
          for seed in (0, 1)]

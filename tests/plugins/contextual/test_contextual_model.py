@@ -11,7 +11,7 @@ from dmlbench.errors import ConfigError
 from dmlbench.registry import build
 from dmlbench.training.plugins import LossInputs
 from dmlbench.training.trainer import Trainer, TrainerSettings
-from plugins.contextual import ContextualEmbedder, ContextualHybridLoss, TrainProjector
+from dmlbench.plugins.contextual import ContextualEmbedder, ContextualHybridLoss, TrainProjector
 
 
 def _written_out(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

@@ -11,7 +11,7 @@ import torch
 from dmlbench.data.base import RetrievalDataset, TransformedSubset
 from dmlbench.errors import ConfigError
 from dmlbench.training.components import build_sampler
-from plugins.contextual.sampler import HierarchicalSampler
+from dmlbench.plugins.contextual.sampler import HierarchicalSampler
 
 BATCH, PER_CLASS = 16, 2          # halves of 8 = 4 classes x 2 images
 

@@ -11,8 +11,8 @@ from das_reference import NaiveDAS, top_k, unit
 
 from dmlbench.errors import ConfigError
 from dmlbench.training.plugins import LossInputs
-from plugins.das import DAS, DASState
-from plugins.das import functional as das
+from dmlbench.plugins.das import DAS, DASState
+from dmlbench.plugins.das import functional as das
 
 C, D, K, S = 5, 12, 3, 4
 

@@ -14,8 +14,8 @@ from pytorch_metric_learning.miners import MultiSimilarityMiner
 from dmlbench.registry import build
 from dmlbench.training.plugins import LossInputs
 from dmlbench.training.trainer import Trainer, TrainerSettings
-from plugins.das import DAS
-from plugins.sdm import SDM
+from dmlbench.plugins.das import DAS
+from dmlbench.plugins.sdm import SDM
 
 C, D = 4, 8
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 3, 0])

@@ -9,7 +9,7 @@ from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
 
 from dmlbench.errors import ConfigError
 from dmlbench.training.plugins import LossInputs, bound_loss_inputs
-from plugins.sdm import SoftWorstCaseDistance, soft_worst_case
+from dmlbench.plugins.sdm import SoftWorstCaseDistance, soft_worst_case
 
 
 def random_views(num_views=5, n=6, dim=4, seed=0):

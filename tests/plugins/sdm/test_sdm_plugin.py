@@ -22,7 +22,7 @@ from torch import nn
 from dmlbench.errors import ConfigError
 from dmlbench.registry import build
 from dmlbench.training.plugins import LossInputs, TrainingPlugin
-from plugins.sdm import SDM, dropout_views
+from dmlbench.plugins.sdm import SDM, dropout_views
 
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1])
 

@@ -13,7 +13,7 @@ from torch import nn
 from dmlbench.errors import ConfigError
 from dmlbench.training.plugins import LossInputs, TrainingPlugin
 from dmlbench.training.trainer import Trainer, TrainerSettings
-from plugins.sdm import SDM
+from dmlbench.plugins.sdm import SDM
 
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1])
 P = 0.25

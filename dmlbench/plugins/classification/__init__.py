@@ -16,8 +16,8 @@ The exp_configs ``cub_classification``, ``car_classification``, ``sop_classifica
 ``inshop_classification`` hold the paper's settings.
 """
 
-from plugins.classification.embedder import NormalizedEmbedder
-from plugins.classification.loss import NormSoftmaxLoss
-from plugins.classification.sampler import ClassBalancedSampler
+from dmlbench.plugins.classification.embedder import NormalizedEmbedder
+from dmlbench.plugins.classification.loss import NormSoftmaxLoss
+from dmlbench.plugins.classification.sampler import ClassBalancedSampler
 
 __all__ = ["ClassBalancedSampler", "NormSoftmaxLoss", "NormalizedEmbedder"]

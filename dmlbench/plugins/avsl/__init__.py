@@ -3,7 +3,7 @@ embedder, EMA links between levels, a certainty-gated propagation to the final d
 Proxy-Anchor losses on D and on every level. Registered as the training plugin ``AVSL`` and the
 embedder ``AVSLEmbedder``; docs/methods/avsl.md."""
 
-from plugins.avsl.modules import AVSLCollector, AVSLEmbedder, split_output
-from plugins.avsl.plugin import AVSL, AVSLSimilarity
+from dmlbench.plugins.avsl.modules import AVSLCollector, AVSLEmbedder, split_output
+from dmlbench.plugins.avsl.plugin import AVSL, AVSLSimilarity
 
 __all__ = ["AVSL", "AVSLCollector", "AVSLEmbedder", "AVSLSimilarity", "split_output"]

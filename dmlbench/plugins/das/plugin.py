@@ -34,7 +34,7 @@ from dmlbench.errors import ConfigError
 from dmlbench.registry import register
 from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
 from dmlbench.training.seeding import derive_seed
-from plugins.das.state import DASState
+from dmlbench.plugins.das.state import DASState
 
 _KEY = "training_plugins.DAS"
 NUM_ORIGINAL = "das_num_original"

@@ -20,8 +20,8 @@ import numpy as np
 
 from dmlbench.errors import SplitError
 from dmlbench.registry import register
-from split_managers.base import SplitSchemes
-from split_managers.partitioned import PartitionedSplitManager, ceil_part, floor_part, kfold_chunks
+from dmlbench.split_managers.base import SplitSchemes
+from dmlbench.split_managers.partitioned import PartitionedSplitManager, ceil_part, floor_part, kfold_chunks
 
 
 @register("split_manager")

@@ -11,7 +11,7 @@ import numpy as np
 
 from dmlbench.errors import SplitError
 from dmlbench.registry import register
-from split_managers.base import SplitManager, SplitSchemes
+from dmlbench.split_managers.base import SplitManager, SplitSchemes
 
 #: Split names in the order they are listed; other names follow alphabetically.
 KNOWN_SPLIT_ORDER = ("train", "val", "test", "query", "gallery")

@@ -1,7 +1,7 @@
 """AVSL's trained modules: the embedder (per-level embeddings, activation maps, certainties) and
 the collector (per-level proxies, the learnable a and b, the EMA link matrices).
 
-Math: :mod:`plugins.avsl.functional` and docs/methods/avsl.md.
+Math: :mod:`dmlbench.plugins.avsl.functional` and docs/methods/avsl.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from dmlbench.errors import ConfigError
 from dmlbench.registry import register
-from plugins.avsl import functional as AF
+from dmlbench.plugins.avsl import functional as AF
 
 
 @register("model")

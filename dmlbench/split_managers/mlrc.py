@@ -25,8 +25,8 @@ import numpy as np
 
 from dmlbench.errors import SplitError
 from dmlbench.registry import register
-from split_managers.base import SplitSchemes
-from split_managers.partitioned import PartitionedSplitManager, floor_part, samples_of_classes
+from dmlbench.split_managers.base import SplitSchemes
+from dmlbench.split_managers.partitioned import PartitionedSplitManager, floor_part, samples_of_classes
 
 
 @register("split_manager")

@@ -2,7 +2,7 @@
 
 Each step, the batch's embeddings get ``num_views`` dropout masks (p = ``dropout``, train
 mode) -- the views; every pair's distance the loss sees is the soft worst case over the views
-(:mod:`plugins.sdm.aggregation`, temperature ``alpha``), computed by the loss's own distance on
+(:mod:`dmlbench.plugins.sdm.aggregation`, temperature ``alpha``), computed by the loss's own distance on
 each view (which L2-normalises it). The loss itself (MS, contrastive, triplet, margin, ...) is
 the unchanged pytorch-metric-learning class. Test time is unchanged.
 
@@ -38,7 +38,7 @@ from torch import Tensor
 from dmlbench.errors import ConfigError
 from dmlbench.registry import register
 from dmlbench.training.plugins import LossInputs, TrainingPlugin
-from plugins.sdm.aggregation import SoftWorstCaseDistance
+from dmlbench.plugins.sdm.aggregation import SoftWorstCaseDistance
 
 
 def dropout_views(views: Tensor, masks_per_view: int, p: float) -> Tensor:

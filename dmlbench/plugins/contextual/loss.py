@@ -13,7 +13,7 @@ from torch import Tensor
 
 from dmlbench.errors import ConfigError
 from dmlbench.registry import register
-from plugins.contextual import functional as CF
+from dmlbench.plugins.contextual import functional as CF
 
 _ROLE = "loss_funcs.<role>.ContextualHybridLoss"
 
@@ -29,7 +29,7 @@ def _number(name: str, value: Any, low: float | None = None, high: float | None 
 @register("loss")
 class ContextualHybridLoss(BaseMetricLossFunction):
     """The Hybrid loss ``w_ctx L_ctx + w_con L_con + w_reg L_reg`` (formulas in
-    :mod:`plugins.contextual.functional` and docs/methods/contextual.md).
+    :mod:`dmlbench.plugins.contextual.functional` and docs/methods/contextual.md).
 
     Called as ``loss(embeddings, labels[, indices_tuple])``; the embeddings are L2-normalised here
     (``S`` = cosine similarity), so any trunk/embedder works. Defaults are the official 256-px

@@ -10,7 +10,7 @@ import torch
 
 from dmlbench.errors import ConfigError
 from dmlbench.registry import register
-from plugins.classification.sampler import _Deck
+from dmlbench.plugins.classification.sampler import _Deck
 
 
 def super_labels_of(data_source: Any) -> np.ndarray | None:

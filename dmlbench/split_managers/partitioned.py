@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from dmlbench.errors import SplitError
-from split_managers.base import SplitManager, SplitSchemes, check_int
+from dmlbench.split_managers.base import SplitManager, SplitSchemes, check_int
 
 
 def as_fraction(value: float) -> Fraction:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from plugins.das import functional as das
+from dmlbench.plugins.das import functional as das
 
 
 class DASState:

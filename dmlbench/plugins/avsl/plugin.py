@@ -28,8 +28,8 @@ from torch import Tensor, nn
 from dmlbench.errors import ConfigError
 from dmlbench.registry import register
 from dmlbench.training.plugins import LossInputs, TrainingPlugin
-from plugins.avsl import functional as AF
-from plugins.avsl.modules import AVSLCollector, AVSLEmbedder, split_output
+from dmlbench.plugins.avsl import functional as AF
+from dmlbench.plugins.avsl.modules import AVSLCollector, AVSLEmbedder, split_output
 
 
 class AVSLSimilarity:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from split_managers.base import SplitSchemes, labels_at_level
+from dmlbench.split_managers.base import SplitSchemes, labels_at_level
 
 
 def split_hash(classes: list[int], indices: list[int]) -> str:

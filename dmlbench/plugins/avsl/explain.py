@@ -1,12 +1,12 @@
 """Explain AVSL retrievals: a query, its nearest images by D, and for each pair the levels and
 dimensions that contributed most to D, with those dimensions' activation maps overlaid.
 
-    python -m plugins.avsl.explain --experiment_name demo_avsl --query 0
+    python -m dmlbench.plugins.avsl.explain --experiment_name demo_avsl --query 0
         [--root_experiment_folder logs] [--dataset_root datasets] [--fold 0] [--split test]
         [--top 4] [--dims 2] [--out logs/demo_avsl/meta/explain_query0.png]
 
 The attribution is exact: ``D = sum_{l,k} v^l_k P^l_k delta^l_k``
-(:func:`plugins.avsl.functional.pair_attribution`). For each retrieved image the ``--dims``
+(:func:`dmlbench.plugins.avsl.functional.pair_attribution`). For each retrieved image the ``--dims``
 (level, dimension) pairs with the largest contributions are shown: the activation map M^l_k of
 that dimension over the query and over the retrieved image, and the share of D per level.
 """
@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from dmlbench.errors import ConfigError, DMLBenchError
-from plugins.avsl import functional as AF
-from plugins.avsl.modules import AVSLEmbedder, split_output
-from plugins.avsl.plugin import AVSLSimilarity
+from dmlbench.plugins.avsl import functional as AF
+from dmlbench.plugins.avsl.modules import AVSLEmbedder, split_output
+from dmlbench.plugins.avsl.plugin import AVSLSimilarity
 
 
 def load(experiment_dir: Path, dataset_root: Path, fold_index: int) -> tuple[Any, Any, dict, AVSLSimilarity, Any]:
@@ -162,7 +162,7 @@ def draw(out: Path, pictures: list[np.ndarray], maps: list[torch.Tensor], contri
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plugins.avsl.explain", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dmlbench.plugins.avsl.explain", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment_name", required=True)
     parser.add_argument("--root_experiment_folder", default="logs")
     parser.add_argument("--dataset_root", default="datasets")

@@ -2,7 +2,7 @@
 discriminative feature scaling and memorized transformation shifting, handed to any unchanged loss
 and miner. Registered as the training plugin ``DAS``."""
 
-from plugins.das.plugin import DAS
-from plugins.das.state import DASState
+from dmlbench.plugins.das.plugin import DAS
+from dmlbench.plugins.das.state import DASState
 
 __all__ = ["DAS", "DASState"]
