@@ -26,6 +26,7 @@ from dmlbench.config.experiment_files import (
     read_category_files,
     record_command_line,
 )
+from dmlbench.config.exp_config_lookup import find_exp_config
 from dmlbench.config.files import CATEGORIES, exp_config_file_lists, load_category, parse_file_list
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
@@ -34,14 +35,22 @@ from dmlbench.config.yaml_io import parse_value
 from dmlbench.data.roots import default_dataset_root
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 from dmlbench.runner import Experiment
+from dmlbench.user_plugins import use_user_plugins
 from dmlbench.config.checks import validate_config
 
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
 SUFFIX_MARK = "~"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (``error: ...; see --help``), like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{message}; see {self.prog} --help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(prog="python run.py" if Path(sys.argv[0]).name == "run.py" else "dmlbench",
         description="dmlbench: deep metric learning experiments under the MLRC protocol.",
         allow_abbrev=False,
         epilog="Any other --key value overrides the config, e.g. --batch_size 64 "
@@ -95,10 +104,7 @@ def reproduced_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """``--reproduce_results DIR``: a saved experiment's categories replace the defaults; an
     exp_configs/ entry's files are merged over them (they hold only what differs), starting from
     the file lists of its ``config_files.yaml`` where the command line gives none."""
-    directory = Path(args.reproduce_results)
-    if not (directory / "configs").is_dir():
-        raise ConfigError(f"--reproduce_results {directory}: no configs/ folder there "
-                          f"(expected {directory / 'configs' / 'config_general.yaml'} and friends)")
+    directory = find_exp_config(args.reproduce_results)
     saved = is_saved_experiment(directory)
     config = default_configs(args, None if saved else exp_config_file_lists(directory / "configs"))
     for category, content in read_category_files(directory).items():
@@ -128,7 +134,7 @@ def apply_overrides(config: dict[str, dict[str, Any]], overrides: dict[str, Any]
 def experiment_dir_for(args: argparse.Namespace) -> Path:
     name = args.experiment_name
     if not name and args.reproduce_results:
-        name = Path(args.reproduce_results).resolve().name
+        name = find_exp_config(args.reproduce_results).resolve().name
     if not name:
         raise ConfigError("--experiment_name is required (or --reproduce_results DIR, which names it after DIR)")
     return Path(args.root_experiment_folder) / name
@@ -178,6 +184,7 @@ def run(argv: list[str]) -> int:
             config = default_configs(args)
     if overrides:
         config = apply_overrides(config, overrides)
+    use_user_plugins(config)
 
     search_parameters = find_search_parameters(flatten_config(config))
     if search_parameters or args.bayes_opt_iters is not None:

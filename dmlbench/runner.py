@@ -38,6 +38,7 @@ from dmlbench.registry import build, parse_spec
 from dmlbench.training import checkpoint
 from dmlbench.training.fold import train_fold, training_summary
 from dmlbench.training.seeding import derive_seed, seed_everything
+from dmlbench.user_plugins import load_user_plugins
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -65,6 +66,7 @@ class Experiment:
     def __post_init__(self) -> None:
         self.experiment_dir = Path(self.experiment_dir)
         self.settings = flatten_config(self.config)
+        load_user_plugins(setting(self.settings, "plugin_paths"))  # the user's own @register-ed classes
         self.device = resolve_device(setting(self.settings, "device"))
         self.evaluation = EvaluationSettings.from_config(self.settings)
         self.meta_dir = self.experiment_dir / "meta"
