@@ -20,7 +20,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from dmlbench.errors import ConfigError
 from dmlbench.models.multilevel import as_float
-from dmlbench.progress import progress
+from dmlbench.progress import advance, progress
 from dmlbench.training import checkpoint
 from dmlbench.training.components import OptimizationPart
 from dmlbench.training.plugin_set import PluginSet, as_plugin_set
@@ -236,10 +236,10 @@ class Trainer:
             parameter.requires_grad_(False)
         loader = self.loader_factory(epoch)
         batches = iter(loader)
-        bar = progress(range(settings.iterations_per_epoch), desc=f"{self.progress_label} epoch {epoch}")
+        bar = progress(total=settings.iterations_per_epoch, desc=f"{self.progress_label} epoch {epoch}")
         running = 0.0
         try:
-            for iteration in bar:
+            for iteration in range(settings.iterations_per_epoch):
                 try:
                     images, labels = next(batches)
                 except StopIteration:
@@ -248,7 +248,7 @@ class Trainer:
                 losses = self._step(images, labels, frozen)
                 total = sum(losses.values())
                 running = total if iteration == 0 else 0.9 * running + 0.1 * total
-                bar.set_postfix(loss=f"{running:.4f}")
+                advance(bar, loss=f"{running:.4f}")
                 global_step = (epoch - 1) * settings.iterations_per_epoch + iteration
                 self.on_log("train", losses, global_step)
         finally:
