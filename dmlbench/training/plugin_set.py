@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from dmlbench.errors import ConfigError
 from dmlbench.registry import build
 from dmlbench.training.checkpoint import load_models
+from dmlbench.training.plugin_checks import check_declared_parameters
 from dmlbench.training.plugins import TrainingPlugin
 
 #: The registry kind of training plugins (``@register(PLUGIN_KIND)``).
@@ -35,6 +36,8 @@ class PluginSet:
 
     def __init__(self, plugins: Sequence[TrainingPlugin] = ()) -> None:
         self.plugins = list(plugins)
+        for plugin in self.plugins:
+            check_declared_parameters(plugin)  # a parameter outside modules() would silently never train
         self.similarity()  # the similarity rule, checked at build time
 
     @classmethod
