@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -79,9 +80,20 @@ class RecordStore:
                 cursor = connection.execute(f"SELECT * FROM {table} ORDER BY rowid")
                 header = [column[0] for column in cursor.description]
                 path = out_dir / f"{table}.csv"
-                write_csv_atomic(path, header, cursor)
+                write_csv_atomic(path, header, readable_times(header, cursor))
                 written.append(path)
         return written
+
+
+def readable_times(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterable[list[Any]]:
+    """Rows with the ``recorded_at`` column (seconds since the epoch in records.db) as a local ISO 8601
+    timestamp with its UTC offset, e.g. ``2026-11-28T09:50:12+00:00``."""
+    column = header.index("recorded_at") if "recorded_at" in header else None
+    for row in rows:
+        row = list(row)
+        if column is not None and isinstance(row[column], (int, float)):
+            row[column] = datetime.fromtimestamp(row[column]).astimezone().isoformat(timespec="seconds")
+        yield row
 
 
 def write_csv_atomic(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
