@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="data set constructor option (YAML value), e.g. --option csv_file=mine.csv",
     )
+    check.add_argument("--allow-subset", action="store_true",
+                       help="accept image/class counts that differ from the published ones (a known subset)")
     check.add_argument("--full-decode", action="store_true", help="decode every image fully (slower)")
     check.add_argument("--workers", type=int, default=8, help="threads opening images (default 8)")
     check.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -95,7 +97,9 @@ def _check(args: argparse.Namespace) -> int:
     dataset = dataset_cls(root=args.root, **options)
     where = getattr(dataset, "folder", args.root)
     print(f"{args.name} at {where}")
-    print(format_summary(summarize(dataset)))
+    summary = summarize(dataset)
+    print(format_summary(summary))
+    differing = [row.split for row in summary if not row.matches_published]
     bad = find_bad_images(
         dataset.paths, workers=args.workers, full_decode=args.full_decode, progress=not args.no_progress
     )
@@ -105,6 +109,10 @@ def _check(args: argparse.Namespace) -> int:
             print(f"  {path}: {problem}")
         return EXIT_DATA_PROBLEM
     print(f"all {len(dataset)} images open")
+    if differing and not args.allow_subset:
+        print(f"error: the {', '.join(differing)} counts differ from the published ones; a partial or modified copy? "
+              "(pass --allow-subset to accept a known subset)", file=sys.stderr)
+        return EXIT_DATA_PROBLEM
     return EXIT_OK
 
 

@@ -51,7 +51,11 @@ def test_truncated_image_is_caught_by_full_decode(tmp_path, cub_tree):
 
 def test_check_command_on_a_good_tree(cub_tree, capsys):
     root, _ = cub_tree
-    assert main(["check", "CUB200", "--root", str(root), "--no-progress"]) == 0
+    # the fixture is a 9-image subset of CUB: counts differ from the published ones
+    assert main(["check", "CUB200", "--root", str(root), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train, test counts differ" in err and "--allow-subset" in err
+    assert main(["check", "CUB200", "--root", str(root), "--no-progress", "--allow-subset"]) == 0
     out = capsys.readouterr().out
     assert "train" in out and "all 9 images open" in out
     table = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[2:5]}
@@ -88,5 +92,5 @@ def test_check_passes_options_to_the_constructor(tmp_path, capsys):
 
     write_image(tmp_path / "img" / "a.jpg")
     (tmp_path / "mine.csv").write_text("path,label,split\nimg/a.jpg,3,test\n")
-    assert main(["check", "CSVDataset", "--root", str(tmp_path), "--option", "csv_file=mine.csv", "--no-progress"]) == 0
+    assert main(["check", "CSVDataset", "--root", str(tmp_path), "--option", "csv_file=mine.csv", "--no-progress"]) == 0  # no published sizes
     assert "all 1 images open" in capsys.readouterr().out
