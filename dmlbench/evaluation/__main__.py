@@ -5,7 +5,7 @@
         --gallery-embeddings G.npy --gallery-labels GL.npy        # In-Shop style
 
 Files: .npy, .npz (holding one array), .pt/.pth (a saved tensor), .txt/.csv (numbers, or labels
-one per line). Prints one "name: value" line per metric (or JSON with --json). A bad input
+one per line). Prints one "name: 12.34%" line per metric, in percent like the runner (or JSON fractions with --json). A bad input
 (missing file, shape mismatch, ...) prints one line to stderr and exits with code 2.
 """
 
@@ -134,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        for name, value in metrics.items():
-            print(f"{name}: {value:.6f}")
+        for name, value in metrics.items():  # percent with 2 decimals, as the runner prints; --json: fractions
+            print(f"{name}: {100 * value:.2f}%")
     return 0
 
 
