@@ -31,6 +31,7 @@ from dmlbench.config.experiment_files import (
 from dmlbench.config.defaults import setting
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
+from dmlbench.search.messages import generator_label
 from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
 from dmlbench.search.jobs import read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
@@ -176,7 +177,7 @@ class Search:
                 specs = []
                 for index, parameters in proposed.items():
                     trial = next(t for t in self.ax.trials() if t.index == index)
-                    _log(f"trial {index} ({trial.generation_node}): {_format_values(self.space.decode(parameters))}")
+                    _log(f"trial {index} ({generator_label(trial.generation_node)}): {_format_values(self.space.decode(parameters))}")
                     specs.append(self.prepare_trial(index, parameters))
                 if specs:
                     self._start(specs)

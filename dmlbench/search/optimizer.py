@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.fileio import replace_atomic
+from dmlbench.search.messages import quiet_libraries
 from dmlbench.search.space import SearchSpace
 
 #: Ax trial statuses as dmlbench reports them.
 COMPLETED, RUNNING, FAILED, ABANDONED = "COMPLETED", "RUNNING", "FAILED", "ABANDONED"
+
 
 
 def default_sobol_trials(iterations: int) -> int:
@@ -39,6 +41,7 @@ def quiet_ax() -> None:
         if name.startswith("ax."):
             logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module=r"(ax|botorch|gpytorch|linear_operator)(\.|$)")
+    quiet_libraries()
 
 
 @dataclass(frozen=True)

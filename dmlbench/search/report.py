@@ -21,6 +21,7 @@ from dmlbench.records.report import (
     format_percent,
     results_table,
 )
+from dmlbench.search.messages import generator_label
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING
 from dmlbench.search.results import MODES, TrialRow, aggregate_runs, best_so_far
@@ -92,8 +93,10 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
     return save_figure(figure, path)
 
 
-def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS) -> list[list[str]]:
-    """Rows [split, status, mode, metric...] with "mean [CI low, CI high]" in percent."""
+def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS,
+                       interval: bool = True) -> list[list[str]]:
+    """Rows [split, status, mode, metric...] with "mean [CI low, CI high]" in percent (the mean
+    alone with ``interval=False``)."""
     rows = [["split", "trained_status", "mode", *metrics.values()]]
     for split, by_status in aggregate.items():
         ordered = [s for s in TRAINED_STATUSES if s in by_status] + [s for s in by_status if s not in TRAINED_STATUSES]
@@ -105,8 +108,8 @@ def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN
                 cells = []
                 for metric in metrics:
                     stat = entry.get(metric)
-                    cells.append("-" if stat is None else
-                                 f"{format_percent(stat['mean'])} [{format_percent(stat['ci_low'])}, {format_percent(stat['ci_high'])}]")
+                    bounds = f" [{format_percent(stat['ci_low'])}, {format_percent(stat['ci_high'])}]" if stat and interval else ""
+                    cells.append("-" if stat is None else f"{format_percent(stat['mean'])}{bounds}")
                 rows.append([split, status, mode, *cells])
     return rows
 
@@ -121,7 +124,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines.append(f"- written: {report['created']}")
     if best:
         lines += ["", "## Best trial", "",
-                  f"Trial {best['index']} (`{best['folder']}`, {best['generation_node']}): "
+                  f"Trial {best['index']} (`{best['folder']}`, {generator_label(best['generation_node'])}): "
                   f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} (mean ± SEM over folds).", "",
                   "| parameter | value |", "|---|---|"]
         lines += [f"| {name} | {value!r} |" for name, value in best["parameters"].items()]
@@ -132,17 +135,21 @@ def render_markdown(report: dict[str, Any]) -> str:
     reproductions = report.get("reproductions") or {}
     if reproductions.get("count"):
         n = reproductions["count"]
-        lines += ["", f"## Reproductions of the best trial ({n} retrainings, different seeds)", "",
-                  f"Percent, mean over reproductions [{int(100 * reproductions['level'])}% Student-t confidence "
-                  "interval]; separated = each reproduction's mean over its fold models, concatenated = its "
-                  "fold models' embeddings concatenated.", "",
-                  format_markdown_table(reproduction_table(reproductions["results"]))]
-        if n < 2:
-            lines += ["", "One reproduction gives no interval: use --reproductions 2 or more."]
+        if n < 2:  # one value per cell: no interval to show
+            lines += ["", "## Reproduction of the best trial (1 retraining, a different seed)", "",
+                      "Percent; separated = its mean over its fold models, concatenated = its fold models' "
+                      "embeddings concatenated. One reproduction gives no interval: use --reproductions 2 or more.",
+                      "", format_markdown_table(reproduction_table(reproductions["results"], interval=False))]
+        else:
+            lines += ["", f"## Reproductions of the best trial ({n} retrainings, different seeds)", "",
+                      f"Percent, mean over reproductions [{int(100 * reproductions['level'])}% Student-t confidence "
+                      "interval]; separated = each reproduction's mean over its fold models, concatenated = its "
+                      "fold models' embeddings concatenated.", "",
+                      format_markdown_table(reproduction_table(reproductions["results"]))]
     lines += ["", "## Trials", "", "| trial | status | generator | objective (%) | folder |", "|---|---|---|---|---|"]
     for row in report["trials"]:
         objective = "-" if row["mean"] is None else f"{format_percent(row['mean'])} ± {format_percent(row['sem'])}"
-        lines.append(f"| {row['index']} | {row['status']} | {row['generation_node']} | {objective} | "
+        lines.append(f"| {row['index']} | {row['status']} | {generator_label(row['generation_node'])} | {objective} | "
                      f"{row['folder']} |")
     lines += ["", "All trials with their parameters: `csv/trials.csv`."]
     for plot in report.get("plots", []):
