@@ -60,9 +60,10 @@ class ImageFolder(RetrievalDataset):
         base = Path(root).expanduser() / folder if folder else Path(root).expanduser()
         if not base.is_dir():
             nothing = " (ImageFolder reads your own images; there is nothing to download)" if download else ""
+            what = f"{base} is a file, not a folder" if base.is_file() else f"folder {base} not found"
             raise DatasetError(
-                f"ImageFolder: folder {base} not found{nothing}; pass --dataset_root pointing at a "
-                f"folder with one sub-folder of images per class"
+                f"ImageFolder: {what}{nothing}; --dataset_root (and folder) must name a folder with one "
+                f"sub-folder of images per class"
             )
         self.folder = base
         extensions = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from dmlbench.data.base import RetrievalDataset
 from dmlbench.data.download import RemoteFile, download_dataset
-from dmlbench.data.roots import image_folder_hint
+from dmlbench.data.roots import image_folder_hint, root_hint
 from dmlbench.errors import DatasetError
 
 
@@ -83,8 +83,7 @@ class OfficialFormatDataset(RetrievalDataset):
             how = cls.manual_download.format(root=Path(root).expanduser())
         else:
             how = (
-                f"run `python -m dmlbench.data download {cls.registry_name} --root {root}` "
-                f"or pass --dataset_root"
+                f"run `python -m dmlbench.data download {cls.registry_name} --root {root}`{root_hint(root)}"
             )
         hint = image_folder_hint(cls.registry_name, root)
         return f"{cls.registry_name}: {where} not found; " + (hint if hint else how)

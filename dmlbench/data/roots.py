@@ -61,3 +61,14 @@ def image_folder_hint(name: str, root: str | Path) -> str | None:
             f"'{{ImageFolder: {{folder: {folder}}}}}' --merge_argparse_when_resuming (labels: the class folders "
             f"in sorted order, which is the official class order when the folders are numbered like 001.Name; "
             f"{split}); check it with python -m dmlbench.data check ImageFolder --root {root} --option folder={folder}")
+
+
+def root_hint(root: str | Path) -> str:
+    """The ``--dataset_root`` advice that fits: pass it when the default root was used, else
+    nothing (the user already chose the folder); a file where a folder belongs is named as such."""
+    root = Path(root).expanduser()
+    if root.is_file():
+        return f"; --dataset_root {root} is a file, give the folder that holds the data sets"
+    if root == Path(default_dataset_root()):
+        return f" or pass --dataset_root (the default, {root}, was used)"
+    return ""

@@ -96,3 +96,26 @@ def test_a_run_without_dataset_root_reads_data_when_only_that_exists(tmp_path: P
     monkeypatch.chdir(tmp_path)
     assert run_main(["--experiment_name", "x", "--device", "cpu"]) == 2
     assert "data/CUB_200_2011/images.txt not found" in capsys.readouterr().err
+
+
+def test_missing_data_set_hints_fit_the_root_that_was_used(tmp_path, monkeypatch) -> None:
+    """--dataset_root is suggested only when the default root was used; a file is called a file."""
+    from dmlbench.data.cub import CUB200
+    from dmlbench.data.image_folder import ImageFolder
+    from dmlbench.errors import DatasetError
+
+    monkeypatch.chdir(tmp_path)
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    with pytest.raises(DatasetError) as error:
+        CUB200(chosen)
+    assert "download CUB200 --root" in str(error.value) and "--dataset_root" not in str(error.value)
+    with pytest.raises(DatasetError) as error:
+        CUB200("datasets")
+    assert "or pass --dataset_root (the default, datasets, was used)" in str(error.value)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(DatasetError, match="notes.txt is a file, give the folder"):
+        CUB200(a_file)
+    with pytest.raises(DatasetError, match="notes.txt is a file, not a folder"):
+        ImageFolder(a_file)
