@@ -42,5 +42,6 @@ def find_exp_config(argument: str) -> Path:
         raise ConfigError(f"--reproduce_results {argument}: no configs/ folder there (expected "
                           f"{given / 'configs' / 'config_general.yaml'} and friends)")
     names = shipped_names()
-    shipped = f"; shipped exp_configs: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}" if names else ""
+    shipped = (f"; {len(names)} shipped in {SHIPPED_EXP_CONFIGS}: {', '.join(names[:8])}"
+               f"{', ...' if len(names) > 8 else ''}") if names else ""
     raise ConfigError(f"--reproduce_results {argument}: not found (looked in {looked}){shipped}")
