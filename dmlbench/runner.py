@@ -67,6 +67,8 @@ class Experiment:
         self.experiment_dir = Path(self.experiment_dir)
         self.settings = flatten_config(self.config)
         load_user_plugins(setting(self.settings, "plugin_paths"))  # the user's own @register-ed classes
+        if setting(self.settings, "num_threads"):
+            torch.set_num_threads(int(setting(self.settings, "num_threads")))
         self.device = resolve_device(setting(self.settings, "device"))
         self.evaluation = EvaluationSettings.from_config(self.settings)
         self.meta_dir = self.experiment_dir / "meta"
