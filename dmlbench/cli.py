@@ -254,7 +254,8 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
             shutil.rmtree(experiment_dir)  # nothing half-made is left behind by an error before the first checkpoint
         kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
         if not isinstance(error, KeyboardInterrupt):
-            failure.update(kept=kept, resume=resume_command(args, experiment_dir))
+            if not (args.evaluate or args.evaluate_ensemble):
+                failure.update(kept=kept, resume=resume_command(args, experiment_dir))
             raise
         if kept is None:
             print("\ninterrupted before the first checkpoint; nothing was kept: rerun the same command", file=sys.stderr)

@@ -87,9 +87,11 @@ def sigterm_as_interrupt() -> Iterator[dict[str, bool]]:
 def report_failure(error: BaseException, debug: bool, kept: Path | None, resume: str | None) -> int:
     """Print the one line for ``error`` (and the resume command if a folder with checkpoints was
     kept); -> the exit code (2 for bad input, 1 for anything else)."""
-    from dmlbench.errors import DMLBenchError
+    from dmlbench.errors import CorruptFileError, DMLBenchError
 
     user_error = isinstance(error, DMLBenchError)
+    if isinstance(error, CorruptFileError):
+        kept = None  # its own message says what to do
     if debug and not user_error:
         import traceback
 

@@ -48,7 +48,8 @@ def read_result(kind: str, job_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     return read_json_object(path, f"delete it and rerun the search's command: the {kind} is then run again "
-                            "(from its checkpoints where it has them)", required=("results",))
+                            "(from its checkpoints where it has them)",
+                            required=("mean",) if kind == "trial" else ("results",))
 
 
 def read_error(job_dir: Path) -> str:
