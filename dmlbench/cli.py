@@ -176,6 +176,8 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     args.dataset_root = args.dataset_root or default_dataset_root()
+    if args.evaluate_unfinished and not (args.evaluate or args.evaluate_ensemble):
+        raise ConfigError("--evaluate_unfinished only applies with --evaluate or --evaluate_ensemble")
     overrides = parse_overrides(unknown)
     experiment_dir = experiment_dir_for(args)
     existing = experiment_dir.exists() and any(experiment_dir.iterdir())

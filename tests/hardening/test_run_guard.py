@@ -262,3 +262,9 @@ def test_sigterm_checkpoints_exits_143_and_the_hint_resumes(tmp_path, dataset_ro
     assert not list(root.rglob("*.tmp"))
     assert main(hint[2:]) == 0
     assert trained(root / "tiny") == trained(finished_run)
+
+
+def test_evaluate_unfinished_needs_evaluate(tmp_path, dataset_root, capsys):
+    assert main([*RUN, "--experiment_name", "x", "--evaluate_unfinished", *where(tmp_path, dataset_root)]) == 2
+    assert "--evaluate_unfinished only applies" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
