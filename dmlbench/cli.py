@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dmlbench.config.experiment_files import (
+    configs_complete,
     flatten_config,
     is_saved_experiment,
     load_saved_configs,
     read_category_files,
     record_command_line,
+    save_configs,
 )
 from dmlbench.config.exp_config_lookup import find_exp_config
 from dmlbench.config.files import CATEGORIES, exp_config_file_lists, load_category, parse_file_list
@@ -37,6 +39,18 @@ from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 from dmlbench.runner import Experiment
 from dmlbench.user_plugins import use_user_plugins
 from dmlbench.config.checks import validate_config
+from dmlbench.integrity import remove_stale_temp_files
+from dmlbench.run_guard import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    check_experiment_name,
+    debug_enabled,
+    has_checkpoints,
+    is_partial_start,
+    report_failure,
+    resume_command,
+    sigterm_as_interrupt,
+)
 
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
 SUFFIX_MARK = "~"
@@ -69,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="apply this command line's config overrides to a saved/reproduced config")
     parser.add_argument("--evaluate", action="store_true", help="test the saved fold models, no training")
     parser.add_argument("--evaluate_ensemble", action="store_true", help="also test the concatenated ensemble")
+    parser.add_argument("--evaluate_unfinished", action="store_true",
+                        help="let --evaluate test folds whose training has not finished (their best checkpoint so far)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error (also DMLBENCH_DEBUG=1)")
     parser.add_argument("--splits_to_eval", nargs="+", help="splits for --evaluate, e.g. [test] or [val, test]")
     parser.add_argument("--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys")
     parser.add_argument("--reproductions", type=int, default=0, help="retrain the best trial N times and test")
@@ -137,34 +155,52 @@ def experiment_dir_for(args: argparse.Namespace) -> Path:
         name = find_exp_config(args.reproduce_results).resolve().name
     if not name:
         raise ConfigError("--experiment_name is required (or --reproduce_results DIR, which names it after DIR)")
-    return Path(args.root_experiment_folder) / name
-
-
-def _has_checkpoints(directory: Path) -> bool:
-    return any(directory.glob("*/checkpoints/*.pt"))
+    return Path(args.root_experiment_folder) / check_experiment_name(name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; one line on stderr for any error (exit 2 for bad input, 1 otherwise,
+    130 after Ctrl-C, 143 after SIGTERM); the traceback only with --debug / DMLBENCH_DEBUG=1."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(argv)
-    except DMLBenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    debug = debug_enabled(argv)
+    failure: dict[str, Any] = {}
+    with sigterm_as_interrupt() as signals:
+        try:
+            code = run(argv, failure)
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            code = EXIT_INTERRUPTED
+        except Exception as error:
+            if debug:
+                raise
+            return report_failure(error, debug, failure.get("kept"), failure.get("resume"))
+    return EXIT_TERMINATED if signals["terminated"] and code == EXIT_INTERRUPTED else code
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
+    failure = {} if failure is None else failure
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     args.dataset_root = args.dataset_root or default_dataset_root()
+    if args.evaluate_unfinished and not (args.evaluate or args.evaluate_ensemble):
+        raise ConfigError("--evaluate_unfinished only applies with --evaluate or --evaluate_ensemble")
     overrides = parse_overrides(unknown)
     experiment_dir = experiment_dir_for(args)
     existing = experiment_dir.exists() and any(experiment_dir.iterdir())
     continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
+    if existing and not continuing and args.bayes_opt_iters is None and is_partial_start(experiment_dir):
+        print(f"note: {experiment_dir} holds a start that never reached a checkpoint; starting it again",
+              file=sys.stderr)
+        shutil.rmtree(experiment_dir)
+        existing = False
 
     if continuing:
         if not existing:
             raise ExperimentError(f"{experiment_dir} does not exist: nothing to resume or evaluate")
+        if not configs_complete(experiment_dir) and not has_checkpoints(experiment_dir) \
+                and not (experiment_dir / "trials").exists():
+            raise ExperimentError(f"{experiment_dir} was stopped before its config was completely saved (nothing "
+                                  "was trained): rerun the original command, which starts it again")
         config = load_saved_configs(experiment_dir)
         if overrides and not args.merge_argparse_when_resuming:
             raise ConfigError(f"{experiment_dir} has a saved config; add --merge_argparse_when_resuming to change "
@@ -204,6 +240,8 @@ def run(argv: list[str]) -> int:
         return run_search(args, config, experiment_dir, argv)
 
     validate_config(flatten_config(config))
+    if existing:
+        remove_stale_temp_files(experiment_dir)
     experiment = Experiment(config, experiment_dir, Path(args.dataset_root))
     created = not existing
     try:
@@ -212,18 +250,24 @@ def run(argv: list[str]) -> int:
             if isinstance(splits, str):
                 splits = [splits]
             record_command_line(experiment_dir, argv, overrides=overrides if args.merge_argparse_when_resuming else None)
-            experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble)
+            experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble, allow_unfinished=args.evaluate_unfinished)
             return 0
         experiment.dataset  # a missing data set fails here, before anything is written
+        save_configs(config, experiment.config_dir)  # complete configs before the split manifest
         experiment.folds
         record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0
-    except DMLBenchError:
-        if created and experiment_dir.exists() and not _has_checkpoints(experiment_dir):
-            shutil.rmtree(experiment_dir)  # nothing half-made is left behind by bad input
-        raise
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: python run.py --experiment_name {experiment_dir.name} "
-              f"--root_experiment_folder {experiment_dir.parent} --resume_training latest", file=sys.stderr)
-        return 130
+    except BaseException as error:
+        if created and experiment_dir.exists() and not has_checkpoints(experiment_dir):
+            shutil.rmtree(experiment_dir)  # nothing half-made is left behind by an error before the first checkpoint
+        kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
+        if not isinstance(error, KeyboardInterrupt):
+            if not (args.evaluate or args.evaluate_ensemble):
+                failure.update(kept=kept, resume=resume_command(args, experiment_dir))
+            raise
+        if kept is None:
+            print("\ninterrupted before the first checkpoint; nothing was kept: rerun the same command", file=sys.stderr)
+        else:
+            print(f"\ninterrupted; continue with: {resume_command(args, experiment_dir)}", file=sys.stderr)
+        return EXIT_INTERRUPTED

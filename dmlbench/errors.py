@@ -28,3 +28,7 @@ class SplitError(DMLBenchError):
 
 class ExperimentError(DMLBenchError):
     """An experiment folder in a state that does not fit the request (exists, not found, ...)."""
+
+
+class CorruptFileError(ExperimentError):
+    """A file of an experiment folder that cannot be read (truncated, overwritten, edited)."""

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import difflib
+import enum
 import importlib
 import inspect
 from importlib import metadata
@@ -38,6 +39,27 @@ LIBRARY_SOURCES: dict[str, tuple[str, ...]] = {
     "training_plugin": (),
     "factory": (),
 }
+
+#: For each kind, the base classes an object must derive from (``"module:Class"``), so that a
+#: name resolves only to something of that kind (``typing.cast`` is no loss); library function
+#: names are accepted only where listed in ``LIBRARY_FUNCTIONS``. Kinds absent here take any
+#: class registered for them.
+KIND_BASES: dict[str, tuple[str, ...]] = {
+    "model": ("torch.nn:Module",),
+    "loss": ("torch.nn:Module",),
+    "miner": ("pytorch_metric_learning.miners:BaseMiner",),
+    "sampler": ("torch.utils.data:Sampler",),
+    "reducer": ("pytorch_metric_learning.reducers:BaseReducer",),
+    "distance": ("pytorch_metric_learning.distances:BaseDistance",),
+    "regularizer": ("pytorch_metric_learning.regularizers:BaseRegularizer",),
+    "optimizer": ("torch.optim:Optimizer",),
+    "lr_scheduler": ("torch.optim.lr_scheduler:LRScheduler", "torch.optim.lr_scheduler:ReduceLROnPlateau"),
+    "training_plugin": ("dmlbench.training.plugins:TrainingPlugin",),
+}
+
+#: Kinds whose library modules also offer factory functions (torchvision's ``resnet50``); only
+#: the module's documented builders count (``torchvision.models.list_models()``).
+LIBRARY_FUNCTIONS: dict[str, str] = {"model": "torchvision.models"}
 
 #: Keyword arguments whose ``{ClassName: {...}}`` value is itself built through the registry.
 NESTED_OBJECT_KWARGS: dict[str, str] = {
@@ -93,6 +115,42 @@ def _ensure_loaded() -> None:
         entry_point.load()
 
 
+def _bases(kind: str) -> tuple[type, ...]:
+    bases = []
+    for spec in KIND_BASES.get(kind, ()):
+        module_name, _, attr = spec.partition(":")
+        bases.append(getattr(importlib.import_module(module_name), attr))
+    return tuple(bases)
+
+
+def _builder_functions(kind: str) -> set[str]:
+    module_name = LIBRARY_FUNCTIONS.get(kind)
+    if module_name is None:
+        return set()
+    module = importlib.import_module(module_name)
+    return set(module.list_models(module=module)) if hasattr(module, "list_models") else set()
+
+
+def fits_kind(kind: str, name: str, obj: Any, source: str | None) -> bool:
+    """Whether ``obj`` may be used as a ``kind``: a subclass of the kind's bases (``KIND_BASES``);
+    for a kind without bases, a class (registered, or defined in the library module ``source``);
+    a library function only if it is one of the kind's documented builders (``LIBRARY_FUNCTIONS``)."""
+    bases = _bases(kind)
+    if inspect.isclass(obj):
+        if bases:
+            return issubclass(obj, bases) and not inspect.isabstract(obj)
+        if issubclass(obj, (enum.Enum, BaseException)):
+            return False
+        return source is None or obj.__module__.split(".")[0] == source.split(".")[0]
+    if source is not None:
+        return inspect.isfunction(obj) and name in _builder_functions(kind)
+    return not bases  # a registered factory function, for kinds without base classes
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def _library_names(kind: str) -> Iterable[tuple[str, Any]]:
     for module_name in LIBRARY_SOURCES[kind]:
         module = importlib.import_module(module_name)
@@ -100,14 +158,14 @@ def _library_names(kind: str) -> Iterable[tuple[str, Any]]:
             if attr.startswith("_"):
                 continue
             obj = getattr(module, attr)
-            if inspect.isclass(obj) or inspect.isfunction(obj):
+            if fits_kind(kind, attr, obj, source=module_name):
                 yield attr, obj
 
 
 def available(kind: str) -> list[str]:
     """All names a config may use for ``kind``."""
     _ensure_loaded()
-    names = set(_registered[kind])
+    names = {name for name, obj in _registered[kind].items() if fits_kind(kind, name, obj, source=None)}
     names.update(name for name, _ in _library_names(kind))
     return sorted(names)
 
@@ -125,17 +183,25 @@ def lookup(kind: str, name: str, role: str | None = None) -> Any:
     if kind not in _registered:
         raise ValueError(f"unknown registry kind {kind!r}; kinds: {sorted(_registered)}")
     _ensure_loaded()
+    where = f" for {role}" if role else ""
     if name in _registered[kind]:
-        return _registered[kind][name]
+        obj = _registered[kind][name]
+        if fits_kind(kind, name, obj, source=None):
+            return obj
+        raise RegistryError(f"{name!r}{where} is registered as {_article(kind)} but is not one "
+                            f"(expected a subclass of {', '.join(KIND_BASES[kind])})")
+    misfit = None
     for module_name in LIBRARY_SOURCES[kind]:
         module = importlib.import_module(module_name)
         obj = getattr(module, name, None)
-        if obj is not None and not name.startswith("_") and callable(obj):
-            return obj
-    where = f" for {role}" if role else ""
+        if obj is not None and not name.startswith("_"):
+            if fits_kind(kind, name, obj, source=module_name):
+                return obj
+            misfit = misfit or f"{module_name}.{name}"
     suggestions = nearest_names(kind, name)
     hint = f"; nearest: {', '.join(suggestions)}" if suggestions else ""
-    raise RegistryError(f"unknown {kind} {name!r}{where}{hint}")
+    what = f"{misfit} is not {_article(kind)}" if misfit else f"unknown {kind} {name!r}"
+    raise RegistryError(f"{what}{where}{hint}")
 
 
 def parse_spec(spec: Any, role: str) -> tuple[str, dict[str, Any]]:

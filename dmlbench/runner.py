@@ -159,7 +159,8 @@ class Experiment:
         if not path.exists():
             raise ExperimentError(f"no trained model for {fold.scheme}: {path} is missing (train first, or "
                                   "--resume_training latest to finish training)")
-        saved = checkpoint.load(path, self.device)
+        saved = checkpoint.load(path, self.device, remedy=f"delete {path.parent} and resume with --resume_training "
+                                f"latest to train {fold.scheme} again")
         models = self.build_models(fold)
         checkpoint.load_models(saved, models)
         return models, saved
@@ -185,12 +186,22 @@ class Experiment:
         summary = self.test(["test"], self.evaluation.statuses(), ensemble=True)
         return finish_experiment(self, summary, training)
 
-    def evaluate(self, splits: list[str], ensemble: bool) -> dict[str, Any]:
-        """Test saved models without training (``--evaluate`` / ``--evaluate_ensemble``)."""
-        summary = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
-        training = {}
+    def evaluate(self, splits: list[str], ensemble: bool, allow_unfinished: bool = False) -> dict[str, Any]:
+        """Test saved models without training (``--evaluate`` / ``--evaluate_ensemble``); folds whose
+        training has not finished are refused unless ``allow_unfinished``. The report keeps earlier
+        results of other splits / modes (merged per split, status and mode)."""
+        training, unfinished = {}, []
         for fold in self.folds:
             latest = self.checkpoint_dir(fold) / "latest.pt"
-            if latest.exists():
-                training[fold.scheme] = training_summary(checkpoint.load(latest)["state"])
-        return finish_experiment(self, summary, training)
+            state = checkpoint.load_latest(latest)["state"] if latest.exists() else None
+            if state is not None:
+                training[fold.scheme] = training_summary(state)
+            if state is None or not state.get("finished"):
+                done = state["epoch"] if state else 0
+                unfinished.append(f"{fold.scheme} ({done} of {setting(self.settings, 'num_epochs_train')} epochs)")
+        if unfinished and not allow_unfinished:
+            raise ExperimentError(f"training has not finished for {', '.join(unfinished)}: finish it with "
+                                  "--resume_training latest, or add --evaluate_unfinished to test the best "
+                                  "checkpoints so far")
+        summary = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
+        return finish_experiment(self, summary, training, merge=True)

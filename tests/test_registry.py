@@ -44,8 +44,10 @@ def test_spec_must_have_one_class():
 
 
 def test_registered_class_wins_and_is_listed():
+    from dmlbench.training.plugins import TrainingPlugin
+
     @register("training_plugin", name="TestOnlyHook")
-    class Hook:
+    class Hook(TrainingPlugin):
         def __init__(self, value: int = 1) -> None:
             self.value = value
 

@@ -5,6 +5,8 @@ place that reads, writes and hashes it.
     configs/command_line.txt         every command that ran in this folder, time-stamped
     configs/resume_diff_<N>.yaml     overrides applied when a saved config was changed
     configs/split_manifest.json      the folds' sample ids and their sha256
+    configs/config_sha256.json       sha256 of each config_<category>.yaml's content, written last:
+                                     its presence marks a complete config; resume checks it
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Any, Sequence
 
 from dmlbench.config.files import CATEGORIES
 from dmlbench.config.yaml_io import dump_yaml, load_yaml_file
-from dmlbench.errors import ExperimentError
+from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
+from dmlbench.integrity import corrupt, read_json_object
 
 CONFIG_DIR_NAME = "configs"
 COMMAND_LINE = "command_line.txt"
 SPLIT_MANIFEST = "split_manifest.json"
+CONFIG_HASHES = "config_sha256.json"
 
 Config = dict[str, dict[str, Any]]
 
@@ -51,10 +55,20 @@ def config_dir(experiment_dir: str | Path) -> Path:
 
 
 def save_configs(config: Config, directory: str | Path) -> None:
-    """Write each category of ``config`` to ``directory/<category>.yaml`` (atomically)."""
+    """Write each category of ``config`` to ``directory/<category>.yaml`` (atomically), then
+    ``config_sha256.json`` with each file's sha256 (the mark of a complete config)."""
+    hashes = {}
     for category in CATEGORIES:
         if category in config:
-            write_text_atomic(Path(directory) / f"{category}.yaml", dump_yaml(config[category]))
+            text = dump_yaml(config[category])
+            write_text_atomic(Path(directory) / f"{category}.yaml", text)
+            hashes[category] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    write_text_atomic(Path(directory) / CONFIG_HASHES, json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+
+
+def configs_complete(experiment_dir: str | Path) -> bool:
+    """Whether the configs of ``experiment_dir`` were written completely (``config_sha256.json``)."""
+    return (config_dir(experiment_dir) / CONFIG_HASHES).exists()
 
 
 def is_saved_experiment(experiment_dir: str | Path) -> bool:
@@ -70,11 +84,30 @@ def read_category_files(experiment_dir: str | Path) -> Config:
 
 
 def load_saved_configs(experiment_dir: str | Path) -> Config:
-    """The resolved config saved in ``experiment_dir/configs``; an error when there is none."""
-    config = read_category_files(experiment_dir)
+    """The resolved config saved in ``experiment_dir/configs``, each file checked against its
+    sha256 in ``config_sha256.json`` where that exists; an error when there is none."""
+    folder = config_dir(experiment_dir)
+    remedy = ("restore it (from a backup, or copy it from the folder's command in command_line.txt), or "
+              "start again under a new --experiment_name")
+    try:
+        config = read_category_files(experiment_dir)
+    except ConfigError as error:
+        raise ExperimentError(f"{error} -- the saved config is damaged: {remedy}") from None
     if not config:
-        raise ExperimentError(f"{config_dir(experiment_dir)} holds no config_*.yaml: the folder was not prepared "
+        raise ExperimentError(f"{folder} holds no config_*.yaml: the folder was not prepared "
                               "by a run (or its configs/ folder was removed)")
+    hash_path = folder / CONFIG_HASHES
+    if hash_path.exists():
+        saved = read_json_object(hash_path, "delete it if the config_*.yaml files beside it are intact (it is "
+                                 "rewritten on the next run), else start again under a new --experiment_name")
+        for category in sorted(set(saved) | set(config)):
+            path = folder / f"{category}.yaml"
+            if category not in config:
+                raise ExperimentError(f"{path} is missing (listed in {hash_path.name}): {remedy}")
+            if saved.get(category) != hashlib.sha256(path.read_bytes()).hexdigest():
+                raise corrupt(path, f"its content does not match its sha256 in {hash_path.name}; it was edited or "
+                              "cut short", remedy + "; to change a saved config on purpose use "
+                              "--merge_argparse_when_resuming --key value")
     return config
 
 
@@ -101,7 +134,8 @@ def check_or_save_split_manifest(experiment_dir: str | Path, schemes: dict[str, 
     digest = json_sha256(schemes)
     path = config_dir(experiment_dir) / SPLIT_MANIFEST
     if path.exists():
-        saved = json.loads(path.read_text())
+        saved = read_json_object(path, "delete it: the next run rebuilds it from the data set and the saved "
+                                 "split manager", required=("sha256",))
         if saved.get("sha256") != digest:
             raise ExperimentError(
                 f"the data split differs from the one saved in {path} (sha256 {saved.get('sha256', '?')[:12]} "
@@ -114,4 +148,6 @@ def check_or_save_split_manifest(experiment_dir: str | Path, schemes: dict[str, 
 
 def saved_split_manifest_hash(experiment_dir: str | Path) -> str | None:
     path = config_dir(experiment_dir) / SPLIT_MANIFEST
-    return json.loads(path.read_text()).get("sha256") if path.exists() else None
+    if not path.exists():
+        return None
+    return read_json_object(path, "delete it: it is rebuilt on the next run", required=("sha256",))["sha256"]

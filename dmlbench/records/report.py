@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import sys
 from typing import Any
 
 from dmlbench.fileio import write_text_atomic
@@ -102,9 +103,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[str, Any],
+                      merge: bool = False) -> dict[str, Any]:
     """Export the records to CSV, plot the validation curves, write the report of ``experiment``
-    (a :class:`dmlbench.runner.Experiment`) and print the results table; -> the report dict."""
+    (a :class:`dmlbench.runner.Experiment`) and print the results table; -> the report dict.
+    ``merge``: keep the earlier report's results that this test did not recompute
+    (:func:`dmlbench.records.merge.merge_results`)."""
+    from dmlbench.records.merge import merge_results, result_times
     from dmlbench.config.experiment_files import config_hash, saved_split_manifest_hash
     from dmlbench.records.plots import plot_validation_curves
     from dmlbench.registry import parse_spec
@@ -116,14 +121,20 @@ def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[s
         metric = experiment.settings["eval_metric_for_best_epoch"]
         plot_validation_curves(histories, metric, experiment.meta_dir / "plots" / "validation_curves.png")
         plots.append("validation_curves.png")
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    if merge:
+        summary, times = merge_results(*_previous_results(experiment.meta_dir), summary, now)
+    else:
+        times = result_times(summary, now)
     report = {
         "experiment": experiment.experiment_dir.name,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": now,
         "dataset": parse_spec(experiment.settings["dataset"], "dataset")[0],
         "split_manager": parse_spec(experiment.settings["split_manager"], "split_manager")[0],
         "config_sha256": config_hash(experiment.config),
         "split_manifest_sha256": saved_split_manifest_hash(experiment.experiment_dir),
         "results": summary,
+        "tested_at": times,
         "training": {scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()},
         "plots": plots,
     }
@@ -132,3 +143,17 @@ def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[s
     print(format_text_table(results_table(summary)))
     print(f"\nreport: {experiment.meta_dir / 'report.md'}  (json: report.json, records: records.db, csv/)")
     return report
+
+
+def _previous_results(meta_dir) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(results, tested_at) of the existing ``report.json`` (None, None when there is none or it is
+    unreadable)."""
+    path = meta_dir / "report.json"
+    if not path.exists():
+        return None, None
+    try:
+        report = json.loads(path.read_text())
+        return report.get("results"), report.get("tested_at")
+    except (ValueError, AttributeError):
+        print(f"warning: {path} is unreadable; it is rewritten with this test's results only", file=sys.stderr)
+        return None, None

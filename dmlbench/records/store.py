@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from dmlbench.fileio import atomic_write
+from dmlbench.integrity import corrupt
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accuracies (
@@ -41,8 +42,15 @@ class RecordStore:
         self.meta_dir = Path(meta_dir)
         self.meta_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.meta_dir / "records.db"
-        with self._connect() as connection:
-            connection.executescript(SCHEMA)
+        try:
+            with self._connect() as connection:
+                connection.executescript(SCHEMA)
+                problems = [row[0] for row in connection.execute("PRAGMA quick_check").fetchall() if row[0] != "ok"]
+            if problems:
+                raise sqlite3.DatabaseError("; ".join(problems[:2]))
+        except sqlite3.DatabaseError as error:
+            raise corrupt(self.path, f"{error}", "move it aside (e.g. to records.db.bad) and rerun: tests are recorded "
+                          "again (--evaluate recomputes them), the training curves stay in TensorBoard") from None
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30)

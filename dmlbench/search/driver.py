@@ -33,6 +33,7 @@ from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
 from dmlbench.search.messages import generator_label
 from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
+from dmlbench.integrity import read_json_object
 from dmlbench.search.jobs import read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch
@@ -77,7 +78,10 @@ class Search:
 
     def saved_parameters(self, index: int) -> dict[str, Any] | None:
         path = self.layout.trial_dir(index) / TRIAL_PARAMETERS
-        return json.loads(path.read_text())["ax_parameters"] if path.exists() else None
+        if not path.exists():
+            return None
+        return read_json_object(path, "delete the trial's folder and rerun the search's command (the trial is "
+                                "run again)", required=("ax_parameters",))["ax_parameters"]
 
     def prepare_trial(self, index: int, ax_parameters: dict[str, Any]) -> JobSpec:
         """Write the trial's folder: resolved configs holding the concrete values."""
@@ -246,8 +250,10 @@ class Search:
         from dmlbench.training.seeding import derive_seed
 
         first = self.layout.reproduction_dir(0) / REPRODUCTION_INFO
-        if first.exists() and json.loads(first.read_text())["best_trial"] != best.index:
-            old = json.loads(first.read_text())["best_trial"]
+        info = read_json_object(first, f"delete {first.parent.parent} and rerun the search's command (the "
+                                "reproductions run again)", required=("best_trial",)) if first.exists() else None
+        if info is not None and info["best_trial"] != best.index:
+            old = info["best_trial"]
             archive = self.layout.experiment_dir / f"reproductions_of_trial_{old:04d}"
             moved = self.layout.move_to_free_name(self.layout.reproductions_dir, archive)
             _log(f"the best trial changed ({old} -> {best.index}); earlier reproductions moved to {moved}")

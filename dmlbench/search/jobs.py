@@ -32,6 +32,7 @@ from dmlbench.config.yaml_io import load_yaml_file
 from dmlbench.errors import ExperimentError
 from dmlbench.config.experiment_files import load_saved_configs
 from dmlbench.fileio import write_text_atomic
+from dmlbench.integrity import read_json_object
 from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
 
 JOB_KINDS = ("trial", "test", "reproduction")
@@ -44,7 +45,11 @@ def result_path(kind: str, job_dir: Path) -> Path:
 
 def read_result(kind: str, job_dir: Path) -> dict[str, Any] | None:
     path = result_path(kind, job_dir)
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    return read_json_object(path, f"delete it and rerun the search's command: the {kind} is then run again "
+                            "(from its checkpoints where it has them)",
+                            required=("mean",) if kind == "trial" else ("results",))
 
 
 def read_error(job_dir: Path) -> str:

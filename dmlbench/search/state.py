@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from dmlbench.config.experiment_files import json_sha256
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
+from dmlbench.integrity import corrupt, read_json_object
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.optimizer import AxSearch, default_sobol_trials
 from dmlbench.search.space import SearchSpace
@@ -72,7 +73,9 @@ def open_search(layout: SearchLayout, config: dict[str, dict[str, Any]], space: 
     """Create the search's state, or load it after checking that the command still describes it."""
     digest = search_config_hash(config)
     if layout.settings_path.exists():
-        saved = json.loads(layout.settings_path.read_text())
+        saved = read_json_object(layout.settings_path, "the search's identity is lost: restore the file, or start "
+                                 "the search again under a new --experiment_name",
+                                 required=("config_sha256", "sobol_trials"))
         if saved["config_sha256"] != digest:
             differing = [key for key in sorted({*saved.get("keys", {}), *top_level_hashes(config)})
                          if saved.get("keys", {}).get(key) != top_level_hashes(config).get(key)]
@@ -86,7 +89,7 @@ def open_search(layout: SearchLayout, config: dict[str, dict[str, Any]], space: 
         if not layout.ax_state_path.exists():
             raise ExperimentError(f"{layout.ax_state_path} is missing: the search state is lost; "
                                   "choose a new --experiment_name")
-        return AxSearch.load(layout.ax_state_path)
+        return load_ax_state(layout)
     if layout.experiment_dir.exists() and any(p.name != "trials" for p in layout.experiment_dir.iterdir()):
         raise ExperimentError(f"{layout.experiment_dir} already holds an experiment that is not a search; "
                               "choose another --experiment_name")
@@ -99,3 +102,15 @@ def open_search(layout: SearchLayout, config: dict[str, dict[str, Any]], space: 
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }, indent=1) + "\n")
     return AxSearch.create(space, metric, seed, sobol, layout.ax_state_path, name=layout.experiment_dir.name)
+
+
+def load_ax_state(layout: SearchLayout) -> AxSearch:
+    """The saved Ax state; a damaged file is one line naming it (the trial folders stay intact)."""
+    path = layout.ax_state_path
+    read_json_object(path, "the optimiser's record is lost: start the search again under a new --experiment_name "
+                     "(its finished trials' folders and results are kept in this one)")
+    try:
+        return AxSearch.load(path)
+    except Exception as error:  # Ax raises many kinds on a JSON that is valid but not its own
+        raise corrupt(path, f"{type(error).__name__}: {error}", "the optimiser's record is unreadable: start the "
+                      "search again under a new --experiment_name") from None

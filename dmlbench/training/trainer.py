@@ -132,6 +132,7 @@ class Trainer:
                 "state": self.state.__dict__,
             },
             self.latest_path,
+            keep_previous=True,
         )
 
     def save_best(self) -> None:
@@ -150,7 +151,7 @@ class Trainer:
         """
         if not self.latest_path.exists():
             return False
-        saved = checkpoint.load(self.latest_path, self.settings.device)
+        saved = checkpoint.load_latest(self.latest_path, self.settings.device)
         self._load_modules(saved)
         for name, part in self.parts.items():
             part.optimizer.load_state_dict(saved["optimizers"][name])

@@ -1,0 +1,129 @@
+"""What the command line does around a run so that nothing is lost and nothing is half-made:
+
+- the experiment name is a plain folder name (no path can escape ``--root_experiment_folder``);
+- SIGTERM (what Slurm sends before preemption) is handled like Ctrl-C: the checkpoints on disk
+  are consistent (every write is atomic), one line says how to continue, exit code 143;
+- any error prints one line (exit 2 for bad input, 1 otherwise); the traceback only with
+  ``--debug`` or ``DMLBENCH_DEBUG=1``;
+- a folder made by the failed command that holds no checkpoint yet is removed; one with
+  checkpoints is kept and the message says how to resume it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from dmlbench.errors import ConfigError
+
+DEFAULT_ROOT = "logs"
+EXIT_INTERRUPTED = 130   # 128 + SIGINT
+EXIT_TERMINATED = 143    # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when SIGTERM arrives (handled wherever Ctrl-C is)."""
+
+
+def check_experiment_name(name: str) -> str:
+    """``name`` if it is a plain folder name; a :class:`ConfigError` for anything that would be a
+    path (``/``, ``\\``, ``..``, ``.``, an absolute path, a NUL byte, an empty name)."""
+    if (not name.strip() or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name
+            or os.path.isabs(name) or name != name.strip()):
+        raise ConfigError(f"--experiment_name {name!r}: must be a plain folder name (no '/', '..' or absolute path); "
+                          "put the parent folder in --root_experiment_folder")
+    return name
+
+
+def debug_enabled(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("DMLBENCH_DEBUG", "") not in ("", "0")
+
+
+def has_checkpoints(directory: Path) -> bool:
+    return any(Path(directory).glob("*/checkpoints/*.pt"))
+
+
+def resume_command(args: Any, experiment_dir: Path) -> str:
+    """The command that continues ``experiment_dir``, with every option it needs."""
+    parts = ["python", "run.py", "--experiment_name", experiment_dir.name]
+    if str(args.root_experiment_folder) != DEFAULT_ROOT:
+        parts += ["--root_experiment_folder", str(args.root_experiment_folder)]
+    parts += ["--dataset_root", str(args.dataset_root)]
+    if getattr(args, "root_config_folder", None):
+        parts += ["--root_config_folder", str(args.root_config_folder)]
+    return shlex.join(parts + ["--resume_training", "latest"])
+
+
+def one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[dict[str, bool]]:
+    """Within the block SIGTERM raises :class:`Terminated`; yields ``{"terminated": bool}``."""
+    seen = {"terminated": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        seen["terminated"] = True
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def report_failure(error: BaseException, debug: bool, kept: Path | None, resume: str | None) -> int:
+    """Print the one line for ``error`` (and the resume command if a folder with checkpoints was
+    kept); -> the exit code (2 for bad input, 1 for anything else)."""
+    from dmlbench.errors import CorruptFileError, DMLBenchError
+
+    user_error = isinstance(error, DMLBenchError)
+    if isinstance(error, CorruptFileError):
+        kept = None  # its own message says what to do
+    if debug and not user_error:
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    message = one_line(error) if user_error else f"{type(error).__name__}: {one_line(error)}"
+    tail = f" -- {kept} keeps its checkpoints; continue with: {resume}" if kept is not None and resume else ""
+    hint = "" if user_error or debug else " (run with --debug or DMLBENCH_DEBUG=1 for the traceback)"
+    print(f"error: {message}{tail}{hint}", file=sys.stderr)
+    return 2 if user_error else 1
+
+
+#: What a run writes into an experiment folder before its first checkpoint.
+_START_FILES = ("config_", "command_line.txt", "split_manifest.json", "resume_diff_")
+
+
+def is_partial_start(directory: Path) -> bool:
+    """Whether ``directory`` holds only what a run writes before its first checkpoint (configs,
+    an empty meta/ or tensorboard/ folder): a start that was killed, safe to begin again."""
+    directory = Path(directory)
+    configs = directory / "configs"
+    if not configs.is_dir() or has_checkpoints(directory):
+        return False
+    for entry in directory.iterdir():
+        if entry.name == "configs":
+            if any(not (f.name.startswith(_START_FILES) or f.name.endswith(".tmp")) for f in entry.iterdir()):
+                return False
+        elif entry.name == "meta":
+            if any(f.name not in ("records.db", "records.db-wal", "records.db-shm") for f in entry.iterdir()):
+                return False
+        elif entry.is_dir():
+            if any(f.name not in ("checkpoints", "tensorboard") for f in entry.iterdir()):
+                return False
+        elif not entry.name.endswith(".tmp"):
+            return False
+    return True
