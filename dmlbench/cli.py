@@ -87,7 +87,7 @@ def default_configs(args: argparse.Namespace, file_lists: dict[str, list[str]] |
         value = getattr(args, category)
         fallback = (file_lists or {}).get(category, ["default"])
         names = parse_file_list(" ".join(value), f"--{category}") if value else fallback
-        config[category] = load_category(category, names, _config_dirs(args))
+        config[category] = load_category(category, names, _config_dirs(args), check_keys=True)
     return config
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dmlbench.config.files import CATEGORIES
+from dmlbench.config.key_checks import check_file_keys
 from dmlbench.config.yaml_io import dump_yaml, load_yaml_file
 from dmlbench.errors import ExperimentError
 from dmlbench.fileio import write_text_atomic
@@ -65,8 +66,11 @@ def is_saved_experiment(experiment_dir: str | Path) -> bool:
 def read_category_files(experiment_dir: str | Path) -> Config:
     """The ``config_<category>.yaml`` files present in ``experiment_dir/configs`` (maybe none)."""
     folder = config_dir(experiment_dir)
-    return {category: load_yaml_file(folder / f"{category}.yaml") for category in CATEGORIES
-            if (folder / f"{category}.yaml").exists()}
+    config = {category: load_yaml_file(folder / f"{category}.yaml") for category in CATEGORIES
+              if (folder / f"{category}.yaml").exists()}
+    for category, content in config.items():
+        check_file_keys(content, category, folder / f"{category}.yaml")
+    return config
 
 
 def load_saved_configs(experiment_dir: str | Path) -> Config:
