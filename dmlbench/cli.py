@@ -30,18 +30,19 @@ from dmlbench.config.files import CATEGORIES, exp_config_file_lists, load_catego
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
 from dmlbench.search.space import find_search_parameters
-from dmlbench.config.yaml_io import parse_value
 from dmlbench.data.roots import default_dataset_root
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 from dmlbench.runner import Experiment
 from dmlbench.config.checks import validate_config
+from dmlbench.config.value_checks import check_pretrained_models
+from dmlbench.config.flag_checks import OneLineArgumentParser, check_mode_flags, parse_splits_to_eval
 
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
 SUFFIX_MARK = "~"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         description="dmlbench: deep metric learning experiments under the MLRC protocol.",
         allow_abbrev=False,
         epilog="Any other --key value overrides the config, e.g. --batch_size 64 "
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--splits_to_eval", nargs="+", help="splits for --evaluate, e.g. [test] or [val, test]")
     parser.add_argument("--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys")
     parser.add_argument("--reproductions", type=int, default=0, help="retrain the best trial N times and test")
-    parser.add_argument("--trial_executor", default="local", help="local | local_parallel | slurm (searches)")
+    parser.add_argument("--trial_executor", help="local (default) | local_parallel | slurm (searches)")
     parser.add_argument("--max_parallel_trials", type=int,
                         help="trials at once for local_parallel (default: one per GPU, 2 on CPU) or slurm")
     parser.add_argument("--sobol_trials", type=int,
@@ -180,6 +181,7 @@ def run(argv: list[str]) -> int:
         config = apply_overrides(config, overrides)
 
     search_parameters = find_search_parameters(flatten_config(config))
+    check_mode_flags(args, searching=bool(search_parameters) or args.bayes_opt_iters is not None)
     if search_parameters or args.bayes_opt_iters is not None:
         if continuing and (experiment_dir / "trials" / "search.json").exists():
             raise ExperimentError(
@@ -201,14 +203,13 @@ def run(argv: list[str]) -> int:
     created = not existing
     try:
         if args.evaluate or args.evaluate_ensemble:
-            splits = parse_value(" ".join(args.splits_to_eval), "--splits_to_eval") if args.splits_to_eval else ["test"]
-            if isinstance(splits, str):
-                splits = [splits]
+            splits = parse_splits_to_eval(args.splits_to_eval)
             record_command_line(experiment_dir, argv, overrides=overrides if args.merge_argparse_when_resuming else None)
             experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble)
             return 0
         experiment.dataset  # a missing data set fails here, before anything is written
         experiment.folds
+        check_pretrained_models(experiment.settings)  # weights on disk, before anything is written
         record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0
