@@ -153,6 +153,7 @@ def run(argv: list[str]) -> int:
     args, unknown = parser.parse_known_args(argv)
     args.dataset_root = args.dataset_root or default_dataset_root()
     overrides = parse_overrides(unknown)
+    parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
     experiment_dir = experiment_dir_for(args)
     existing = experiment_dir.exists() and any(experiment_dir.iterdir())
     continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
@@ -208,8 +209,8 @@ def run(argv: list[str]) -> int:
             experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble)
             return 0
         experiment.dataset  # a missing data set fails here, before anything is written
-        experiment.folds
         check_pretrained_models(experiment.settings)  # weights on disk, before anything is written
+        experiment.folds
         record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0

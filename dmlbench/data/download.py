@@ -282,6 +282,10 @@ def _remove_created(paths: list[Path]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
 def unpack(archive: str | Path, target: str | Path, progress: bool = True) -> None:
     """Unpack a .zip/.tar/.tar.gz/.tgz archive into ``target``, refusing members that would land
     outside it, links that tarfile's ``data`` filter refuses, and names that collide with folders.
@@ -322,10 +326,10 @@ def unpack(archive: str | Path, target: str | Path, progress: bool = True) -> No
         if not target_existed and target.is_dir() and not any(target.iterdir()):
             target.rmdir()
         if isinstance(error, getattr(tarfile, "FilterError", ())):
-            raise DatasetError(f"{archive}: member refused by tarfile's data filter ({error}); the archive holds "
+            raise DatasetError(f"{archive}: member refused by tarfile's data filter ({_one_line(error)}); the archive holds "
                                "a link or file that would escape or alter the target; refusing to unpack it") from error
         if isinstance(error, (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error)):
-            raise DatasetError(f"{archive} is corrupt ({error}); delete it and download again") from error
+            raise DatasetError(f"{archive} is corrupt ({_one_line(error)}); delete it and download again") from error
         if isinstance(error, OSError) and not isinstance(error, DatasetError):
             raise DatasetError(f"{archive}: cannot unpack into {target} ({error.strerror or error}); "
                                "nothing was left behind") from error
