@@ -202,6 +202,7 @@ def run(argv: list[str]) -> int:
     validate_config(flatten_config(config))
     experiment = Experiment(config, experiment_dir, Path(args.dataset_root))
     created = not existing
+    root_created = not experiment_dir.parent.exists()
     try:
         if args.evaluate or args.evaluate_ensemble:
             splits = parse_splits_to_eval(args.splits_to_eval)
@@ -209,14 +210,16 @@ def run(argv: list[str]) -> int:
             experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble)
             return 0
         experiment.dataset  # a missing data set fails here, before anything is written
-        check_pretrained_models(experiment.settings)  # weights on disk, before anything is written
         experiment.folds
+        check_pretrained_models(experiment.settings)  # weights on disk, before training starts
         record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0
     except DMLBenchError:
         if created and experiment_dir.exists() and not _has_checkpoints(experiment_dir):
             shutil.rmtree(experiment_dir)  # nothing half-made is left behind by bad input
+            if root_created and experiment_dir.parent.is_dir() and not any(experiment_dir.parent.iterdir()):
+                experiment_dir.parent.rmdir()  # nor the --root_experiment_folder it made
         raise
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: python run.py --experiment_name {experiment_dir.name} "
