@@ -149,7 +149,8 @@ def validate_values(settings: dict[str, Any]) -> None:
             raise ConfigError(f"{key}: expected true or false, got {settings[key]!r}")
     recall_at = settings.get("eval_recall_at") or []
     if not isinstance(recall_at, list) or not all(is_int(k) and k >= 1 for k in recall_at):
-        raise ConfigError(f"eval_recall_at: expected a list of positive integers such as [1, 2, 4, 8], got {recall_at!r}")
+        raise ConfigError(f"eval_recall_at: expected a list of positive integers such as [1, 2, 4, 8], "
+                          f"got {recall_at!r}")
     if settings.get("mixed_precision") not in MIXED_PRECISION:
         raise ConfigError(f"mixed_precision: expected null, bf16 or fp16, got {settings['mixed_precision']!r}")
     if "eval_metric_for_best_epoch" in settings:

@@ -326,8 +326,9 @@ def unpack(archive: str | Path, target: str | Path, progress: bool = True) -> No
         if not target_existed and target.is_dir() and not any(target.iterdir()):
             target.rmdir()
         if isinstance(error, getattr(tarfile, "FilterError", ())):
-            raise DatasetError(f"{archive}: member refused by tarfile's data filter ({_one_line(error)}); the archive holds "
-                               "a link or file that would escape or alter the target; refusing to unpack it") from error
+            raise DatasetError(f"{archive}: member refused by tarfile's data filter ({_one_line(error)}); the "
+                               "archive holds a link or file that would escape or alter the target; refusing to "
+                               "unpack it") from error
         if isinstance(error, (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error)):
             raise DatasetError(f"{archive} is corrupt ({_one_line(error)}); delete it and download again") from error
         if isinstance(error, OSError) and not isinstance(error, DatasetError):
