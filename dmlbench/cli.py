@@ -33,12 +33,13 @@ from dmlbench.config.files import CATEGORIES, exp_config_file_lists, load_catego
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
 from dmlbench.search.space import find_search_parameters
-from dmlbench.config.yaml_io import parse_value
 from dmlbench.data.roots import default_dataset_root
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 from dmlbench.runner import Experiment
 from dmlbench.user_plugins import use_user_plugins
 from dmlbench.config.checks import validate_config
+from dmlbench.config.value_checks import check_pretrained_models
+from dmlbench.config.flag_checks import OneLineArgumentParser, check_mode_flags, parse_splits_to_eval
 from dmlbench.integrity import remove_stale_temp_files
 from dmlbench.run_guard import (
     EXIT_INTERRUPTED,
@@ -56,15 +57,8 @@ BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
 SUFFIX_MARK = "~"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (``error: ...; see --help``), like every other error."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise ConfigError(f"{message}; see {self.prog} --help")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python run.py" if Path(sys.argv[0]).name == "run.py" else "dmlbench",
+    parser = OneLineArgumentParser(prog="python run.py" if Path(sys.argv[0]).name == "run.py" else "dmlbench",
         description="dmlbench: deep metric learning experiments under the MLRC protocol.",
         allow_abbrev=False,
         epilog="Any other --key value overrides the config, e.g. --batch_size 64 "
@@ -90,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--splits_to_eval", nargs="+", help="splits for --evaluate, e.g. [test] or [val, test]")
     parser.add_argument("--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys")
     parser.add_argument("--reproductions", type=int, default=0, help="retrain the best trial N times and test")
-    parser.add_argument("--trial_executor", default="local", help="local | local_parallel | slurm (searches)")
+    parser.add_argument("--trial_executor", help="local (default) | local_parallel | slurm (searches)")
     parser.add_argument("--max_parallel_trials", type=int,
                         help="trials at once for local_parallel (default: one per GPU, 2 on CPU) or slurm")
     parser.add_argument("--sobol_trials", type=int,
@@ -114,7 +108,7 @@ def default_configs(args: argparse.Namespace, file_lists: dict[str, list[str]] |
         value = getattr(args, category)
         fallback = (file_lists or {}).get(category, ["default"])
         names = parse_file_list(" ".join(value), f"--{category}") if value else fallback
-        config[category] = load_category(category, names, _config_dirs(args))
+        config[category] = load_category(category, names, _config_dirs(args), check_keys=True)
     return config
 
 
@@ -185,6 +179,7 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     if args.evaluate_unfinished and not (args.evaluate or args.evaluate_ensemble):
         raise ConfigError("--evaluate_unfinished only applies with --evaluate or --evaluate_ensemble")
     overrides = parse_overrides(unknown)
+    parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
     experiment_dir = experiment_dir_for(args)
     existing = experiment_dir.exists() and any(experiment_dir.iterdir())
     continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
@@ -223,6 +218,7 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     use_user_plugins(config)
 
     search_parameters = find_search_parameters(flatten_config(config))
+    check_mode_flags(args, searching=bool(search_parameters) or args.bayes_opt_iters is not None)
     if search_parameters or args.bayes_opt_iters is not None:
         if continuing and (experiment_dir / "trials" / "search.json").exists():
             raise ExperimentError(
@@ -244,23 +240,25 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
         remove_stale_temp_files(experiment_dir)
     experiment = Experiment(config, experiment_dir, Path(args.dataset_root))
     created = not existing
+    root_created = not experiment_dir.parent.exists()
     try:
         if args.evaluate or args.evaluate_ensemble:
-            splits = parse_value(" ".join(args.splits_to_eval), "--splits_to_eval") if args.splits_to_eval else ["test"]
-            if isinstance(splits, str):
-                splits = [splits]
+            splits = parse_splits_to_eval(args.splits_to_eval)
             record_command_line(experiment_dir, argv, overrides=overrides if args.merge_argparse_when_resuming else None)
             experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble, allow_unfinished=args.evaluate_unfinished)
             return 0
         experiment.dataset  # a missing data set fails here, before anything is written
         save_configs(config, experiment.config_dir)  # complete configs before the split manifest
         experiment.folds
+        check_pretrained_models(experiment.settings)  # weights on disk, before training starts
         record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0
     except BaseException as error:
         if created and experiment_dir.exists() and not has_checkpoints(experiment_dir):
             shutil.rmtree(experiment_dir)  # nothing half-made is left behind by an error before the first checkpoint
+            if root_created and experiment_dir.parent.is_dir() and not any(experiment_dir.parent.iterdir()):
+                experiment_dir.parent.rmdir()  # nor the --root_experiment_folder it made
         kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
         if not isinstance(error, KeyboardInterrupt):
             if not (args.evaluate or args.evaluate_ensemble):

@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 
+def umask_mode(mode: int = 0o777) -> int:
+    """``mode`` less the process umask: what ``mkdir``/``open`` would give (for ``chmod`` after
+    ``tempfile.mkdtemp``/``mkstemp``, which make private 0o700/0o600 entries)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 

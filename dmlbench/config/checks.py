@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dmlbench.errors import ConfigError
+from dmlbench.config.value_checks import validate_values
 from dmlbench.registry import check_keywords
 
 #: (config key, registry kind, whether the value is a mapping of roles to specs)
@@ -57,6 +58,4 @@ def validate_config(settings: dict[str, Any]) -> None:
     for split, steps in transforms.items():
         for name, kwargs in (steps or {}).items():
             check_keywords("transform", {name: kwargs}, f"transforms.{split}")
-    for key in ("batch_size", "iterations_per_epoch", "num_epochs_train", "save_interval"):
-        if not isinstance(settings[key], int) or settings[key] < 1:
-            raise ConfigError(f"{key}: expected a positive integer, got {settings[key]!r}")
+    validate_values(settings)  # types, ranges, choices, devices, pretrained weights on disk

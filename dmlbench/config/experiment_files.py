@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dmlbench.config.files import CATEGORIES
+from dmlbench.config.key_checks import check_file_keys
 from dmlbench.config.yaml_io import dump_yaml, load_yaml_file
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
@@ -79,8 +80,11 @@ def is_saved_experiment(experiment_dir: str | Path) -> bool:
 def read_category_files(experiment_dir: str | Path) -> Config:
     """The ``config_<category>.yaml`` files present in ``experiment_dir/configs`` (maybe none)."""
     folder = config_dir(experiment_dir)
-    return {category: load_yaml_file(folder / f"{category}.yaml") for category in CATEGORIES
-            if (folder / f"{category}.yaml").exists()}
+    config = {category: load_yaml_file(folder / f"{category}.yaml") for category in CATEGORIES
+              if (folder / f"{category}.yaml").exists()}
+    for category, content in config.items():
+        check_file_keys(content, category, folder / f"{category}.yaml")
+    return config
 
 
 def load_saved_configs(experiment_dir: str | Path) -> Config:
@@ -89,26 +93,26 @@ def load_saved_configs(experiment_dir: str | Path) -> Config:
     folder = config_dir(experiment_dir)
     remedy = ("restore it (from a backup, or copy it from the folder's command in command_line.txt), or "
               "start again under a new --experiment_name")
-    try:
-        config = read_category_files(experiment_dir)
-    except ConfigError as error:
-        raise ExperimentError(f"{error} -- the saved config is damaged: {remedy}") from None
-    if not config:
+    present = [category for category in CATEGORIES if (folder / f"{category}.yaml").exists()]
+    if not present:
         raise ExperimentError(f"{folder} holds no config_*.yaml: the folder was not prepared "
                               "by a run (or its configs/ folder was removed)")
     hash_path = folder / CONFIG_HASHES
-    if hash_path.exists():
+    if hash_path.exists():  # integrity first: an edited file is named as edited, whatever it now holds
         saved = read_json_object(hash_path, "delete it if the config_*.yaml files beside it are intact (it is "
                                  "rewritten on the next run), else start again under a new --experiment_name")
-        for category in sorted(set(saved) | set(config)):
+        for category in sorted(set(saved) | set(present)):
             path = folder / f"{category}.yaml"
-            if category not in config:
+            if category not in present:
                 raise ExperimentError(f"{path} is missing (listed in {hash_path.name}): {remedy}")
             if saved.get(category) != hashlib.sha256(path.read_bytes()).hexdigest():
                 raise corrupt(path, f"its content does not match its sha256 in {hash_path.name}; it was edited or "
                               "cut short", remedy + "; to change a saved config on purpose use "
                               "--merge_argparse_when_resuming --key value")
-    return config
+    try:
+        return read_category_files(experiment_dir)
+    except ConfigError as error:
+        raise ExperimentError(f"{error} -- the saved config is damaged: {remedy}") from None
 
 
 def record_command_line(experiment_dir: str | Path, argv: Sequence[str] | None, note: str | None = None,

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from dmlbench.config.key_checks import check_file_keys
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.yaml_io import load_yaml_file, parse_value
 from dmlbench.errors import ConfigError
@@ -94,8 +95,9 @@ def find_config_file(category: str, name: str, config_dirs: Sequence[Path]) -> P
     raise ConfigError(f"--{category}: no config named '{name}' (looked in {searched}); {listing}")
 
 
-def load_category(category: str, names: list[str], config_dirs: list[Path]) -> dict:
-    """Merge ``<dir>/<category>/<name>.yaml`` for each name, in order."""
+def load_category(category: str, names: list[str], config_dirs: list[Path], check_keys: bool = False) -> dict:
+    """Merge ``<dir>/<category>/<name>.yaml`` for each name, in order; with ``check_keys`` every
+    top-level key must be one of the category's (:mod:`dmlbench.config.key_checks`)."""
     if category not in CATEGORIES:
         nearest = difflib.get_close_matches(category, CATEGORIES, n=1, cutoff=0.5)
         hint = f" (did you mean {nearest[0]}?)" if nearest else ""
@@ -107,7 +109,10 @@ def load_category(category: str, names: list[str], config_dirs: list[Path]) -> d
     for name in names:
         path = find_config_file(category, name, config_dirs)
         try:
-            merged = merge_configs(merged, load_yaml_file(path))
+            content = load_yaml_file(path)
+            if check_keys:
+                check_file_keys(content, category, path)
+            merged = merge_configs(merged, content)
         except ConfigError as error:
             message = str(error)
             if str(path) not in message:

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from dmlbench.config.flag_checks import OneLineArgumentParser
 from dmlbench.data.check import find_bad_images, format_summary, summarize
 from dmlbench.data.download import download_dataset
 from dmlbench.errors import ConfigError, DatasetError
@@ -29,7 +30,7 @@ EXIT_OK, EXIT_DATA_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m dmlbench.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,8 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
         args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # argparse prints its own usage message
+    except SystemExit as exit_:  # --help
         return EXIT_OK if exit_.code == 0 else EXIT_USAGE
+    except ConfigError as error:  # a bad command line: one line, not argparse's usage text
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return _download(args) if args.command == "download" else _check(args)
     except ConfigError as error:

@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw
 
 from dmlbench.data.base import RetrievalDataset
 from dmlbench.errors import DatasetError
+from dmlbench.fileio import umask_mode
 from dmlbench.registry import register
 
 #: Bump when the rendering changes, so that old generated folders are not reused.
@@ -302,7 +303,7 @@ def ensure_generated(root: str | Path, parameters: dict[str, int]) -> Path:
     temporary = Path(tempfile.mkdtemp(dir=root, prefix=_temporary_prefix(folder.name)))
     try:
         write_data_set(temporary, parameters)
-        temporary.chmod(0o755)  # mkdtemp makes it private
+        temporary.chmod(umask_mode(0o777))  # mkdtemp makes it private; the user's umask decides
         try:
             os.replace(temporary, folder)
         except OSError:

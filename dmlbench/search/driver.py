@@ -291,6 +291,7 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
     """Run or continue the search described by ``config`` in ``experiment_dir``; 0 on success."""
     from dmlbench.records.report import format_text_table
     from dmlbench.config.checks import validate_config
+    from dmlbench.config.value_checks import check_pretrained_models
     from dmlbench.search.report import build_search_report, reproduction_table, write_search_outputs
 
     options = SearchSettings.from_args(args)
@@ -300,6 +301,7 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
         raise ConfigError("--bayes_opt_iters is set but the config has no search key; mark one, e.g. "
                           "--loss_funcs~APPLY~3 {alpha~LOG_BAYESIAN~: [0.01, 100]}, or drop --bayes_opt_iters")
     validate_config(flatten_config(space.fill(sample_values(space))))
+    check_pretrained_models(flatten_config(space.fill(sample_values(space))))
     settings = flatten_config(config)
     metric = str(settings["eval_metric_for_best_epoch"])
     seed = int(setting(settings, "seed"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,28 @@ class SearchSettings:
             raise ConfigError(f"--bayes_opt_iters must be >= 1, got {iterations}")
         if reproductions < 0:
             raise ConfigError(f"--reproductions must be >= 0, got {reproductions}")
+        executor = args.trial_executor or "local"
+        check_executor_flags(executor, args.max_parallel_trials, args.sobol_trials, int(iterations))
         return cls(iterations=int(iterations), reproductions=reproductions, sobol_trials=args.sobol_trials,
-                   trial_executor=args.trial_executor, max_parallel_trials=args.max_parallel_trials,
+                   trial_executor=executor, max_parallel_trials=args.max_parallel_trials,
                    dataset_root=Path(args.dataset_root).resolve())
+
+
+def check_executor_flags(executor: str, max_parallel: int | None, sobol_trials: int | None, iterations: int) -> None:
+    """``--trial_executor``, ``--max_parallel_trials`` and ``--sobol_trials``, checked before any search
+    state (folder, lock, Ax state) is written."""
+    from dmlbench.search.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        close = difflib.get_close_matches(executor, EXECUTORS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"--trial_executor {executor!r} is unknown{hint} (choices: {', '.join(EXECUTORS)})")
+    if max_parallel is not None and max_parallel < 1:
+        raise ConfigError(f"--max_parallel_trials must be >= 1, got {max_parallel}")
+    if executor == "local" and max_parallel not in (None, 1):
+        raise ConfigError("--trial_executor local runs one trial at a time; use --trial_executor local_parallel "
+                          f"for --max_parallel_trials {max_parallel}")
+    if sobol_trials is not None and not 1 <= sobol_trials <= iterations:
+        raise ConfigError(f"--sobol_trials must be between 1 and --bayes_opt_iters ({iterations}), got {sobol_trials}")
+    if executor == "slurm" and importlib.util.find_spec("submitit") is None:
+        raise ConfigError("--trial_executor slurm needs the submitit package (pip install submitit)")

@@ -8,6 +8,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
+import shutil
 from typing import Any, Iterator
 
 from dmlbench.config.experiment_files import json_sha256
@@ -40,8 +41,33 @@ def top_level_hashes(config: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def search_lock(layout: SearchLayout) -> Iterator[None]:
-    """One search process per experiment folder (the kernel drops the lock if it is killed)."""
+    """One search process per experiment folder (the kernel drops the lock if it is killed).
+
+    A search refused before its state (``search.json``) is written leaves nothing behind: the
+    folders and the lock file this call made are removed again."""
+    made = [path for path in (layout.experiment_dir, layout.trials_dir, layout.lock_path) if not path.exists()]
     layout.trials_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _locked(layout):
+            yield
+    except BaseException:
+        if not layout.settings_path.exists():
+            _remove_made(made)
+        raise
+
+
+def _remove_made(made: list) -> None:
+    """Remove what a refused search created: the outermost of the nested paths it made."""
+    if made:
+        outermost = made[0]
+        if outermost.is_dir():
+            shutil.rmtree(outermost, ignore_errors=True)
+        else:
+            outermost.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(layout: SearchLayout) -> Iterator[None]:
     with open(layout.lock_path, "a+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -111,3 +111,26 @@ def test_a_second_copy_of_a_job_waits_for_the_first_then_reads_its_result(tmp_pa
         (folder / "meta" / "trial_result.json").write_text(json.dumps({"mean": 0.25, "sem": None}))
     thread.join(timeout=10)
     assert returned == [{"mean": 0.25, "sem": None}]  # not rerun: the first copy's result
+
+
+def test_a_search_refused_before_its_state_leaves_no_lock_or_folder(tmp_path):
+    fresh = SearchLayout(tmp_path / "fresh")
+    with pytest.raises(ConfigError, match="refused"):
+        with state.search_lock(fresh):
+            assert fresh.lock_path.exists()
+            raise ConfigError("refused")
+    assert not fresh.experiment_dir.exists()
+
+    other = SearchLayout(tmp_path / "other")  # an experiment that is not a search: its files stay
+    (other.experiment_dir / "configs").mkdir(parents=True)
+    with pytest.raises(ExperimentError, match="not a search"):
+        with state.search_lock(other):
+            open_search(other, CONFIG)
+    assert sorted(p.name for p in other.experiment_dir.iterdir()) == ["configs"]
+
+    kept = SearchLayout(tmp_path / "kept")  # once search.json is written the folder is a search
+    with pytest.raises(RuntimeError):
+        with state.search_lock(kept):
+            open_search(kept, CONFIG)
+            raise RuntimeError("killed later")
+    assert kept.settings_path.exists() and kept.lock_path.exists()
