@@ -35,7 +35,10 @@ def write_retrieval_examples(experiment: "Experiment", training: dict[str, Any],
     folds = experiment.folds
     if split not in folds[0].indices:
         return {"skipped": f"split {split!r} is scored query against gallery; examples need a self-compared split"}
-    indices = folds[0].indices[split]
+    chosen_fold = best_scheme(training, [fold.scheme for fold in folds])
+    indices = next(fold.indices[split] for fold in folds if fold.scheme == chosen_fold)
+    if not all(np.array_equal(fold.indices[split], indices) for fold in folds):
+        folds = [fold for fold in folds if fold.scheme == chosen_fold]  # per-fold splits (val): no ensemble
     embedded: dict[str, torch.Tensor] = {}
     labels = None
     for fold in folds:
@@ -46,7 +49,6 @@ def write_retrieval_examples(experiment: "Experiment", training: dict[str, Any],
         embedded[fold.scheme] = embeddings.cpu()
     assert labels is not None
     labels = labels.cpu()
-    chosen_fold = best_scheme(training, [fold.scheme for fold in folds])
     models_to_draw = {f"best fold ({chosen_fold})": embedded[chosen_fold]}
     if len(embedded) > 1:
         models_to_draw[f"concatenated ({len(embedded)} folds)"] = concatenate_normalized(list(embedded.values()))

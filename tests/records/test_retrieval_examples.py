@@ -92,3 +92,11 @@ def test_per_class_map_at_r_and_precision_recall_curve():
         assert precision[i] == pytest.approx(sum(p) / len(p))
         assert recall[i] == pytest.approx(sum(r) / len(r))
     assert not any(math.isnan(v) for v in recall)
+
+
+def test_best_fold_is_the_highest_validation_score_first_on_ties():
+    from dmlbench.records.retrieval_run import best_scheme
+
+    assert best_scheme({"f0": {"best_score": 0.5}, "f1": {"best_score": 0.7}}, ["f0", "f1"]) == "f1"
+    assert best_scheme({"f0": {"best_score": 0.5}, "f1": {"best_score": 0.5}}, ["f0", "f1"]) == "f0"
+    assert best_scheme({"f0": {"best_score": None}}, ["f0", "f1"]) == "f0"
