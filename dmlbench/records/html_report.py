@@ -13,7 +13,7 @@ from dmlbench.fileio import write_text_atomic
 from dmlbench.records.report import format_percent, results_table
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
+body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1050px;padding:0 16px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:3px;margin-top:28px}
 table{border-collapse:collapse;font-size:.9em;margin:8px 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}

@@ -38,7 +38,8 @@ def plot_training_losses(rows: list[dict[str, Any]], path: Path) -> Path:
     for axis, name in zip(axes[0], names):
         for scheme in sorted({row["scheme"] for row in rows}):
             points = [(row["step"], row["value"]) for row in rows if row["name"] == name and row["scheme"] == scheme]
-            axis.plot([p[0] for p in points], [p[1] for p in points], label=scheme)
+            axis.plot([p[0] for p in points], [p[1] for p in points], marker="." if len(points) < 30 else None,
+                      label=scheme)
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("iteration")
         axis.grid(alpha=0.3)
