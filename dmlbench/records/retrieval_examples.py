@@ -39,10 +39,12 @@ def nearest_neighbours(embeddings: torch.Tensor, k: int) -> torch.Tensor:
     return exact_knn(normalised, None, k)[1]
 
 
-def neighbours_for_metrics(embeddings: torch.Tensor, labels: torch.Tensor, top_k: int) -> torch.Tensor:
-    """k-NN with k = max(top_k, largest R) (so MAP@R is not truncated), capped at N - 1."""
+def neighbours_for_metrics(embeddings: torch.Tensor, labels: torch.Tensor, top_k: int,
+                           depth: int = 4) -> torch.Tensor:
+    """k-NN with k = max(top_k, depth * largest R), capped at N - 1: MAP@R is not truncated and
+    the precision-recall curve runs to rank depth * R."""
     largest_r = int(relevant_counts(labels, labels, exclude_self=True).max())
-    return nearest_neighbours(embeddings, max(1, min(len(labels) - 1, max(top_k, largest_r))))
+    return nearest_neighbours(embeddings, max(1, min(len(labels) - 1, max(top_k, depth * largest_r))))
 
 
 def per_query_map_at_r(neighbours: torch.Tensor, labels: torch.Tensor) -> np.ndarray:

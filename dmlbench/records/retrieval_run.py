@@ -75,4 +75,5 @@ def write_retrieval_examples(experiment: "Experiment", training: dict[str, Any],
     return {"split": split, "best_fold": chosen_fold, "top_k": top_k, "grids": grids,
             "worst_classes": [{"label": c, "map_at_r": first[c]} for c in worst],
             "plots": [PLOTS["per_class"], PLOTS["precision_recall"]],
-            "note": "neighbours by cosine similarity of the embeddings (sample indices are positions in the split)"}
+            "note": ("neighbours by cosine similarity of the embeddings; the precision-recall curve averages "
+                     "precision@i and recall@i over the queries for ranks i up to 4 x the largest R")}

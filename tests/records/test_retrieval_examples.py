@@ -42,9 +42,10 @@ def naive_map_at_r(neighbours: np.ndarray) -> list[float]:
 
 
 def test_neighbours_and_per_query_map_at_r_match_a_naive_computation():
-    neighbours = rx.neighbours_for_metrics(embeddings(), torch.tensor(LABELS), top_k=3)
+    neighbours = rx.neighbours_for_metrics(embeddings(), torch.tensor(LABELS), top_k=3, depth=1)
     assert neighbours.shape[1] == 3  # largest R = 2 < top_k
     assert neighbours.numpy().tolist() == naive_neighbours(3).tolist()
+    assert rx.neighbours_for_metrics(embeddings(), torch.tensor(LABELS), top_k=3).shape[1] == 7  # 4R = 8 > N - 1
     scores = rx.per_query_map_at_r(neighbours, torch.tensor(LABELS))
     assert scores.tolist() == pytest.approx(naive_map_at_r(naive_neighbours(3)))
     # hand-worked: query 0 (angle 0, class 0): neighbours 1 (class 0), 2 (class 1); R = 2 -> (1/1)/2
