@@ -117,16 +117,24 @@ def search_sections(report: dict[str, Any], plots_dir: Path) -> str:
         level = int(100 * reproductions["level"])
         body += section(f"Reproductions ({reproductions['count']}; mean [{level}% Student-t interval], percent)",
                         table(reproduction_table(reproductions["results"])))
-    rows = [["trial", "status", "generator", "objective (%)", *sorted({k for r in report["trials"] for k in r["parameters"]})]]
-    for trial in report["trials"]:
-        objective = "-" if trial["mean"] is None else f"{format_percent(trial['mean'])} ± {format_percent(trial['sem'])}"
-        rows.append([trial["index"], trial["status"], trial["generation_node"], objective,
-                     *[f"{trial['parameters'].get(k, ''):.4g}" if isinstance(trial["parameters"].get(k), float)
-                       else trial["parameters"].get(k, "") for k in rows[0][4:]]])
-    body += section("Trials", table(rows))
+    body += section("Trials", trials_table(report["trials"]))
     if "search_trace.png" in report.get("plots", []):
         body += section("Search trace", image(plots_dir / "search_trace.png", "search trace"))
     return body
+
+
+def trials_table(trials: list[dict[str, Any]]) -> str:
+    """One row per trial; parameters by their last name component when that is unambiguous."""
+    names = sorted({name for trial in trials for name in trial["parameters"]})
+    short = [name.split(".")[-1] for name in names]
+    headers = short if len(set(short)) == len(short) else names
+    rows = [["trial", "status", "generator", "objective (%)", *headers]]
+    for trial in trials:
+        objective = "-" if trial["mean"] is None else f"{format_percent(trial['mean'])} ± {format_percent(trial['sem'])}"
+        values = [trial["parameters"].get(name, "") for name in names]
+        rows.append([trial["index"], trial["status"], trial["generation_node"], objective,
+                     *[f"{v:.4g}" if isinstance(v, float) else v for v in values]])
+    return table(rows)
 
 
 def provenance_section(experiment_dir: Path, report: dict[str, Any]) -> str:

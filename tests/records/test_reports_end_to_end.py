@@ -161,7 +161,12 @@ def test_compare_published_numbers_and_formats(runs, tmp_path, capsys):
 
 def test_search_report_html_has_trials_and_trace(tmp_path):
     from dmlbench.search.report import write_search_outputs
-    from dmlbench.search.results import TrialRow
+    from dmlbench.search.results import TrialRow, aggregate_runs
+
+    def run(value: float) -> dict:
+        metrics = {"mean_average_precision_at_r": value}
+        return {"test": {"trained": {"separated": {"mean": metrics, "sem": metrics, "per_fold": {}},
+                                     "concatenated": metrics}}}
 
     rows = [TrialRow(i, "COMPLETED", "SOBOL", {"alpha": 0.5 * (i + 1)}, f"trials/trial_{i:04d}", 0.2 + 0.1 * i, 0.01)
             for i in range(3)]
@@ -170,7 +175,8 @@ def test_search_report_html_has_trials_and_trace(tmp_path):
               "iterations": 4, "sobol_trials": 4, "trial_counts": {"COMPLETED": 3, "FAILED": 1},
               "best_trial": {"index": 2, "folder": "trials/trial_0002", "generation_node": "SOBOL", "mean": 0.4,
                              "sem": 0.01, "per_fold": {}, "parameters": {"alpha": 1.5}},
-              "best_trial_test": {}, "reproductions": {"count": 0}, "plots": [],
+              "best_trial_test": {}, "plots": [],
+              "reproductions": {"count": 3, "level": 0.95, "results": aggregate_runs([run(0.30), run(0.34), run(0.32)])},
               "trials": [{"index": r.index, "status": r.status, "generation_node": r.generation_node, "mean": r.mean,
                           "sem": r.sem, "folder": r.folder, "parameters": r.parameters} for r in rows]}
     meta = tmp_path / "search_x" / "meta"
@@ -178,4 +184,7 @@ def test_search_report_html_has_trials_and_trace(tmp_path):
     page = meta / "report.html"
     dom = render_in_chromium(page, tmp_path / "shot.png")
     assert "Search trace" in dom and "FAILED" in dom and "40.00 ± 1.00" in dom
+    # mean 0.32, s = 0.02, t(0.975, 2) = 4.3027: interval 32 ± 4.3027 * 2 / sqrt(3) = [27.03, 36.97]
+    assert "32.00 [27.03, 36.97]" in dom and "95% Student-t interval" in dom
+    assert "<th>alpha</th>" in dom
     check_images_resolve(page, dom, at_least=1)
