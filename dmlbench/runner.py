@@ -32,6 +32,7 @@ from dmlbench.errors import ExperimentError
 from dmlbench.evaluation import protocol
 from dmlbench.evaluation.protocol import EvaluationSettings
 from dmlbench.models.factory import input_normalization
+from dmlbench.records.environment import timed_phase
 from dmlbench.records.report import finish_experiment
 from dmlbench.records.store import RecordStore
 from dmlbench.registry import build, parse_spec
@@ -182,8 +183,10 @@ class Experiment:
                   f"(train {len(fold.label_map)} classes / {len(fold.indices['train'])} images"
                   + (f", val {len(np.unique(self.dataset.labels[fold.indices['val']]))} classes"
                      if "val" in fold.indices else "") + ")")
-            training[fold.scheme] = self.train_fold(fold, resume=resume, resume_from=resume_from)
-        summary = self.test(["test"], self.evaluation.statuses(), ensemble=True)
+            with timed_phase(self.meta_dir, f"train {fold.scheme}"):
+                training[fold.scheme] = self.train_fold(fold, resume=resume, resume_from=resume_from)
+        with timed_phase(self.meta_dir, "test"):
+            summary = self.test(["test"], self.evaluation.statuses(), ensemble=True)
         return finish_experiment(self, summary, training)
 
     def evaluate(self, splits: list[str], ensemble: bool, allow_unfinished: bool = False) -> dict[str, Any]:
@@ -203,5 +206,6 @@ class Experiment:
             raise ExperimentError(f"training has not finished for {', '.join(unfinished)}: finish it with "
                                   "--resume_training latest, or add --evaluate_unfinished to test the best "
                                   "checkpoints so far")
-        summary = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
+        with timed_phase(self.meta_dir, "evaluate"):
+            summary = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
         return finish_experiment(self, summary, training, merge=True)

@@ -30,6 +30,23 @@ def plot_validation_curves(histories: dict[str, list[dict[str, Any]]], metric: s
     return save_figure(figure, path)
 
 
+def plot_training_losses(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Logged training values (means of 10 iterations) by step: one panel per value name,
+    one line per fold."""
+    names = sorted({row["name"] for row in rows})
+    figure, axes = plt.subplots(1, len(names), figsize=(min(14, 4.5 * len(names)), 3.5), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        for scheme in sorted({row["scheme"] for row in rows}):
+            points = [(row["step"], row["value"]) for row in rows if row["name"] == name and row["scheme"] == scheme]
+            axis.plot([p[0] for p in points], [p[1] for p in points], marker="." if len(points) < 30 else None,
+                      label=scheme)
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("iteration")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    return save_figure(figure, path)
+
+
 def save_figure(figure: plt.Figure, path: Path) -> Path:
     """Lay out, write as PNG atomically, and close ``figure``."""
     figure.tight_layout()

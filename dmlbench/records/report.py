@@ -111,6 +111,7 @@ def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[s
     (:func:`dmlbench.records.merge.merge_results`)."""
     from dmlbench.records.merge import merge_results, result_times
     from dmlbench.config.experiment_files import config_hash, saved_split_manifest_hash
+    from dmlbench.records.html_report import write_html_report
     from dmlbench.records.plots import plot_validation_curves
     from dmlbench.registry import parse_spec
 
@@ -138,10 +139,12 @@ def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[s
         "training": {scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()},
         "plots": plots,
     }
+    add_html_content(experiment, report, training)
     write_report(experiment.meta_dir, report)
+    html_path = write_html_report(experiment.experiment_dir, report)
     print()
     print(format_text_table(results_table(summary)))
-    print(f"\nreport: {experiment.meta_dir / 'report.md'}  (json: report.json, records: records.db, csv/)")
+    print(f"\nreport: {html_path}  (also report.md, report.json, records.db, csv/)")
     return report
 
 
@@ -157,3 +160,21 @@ def _previous_results(meta_dir) -> tuple[dict[str, Any] | None, dict[str, Any] |
     except (ValueError, AttributeError):
         print(f"warning: {path} is unreadable; it is rewritten with this test's results only", file=sys.stderr)
         return None, None
+
+
+def add_html_content(experiment: Any, report: dict[str, Any], training: dict[str, Any]) -> None:
+    """Training loss curves, retrieval examples of the trained models, versions and phase times."""
+    from dmlbench.records.environment import phase_times, timed_phase, versions
+    from dmlbench.records.plots import plot_training_losses
+    from dmlbench.records.retrieval_run import write_retrieval_examples
+
+    rows = experiment.store.training_values()
+    if rows:
+        plot_training_losses(rows, experiment.meta_dir / "plots" / "training_losses.png")
+        report["plots"].append("training_losses.png")
+    split = next((s for s, by_status in report["results"].items() if "trained" in by_status), None)
+    if split is not None:
+        with timed_phase(experiment.meta_dir, "retrieval examples"):
+            report["retrieval"] = write_retrieval_examples(experiment, training, split=split)
+    report["versions"] = versions()
+    report["phase_times"] = phase_times(experiment.meta_dir)

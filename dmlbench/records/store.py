@@ -78,6 +78,13 @@ class RecordStore:
             rows = connection.execute(f"SELECT * FROM accuracies WHERE {clause} ORDER BY rowid", tuple(where.values()))
             return [dict(row) for row in rows]
 
+    def training_values(self) -> list[dict[str, Any]]:
+        """Rows of ``training`` (scheme, step, name, value), ordered by scheme and step."""
+        with self._connect() as connection:
+            connection.row_factory = sqlite3.Row
+            rows = connection.execute("SELECT * FROM training ORDER BY scheme, step")
+            return [dict(row) for row in rows]
+
     def export_csv(self) -> list[Path]:
         """One CSV per table under ``meta/csv/``, each written atomically."""
         out_dir = self.meta_dir / "csv"

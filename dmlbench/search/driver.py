@@ -289,6 +289,7 @@ class Search:
 
 def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]) -> int:
     """Run or continue the search described by ``config`` in ``experiment_dir``; 0 on success."""
+    from dmlbench.records.environment import phase_times, timed_phase
     from dmlbench.records.report import format_text_table
     from dmlbench.config.checks import validate_config
     from dmlbench.config.value_checks import check_pretrained_models
@@ -315,15 +316,18 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
         search = Search(layout, config, space, ax, executor, options.dataset_root, metric)
         try:
             search.reconcile()
-            search.run_trials(iterations)
+            with timed_phase(layout.meta_dir, "trials"):
+                search.run_trials(iterations)
             rows = search.rows()
             best = best_trial(rows)
             if best is None:
                 raise ExperimentError(f"no trial of {layout.trials_dir} completed (see the job_error.txt files); "
                                       "fix the cause and rerun the same command")
             _log(f"best: trial {best.index}, {metric} {100 * best.mean:.2f}: {_format_values(best.parameters)}")
-            best_test = search.test_best(best)
-            runs = search.reproduce(best, reproductions, seed) if reproductions else []
+            with timed_phase(layout.meta_dir, "best trial test"):
+                best_test = search.test_best(best)
+            with timed_phase(layout.meta_dir, "reproductions"):
+                runs = search.reproduce(best, reproductions, seed) if reproductions else []
         except KeyboardInterrupt:
             print(f"\ninterrupted; rerun the same command to continue the search in {layout.experiment_dir}",
                   file=sys.stderr)
@@ -333,10 +337,11 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
 
         report = build_search_report(layout, metric, iterations, search.counts(), rows, best, best_test, runs,
                                      CONFIDENCE_LEVEL)
+        report["phase_times"] = phase_times(layout.meta_dir)
         write_search_outputs(layout.meta_dir, report, rows, space.names, metric)
     if runs:
         print()
         print(format_text_table(reproduction_table(report["reproductions"]["results"])))
-    print(f"\nsearch report: {layout.meta_dir / 'report.md'}  (best_parameters.yaml, csv/trials.csv, "
-          "plots/search_trace.png)")
+    print(f"\nsearch report: {layout.meta_dir / 'report.html'}  (also report.md, best_parameters.yaml, "
+          "csv/trials.csv, plots/search_trace.png)")
     return 0

@@ -175,8 +175,13 @@ def write_search_outputs(meta_dir: Path, report: dict[str, Any], rows: Sequence[
             "parameters": best["parameters"],
             "command_line_overrides": override_flags(best["parameters"]),
         }))
+    from dmlbench.records.environment import versions
+    from dmlbench.records.html_report import write_html_report
+
+    report["versions"] = versions()
     write_text_atomic(meta_dir / "report.json", json.dumps(report, indent=2) + "\n")
     write_text_atomic(meta_dir / "report.md", render_markdown(report))
+    write_html_report(meta_dir.parent, report)
 
 
 def build_search_report(layout: SearchLayout, metric: str, iterations: int, counts: dict[str, int],
