@@ -35,7 +35,7 @@ from dmlbench.models.factory import input_normalization
 from dmlbench.records.report import finish_experiment
 from dmlbench.records.store import RecordStore
 from dmlbench.registry import build, parse_spec
-from dmlbench.training import checkpoint
+from dmlbench.training import checkpoint, distributed
 from dmlbench.training.fold import train_fold, training_summary
 from dmlbench.training.seeding import derive_seed, seed_everything
 
@@ -65,7 +65,7 @@ class Experiment:
     def __post_init__(self) -> None:
         self.experiment_dir = Path(self.experiment_dir)
         self.settings = flatten_config(self.config)
-        self.device = resolve_device(setting(self.settings, "device"))
+        self.device = distributed.setup(resolve_device(setting(self.settings, "device")))  # torchrun: join
         self.evaluation = EvaluationSettings.from_config(self.settings)
         self.meta_dir = self.experiment_dir / "meta"
         self.config_dir = config_dir(self.experiment_dir)
@@ -78,7 +78,7 @@ class Experiment:
     @property
     def store(self) -> RecordStore:
         if self._store is None:
-            self._store = RecordStore(self.meta_dir)
+            self._store = RecordStore(self.meta_dir) if distributed.is_main() else distributed.Discard()
         return self._store
 
     @property
@@ -179,6 +179,8 @@ class Experiment:
                      if "val" in fold.indices else "") + ")")
             training[fold.scheme] = self.train_fold(fold, resume=resume, resume_from=resume_from)
         summary = self.test(["test"], self.evaluation.statuses(), ensemble=True)
+        if not distributed.is_main():
+            return summary  # torchrun: rank 0 writes the report
         return finish_experiment(self, summary, training)
 
     def evaluate(self, splits: list[str], ensemble: bool) -> dict[str, Any]:
@@ -189,4 +191,6 @@ class Experiment:
             latest = self.checkpoint_dir(fold) / "latest.pt"
             if latest.exists():
                 training[fold.scheme] = training_summary(checkpoint.load(latest)["state"])
+        if not distributed.is_main():
+            return summary
         return finish_experiment(self, summary, training)

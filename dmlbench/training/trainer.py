@@ -95,6 +95,7 @@ class Trainer:
         self.on_log = on_log or (lambda group, values, step: None)
         self.progress_label = progress_label
         self.state = TrainingState()
+        self.data_parallel: Any = None  # dmlbench.training.distributed.attach sets it under torchrun
         precision = settings.mixed_precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[precision]
         self.scaler = torch.amp.GradScaler(enabled=precision == "fp16" and settings.device.type == "cuda")
@@ -310,7 +311,8 @@ class Trainer:
         for part in self.parts.values():
             part.optimizer.zero_grad(set_to_none=True)
         features, embeddings = self.forward(images)
-        losses = self.compute_losses(LossInputs(embeddings=embeddings, labels=labels, features=features, images=images))
+        inputs = LossInputs(embeddings=embeddings, labels=labels, features=features, images=images)
+        losses = self.compute_losses(inputs) if self.data_parallel is None else self.data_parallel.losses(self, inputs)
         total = sum(losses.values())
         if not torch.isfinite(total):
             raise FloatingPointError(
@@ -318,6 +320,8 @@ class Trainer:
                 "or add gradient clipping (gradient_clippers: {<part>_grad_clipper: {max_norm: 10}})"
             )
         self.scaler.scale(total).backward()
+        if self.data_parallel is not None:
+            self.data_parallel.average_gradients()
         for part in active:
             if part.clip is not None:
                 self.scaler.unscale_(part.optimizer)
