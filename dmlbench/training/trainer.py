@@ -26,6 +26,7 @@ from dmlbench.training.components import OptimizationPart
 from dmlbench.training.plugin_set import PluginSet, as_plugin_set
 from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
 from dmlbench.training.seeding import derive_seed, seed_everything
+from dmlbench.training.step_log import LossBuffer
 
 #: validate(models, epoch) -> {metric name: value}
 Validator = Callable[[dict[str, nn.Module], int], dict[str, float]]
@@ -238,7 +239,7 @@ class Trainer:
         loader = self.loader_factory(epoch)
         batches = iter(loader)
         bar = progress(range(settings.iterations_per_epoch), desc=f"{self.progress_label} epoch {epoch}")
-        running = 0.0
+        buffer = LossBuffer(self.on_log, bar, epoch)  # loss values read every 10 steps, not every step
         try:
             for iteration in bar:
                 try:
@@ -247,11 +248,8 @@ class Trainer:
                     batches = iter(loader)
                     images, labels = next(batches)
                 losses = self._step(images, labels, frozen)
-                total = sum(losses.values())
-                running = total if iteration == 0 else 0.9 * running + 0.1 * total
-                bar.set_postfix(loss=f"{running:.4f}")
-                global_step = (epoch - 1) * settings.iterations_per_epoch + iteration
-                self.on_log("train", losses, global_step)
+                buffer.add(losses, (epoch - 1) * settings.iterations_per_epoch + iteration)
+            buffer.flush()
         finally:
             bar.close()
             for parameter, requires_grad in restore:
@@ -301,7 +299,7 @@ class Trainer:
             raise ConfigError("nothing to train on: loss_funcs is empty and no training plugin added a loss term")
         return losses
 
-    def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, float]:
+    def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, Tensor]:
         device = self.settings.device
         images = images.to(device, non_blocking=True)
         if self.settings.channels_last:
@@ -313,12 +311,7 @@ class Trainer:
         features, embeddings = self.forward(images)
         inputs = LossInputs(embeddings=embeddings, labels=labels, features=features, images=images)
         losses = self.compute_losses(inputs) if self.data_parallel is None else self.data_parallel.losses(self, inputs)
-        total = sum(losses.values())
-        if not torch.isfinite(total):
-            raise FloatingPointError(
-                f"loss became {total.item()} at epoch {self.state.epoch + 1}; lower the learning rate "
-                "or add gradient clipping (gradient_clippers: {<part>_grad_clipper: {max_norm: 10}})"
-            )
+        total = sum(losses.values())  # finiteness is checked when the values are read (LossBuffer)
         self.scaler.scale(total).backward()
         if self.data_parallel is not None:
             self.data_parallel.average_gradients()
@@ -330,4 +323,4 @@ class Trainer:
             if "iteration" in part.schedulers:
                 part.schedulers["iteration"].step()
         self.scaler.update()
-        return {role: float(value.detach()) for role, value in losses.items()}
+        return {role: value.detach() for role, value in losses.items()}
