@@ -47,6 +47,7 @@ def trainer_settings(settings: dict[str, Any], device: torch.device, seed: int) 
         mixed_precision=setting(settings, "mixed_precision"),
         channels_last=bool(setting(settings, "channels_last")),
         loss_weights=dict(setting(settings, "loss_weights") or {}),
+        compile_models=setting(settings, "compile_models") or False,
     )
 
 

@@ -22,6 +22,7 @@ from dmlbench.errors import ConfigError
 from dmlbench.models.multilevel import as_float
 from dmlbench.progress import progress
 from dmlbench.training import checkpoint
+from dmlbench.training.compiled import compiled_models
 from dmlbench.training.components import OptimizationPart
 from dmlbench.training.plugin_set import PluginSet, as_plugin_set
 from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
@@ -45,6 +46,7 @@ class TrainerSettings:
     mixed_precision: str | None = None   # None | "bf16" | "fp16"
     channels_last: bool = False
     loss_weights: dict[str, float] = field(default_factory=dict)
+    compile_models: bool | str = False   # torch.compile of the training forward (dmlbench/training/compiled.py)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Trainer:
         self.on_log = on_log or (lambda group, values, step: None)
         self.progress_label = progress_label
         self.state = TrainingState()
+        self.forward_models = compiled_models(models, settings.compile_models)  # = models unless compiled
         self.data_parallel: Any = None  # dmlbench.training.distributed.attach sets it under torchrun
         precision = settings.mixed_precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[precision]
@@ -268,8 +271,8 @@ class Trainer:
         """Trunk features (a tensor, or a multi-level trunk's tuple of maps) and embeddings of a
         batch (float32)."""
         with self._autocast():
-            features = self.models["trunk"](images)
-            embeddings = self.models["embedder"](features)
+            features = self.forward_models["trunk"](images)
+            embeddings = self.forward_models["embedder"](features)
         return as_float(features), embeddings.float()
 
     def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
