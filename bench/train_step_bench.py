@@ -210,23 +210,21 @@ def main() -> None:
         print(json.dumps(measure(args.single, "runner", args)))
         return
     variants = ["bound", "runner", "runner_sync"] + (["runner_compile"] if args.compile else [])
-    rows = []
-    for name in args.recipes:
-        for variant in variants:
-            rows.append(measure(name, variant, args))
-            print(json.dumps(rows[-1]), flush=True)
-        if args.trials > 1:
-            rows.append(measure_trials(name, 1, args))
-            rows.append(measure_trials(name, args.trials, args))
-            print(json.dumps(rows[-2:]), flush=True)
     results = {"machine": machine(args.device), "device": args.device, "torch": torch.__version__,
-               "mixed_precision": args.mixed_precision, "size": args.size, "iterations": args.iterations, "warmup": args.warmup,
-               "command": "python " + " ".join(sys.argv), "rows": rows, "note": args.note}
+               "mixed_precision": args.mixed_precision, "size": args.size, "iterations": args.iterations,
+               "warmup": args.warmup, "command": "python " + " ".join(sys.argv), "rows": [], "note": args.note}
+    for name in args.recipes:
+        jobs = [functools.partial(measure, name, variant, args) for variant in variants]
+        if args.trials > 1:
+            jobs += [functools.partial(measure_trials, name, 1, args), functools.partial(measure_trials, name, args.trials, args)]
+        for job in jobs:
+            results["rows"].append(job())
+            print(json.dumps(results["rows"][-1]), flush=True)
+            if args.out:  # written after every row: a long run cut short keeps what it measured
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(results, indent=2) + "\n")
+                args.out.with_suffix(".md").write_text(markdown(results))
     print(markdown(results))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-        args.out.with_suffix(".md").write_text(markdown(results))
 
 
 if __name__ == "__main__":
