@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trial_executor", help="local (default) | local_parallel | slurm (searches)")
     parser.add_argument("--max_parallel_trials", type=int,
                         help="trials at once for local_parallel (default: one per GPU, 2 on CPU) or slurm")
+    parser.add_argument("--trials_per_gpu", type=int, default=1,
+                        help="local_parallel: trials sharing each GPU (small trials leave a GPU idle; default 1)")
     parser.add_argument("--sobol_trials", type=int,
                         help="quasi-random trials before Bayesian optimisation (default: iters // 2, 1 to 5)")
     for category in CATEGORIES:

@@ -48,6 +48,10 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     On any exception the temp file is removed and ``path`` keeps its previous content (a kill
     leaves at most a hidden ``.tmp`` file).
     """
+    if os.environ.get("RANK", "0") != "0" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        with open(os.devnull, mode) as discarded:  # torchrun: only rank 0 writes files
+            yield discarded
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_path(path)

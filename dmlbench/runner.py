@@ -36,7 +36,7 @@ from dmlbench.records.environment import timed_phase
 from dmlbench.records.report import finish_experiment
 from dmlbench.records.store import RecordStore
 from dmlbench.registry import build, parse_spec
-from dmlbench.training import checkpoint
+from dmlbench.training import checkpoint, distributed
 from dmlbench.training.fold import train_fold, training_summary
 from dmlbench.training.seeding import derive_seed, seed_everything
 from dmlbench.user_plugins import load_user_plugins
@@ -70,7 +70,7 @@ class Experiment:
         load_user_plugins(setting(self.settings, "plugin_paths"))  # the user's own @register-ed classes
         if setting(self.settings, "num_threads"):
             torch.set_num_threads(int(setting(self.settings, "num_threads")))
-        self.device = resolve_device(setting(self.settings, "device"))
+        self.device = distributed.setup(resolve_device(setting(self.settings, "device")))  # torchrun: join
         self.evaluation = EvaluationSettings.from_config(self.settings)
         self.meta_dir = self.experiment_dir / "meta"
         self.config_dir = config_dir(self.experiment_dir)
@@ -83,7 +83,7 @@ class Experiment:
     @property
     def store(self) -> RecordStore:
         if self._store is None:
-            self._store = RecordStore(self.meta_dir)
+            self._store = RecordStore(self.meta_dir) if distributed.is_main() else distributed.Discard()
         return self._store
 
     @property
@@ -187,6 +187,8 @@ class Experiment:
                 training[fold.scheme] = self.train_fold(fold, resume=resume, resume_from=resume_from)
         with timed_phase(self.meta_dir, "test"):
             summary = self.test(["test"], self.evaluation.statuses(), ensemble=True)
+        if not distributed.is_main():
+            return summary  # torchrun: rank 0 writes the report
         return finish_experiment(self, summary, training)
 
     def evaluate(self, splits: list[str], ensemble: bool, allow_unfinished: bool = False) -> dict[str, Any]:
@@ -208,4 +210,6 @@ class Experiment:
                                   "checkpoints so far")
         with timed_phase(self.meta_dir, "evaluate"):
             summary = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
+        if not distributed.is_main():
+            return summary
         return finish_experiment(self, summary, training, merge=True)

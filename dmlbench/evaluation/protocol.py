@@ -25,6 +25,7 @@ from dmlbench.evaluation.embeddings import compute_embeddings
 from dmlbench.evaluation.ensemble import concatenate_normalized
 from dmlbench.evaluation.retrieval import retrieval_metrics
 from dmlbench.records.report import summarize_test_results
+from dmlbench.training import distributed
 from dmlbench.training.plugin_set import PluginSet
 
 if TYPE_CHECKING:
@@ -74,8 +75,9 @@ def embed(experiment: "Experiment", trunk: nn.Module, embedder: nn.Module | None
           desc: str) -> tuple[Tensor, Tensor]:
     """Embeddings [N, D] and labels [N] of ``dataset`` (``embedder=None``: trunk features)."""
     settings = experiment.evaluation
-    return compute_embeddings(trunk, embedder, dataset, batch_size=settings.batch_size, device=experiment.device,
-                              num_workers=settings.num_workers, desc=desc)
+    embeddings, labels = compute_embeddings(trunk, embedder, distributed.shard(dataset), batch_size=settings.batch_size,
+                                            device=experiment.device, num_workers=settings.num_workers, desc=desc)
+    return distributed.gather_rows(embeddings), distributed.gather_rows(labels)  # torchrun: every rank's shard
 
 
 def score(experiment: "Experiment", embeddings: Tensor, labels: Tensor, similarity: Any = None,
@@ -83,6 +85,11 @@ def score(experiment: "Experiment", embeddings: Tensor, labels: Tensor, similari
     """MLRC metrics (and Recall@K); with ``eval_binarize`` also the same metrics of the binary
     codes 1[x > 0] ranked by Hamming distance, prefixed ``binary_``. ``query`` holds
     ``query_embeddings``/``query_labels`` for query-vs-gallery scoring."""
+    return distributed.main_result(lambda: _score(experiment, embeddings, labels, similarity, query))
+
+
+def _score(experiment: "Experiment", embeddings: Tensor, labels: Tensor, similarity: Any,
+           query: dict[str, Any]) -> dict[str, float]:
     options = {**experiment.evaluation.metric_options(), **query}
     metrics = retrieval_metrics(embeddings, labels, device=experiment.device, similarity=similarity, **options)
     if experiment.evaluation.binarize:

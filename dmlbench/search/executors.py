@@ -147,21 +147,25 @@ class ProcessHandle:
 
 
 class ProcessExecutor:
-    """One child process per job, at most ``capacity`` at once, one GPU each when there are GPUs."""
+    """One child process per job, at most ``capacity`` at once; with GPUs each job gets the GPU
+    running the fewest jobs, ``trials_per_gpu`` jobs per GPU by default (``--trials_per_gpu``:
+    small trials leave a GPU mostly idle, several share it)."""
 
     name = "local_parallel"
 
-    def __init__(self, capacity: int | None = None) -> None:
+    def __init__(self, capacity: int | None = None, trials_per_gpu: int = 1) -> None:
         self.gpus = visible_gpus()
-        self.capacity = capacity or (len(self.gpus) if self.gpus else 2)
+        self.capacity = capacity or (len(self.gpus) * trials_per_gpu if self.gpus else 2)
         self.running: list[ProcessHandle] = []
 
     def _free_gpu(self) -> str | None:
         if not self.gpus:
             return None
-        busy = {handle.gpu for handle in self.running if not handle.done()}
-        free = [gpu for gpu in self.gpus if gpu not in busy]
-        return free[0] if free else self.gpus[len(self.running) % len(self.gpus)]
+        load = {gpu: 0 for gpu in self.gpus}
+        for handle in self.running:
+            if handle.gpu in load and not handle.done():
+                load[handle.gpu] += 1
+        return min(self.gpus, key=lambda gpu: load[gpu])  # the least busy; ties: the first
 
     def submit(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
         handles: list[JobHandle] = []
@@ -192,7 +196,8 @@ class ProcessExecutor:
                 handle.process.terminate()
 
 
-def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity: int | None) -> Any:
+def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity: int | None,
+                  trials_per_gpu: int = 1) -> Any:
     """The executor ``--trial_executor name`` asks for."""
     if capacity is not None and capacity < 1:
         raise ConfigError(f"--max_parallel_trials must be >= 1, got {capacity}")
@@ -202,7 +207,7 @@ def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity:
                               f"for --max_parallel_trials {capacity}")
         return InProcessExecutor()
     if name == "local_parallel":
-        return ProcessExecutor(capacity)
+        return ProcessExecutor(capacity, trials_per_gpu)
     if name == "slurm":
         from dmlbench.search.slurm_executor import SubmititExecutor
 

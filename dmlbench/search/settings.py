@@ -19,6 +19,7 @@ class SearchSettings:
     trial_executor: str                # --trial_executor: local | local_parallel | slurm
     max_parallel_trials: int | None    # --max_parallel_trials: None = the executor's default
     dataset_root: Path
+    trials_per_gpu: int = 1            # --trials_per_gpu: local_parallel trials sharing one GPU
 
     @classmethod
     def from_args(cls, args: Any) -> "SearchSettings":
@@ -27,13 +28,18 @@ class SearchSettings:
         reproductions = int(args.reproductions or 0)
         if iterations is None or iterations < 1:
             raise ConfigError(f"--bayes_opt_iters must be >= 1, got {iterations}")
+        trials_per_gpu = getattr(args, "trials_per_gpu", None)
+        trials_per_gpu = 1 if trials_per_gpu is None else int(trials_per_gpu)
+        if trials_per_gpu < 1 or (trials_per_gpu > 1 and args.trial_executor != "local_parallel"):
+            raise ConfigError(f"--trials_per_gpu {trials_per_gpu}: must be >= 1, and above 1 only with "
+                              "--trial_executor local_parallel")
         if reproductions < 0:
             raise ConfigError(f"--reproductions must be >= 0, got {reproductions}")
         executor = args.trial_executor or "local"
         check_executor_flags(executor, args.max_parallel_trials, args.sobol_trials, int(iterations))
         return cls(iterations=int(iterations), reproductions=reproductions, sobol_trials=args.sobol_trials,
                    trial_executor=executor, max_parallel_trials=args.max_parallel_trials,
-                   dataset_root=Path(args.dataset_root).resolve())
+                   dataset_root=Path(args.dataset_root).resolve(), trials_per_gpu=trials_per_gpu)
 
 
 def check_executor_flags(executor: str, max_parallel: int | None, sobol_trials: int | None, iterations: int) -> None:

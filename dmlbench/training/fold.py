@@ -24,6 +24,7 @@ from dmlbench.training.components import (
     build_sampler,
     trainable_parameters,
 )
+from dmlbench.training import distributed
 from dmlbench.training.plugin_set import PluginSet
 from dmlbench.training.seeding import derive_seed
 from dmlbench.training.trainer import Trainer, TrainerSettings
@@ -46,6 +47,7 @@ def trainer_settings(settings: dict[str, Any], device: torch.device, seed: int) 
         mixed_precision=setting(settings, "mixed_precision"),
         channels_last=bool(setting(settings, "channels_last")),
         loss_weights=dict(setting(settings, "loss_weights") or {}),
+        compile_models=setting(settings, "compile_models") or False,
     )
 
 
@@ -56,6 +58,7 @@ def fast_path_usable(experiment: "Experiment", train_set: TransformedSubset) -> 
     from dmlbench.data.fast import fast_loader_available
 
     reason = "it needs a CUDA device" if experiment.device.type != "cuda" else fast_loader_available(train_set)
+    reason = reason or ("torchrun: each process loads its slice of the batch" if distributed.active() else None)
     if reason:
         tqdm.write(f"fast_data_path: using the PIL DataLoader instead ({reason})")
     return reason is None
@@ -75,14 +78,15 @@ def make_loader_factory(experiment: "Experiment", fold: "FoldData", train_set: T
         # A new sampler each epoch: samplers keep state between epochs (pytorch-metric-learning's
         # MPerClassSampler shuffles its class list in place), which would make a resumed run differ.
         sampler = build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)
-        generator = torch.Generator().manual_seed(derive_seed(experiment.fold_seed(fold), "loader", epoch))
+        generator = torch.Generator().manual_seed(derive_seed(experiment.fold_seed(fold), "loader", epoch,
+                                                              *([distributed.rank()] if distributed.active() else [])))
         if use_fast_path:
             from dmlbench.data.fast import PillowBatchLoader
 
             return PillowBatchLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
                                       device=device, generator=generator, channels_last=channels_last)
         return torch.utils.data.DataLoader(
-            train_set, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=workers,
+            train_set, **distributed.loader_batching(sampler, batch_size), num_workers=workers,
             pin_memory=device.type == "cuda", generator=generator,
         )
 
@@ -123,12 +127,14 @@ def train_fold(experiment: "Experiment", fold: "FoldData", resume: bool, resume_
     parts = build_optimization(modules, settings)
     loader_factory = make_loader_factory(experiment, fold, train_set)
     val_set = experiment.subset(fold, "val", models["trunk"]) if "val" in fold.indices else None
-    log = TrainingLog(fold.scheme, experiment.experiment_dir / fold.scheme / "tensorboard", experiment.store)
+    log = (TrainingLog(fold.scheme, experiment.experiment_dir / fold.scheme / "tensorboard", experiment.store)
+           if distributed.is_main() else distributed.Discard())
     trainer = Trainer(
         models, losses, miners, plugins, parts, loader_factory, make_validator(experiment, fold, val_set, plugins),
         trainer_settings(settings, device, experiment.fold_seed(fold)), experiment.checkpoint_dir(fold),
         on_log=log, progress_label=fold.scheme,
     )
+    distributed.attach(trainer)  # torchrun: data-parallel over the processes
     if resume and trainer.resume(from_best=resume_from == "best"):
         print(f"[{fold.scheme}] resumed at epoch {trainer.state.epoch}"
               + (" (already finished)" if trainer.state.finished else ""))
@@ -136,6 +142,7 @@ def train_fold(experiment: "Experiment", fold: "FoldData", resume: bool, resume_
         state = trainer.train()
     finally:
         log.close()
+    distributed.barrier()  # rank 0's best.pt is written before any rank tests
     selection = (f"best epoch {state.best_epoch} ({settings['eval_metric_for_best_epoch']} "
                  f"{100 * state.best_score:.2f})" if val_set is not None else "no validation split: last epoch kept")
     print(f"[{fold.scheme}] {state.stop_reason}; {selection}")

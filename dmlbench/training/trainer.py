@@ -22,10 +22,12 @@ from dmlbench.errors import ConfigError
 from dmlbench.models.multilevel import as_float
 from dmlbench.progress import advance, progress
 from dmlbench.training import checkpoint
+from dmlbench.training.compiled import compiled_models
 from dmlbench.training.components import OptimizationPart
 from dmlbench.training.plugin_set import PluginSet, as_plugin_set
 from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
 from dmlbench.training.seeding import derive_seed, seed_everything
+from dmlbench.training.step_log import LossBuffer
 
 #: validate(models, epoch) -> {metric name: value}
 Validator = Callable[[dict[str, nn.Module], int], dict[str, float]]
@@ -44,6 +46,7 @@ class TrainerSettings:
     mixed_precision: str | None = None   # None | "bf16" | "fp16"
     channels_last: bool = False
     loss_weights: dict[str, float] = field(default_factory=dict)
+    compile_models: bool | str = False   # torch.compile of the training forward (dmlbench/training/compiled.py)
 
 
 @dataclass
@@ -95,6 +98,8 @@ class Trainer:
         self.on_log = on_log or (lambda group, values, step: None)
         self.progress_label = progress_label
         self.state = TrainingState()
+        self.forward_models = compiled_models(models, settings.compile_models)  # = models unless compiled
+        self.data_parallel: Any = None  # dmlbench.training.distributed.attach sets it under torchrun
         precision = settings.mixed_precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[precision]
         self.scaler = torch.amp.GradScaler(enabled=precision == "fp16" and settings.device.type == "cuda")
@@ -238,7 +243,7 @@ class Trainer:
         loader = self.loader_factory(epoch)
         batches = iter(loader)
         bar = progress(total=settings.iterations_per_epoch, desc=f"{self.progress_label} epoch {epoch}")
-        running = 0.0
+        buffer = LossBuffer(self.on_log, bar, epoch)  # loss values read every 10 steps, not every step
         try:
             for iteration in range(settings.iterations_per_epoch):
                 try:
@@ -247,11 +252,9 @@ class Trainer:
                     batches = iter(loader)
                     images, labels = next(batches)
                 losses = self._step(images, labels, frozen)
-                total = sum(losses.values())
-                running = total if iteration == 0 else 0.9 * running + 0.1 * total
-                advance(bar, loss=f"{running:.4f}")
-                global_step = (epoch - 1) * settings.iterations_per_epoch + iteration
-                self.on_log("train", losses, global_step)
+                buffer.add(losses, (epoch - 1) * settings.iterations_per_epoch + iteration)
+                advance(bar)  # the bar moves per batch; its loss postfix changes at each buffer read
+            buffer.flush()
         finally:
             bar.close()
             for parameter, requires_grad in restore:
@@ -270,8 +273,8 @@ class Trainer:
         """Trunk features (a tensor, or a multi-level trunk's tuple of maps) and embeddings of a
         batch (float32)."""
         with self._autocast():
-            features = self.models["trunk"](images)
-            embeddings = self.models["embedder"](features)
+            features = self.forward_models["trunk"](images)
+            embeddings = self.forward_models["embedder"](features)
         return as_float(features), embeddings.float()
 
     def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
@@ -301,7 +304,7 @@ class Trainer:
             raise ConfigError("nothing to train on: loss_funcs is empty and no training plugin added a loss term")
         return losses
 
-    def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, float]:
+    def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, Tensor]:
         device = self.settings.device
         images = images.to(device, non_blocking=True)
         if self.settings.channels_last:
@@ -311,14 +314,12 @@ class Trainer:
         for part in self.parts.values():
             part.optimizer.zero_grad(set_to_none=True)
         features, embeddings = self.forward(images)
-        losses = self.compute_losses(LossInputs(embeddings=embeddings, labels=labels, features=features, images=images))
-        total = sum(losses.values())
-        if not torch.isfinite(total):
-            raise FloatingPointError(
-                f"loss became {total.item()} at epoch {self.state.epoch + 1}; lower the learning rate "
-                "or add gradient clipping (gradient_clippers: {<part>_grad_clipper: {max_norm: 10}})"
-            )
+        inputs = LossInputs(embeddings=embeddings, labels=labels, features=features, images=images)
+        losses = self.compute_losses(inputs) if self.data_parallel is None else self.data_parallel.losses(self, inputs)
+        total = sum(losses.values())  # finiteness is checked when the values are read (LossBuffer)
         self.scaler.scale(total).backward()
+        if self.data_parallel is not None:
+            self.data_parallel.average_gradients()
         for part in active:
             if part.clip is not None:
                 self.scaler.unscale_(part.optimizer)
@@ -327,4 +328,4 @@ class Trainer:
             if "iteration" in part.schedulers:
                 part.schedulers["iteration"].step()
         self.scaler.update()
-        return {role: float(value.detach()) for role, value in losses.items()}
+        return {role: value.detach() for role, value in losses.items()}
