@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dmlbench.config.merge import combine_overrides, parse_key
+from dmlbench.config.keys import parse_key
+from dmlbench.config.merge import combine_overrides
 from dmlbench.config.yaml_io import parse_value
 from dmlbench.errors import ConfigError
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
-from dmlbench.config.merge import SEARCH_SUFFIXES, dotted, parse_key
+from dmlbench.config.keys import SEARCH_SUFFIXES, dotted, parse_key
 from dmlbench.errors import ConfigError
 @dataclass
 class SearchParameter:

@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from dmlbench.config import merge_configs
-from dmlbench.config.merge import VALID_SUFFIXES
+from dmlbench.config.keys import VALID_SUFFIXES
 from dmlbench.errors import ConfigError
 
 OPTIMIZERS = {
