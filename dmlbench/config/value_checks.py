@@ -23,7 +23,7 @@ import torch
 from dmlbench.errors import ConfigError
 
 POSITIVE_INTS = ("batch_size", "eval_batch_size", "num_epochs_train", "iterations_per_epoch", "save_interval")
-NON_NEGATIVE_INTS = ("patience", "dataloader_num_workers")
+NON_NEGATIVE_INTS = ("patience", "dataloader_num_workers", "eval_retrieval_examples")
 OPTIONAL_POSITIVE_INTS = ("eval_chunk_size", "pre_resized_cache")
 BOOLEANS = ("check_untrained_accuracy", "channels_last", "fast_data_path", "freeze_trunk_batchnorm",
             "eval_normalize_embeddings", "eval_binarize")

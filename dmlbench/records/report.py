@@ -164,6 +164,7 @@ def _previous_results(meta_dir) -> tuple[dict[str, Any] | None, dict[str, Any] |
 
 def add_html_content(experiment: Any, report: dict[str, Any], training: dict[str, Any]) -> None:
     """Training loss curves, retrieval examples of the trained models, versions and phase times."""
+    from dmlbench.config.defaults import setting
     from dmlbench.records.environment import phase_times, timed_phase, versions
     from dmlbench.records.plots import plot_training_losses
     from dmlbench.records.retrieval_run import write_retrieval_examples
@@ -173,8 +174,9 @@ def add_html_content(experiment: Any, report: dict[str, Any], training: dict[str
         plot_training_losses(rows, experiment.meta_dir / "plots" / "training_losses.png")
         report["plots"].append("training_losses.png")
     split = next((s for s, by_status in report["results"].items() if "trained" in by_status), None)
-    if split is not None:
+    queries = int(setting(experiment.settings, "eval_retrieval_examples"))
+    if split is not None and queries > 0:
         with timed_phase(experiment.meta_dir, "retrieval examples"):
-            report["retrieval"] = write_retrieval_examples(experiment, training, split=split)
+            report["retrieval"] = write_retrieval_examples(experiment, training, queries=queries, split=split)
     report["versions"] = versions()
     report["phase_times"] = phase_times(experiment.meta_dir)
