@@ -72,11 +72,16 @@ class EvaluationSettings:
 
 
 def embed(experiment: "Experiment", trunk: nn.Module, embedder: nn.Module | None, dataset: Any,
-          desc: str) -> tuple[Tensor, Tensor]:
-    """Embeddings [N, D] and labels [N] of ``dataset`` (``embedder=None``: trunk features)."""
+          desc: str, collective: bool = True) -> tuple[Tensor, Tensor]:
+    """Embeddings [N, D] and labels [N] of ``dataset`` (``embedder=None``: trunk features).
+    Under torchrun every rank embeds its shard and all get the whole (a collective call);
+    ``collective=False`` embeds everything in this process alone (work done on rank 0 only)."""
     settings = experiment.evaluation
-    embeddings, labels = compute_embeddings(trunk, embedder, distributed.shard(dataset), batch_size=settings.batch_size,
+    part = distributed.shard(dataset) if collective else dataset
+    embeddings, labels = compute_embeddings(trunk, embedder, part, batch_size=settings.batch_size,
                                             device=experiment.device, num_workers=settings.num_workers, desc=desc)
+    if not collective:
+        return embeddings, labels
     return distributed.gather_rows(embeddings), distributed.gather_rows(labels)  # torchrun: every rank's shard
 
 

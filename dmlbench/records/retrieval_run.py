@@ -45,7 +45,7 @@ def write_retrieval_examples(experiment: "Experiment", training: dict[str, Any],
         models, _, _ = protocol.fold_models(experiment, fold, "trained")
         embeddings, labels = protocol.embed(experiment, models["trunk"], models["embedder"],
                                             experiment.subset_of(indices, models["trunk"]),
-                                            f"{fold.scheme} {split} examples")
+                                            f"{fold.scheme} {split} examples", collective=False)  # rank 0 only
         embedded[fold.scheme] = embeddings.cpu()
     assert labels is not None
     labels = labels.cpu()

@@ -42,7 +42,7 @@ class TrainerSettings:
     device: torch.device
     seed: int
     metric_for_best: str = "mean_average_precision_at_r"
-    freeze_trunk_batchnorm: bool = False
+    freeze_trunk_batchnorm: bool = True    # as config_models/default.yaml (MLRC: trunk BatchNorm frozen)
     mixed_precision: str | None = None   # None | "bf16" | "fp16"
     channels_last: bool = False
     loss_weights: dict[str, float] = field(default_factory=dict)

@@ -61,7 +61,7 @@ def test_two_processes_match_one(tmp_path):
     expected = json.loads((root / "single" / "meta" / "report.json").read_text())
     trained, reference = report["results"]["test"]["trained"], expected["results"]["test"]["trained"]
     assert trained["separated"]["mean"] == pytest.approx(reference["separated"]["mean"], abs=1e-3)
-    assert sorted(p.name for p in (root / "ddp" / "meta").glob("report.*")) == ["report.json", "report.md"]
+    assert sorted(p.name for p in (root / "ddp" / "meta").glob("report.*")) == ["report.html", "report.json", "report.md"]
     assert not list((root / "ddp").rglob("*.tmp"))
     with sqlite3.connect(root / "ddp" / "meta" / "records.db") as connection:  # one writer: no duplicate rows
         rows = connection.execute("SELECT COUNT(*) FROM accuracies WHERE mode = 'fold' AND split = 'test'").fetchone()

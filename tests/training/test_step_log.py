@@ -15,8 +15,8 @@ class Bar:
     def __init__(self) -> None:
         self.postfix = None
 
-    def set_postfix(self, **kwargs) -> None:
-        self.postfix = kwargs
+    def set_postfix(self, refresh: bool = True, **kwargs) -> None:
+        self.postfix, self.refreshed = kwargs, refresh
 
 
 def test_values_logged_per_step_in_blocks():
