@@ -41,6 +41,11 @@ def fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def writes_files() -> bool:
+    """False in the processes of a torchrun job other than rank 0: only rank 0 writes files."""
+    return os.environ.get("RANK", "0") == "0" or int(os.environ.get("WORLD_SIZE", "1")) <= 1
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Write to a temp file beside ``path``; on success fsync and ``os.replace`` it into place.
@@ -48,7 +53,7 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     On any exception the temp file is removed and ``path`` keeps its previous content (a kill
     leaves at most a hidden ``.tmp`` file).
     """
-    if os.environ.get("RANK", "0") != "0" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if not writes_files():
         with open(os.devnull, mode) as discarded:  # torchrun: only rank 0 writes files
             yield discarded
         return

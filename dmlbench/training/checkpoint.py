@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dmlbench.fileio import _temp_path, atomic_write, fsync_folder
+from dmlbench.fileio import _temp_path, atomic_write, fsync_folder, writes_files
 from dmlbench.integrity import corrupt
 
 PREVIOUS_SUFFIX = ".prev.pt"
@@ -50,7 +50,7 @@ def save_atomic(obj: Any, path: str | Path, keep_previous: bool = False) -> None
     moment leaves either the old file or the new one, never half of one. ``keep_previous``: the
     file being replaced stays as ``<stem>.prev.pt``."""
     path = Path(path)
-    if keep_previous and path.exists():
+    if keep_previous and path.exists() and writes_files():
         previous = previous_path(path)
         link = _temp_path(previous)
         os.link(path, link)
