@@ -43,7 +43,8 @@ def read_json_object(path: str | Path, remedy: str, required: tuple[str, ...] = 
     return value
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -62,7 +63,7 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
         return removed
     for path in folder.rglob(".*.tmp"):
         match = TEMP_FILE.match(path.name)
-        if match and path.is_file() and not _process_alive(int(match.group(1))):
+        if match and path.is_file() and not process_alive(int(match.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -35,6 +35,7 @@ from PIL import Image, ImageDraw
 from dmlbench.data.base import RetrievalDataset
 from dmlbench.errors import DatasetError
 from dmlbench.fileio import umask_mode
+from dmlbench.integrity import process_alive
 from dmlbench.registry import register
 
 #: Bump when the rendering changes, so that old generated folders are not reused.
@@ -260,16 +261,6 @@ def save_png(image: Image.Image, path: Path) -> None:
     image.save(path, format="PNG", compress_level=1)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _temporary_prefix(name: str) -> str:
     """``.<name>.tmp-<host>-<pid>-``: the owner of a temp folder, so that only this host's dead
     generations are cleaned (a shared file system may hold other hosts' live ones)."""
@@ -281,7 +272,7 @@ def _remove_stale_temporaries(root: Path, name: str) -> None:
     pattern = re.compile(re.escape(f".{name}.tmp-{socket.gethostname()}-") + r"(\d+)-[^-]*$")
     for candidate in root.glob(f".{name}.tmp-*"):
         match = pattern.match(candidate.name)
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
             shutil.rmtree(candidate, ignore_errors=True)
 
 
