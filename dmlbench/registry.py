@@ -46,7 +46,9 @@ LIBRARY_SOURCES: dict[str, tuple[str, ...]] = {
 #: class registered for them.
 KIND_BASES: dict[str, tuple[str, ...]] = {
     "model": ("torch.nn:Module",),
-    "loss": ("torch.nn:Module",),
+    # losses only (not every module: a misspelt loss is never offered ReLU or CosineSimilarity)
+    "loss": ("torch.nn.modules.loss:_Loss", "pytorch_metric_learning.losses:BaseMetricLossFunction",
+             "pytorch_metric_learning.losses:BaseLossWrapper", "pytorch_metric_learning.losses:MultipleLosses"),
     "miner": ("pytorch_metric_learning.miners:BaseMiner",),
     "sampler": ("torch.utils.data:Sampler",),
     "reducer": ("pytorch_metric_learning.reducers:BaseReducer",),

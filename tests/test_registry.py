@@ -64,3 +64,24 @@ def test_check_keywords_catches_typos_without_building():
         check_keywords("loss", {"TripletMarginLoss": {"reducer": {"MeanReducer": {"foo": 1}}}}, "loss_funcs.metric_loss")
     # a keyword a **kwargs chain may accept is not rejected (torchvision's resnet50 forwards it)
     check_keywords("model", {"resnet50": {"num_classes": 10}}, "models.trunk")
+
+
+@pytest.mark.parametrize("typo", ["ReLu", "CosineSimilarit", "Linea"])
+def test_a_misspelt_loss_is_offered_losses_only(typo):
+    """torch.nn modules that are not losses (activations, layers, similarities) are not losses."""
+    import torch
+
+    with pytest.raises(RegistryError) as caught:
+        lookup("loss", typo)
+    message = str(caught.value)
+    for not_a_loss in ("ReLU", "CosineSimilarity", "Linear"):
+        assert not_a_loss not in message.split("nearest:")[-1].replace(",", " ").split()
+    assert not issubclass(torch.nn.ReLU, torch.nn.modules.loss._Loss)  # the premise
+    with pytest.raises(RegistryError):
+        lookup("loss", "ReLU")  # a real module, but not a loss
+
+
+def test_library_losses_of_every_family_resolve():
+    for name in ("CrossEntropyLoss", "MultiSimilarityLoss", "CrossBatchMemory", "MultipleLosses",
+                 "ContextualHybridLoss", "NormSoftmaxLoss"):
+        assert lookup("loss", name) is not None
