@@ -178,8 +178,6 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     args.dataset_root = args.dataset_root or default_dataset_root()
-    if args.evaluate_unfinished and not (args.evaluate or args.evaluate_ensemble):
-        raise ConfigError("--evaluate_unfinished only applies with --evaluate or --evaluate_ensemble")
     overrides = parse_overrides(unknown)
     parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
     experiment_dir = experiment_dir_for(args)

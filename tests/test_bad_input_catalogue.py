@@ -140,6 +140,7 @@ CASES = [
     # ---------------------------------------------------------------- flags without effect in this mode
     run("reproductions_no_search", "--reproductions has no effect without a search", *NEW, "--reproductions", "2"),
     run("executor_no_search", "--trial_executor has no effect without a search", *NEW, "--trial_executor", "slurm"),
+    run("trials_per_gpu_no_search", "--trials_per_gpu has no effect without a search", *NEW, "--trials_per_gpu", "2"),
     run("sobol_no_search", "--sobol_trials has no effect without a search", *NEW, "--sobol_trials", "2"),
     run("parallel_no_search", "--max_parallel_trials has no effect", *NEW, "--max_parallel_trials", "2"),
     run("splits_no_evaluate", "--splits_to_eval only applies with --evaluate", *NEW, "--splits_to_eval", "val", "test"),

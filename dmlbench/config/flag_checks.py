@@ -2,8 +2,8 @@
 the ``--splits_to_eval`` forms.
 
 A flag that would be silently ignored is an error: the search flags (``--reproductions``,
-``--trial_executor``, ``--max_parallel_trials``, ``--sobol_trials``) without a search,
-``--splits_to_eval`` without ``--evaluate``, ``--merge_argparse_when_resuming`` when there is no
+``--trial_executor``, ``--max_parallel_trials``, ``--sobol_trials``, ``--trials_per_gpu``) without a
+search, ``--splits_to_eval`` and ``--evaluate_unfinished`` without ``--evaluate``, ``--merge_argparse_when_resuming`` when there is no
 saved or reproduced config to change.
 """
 
@@ -18,7 +18,7 @@ from dmlbench.errors import ConfigError
 
 #: Search flags and the value that means "not given".
 SEARCH_FLAGS: dict[str, Any] = {"reproductions": 0, "trial_executor": None, "max_parallel_trials": None,
-                                "sobol_trials": None}
+                                "sobol_trials": None, "trials_per_gpu": 1}
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -36,6 +36,8 @@ def check_mode_flags(args: argparse.Namespace, searching: bool) -> None:
                 raise ConfigError(f"--{flag} has no effect without a search (--bayes_opt_iters N and a "
                                   "~BAYESIAN~ key); remove it")
     evaluating = bool(args.evaluate or args.evaluate_ensemble)
+    if getattr(args, "evaluate_unfinished", False) and not evaluating:
+        raise ConfigError("--evaluate_unfinished only applies with --evaluate or --evaluate_ensemble")
     if args.splits_to_eval and not evaluating:
         raise ConfigError("--splits_to_eval only applies with --evaluate; the splits validated during training "
                           "are the config key, e.g. --splits_to_eval~OVERRIDE~ [val]")
