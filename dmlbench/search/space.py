@@ -123,11 +123,6 @@ def find_search_parameters(config: dict) -> list[SearchParameter]:
     return found
 
 
-def has_search_parameters(config: dict) -> bool:
-    """True when ``config`` has at least one search marker (validating them)."""
-    return bool(find_search_parameters(config))
-
-
 def _checked_value(parameter: SearchParameter, value: Any) -> Any:
     """``value`` as the type the parameter needs, or a ConfigError when it does not fit."""
     if parameter.kind == "choice":

@@ -9,7 +9,6 @@ from dmlbench.search.space import (
     SearchParameter,
     fill_search_parameters,
     find_search_parameters,
-    has_search_parameters,
 )
 from dmlbench.config import merge_configs, parse_overrides
 from dmlbench.errors import ConfigError
@@ -45,9 +44,9 @@ def test_find_all_kinds_sorted_by_name():
     assert type(found[3].lower) is int
 
 
-def test_has_search_parameters():
-    assert has_search_parameters(CONFIG)
-    assert not has_search_parameters({"a": {"b": [0, 1]}, "alpha": 3})
+def test_any_search_parameters():
+    assert find_search_parameters(CONFIG)
+    assert not find_search_parameters({"a": {"b": [0, 1]}, "alpha": 3})
 
 
 @pytest.mark.parametrize("key, value, pattern", [
@@ -96,7 +95,7 @@ def test_fill_replaces_markers_in_place_and_leaves_input_alone():
     assert type(filled["trainer"]["MetricLossOnly"]["batch_size"]) is int
     assert list(filled["loss_funcs"]["metric_loss"]["MultiSimilarityLoss"]) == ["alpha", "beta", "base"]
     assert CONFIG == before
-    assert not has_search_parameters(filled)
+    assert not find_search_parameters(filled)
 
 
 def full_values(**changes):
@@ -130,4 +129,4 @@ def test_cli_search_range_then_concrete_value_wins():
     assert [p.name for p in find_search_parameters(searched)] == ["loss_funcs.metric_loss.MultiSimilarityLoss.alpha"]
     concrete = merge_configs(searched, {"loss_funcs": {"metric_loss": {"MultiSimilarityLoss": {"alpha": 0.5}}}})
     assert concrete == {"loss_funcs": {"metric_loss": {"MultiSimilarityLoss": {"alpha": 0.5, "beta": 50}}}}
-    assert not has_search_parameters(concrete)
+    assert not find_search_parameters(concrete)
