@@ -7,13 +7,10 @@ left as it was (resumable once the remedy is applied: some cases apply it and re
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import Callable
 
-import warnings
 
 import pytest
 import torch
@@ -107,16 +104,8 @@ def finished_search(tmp_path_factory, dataset_root) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def quiet_progress(monkeypatch):
-    """No progress bars on stderr, so that the error line is all there is."""
-    import functools
-
-    import dmlbench.progress
-
-    monkeypatch.setattr(dmlbench.progress, "tqdm", functools.partial(dmlbench.progress.tqdm, disable=True))
-    with warnings.catch_warnings():  # warnings about the tiny data set are not the error line under test
-        warnings.simplefilter("ignore")
-        yield
+def _quiet(quiet_progress):
+    """Every test here reads stderr: the shared quiet_progress fixture (tests/conftest.py)."""
 
 
 def copy_of(folder: Path, tmp_path: Path) -> Path:

@@ -5,7 +5,6 @@ folds and merges results; SIGTERM exits 143 with a complete resume command."""
 
 from __future__ import annotations
 
-import functools
 import json
 import shlex
 import shutil
@@ -15,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import warnings
 
 import pytest
 import torch
@@ -33,13 +31,8 @@ RUN = [
 
 
 @pytest.fixture(autouse=True)
-def quiet_progress(monkeypatch):
-    import dmlbench.progress
-
-    monkeypatch.setattr(dmlbench.progress, "tqdm", functools.partial(dmlbench.progress.tqdm, disable=True))
-    with warnings.catch_warnings():  # warnings about the tiny data set are not the error line under test
-        warnings.simplefilter("ignore")
-        yield
+def _quiet(quiet_progress):
+    """Every test here reads stderr: the shared quiet_progress fixture (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")
