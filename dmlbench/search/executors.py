@@ -17,6 +17,7 @@
         mem_gb: 64
         max_parallel: 16        # jobs at once (default 8; old name array_parallelism)
         retries: 1              # resubmissions of a job killed from outside (default 1)
+        processes: 1            # tasks per job (-> tasks_per_node): > 1 trains data-parallel
         cluster: slurm          # submitit cluster; "local" runs the same path on this machine
         # any other submitit parameter by its own name, e.g. slurm_qos: high
 

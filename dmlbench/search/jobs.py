@@ -13,6 +13,11 @@ A job is idempotent and resumable: it holds an exclusive lock on its folder whil
 second copy, e.g. resubmitted after the search driver was killed, waits for the first), returns
 the saved result if there is one, and otherwise resumes training from the latest checkpoints.
 Run one from a shell with ``python -m dmlbench.search.jobs KIND FOLDER DATASET_ROOT``.
+
+A job may run over several processes (``slurm: {processes: N}``: a submitit job with N tasks, or
+``torchrun ... -m dmlbench.search.jobs``): the processes join one process group first, rank 0
+alone takes the folder lock, reads a saved result and tells the others, and the job's folds train
+data-parallel (:mod:`dmlbench.training.distributed`); only rank 0 writes the result or the error.
 """
 
 from __future__ import annotations
@@ -100,19 +105,43 @@ def train_trial(experiment: Any) -> dict[str, Any]:
             "per_fold": scores, "training": _strip_history(training)}
 
 
+def join_process_group(job_dir: Path) -> None:
+    """Several processes for one job: join their process group on the saved config's device
+    (nccl for CUDA, gloo for CPU) before anything else, so that rank 0 can lock for all."""
+    from dmlbench.config.defaults import setting
+    from dmlbench.config.experiment_files import flatten_config
+    from dmlbench.runner import resolve_device
+    from dmlbench.training import distributed
+
+    config = load_saved_configs(job_dir)
+    distributed.setup(resolve_device(setting(flatten_config(config), "device")))
+
+
 def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[str, Any]:
     """Run (or resume, or just read back) the ``kind`` job in ``job_dir``; return its result.
 
-    On failure the traceback goes to ``meta/job_error.txt`` and the exception propagates.
+    On failure the traceback goes to ``meta/job_error.txt`` and the exception propagates. Over
+    several processes, rank 0 locks, decides and writes; the others follow it.
     """
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}; kinds: {', '.join(JOB_KINDS)}")
+    from dmlbench.training import distributed
+
     job_dir = Path(job_dir)
-    with folder_lock(job_dir):
-        saved = read_result(kind, job_dir)
+    main = distributed.is_main()
+    try:
+        if distributed.launched():
+            join_process_group(job_dir)
+    except Exception:
+        if main:
+            write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
+        raise
+    with folder_lock(job_dir) if main else contextlib.nullcontext():
+        saved = distributed.main_result(lambda: read_result(kind, job_dir))
         if saved is not None:
             return saved
-        (job_dir / JOB_ERROR).unlink(missing_ok=True)
+        if main:
+            (job_dir / JOB_ERROR).unlink(missing_ok=True)
         try:
             config = load_saved_configs(job_dir)
             from dmlbench.runner import Experiment  # torch & co: only once there is work
@@ -127,10 +156,26 @@ def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[st
                 report = experiment.run(resume=True)
                 result = {"results": report["results"], "training": report.get("training", {})}
         except Exception:
-            write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
+            if main:  # the other ranks' tracebacks are in their own logs
+                write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
             raise
-        write_text_atomic(result_path(kind, job_dir), json.dumps(result, indent=1) + "\n")
+        if main:
+            write_text_atomic(result_path(kind, job_dir), json.dumps(result, indent=1) + "\n")
         return result
+
+
+def export_task_environment() -> None:
+    """Inside a submitit job with several tasks: torch's variables (RANK, WORLD_SIZE, LOCAL_RANK,
+    MASTER_ADDR = the job's first node, MASTER_PORT from the job id) from Slurm's, so that the
+    tasks form one process group. Every GPU of the node stays visible; rank r uses cuda:LOCAL_RANK."""
+    import submitit
+
+    try:
+        tasks = submitit.JobEnvironment().num_tasks
+    except Exception:  # not inside a submitit job (a shell, a test)
+        return
+    if tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
 
 
 class SearchJob(Checkpointable):
@@ -141,6 +186,7 @@ class SearchJob(Checkpointable):
         self.kind, self.job_dir, self.dataset_root = kind, str(job_dir), str(dataset_root)
 
     def __call__(self) -> dict[str, Any]:
+        export_task_environment()
         return run_job(self.kind, self.job_dir, self.dataset_root)
 
 

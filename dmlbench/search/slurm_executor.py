@@ -24,6 +24,7 @@ SUBMITIT_DIR = "slurm"
 EXECUTOR_KEYS = ("max_parallel", "array_parallelism", "retries")
 #: Friendly names in the ``slurm`` config mapping -> submitit parameter names.
 SLURM_ALIASES = {"partition": "slurm_partition", "time": "timeout_min", "gpus": "gpus_per_node",
+                 "processes": "tasks_per_node",
                  "constraint": "slurm_constraint", "qos": "slurm_qos", "account": "slurm_account"}
 
 def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -47,6 +48,16 @@ def _count_option(options: dict[str, Any], keys: Sequence[str], default: int, mi
                 raise ConfigError(f"slurm.{key}: expected an integer >= {minimum}, got {value!r}")
             return value
     return default
+
+
+def check_processes(options: dict[str, Any]) -> None:
+    """``processes`` (tasks per node) is a positive integer, and with GPUs each process has its own:
+    rank r of a node uses cuda:LOCAL_RANK."""
+    processes = _count_option(options, ("processes", "tasks_per_node"), 1, 1)
+    gpus = options.get("gpus", options.get("gpus_per_node"))
+    if processes > 1 and isinstance(gpus, int) and 0 < gpus < processes:
+        raise ConfigError(f"slurm: {processes} processes per node but gpus: {gpus}; every process needs its own "
+                          f"GPU (set gpus: {processes}, or processes: {gpus})")
 
 
 class SubmititHandle:
@@ -105,7 +116,7 @@ class SubmititHandle:
         name = f"{self.executor.cluster} job {self.job.job_id}"
         if self.job.paths.result_pickle.exists():  # the job's function returned or raised
             try:
-                self.job.result()
+                self.job.task(0).result()  # rank 0's: with several processes, the one that reports
             except Exception as error:  # the job's own traceback is in meta/job_error.txt
                 return _failure_from_folder(self.spec, f"{name}: {str(error)[-300:]}")
             return _failure_from_folder(self.spec, f"{name} left no result")
@@ -123,6 +134,7 @@ class SubmititExecutor:
 
         self.folder = Path(folder)  # only to check the options; each job gets its own folder
         cluster, parameters = submitit_parameters(options)
+        check_processes(options)
         try:
             probe = submitit.AutoExecutor(folder=str(self.folder), cluster=cluster)
         except (ValueError, RuntimeError) as error:

@@ -97,7 +97,8 @@ class RankSlice(Sampler[list[int]]):
 
     def __init__(self, sampler: Iterable[int], batch_size: int, rank: int, world: int) -> None:
         if batch_size % world:
-            raise ConfigError(f"batch_size {batch_size} is not divisible by the {world} processes of torchrun; "
+            raise ConfigError(f"batch_size {batch_size} is not divisible by the {world} processes "
+                              "(torchrun --nproc_per_node, or slurm: {processes: N}); "
                               f"use a multiple of {world}")
         self.sampler, self.batch_size, self.rank, self.world = sampler, batch_size, rank, world
         self.local = batch_size // world

@@ -223,3 +223,51 @@ def test_search_on_slurm_survives_scancel_killed_jobs_and_a_killed_driver(workdi
         folder = trials / f"trial_{index:04d}"
         assert "epoch 1" in (folder / "slurm" / f"{job_id(folder)}_0_log.err").read_text()  # training progress
         assert json.loads((folder / "meta" / "trial_result.json").read_text())["metric"] == "mean_average_precision_at_r"
+
+
+def test_search_with_two_processes_per_trial_on_slurm(workdir):
+    """``slurm: {processes: 2}``: every trial is one Slurm job of two tasks that train its folds
+    data-parallel (gloo); the objective equals the same trial trained in one process."""
+    if REASON is not None:
+        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
+    from dmlbench.config.experiment_files import config_dir as configs_of, load_saved_configs, save_configs
+    from dmlbench.search.jobs import run_job
+
+    config_dir = workdir / "configs"
+    (config_dir / "config_general").mkdir(parents=True)
+    partition = os.environ.get("DMLBENCH_SLURM_PARTITION")
+    (config_dir / "config_general" / "slurm_test.yaml").write_text(
+        "slurm:\n  processes: 2\n  time: 15\n  cpus_per_task: 1\n  mem_gb: 1\n"
+        + (f"  partition: {partition}\n" if partition else ""))
+    command = search_command(workdir / "logs", workdir / "data", config_dir)
+    command[command.index("--bayes_opt_iters") + 1] = "2"
+    # deterministic images and frozen trunk BatchNorm: two processes see exactly one process's batches
+    command += ["--transforms~OVERRIDE~", "{train: {Resize: {size: 32}}, eval: {Resize: {size: 32}}}",
+                "--freeze_trunk_batchnorm", "true"]
+    log = workdir / "search.log"
+    with open(log, "w") as output:
+        done = subprocess.run(command, cwd=workdir, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=output,
+                              stderr=subprocess.STDOUT, timeout=3 * WAIT_S)
+    assert done.returncode == 0, log.read_text()[-3000:]
+
+    trials = workdir / "logs" / "slurm_search" / "trials"
+    report = json.loads((trials.parent / "meta" / "report.json").read_text())
+    assert report["trial_counts"]["COMPLETED"] == 2
+    for index in range(2):
+        folder = trials / f"trial_{index:04d}"
+        identifier = job_id(folder)
+        answer = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%T %C", "-j", identifier],
+                                capture_output=True, text=True, timeout=30)
+        assert answer.stdout.split() == ["COMPLETED", "2"]  # one job, two CPUs: its two tasks
+        logs = [folder / "slurm" / f"{identifier}_{task}_log.err" for task in (0, 1)]
+        assert "epoch 1" in logs[0].read_text() and "epoch 1" not in logs[1].read_text()  # rank 0 reports
+
+    # the same trial in one process (this one) gives the same objective
+    pair = trials / "trial_0000"
+    single = workdir / "single"
+    configs_of(single).mkdir(parents=True)
+    save_configs(load_saved_configs(pair), configs_of(single))
+    reference = run_job("trial", single, workdir / "data")
+    result = json.loads((pair / "meta" / "trial_result.json").read_text())
+    for scheme, score in reference["per_fold"].items():
+        assert result["per_fold"][scheme] == pytest.approx(score, abs=1e-4), scheme

@@ -1,0 +1,106 @@
+"""A trial over two processes through the slurm executor (``slurm: {processes: 2}``; submitit's
+local executor standing in for Slurm: two tasks of one job, as ``srun`` starts them): the tasks
+form one process group (gloo on CPU), the folds train data-parallel, and the objective equals the
+same trial run in one process. Rank 0 alone writes the result; each task has its own log."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from dmlbench.cli import main
+from dmlbench.config.experiment_files import config_dir, load_saved_configs, save_configs
+from dmlbench.errors import ConfigError
+from dmlbench.search.executors import JobSpec, wait_any
+from dmlbench.search.jobs import read_result, run_job
+from dmlbench.search.layout import JOB_ERROR
+from dmlbench.search.slurm_executor import SubmititExecutor, submitit_parameters
+
+REPO = Path(__file__).resolve().parents[2]
+# Deterministic transforms and frozen trunk BatchNorm: two processes then see exactly the batches
+# one process sees (random crops are drawn per process; BatchNorm in train mode uses slice statistics).
+TINY = [
+    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
+    "--dataset", "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
+    "--split_manager", "{MLRCSplitManager: {num_training_sets: 2, num_training_partitions: 2}}",
+    "--transforms~OVERRIDE~", "{train: {Resize: {size: 32}}, eval: {Resize: {size: 32}}}",
+    "--freeze_trunk_batchnorm", "true", "--check_untrained_accuracy", "false",
+    "--num_epochs_train", "2", "--iterations_per_epoch", "4", "--save_interval", "1", "--batch_size", "16",
+]
+
+
+@pytest.fixture(scope="module")
+def trial_folders(tmp_path_factory):
+    """One saved experiment turned into two identical trial folders (the search's job layout)."""
+    base = tmp_path_factory.mktemp("multiprocess")
+    data, logs = base / "data", base / "logs"
+    assert main([*TINY, "--experiment_name", "source", "--root_experiment_folder", str(logs),
+                 "--dataset_root", str(data)]) == 0
+    config = load_saved_configs(logs / "source")
+    folders = []
+    for name in ("one_process", "two_processes"):
+        folder = base / name
+        config_dir(folder).mkdir(parents=True)
+        save_configs(copy.deepcopy(config), config_dir(folder))
+        folders.append(folder)
+    return folders, data
+
+
+def run_submitit(spec: JobSpec, options: dict) -> None:
+    executor = SubmititExecutor(spec.job_dir, {"cluster": "local", "timeout_min": 10, **options})
+    handle, = executor.submit([spec])
+    assert wait_any([handle], poll_s=0.2) == [handle]
+    assert handle.failure() is None, handle.failure()
+
+
+def test_two_process_trial_matches_one_process(trial_folders):
+    (single, pair), data = trial_folders
+    reference = run_job("trial", single, data)
+    run_submitit(JobSpec("trial", pair, data), {"processes": 2})
+
+    result = read_result("trial", pair)
+    assert result["per_fold"].keys() == reference["per_fold"].keys()
+    for scheme, score in reference["per_fold"].items():
+        assert result["per_fold"][scheme] == pytest.approx(score, abs=1e-4), scheme
+    assert result["mean"] == pytest.approx(reference["mean"], abs=1e-4)
+    job_id = (pair / "meta" / "trial_submitit_job.txt").read_text().split()[1]
+    logs = {task: (pair / "slurm" / f"{job_id}_{task}_log.err") for task in (0, 1)}
+    assert all(log.exists() for log in logs.values())  # one log per process
+    assert "epoch 2" in logs[0].read_text()  # rank 0 shows progress, rank 1 stays quiet
+    assert "epoch 2" not in logs[1].read_text()
+    assert not (pair / JOB_ERROR).exists()
+    assert not list(pair.rglob("*.tmp"))
+    # the search reads the result file rank 0 wrote; a rerun of the finished job just reads it back
+    assert json.loads((pair / "meta" / "trial_result.json").read_text())["mean"] == result["mean"]
+
+
+def test_batch_not_divisible_by_the_processes_fails_with_the_reason(trial_folders, tmp_path):
+    (single, _), data = trial_folders
+    config = load_saved_configs(single)
+    assert config["config_general"]["batch_size"] == 16
+    folder = tmp_path / "odd"
+    config_dir(folder).mkdir(parents=True)
+    save_configs(config, config_dir(folder))
+    executor = SubmititExecutor(folder, {"cluster": "local", "timeout_min": 10, "processes": 3})
+    handle, = executor.submit([JobSpec("trial", folder, data)])
+    wait_any([handle], poll_s=0.2)
+    assert "batch_size 16 is not divisible by the 3 processes" in handle.failure()
+    assert "batch_size 16 is not divisible" in (folder / JOB_ERROR).read_text()  # rank 0 recorded it
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"processes": 0}, "slurm.processes: expected an integer >= 1, got 0"),
+    ({"processes": "two"}, "slurm.processes: expected an integer >= 1, got 'two'"),
+    ({"processes": 4, "gpus": 2}, "4 processes per node but gpus: 2; every process needs its own GPU"),
+])
+def test_bad_process_options_are_config_errors(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        SubmititExecutor(tmp_path, {"cluster": "local", **options})
+
+
+def test_processes_become_submitit_tasks_per_node():
+    assert submitit_parameters({"processes": 4, "gpus": 4})[1]["tasks_per_node"] == 4
