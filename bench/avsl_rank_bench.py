@@ -35,8 +35,9 @@ def synthetic(samples: int, levels: int, dim: int, seed: int) -> tuple[torch.Ten
     while sum(sizes) < samples:
         sizes.append(int(rng.integers(2, 13)))
     sizes[-1] -= sum(sizes) - samples
-    if sizes[-1] < 2:
-        sizes[-2] += sizes.pop()
+    if sizes[-1] < 2:  # a lone sample joins the class before it
+        lone = sizes.pop()
+        sizes[-1] += lone
     labels = np.repeat(np.arange(len(sizes)), sizes)
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(len(sizes), levels * dim, generator=g)
