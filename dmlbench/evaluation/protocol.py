@@ -4,7 +4,8 @@ and score the fold models together.
 For every split and trained status (``untrained_trunk``: trunk features of the initial trunk;
 ``untrained_trunk_and_embedder``: the initial models; ``trained``: the fold's ``best.pt``):
 
-1. embed the split's samples with the fold's models (the evaluation transform);
+1. embed the split's samples with the fold's models (the evaluation transform; the two untrained
+   statuses come from one pass of the same initial trunk);
 2. score them: MAP@R, R-Precision, P@1 (and Recall@K) with the fold's plugin similarity when
    one plugin defines it (:meth:`dmlbench.training.plugin_set.PluginSet.similarity`);
 3. *separated*: mean and SEM of the fold scores; *concatenated*: the L2-normalised embeddings of
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from dmlbench.config.defaults import setting
 from dmlbench.errors import ExperimentError
-from dmlbench.evaluation.embeddings import compute_embeddings
+from dmlbench.evaluation.embeddings import compute_head_embeddings
 from dmlbench.evaluation.ensemble import concatenate_normalized
 from dmlbench.evaluation.retrieval import retrieval_metrics
 from dmlbench.records.report import summarize_test_results
@@ -76,13 +77,20 @@ def embed(experiment: "Experiment", trunk: nn.Module, embedder: nn.Module | None
     """Embeddings [N, D] and labels [N] of ``dataset`` (``embedder=None``: trunk features).
     Under torchrun every rank embeds its shard and all get the whole (a collective call);
     ``collective=False`` embeds everything in this process alone (work done on rank 0 only)."""
+    return embed_heads(experiment, trunk, {"out": embedder}, dataset, desc, collective)["out"]
+
+
+def embed_heads(experiment: "Experiment", trunk: nn.Module, heads: dict[str, nn.Module | None], dataset: Any,
+                desc: str, collective: bool = True) -> dict[str, tuple[Tensor, Tensor]]:
+    """:func:`embed` for several heads on one trunk pass: ``{name: (embeddings, labels)}``."""
     settings = experiment.evaluation
     part = distributed.shard(dataset) if collective else dataset
-    embeddings, labels = compute_embeddings(trunk, embedder, part, batch_size=settings.batch_size,
-                                            device=experiment.device, num_workers=settings.num_workers, desc=desc)
-    if not collective:
-        return embeddings, labels
-    return distributed.gather_rows(embeddings), distributed.gather_rows(labels)  # torchrun: every rank's shard
+    outputs, labels = compute_head_embeddings(trunk, heads, part, batch_size=settings.batch_size,
+                                              device=experiment.device, num_workers=settings.num_workers, desc=desc)
+    if collective:  # torchrun: every rank's shard
+        outputs = {name: distributed.gather_rows(out) for name, out in outputs.items()}
+        labels = distributed.gather_rows(labels)
+    return {name: (out, labels) for name, out in outputs.items()}
 
 
 def score(experiment: "Experiment", embeddings: Tensor, labels: Tensor, similarity: Any = None,
@@ -135,34 +143,51 @@ def fold_models(experiment: "Experiment", fold: "FoldData", status: str) -> tupl
     return models, int(saved["epoch"]), plugins.similarity()
 
 
+def status_groups(statuses: list[str]) -> list[list[str]]:
+    """Statuses that share one model build and one trunk pass: the untrained ones (trunk
+    features and the embedder's output of the same initial trunk), then each other alone."""
+    untrained = [status for status in statuses if status in UNTRAINED_STATUSES]
+    return ([untrained] if untrained else []) + [[status] for status in statuses if status not in UNTRAINED_STATUSES]
+
+
+def embed_fold(experiment: "Experiment", fold: "FoldData", split: str, group: list[str]
+               ) -> tuple[dict[str, dict[str, tuple[Tensor, Tensor]]], int, Any]:
+    """The fold's embeddings of ``split`` for each status of ``group`` (one trunk pass per set):
+    ``{status: {role: (embeddings, labels)}}``, the models' epoch and the plugin similarity."""
+    models, epoch, similarity = fold_models(experiment, fold, group[0])
+    heads = {status: None if status == "untrained_trunk" else models["embedder"] for status in group}
+    shown = "untrained" if len(group) > 1 else group[0]
+    embedded: dict[str, dict[str, tuple[Tensor, Tensor]]] = {status: {} for status in group}
+    for role, indices in evaluation_sets(fold, split).items():
+        outputs = embed_heads(experiment, models["trunk"], heads, experiment.subset_of(indices, models["trunk"]),
+                              f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {shown}")
+        for status, pair in outputs.items():
+            embedded[status][role] = pair
+    return embedded, epoch, similarity
+
+
 def test(experiment: "Experiment", splits: list[str], statuses: list[str], ensemble: bool) -> dict[str, Any]:
     """Test each fold model (and the concatenated ensemble) on ``splits`` for each status; every
     score is recorded in the experiment's store. Returns the separated/concatenated summary."""
     store = experiment.store
     results: dict[str, dict[str, Any]] = {}
     for split in splits:
+        per_fold: dict[str, dict[str, dict[str, float]]] = {status: {} for status in statuses}
+        fold_sets: dict[str, list[dict[str, tuple[Tensor, Tensor]]]] = {status: [] for status in statuses}
+        for group in status_groups(statuses):
+            for fold in experiment.folds:
+                embedded, epoch, similarity = embed_fold(experiment, fold, split, group)
+                for status in group:
+                    per_fold[status][fold.scheme] = score_sets(experiment, embedded[status], similarity)
+                    store.add_accuracies(fold.scheme, split, status, "fold", epoch, per_fold[status][fold.scheme])
+                    fold_sets[status].append(embedded[status])
         results[split] = {}
         for status in statuses:
-            per_fold: dict[str, dict[str, float]] = {}
-            fold_sets: list[dict[str, tuple[Tensor, Tensor]]] = []
-            for fold in experiment.folds:
-                sets = evaluation_sets(fold, split)
-                models, epoch, similarity = fold_models(experiment, fold, status)
-                embedder = None if status == "untrained_trunk" else models["embedder"]
-                embedded = {
-                    role: embed(experiment, models["trunk"], embedder, experiment.subset_of(indices, models["trunk"]),
-                                f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {status}")
-                    for role, indices in sets.items()
-                }
-                per_fold[fold.scheme] = score_sets(experiment, embedded, similarity)
-                store.add_accuracies(fold.scheme, split, status, "fold", epoch, per_fold[fold.scheme])
-                fold_sets.append(embedded)
-            entry: dict[str, Any] = {"folds": per_fold}
-            if ensemble and len(fold_sets) > 1:
-                concatenated = {
-                    role: (concatenate_normalized([sets[role][0] for sets in fold_sets]), fold_sets[0][role][1])
-                    for role in fold_sets[0]
-                }
+            entry: dict[str, Any] = {"folds": per_fold[status]}
+            sets = fold_sets.pop(status)
+            if ensemble and len(sets) > 1:
+                concatenated = {role: (concatenate_normalized([s[role][0] for s in sets]), sets[0][role][1])
+                                for role in sets[0]}
                 entry["concatenated"] = score_sets(experiment, concatenated)
                 store.add_accuracies("ensemble", split, status, "concatenated", -1, entry["concatenated"])
             results[split][status] = entry
