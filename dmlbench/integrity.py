@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +55,23 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+def remove_stale_temp_files(folder: str | Path, recursive: bool = True, older_than_s: float = 0.0) -> list[Path]:
     """Delete the temp files of interrupted atomic writes under ``folder`` (those whose writing
-    process is gone); -> the removed paths."""
+    process is gone from this machine and that are at least ``older_than_s`` old: a write by a
+    process on another machine finishes within that time); -> the removed paths."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
-    for path in folder.rglob(".*.tmp"):
+    now = time.time()
+    for path in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
         match = TEMP_FILE.match(path.name)
-        if match and path.is_file() and not process_alive(int(match.group(1))):
-            path.unlink(missing_ok=True)
-            removed.append(path)
+        if not match or not path.is_file() or process_alive(int(match.group(1))):
+            continue
+        try:
+            if now - path.stat().st_mtime >= older_than_s:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # its writer renamed it meanwhile
+            pass
     return removed

@@ -33,7 +33,7 @@ from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
 from dmlbench.search.messages import generator_label
 from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
-from dmlbench.integrity import read_json_object
+from dmlbench.integrity import read_json_object, remove_stale_temp_files
 from dmlbench.search.jobs import read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch
@@ -287,6 +287,15 @@ class Search:
         return [read_result("reproduction", spec.job_dir)["results"] for spec in specs]
 
 
+def remove_search_temp_files(layout: SearchLayout) -> list[Path]:
+    """The search's own leftovers of interrupted writes (configs/, meta/, the files of trials/);
+    job folders are cleaned by their jobs, under their own lock (:func:`dmlbench.search.jobs.run_job`)."""
+    removed = remove_stale_temp_files(layout.trials_dir, recursive=False)
+    for folder in (layout.config_dir, layout.meta_dir):
+        removed += remove_stale_temp_files(folder)
+    return removed
+
+
 def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]) -> int:
     """Run or continue the search described by ``config`` in ``experiment_dir``; 0 on success."""
     from dmlbench.records.environment import phase_times, timed_phase
@@ -309,6 +318,7 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
     layout = SearchLayout(Path(experiment_dir))
 
     with search_lock(layout):
+        remove_search_temp_files(layout)
         ax = open_search(layout, config, space, metric, seed, options.sobol_trials, iterations)
         save_configs(config, layout.config_dir)
         record_command_line(layout.experiment_dir, argv)

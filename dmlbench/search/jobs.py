@@ -37,11 +37,15 @@ from dmlbench.config.yaml_io import load_yaml_file
 from dmlbench.errors import ExperimentError
 from dmlbench.config.experiment_files import load_saved_configs
 from dmlbench.fileio import write_text_atomic
-from dmlbench.integrity import read_json_object
+from dmlbench.integrity import read_json_object, remove_stale_temp_files
 from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
 
 JOB_KINDS = ("trial", "test", "reproduction")
 RESULT_FILES = {"trial": TRIAL_RESULT, "test": TEST_RESULT, "reproduction": TEST_RESULT}
+#: Temp files in a job folder at least this old (seconds) whose writer is gone are removed when the
+#: job starts. Besides the job, only the search driver writes there (small files, milliseconds),
+#: possibly from another machine where its pid cannot be checked.
+STALE_TEMP_AGE_S = 60.0
 
 
 def result_path(kind: str, job_dir: Path) -> Path:
@@ -137,6 +141,8 @@ def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[st
             write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
         raise
     with folder_lock(job_dir) if main else contextlib.nullcontext():
+        if main:  # no other copy of this job runs now: temp files older than a write are its leftovers
+            remove_stale_temp_files(job_dir, older_than_s=STALE_TEMP_AGE_S)
         saved = distributed.main_result(lambda: read_result(kind, job_dir))
         if saved is not None:
             return saved

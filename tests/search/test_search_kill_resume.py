@@ -68,8 +68,14 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path, caps
     first_result = (trials / "trial_0000" / "meta" / "trial_result.json").read_text()
     trial_1_parameters = read_json(trials / "trial_0001" / "configs" / "trial_parameters.json")
     assert not (experiment / "meta" / "report.json").exists()
+    stale = [trials / ".ax_state.json.4194399.deadbeef.tmp",  # pid above Linux's largest: a dead writer
+             trials / "trial_0001" / "configs" / ".config_general.yaml.4194399.deadbeef.tmp"]
+    for path in stale:
+        path.write_text("half written")
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
 
     assert main(argv) == 0  # the same command again
+    assert not any(path.exists() for path in stale)  # the driver's and the resumed job's leftovers
 
     # no trial lost or duplicated, the killed one resumed with the parameters it had
     folders = sorted(p.name for p in trials.iterdir() if p.is_dir())
