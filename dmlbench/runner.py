@@ -78,6 +78,9 @@ class Experiment:
         self._folds: list[FoldData] | None = None
         self._transforms: dict[str, Any] | None = None
         self._store: RecordStore | None = None
+        # the test phase's trained embeddings and labels per (split, fold): the report's retrieval
+        # examples reuse them instead of embedding the split again
+        self.trained_embeddings: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ data and folds
     @property

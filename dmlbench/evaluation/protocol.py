@@ -181,6 +181,8 @@ def test(experiment: "Experiment", splits: list[str], statuses: list[str], ensem
                     per_fold[status][fold.scheme] = score_sets(experiment, embedded[status], similarity)
                     store.add_accuracies(fold.scheme, split, status, "fold", epoch, per_fold[status][fold.scheme])
                     fold_sets[status].append(embedded[status])
+                    if status == "trained" and "self" in embedded[status]:
+                        experiment.trained_embeddings[(split, fold.scheme)] = embedded[status]["self"]
         results[split] = {}
         for status in statuses:
             entry: dict[str, Any] = {"folds": per_fold[status]}

@@ -1,5 +1,6 @@
 """Retrieval examples of a trained experiment: embed the test split with the best fold's
-``best.pt`` and with every fold (their concatenation), then draw the grids, the per-class MAP@R
+``best.pt`` and with every fold (their concatenation; the embeddings of a test run just before
+are reused), then draw the grids, the per-class MAP@R
 and the precision-recall-style curves (:mod:`dmlbench.records.retrieval_examples`) under
 ``meta/plots/``."""
 
@@ -42,10 +43,14 @@ def write_retrieval_examples(experiment: "Experiment", training: dict[str, Any],
     embedded: dict[str, torch.Tensor] = {}
     labels = None
     for fold in folds:
-        models, _, _ = protocol.fold_models(experiment, fold, "trained")
-        embeddings, labels = protocol.embed(experiment, models["trunk"], models["embedder"],
-                                            experiment.subset_of(indices, models["trunk"]),
-                                            f"{fold.scheme} {split} examples", collective=False)  # rank 0 only
+        cached = experiment.trained_embeddings.get((split, fold.scheme))  # from the test just run
+        if cached is not None:
+            embeddings, labels = cached
+        else:
+            models, _, _ = protocol.fold_models(experiment, fold, "trained")
+            embeddings, labels = protocol.embed(experiment, models["trunk"], models["embedder"],
+                                                experiment.subset_of(indices, models["trunk"]),
+                                                f"{fold.scheme} {split} examples", collective=False)  # rank 0 only
         embedded[fold.scheme] = embeddings.cpu()
     assert labels is not None
     labels = labels.cpu()

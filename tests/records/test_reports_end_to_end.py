@@ -102,6 +102,19 @@ def test_report_command_redraws_examples_of_a_trained_folder(runs, capsys):
     assert report_command.main([str(runs["root"] / "nothing_here"), "--dataset_root", str(runs["data"])]) == 2
 
 
+def test_run_examples_from_the_test_embeddings_equal_a_fresh_embedding(runs, tmp_path):
+    """The run draws its examples from the embeddings of its test phase; the report command embeds
+    the split again from best.pt: the same neighbours, scores and worst classes."""
+    folder = shutil.copytree(runs["b"], tmp_path / "demo_b")
+    during_run = json.loads((folder / "meta" / "report.json").read_text())["retrieval"]
+    queries = len(during_run["grids"][0]["queries"])
+    assert report_command.main([str(folder), "--queries", str(queries), "--top_k", str(during_run["top_k"]),
+                                "--dataset_root", str(runs["data"])]) == 0
+    fresh = json.loads((folder / "meta" / "report.json").read_text())["retrieval"]
+    assert fresh["grids"] == during_run["grids"]
+    assert fresh["worst_classes"] == during_run["worst_classes"]
+
+
 def table_rows(text: str) -> list[list[str]]:
     return [row for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
 
