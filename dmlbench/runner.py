@@ -101,6 +101,10 @@ class Experiment:
 
                 cache_root = Path(self.dataset_root) / "dmlbench_cache" / name
                 dataset = pre_resized(dataset, int(short_side), cache_root, progress=True)
+            if setting(self.settings, "images_in_memory"):
+                from dmlbench.data.memory import InMemoryDataset
+
+                dataset = InMemoryDataset(dataset)
             self._dataset = dataset
         return self._dataset
 

@@ -26,7 +26,7 @@ POSITIVE_INTS = ("batch_size", "eval_batch_size", "num_epochs_train", "iteration
 NON_NEGATIVE_INTS = ("patience", "dataloader_num_workers", "eval_retrieval_examples")
 OPTIONAL_POSITIVE_INTS = ("eval_chunk_size", "pre_resized_cache")
 BOOLEANS = ("check_untrained_accuracy", "channels_last", "fast_data_path", "freeze_trunk_batchnorm",
-            "eval_normalize_embeddings", "eval_binarize")
+            "eval_normalize_embeddings", "eval_binarize", "images_in_memory")
 MIXED_PRECISION = (None, "bf16", "fp16")
 BASE_METRICS = ("mean_average_precision_at_r", "r_precision", "precision_at_1")
 SPLITS = ("train", "val", "test")

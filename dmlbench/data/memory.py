@@ -1,0 +1,65 @@
+"""Decoded images held in memory (``images_in_memory: true`` in config_general).
+
+Every image is decoded once, before training, and kept as a uint8 array; ``load_image`` then
+costs a copy instead of a file read and a decode. Worth it for data sets that fit in memory and are
+read many times (the demo: 1,536 images of 64 x 64 px, 18 MiB, read about 45,000 times). The
+pixels are those ``load_image`` of the source gives, so results do not change. DataLoader worker
+processes started by fork share the arrays (copy-on-write) instead of holding their own copy.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from dmlbench.data.base import RetrievalDataset
+from dmlbench.errors import ConfigError
+from dmlbench.progress import progress
+
+#: Largest share of the machine's memory the images may take.
+MAX_MEMORY_SHARE = 0.5
+
+
+def physical_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class InMemoryDataset(RetrievalDataset):
+    """The samples of ``source`` decoded once and served from memory; labels, super-labels and
+    the official split are the source's, in the same order."""
+
+    def __init__(self, source: RetrievalDataset, show_progress: bool = True) -> None:
+        super().__init__(source.transform)
+        self._set_samples(source.paths, source.labels, source.super_labels, source.official_split)
+        self.source = source
+        self.images: list[np.ndarray] = []
+        budget = physical_memory_bytes()
+        total = 0
+        for index in progress(range(len(source)), desc="images_in_memory: decoding", unit="img",
+                              disable=not show_progress):
+            array = np.asarray(source.load_image(index))
+            self.images.append(array)
+            total += array.nbytes
+            check_budget(total, index + 1, len(source), budget)
+        self.nbytes = total
+
+    def load_image(self, index: int) -> Image.Image:
+        return Image.fromarray(self.images[index])
+
+
+def check_budget(total: int, done: int, count: int, budget: int | None) -> None:
+    """Refuse (early: projected from the images decoded so far) a data set that would take more
+    than ``MAX_MEMORY_SHARE`` of the machine's memory."""
+    if budget is None or done < min(count, 64) and done < count:
+        return
+    projected = total / done * count
+    if projected > MAX_MEMORY_SHARE * budget:
+        raise ConfigError(
+            f"images_in_memory: the {count} decoded images would take about {projected / 2**30:.1f} GiB, more than "
+            f"{MAX_MEMORY_SHARE:.0%} of this machine's {budget / 2**30:.1f} GiB; set images_in_memory: false "
+            "(or pre_resized_cache: 256 to read smaller copies from disk)")
