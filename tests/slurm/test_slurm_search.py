@@ -271,3 +271,42 @@ def test_search_with_two_processes_per_trial_on_slurm(workdir):
     result = json.loads((pair / "meta" / "trial_result.json").read_text())
     for scheme, score in reference["per_fold"].items():
         assert result["per_fold"][scheme] == pytest.approx(score, abs=1e-4), scheme
+
+
+def test_a_torchrun_run_as_a_batch_script(workdir):
+    """docs/distributed.md's batch script: ``sbatch`` a job whose one task runs ``torchrun
+    --nproc_per_node 2 run.py ...``; the run trains over two processes and writes one report."""
+    if REASON is not None:
+        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
+    partition = os.environ.get("DMLBENCH_SLURM_PARTITION")
+    run_args = [
+        "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
+        "--experiment_name", "ddp_run", "--root_experiment_folder", str(workdir / "logs"),
+        "--dataset_root", str(workdir / "data"),
+        "--dataset~APPLY~2", "{num_classes: 16, images_per_class: 8}",
+        "--split_manager~APPLY~2", "{num_training_partitions: 2, num_training_sets: 1}",
+        "--num_epochs_train", "1", "--iterations_per_epoch", "2", "--batch_size", "16",
+        "--check_untrained_accuracy", "false",
+    ]
+    script = workdir / "ddp_run.sbatch"
+    script.write_text("\n".join([
+        "#!/bin/bash",
+        "#SBATCH --job-name=dmlbench_ddp --nodes=1 --ntasks-per-node=1 --cpus-per-task=2 --mem=2G --time=15",
+        f"#SBATCH --output={workdir}/ddp_run_%j.log",
+        *([f"#SBATCH --partition={partition}"] if partition else []),
+        f"export PYTHONPATH={REPO}",
+        f"srun {sys.executable} -m torch.distributed.run --standalone --nproc_per_node 2 {REPO / 'run.py'} "
+        + " ".join(f"'{arg}'" for arg in run_args),
+        "",
+    ]))
+    done = subprocess.run(["sbatch", "--parsable", "--wait", str(script)], capture_output=True, text=True,
+                          timeout=3 * WAIT_S, cwd=workdir)
+    identifier = done.stdout.strip().split(";")[0]
+    log = workdir / f"ddp_run_{identifier}.log"
+    assert done.returncode == 0, (done.stderr + (log.read_text()[-3000:] if log.exists() else ""))
+    assert slurm_info(identifier)[0] == "COMPLETED"
+    output = log.read_text()
+    assert output.count("report: ") == 1  # rank 0 alone prints and writes the report
+    experiment = workdir / "logs" / "ddp_run"
+    assert sorted(p.name for p in (experiment / "meta").glob("report.*")) == ["report.html", "report.json", "report.md"]
+    assert json.loads((experiment / "meta" / "report.json").read_text())["results"]["test"]["trained"]
