@@ -49,11 +49,14 @@ named key (needed when there are several); ``{New: {k: v}}`` renames the only ke
     result:   {transforms: {train: {Resize: {size: 256}, RandomVerticalFlip: {p: 0.5}}}}
 
   powerful-benchmarker asserted when ``{New: {}}`` met several keys; here that is a
-  ConfigError listing the keys and asking for the ``{Old: New}`` form.
+  ConfigError listing the keys and asking for the ``{Old: New}`` form. The renamed key keeps
+  its place (powerful-benchmarker moved it to the end of its mapping, reordering transforms);
+  an ``{Old: New}`` that finds neither name, or whose ``New`` is already there (which
+  powerful-benchmarker overwrote), is a ConfigError.
 
 ``~DELETE~`` and its synonym ``~REMOVE~`` -- delete the key; the value is ignored. As in
 powerful-benchmarker, deleting a key that is not there does nothing (so re-applying an
-override is harmless). As a dmlbench extension the marker may also be the *value*::
+override is harmless). ``~REMOVE~`` is a dmlbench addition, and so is the marker as the *value*::
 
     base:     {optimizers: {trunk_optimizer: {...}, embedder_optimizer: {...}}}
     override: {optimizers: {embedder_optimizer~DELETE~: {}}}     # PB form
@@ -63,13 +66,18 @@ override is harmless). As a dmlbench extension the marker may also be the *value
 
 Search-space suffixes ``~BAYESIAN~``, ``~LOG_BAYESIAN~``, ``~INT_BAYESIAN~``, ``~CHOICE~``
 (see :mod:`dmlbench.search.space`) are kept in the result as ordinary keys; a search
-key replaces a plain key of the same base name and vice versa, so the later one wins::
+key replaces a plain key of the same base name and vice versa, so the later one wins
+(powerful-benchmarker kept both keys, and the search range won whatever the order;
+``~CHOICE~`` is a dmlbench addition)::
 
     base:     {MultiSimilarityLoss: {alpha: 2, beta: 50}}
     override: {MultiSimilarityLoss: {alpha~LOG_BAYESIAN~: [0.01, 100]}}
     result:   {MultiSimilarityLoss: {alpha~LOG_BAYESIAN~: [0.01, 100], beta: 50}}
 
-Any other ``~WORD~`` suffix is a ConfigError naming the key path and listing these.
+Any other ``~WORD~`` suffix, or a second suffix on one key, is a ConfigError naming the key
+path and listing these (powerful-benchmarker kept such keys literally). Suffixes are resolved
+everywhere, also inside a new subtree, a list item or the first file of a list, where
+powerful-benchmarker left them in the result as literal keys.
 
 :func:`combine_overrides` folds two overrides into one whose effect equals applying them in
 turn (used to combine several command-line flags).
