@@ -18,14 +18,22 @@ the mapping that is the key's value as depth 1, the mappings inside it as depth 
     override: {optimizers: {trunk_optimizer~OVERRIDE~: {Adam: {lr: 0.01}}}}
     result:   {optimizers: {trunk_optimizer: {Adam: {lr: 0.01}}}}
 
-``~APPLY~N`` -- merge the value into every mapping at depth N below the key (here: set lr
-in all optimizers, whatever their class). A null at depth N counts as an empty mapping::
+``~APPLY~N`` -- set each key of the value in every mapping at depth N below the key (here:
+set lr in all optimizers, whatever their class)::
 
     base:     {optimizers: {trunk_optimizer: {RMSprop: {lr: 1.0e-06}},
                             embedder_optimizer: {Adam: {lr: 0.01}}}}
     override: {optimizers~APPLY~3: {lr: 0.005}}
     result:   {optimizers: {trunk_optimizer: {RMSprop: {lr: 0.005}},
                             embedder_optimizer: {Adam: {lr: 0.005}}}}
+
+  As in powerful-benchmarker, the keys are *set*, one level deep: a mapping in the value replaces
+  the mapping of the same key rather than merging into it (``{w: {b: 3}}`` applied to
+  ``{w: {a: 1, b: 2}}`` gives ``{w: {b: 3}}``), and the suffixes of the value's own keys
+  (``~OVERRIDE~``, ``~DELETE~``, ...) act as usual. A value that is not a mapping, standing where a
+  mapping at depth N would be (``{RMSprop: null}``, ``{RMSprop: 3}``), is replaced by the applied
+  value. Unlike powerful-benchmarker, which ignored it, an ``~APPLY~N`` that reaches nothing is a
+  ConfigError.
 
 ``~SWAP~N`` -- rename keys of the mappings at depth N below the key, keeping their values.
 ``{New: {}}`` (or ``{New: null}``) renames the *only* key there; ``{Old: New}`` renames a
@@ -41,11 +49,14 @@ named key (needed when there are several); ``{New: {k: v}}`` renames the only ke
     result:   {transforms: {train: {Resize: {size: 256}, RandomVerticalFlip: {p: 0.5}}}}
 
   powerful-benchmarker asserted when ``{New: {}}`` met several keys; here that is a
-  ConfigError listing the keys and asking for the ``{Old: New}`` form.
+  ConfigError listing the keys and asking for the ``{Old: New}`` form. The renamed key keeps
+  its place (powerful-benchmarker moved it to the end of its mapping, reordering transforms);
+  an ``{Old: New}`` that finds neither name, or whose ``New`` is already there (which
+  powerful-benchmarker overwrote), is a ConfigError.
 
 ``~DELETE~`` and its synonym ``~REMOVE~`` -- delete the key; the value is ignored. As in
 powerful-benchmarker, deleting a key that is not there does nothing (so re-applying an
-override is harmless). As a dmlbench extension the marker may also be the *value*::
+override is harmless). ``~REMOVE~`` is a dmlbench addition, and so is the marker as the *value*::
 
     base:     {optimizers: {trunk_optimizer: {...}, embedder_optimizer: {...}}}
     override: {optimizers: {embedder_optimizer~DELETE~: {}}}     # PB form
@@ -55,13 +66,18 @@ override is harmless). As a dmlbench extension the marker may also be the *value
 
 Search-space suffixes ``~BAYESIAN~``, ``~LOG_BAYESIAN~``, ``~INT_BAYESIAN~``, ``~CHOICE~``
 (see :mod:`dmlbench.search.space`) are kept in the result as ordinary keys; a search
-key replaces a plain key of the same base name and vice versa, so the later one wins::
+key replaces a plain key of the same base name and vice versa, so the later one wins
+(powerful-benchmarker kept both keys, and the search range won whatever the order;
+``~CHOICE~`` is a dmlbench addition)::
 
     base:     {MultiSimilarityLoss: {alpha: 2, beta: 50}}
     override: {MultiSimilarityLoss: {alpha~LOG_BAYESIAN~: [0.01, 100]}}
     result:   {MultiSimilarityLoss: {alpha~LOG_BAYESIAN~: [0.01, 100], beta: 50}}
 
-Any other ``~WORD~`` suffix is a ConfigError naming the key path and listing these.
+Any other ``~WORD~`` suffix, or a second suffix on one key, is a ConfigError naming the key
+path and listing these (powerful-benchmarker kept such keys literally). Suffixes are resolved
+everywhere, also inside a new subtree, a list item or the first file of a list, where
+powerful-benchmarker left them in the result as literal keys.
 
 :func:`combine_overrides` folds two overrides into one whose effect equals applying them in
 turn (used to combine several command-line flags).
@@ -126,8 +142,9 @@ def _put(node: dict, key: Hashable, value: Any, replaces: list[Hashable]) -> Non
             node[existing] = existing_value
 
 
-def _merge_into(result: dict, override: dict, path: tuple) -> dict:
-    """Apply ``override`` to ``result`` (which this module owns and mutates); return it."""
+def _merge_into(result: dict, override: dict, path: tuple, deep: bool = True) -> dict:
+    """Apply ``override`` to ``result`` (which this module owns and mutates); return it.
+    With ``deep=False`` (``~APPLY~N``) a plain key replaces its mapping instead of merging."""
     for key, value in override.items():
         spec = effective_spec(key, value, path)
         name = spec.name
@@ -135,13 +152,13 @@ def _merge_into(result: dict, override: dict, path: tuple) -> dict:
         if spec.kind == "delete":
             for doomed in [name, *_search_variants(result, name)]:
                 result.pop(doomed, None)
-        elif spec.kind == "plain":
+        elif spec.kind == "plain" and deep:
             current = result.get(name)
             if name in result and isinstance(current, dict) and isinstance(value, dict):
                 _merge_into(current, value, here)
             else:
                 _put(result, name, _normalize(value, here), _search_variants(result, name))
-        elif spec.kind == "override":
+        elif spec.kind in ("override", "plain"):
             _put(result, name, _normalize(value, here), _search_variants(result, name))
         elif spec.kind == "search":
             others = [k for k in _search_variants(result, name) if k != key]
@@ -179,30 +196,30 @@ def _nearest_hint(name: Hashable, node: dict) -> str:
 
 def _visit_depth(node: dict, depth: int, path: tuple,
                  on_mapping: Callable[[dict, tuple], None],
-                 on_null: Callable[[dict, Hashable, tuple], None] | None = None) -> int:
+                 on_leaf: Callable[[dict, Hashable, tuple], None] | None = None) -> int:
     """Call ``on_mapping`` for each mapping at ``depth`` (``node`` itself is depth 1) and
-    ``on_null`` for each null value standing where such a mapping would be; return how many."""
+    ``on_leaf`` for each other value standing where such a mapping would be; return how many."""
     if depth == 1:
         on_mapping(node, path)
         return 1
     count = 0
     for key, child in list(node.items()):
         if isinstance(child, dict):
-            count += _visit_depth(child, depth - 1, path + (key,), on_mapping, on_null)
-        elif child is None and depth == 2 and on_null is not None:
-            on_null(node, key, path + (key,))
+            count += _visit_depth(child, depth - 1, path + (key,), on_mapping, on_leaf)
+        elif depth == 2 and on_leaf is not None:
+            on_leaf(node, key, path + (key,))
             count += 1
     return count
 
 
 def _apply_at_depth(node: dict, value: dict, depth: int, path: tuple, key: Hashable) -> None:
-    def merge_here(mapping: dict, where: tuple) -> None:
-        _merge_into(mapping, value, where)
+    def set_here(mapping: dict, where: tuple) -> None:
+        _merge_into(mapping, value, where, deep=False)
 
-    def fill_null(parent: dict, child_key: Hashable, where: tuple) -> None:
+    def replace_leaf(parent: dict, child_key: Hashable, where: tuple) -> None:
         parent[child_key] = _normalize(value, where)
 
-    if _visit_depth(node, depth, path, merge_here, fill_null) == 0:
+    if _visit_depth(node, depth, path, set_here, replace_leaf) == 0:
         raise ConfigError(
             f"'{dotted(path[:-1], key)}': there is no mapping at depth {depth} below "
             f"'{dotted(path)}' (depth 1 is its own value)"
@@ -339,9 +356,25 @@ def combine_overrides(first: dict, second: dict, path: tuple = ()) -> dict:
             if key not in result:
                 result[key] = value
             elif latest == key and spec.kind == "apply":
-                result[key] = combine_overrides(result[key], value, path + (name,))
+                result[key] = _combine_set(result[key], value, path + (name,))
             else:
                 raise _cannot_combine(path, key, latest)
+    return result
+
+
+def _combine_set(first: dict, second: dict, path: tuple) -> dict:
+    """Two ``~APPLY~N`` values as one: each key of ``second`` replaces what ``first`` said about
+    the same name (the keys of an applied value are set, not merged)."""
+    result = copy.deepcopy(first)
+    for key, value in second.items():
+        spec = effective_spec(key, value, path)
+        earlier = [k for k in result if effective_spec(k, result[k], path).name == spec.name]
+        kinds = {spec.kind, *(effective_spec(k, result[k], path).kind for k in earlier)}
+        if earlier and kinds & {"apply", "swap"}:
+            raise _cannot_combine(path, key, earlier[-1])
+        for k in earlier:
+            del result[k]
+        result[key] = copy.deepcopy(value)
     return result
 
 

@@ -13,7 +13,8 @@ Dots in a key build nesting (a dmlbench convenience)::
 
     --optimizers.trunk_optimizer.RMSprop.lr 1e-5       {optimizers: {trunk_optimizer: {RMSprop: {lr: 1.0e-05}}}}
 
-Flags are combined in order: a later flag acts after an earlier one (see
+Flags are combined in order: a later flag acts after an earlier one, also when the same flag
+is repeated (powerful-benchmarker kept only its last value; see
 :func:`dmlbench.config.merge.combine_overrides`).
 """
 

@@ -139,16 +139,32 @@ def test_apply_depth_3_sets_lr_in_all_optimizers():
     }}
 
 
-def test_apply_fills_null_and_leaves_other_leaves_alone():
-    base = {"opt": {"a": {"SGD": None}, "b": {"Adam": {"lr": 1}}, "note": "keep"}}
+def test_apply_replaces_any_value_standing_at_depth_n_and_leaves_shallower_leaves_alone():
+    base = {"opt": {"a": {"SGD": None}, "b": {"Adam": {"lr": 1}}, "c": {"RMSprop": 3},
+                    "d": {"k": [1, 2]}, "note": "keep"}}
     result = merge_configs(base, {"opt~APPLY~3": {"lr": 0.5}})
-    assert result == {"opt": {"a": {"SGD": {"lr": 0.5}}, "b": {"Adam": {"lr": 0.5}}, "note": "keep"}}
+    # powerful-benchmarker 0.9 (easy-module-attribute-getter 0.9.41 merge_two_dicts) gives:
+    assert result == {"opt": {"a": {"SGD": {"lr": 0.5}}, "b": {"Adam": {"lr": 0.5}}, "c": {"RMSprop": {"lr": 0.5}},
+                              "d": {"k": {"lr": 0.5}}, "note": "keep"}}
 
 
-def test_apply_value_merges_recursively_and_may_hold_suffixes():
+def test_apply_sets_keys_one_level_deep_and_honours_their_suffixes():
     base = {"t": {"X": {"w": {"a": 1, "b": 2}, "gone": 1}}}
-    result = merge_configs(base, {"t~APPLY~2": {"w": {"b": 3}, "gone~REMOVE~": None}})
-    assert result == {"t": {"X": {"w": {"a": 1, "b": 3}}}}
+    result = merge_configs(base, {"t~APPLY~2": {"w": {"b": 3}, "gone~DELETE~": None}})
+    # powerful-benchmarker 0.9 gives {"t": {"X": {"w": {"b": 3}}}}: w is replaced, not merged
+    assert result == {"t": {"X": {"w": {"b": 3}}}}
+    assert merge_configs(base, {"t~APPLY~2": {"w": {"b": 3}, "gone~REMOVE~": None}}) == result
+    base = {"t": {"X": {"w": {"a": 1}, "v": 1}}}
+    result = merge_configs(base, {"t~APPLY~2": {"w~OVERRIDE~": {"b": 3}, "v": {"c": 4}}})
+    # powerful-benchmarker 0.9 gives:
+    assert result == {"t": {"X": {"w": {"b": 3}, "v": {"c": 4}}}}
+
+
+def test_apply_of_a_class_mapping_replaces_its_kwargs():
+    result = merge_configs(OPTIMIZERS, {"optimizers~APPLY~2": {"RMSprop": {"lr": 0.1}}})
+    # powerful-benchmarker 0.9 gives (weight_decay dropped, RMSprop added next to Adam):
+    assert result == {"optimizers": {"trunk_optimizer": {"RMSprop": {"lr": 0.1}},
+                                     "embedder_optimizer": {"Adam": {"lr": 0.01}, "RMSprop": {"lr": 0.1}}}}
 
 
 def test_apply_nested_inside_a_plain_mapping():

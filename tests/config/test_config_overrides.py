@@ -106,6 +106,8 @@ def apply_one_by_one(base, args):
 @pytest.mark.parametrize("args", [
     ["--optimizers", "{x: 1}", "--optimizers~OVERRIDE~", "{y: 2}", "--optimizers", "{z: 3}"],
     ["--optimizers~APPLY~3", "{lr: 1}", "--optimizers~APPLY~3", "{momentum: 0}"],
+    ["--optimizers~APPLY~2", "{RMSprop: {lr: 1}}", "--optimizers~APPLY~2", "{RMSprop: {momentum: 0}}"],
+    ["--optimizers~APPLY~3", "{lr: 1}", "--optimizers~APPLY~3", "{lr~DELETE~: {}}", "--optimizers~APPLY~3", "{lr: 2}"],
     ["--optimizers~OVERRIDE~", "{a: {B: {}}}", "--optimizers~APPLY~2", "{lr: 2}", "--optimizers~OVERRIDE~", "{c: {D: {}}}"],
     ["--optimizers~APPLY~3", "{lr: 1}", "--optimizers", "{new: {SGD: {lr: 5}}}"],
     ["--optimizers", "{new: {SGD: {}}}", "--optimizers~DELETE~", "{}", "--optimizers", "{a: 1}"],
