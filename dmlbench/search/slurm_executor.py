@@ -60,6 +60,18 @@ def check_processes(options: dict[str, Any]) -> None:
                           f"GPU (set gpus: {processes}, or processes: {gpus})")
 
 
+def kill_step_on_bad_exit(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Several tasks: ``srun --kill-on-bad-exit=1`` (unless ``slurm_srun_args`` says otherwise), so
+    that a task that fails or dies ends the job. Slurm's default waits for the other tasks, which
+    wait for it in a collective call or the rendezvous until torch's timeout (10-30 minutes)."""
+    srun_args = [str(arg) for arg in parameters.get("slurm_srun_args") or []]
+    if parameters.get("tasks_per_node", 1) * parameters.get("nodes", 1) == 1:
+        return parameters
+    if any(arg.startswith(("--kill-on-bad-exit", "-K")) for arg in srun_args):
+        return parameters
+    return {**parameters, "slurm_srun_args": [*srun_args, "--kill-on-bad-exit=1"]}
+
+
 class SubmititHandle:
     """One job through submitit. On Slurm its state comes from :class:`SlurmQueue` (squeue, then
     sacct); a job that ended without a result and without a Python error (killed, node failure,
@@ -146,6 +158,8 @@ class SubmititExecutor:
             parameters[f"{self.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
         if self.cluster == "local":
             parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
+        elif self.cluster == "slurm":
+            parameters = kill_step_on_bad_exit(parameters)
         try:
             probe.update_parameters(**parameters)
         except (NameError, AssertionError, ValueError, TypeError) as error:
