@@ -32,6 +32,10 @@ def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, 
     / ``array_parallelism``, ``retries``) -> (submitit cluster, ``update_parameters`` kwargs)."""
     if not isinstance(options, dict):
         raise ConfigError(f"slurm: expected a mapping of submitit options, got {options!r}")
+    for first, second in [*SLURM_ALIASES.items(), ("max_parallel", "array_parallelism")]:
+        if first in options and second in options:
+            raise ConfigError(f"slurm: {first} and {second} are the same option, given twice "
+                              f"({options[first]!r} and {options[second]!r}); keep one")
     options = {key: value for key, value in options.items() if key not in EXECUTOR_KEYS}
     cluster = options.pop("cluster", None)
     parameters = {SLURM_ALIASES.get(key, key): value for key, value in options.items()}
