@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from dmlbench.errors import ConfigError
 from dmlbench.fileio import write_text_atomic
-from dmlbench.search.executors import JobHandle, JobSpec, _failure_from_folder, _python_path
+from dmlbench.search.executors import JobHandle, JobSpec, _failure_from_folder, _python_path, visible_gpus
 from dmlbench.search.jobs import SearchJob, read_result
 from dmlbench.search.layout import JOB_ERROR
 from dmlbench.search.slurm_queue import ACTIVE, SlurmQueue
@@ -173,13 +173,36 @@ class SubmititExecutor:
                                                   DEFAULT_SLURM_PARALLELISM, 1)
         self.retries = _count_option(options, ("retries",), DEFAULT_SLURM_RETRIES, 0)
         self.queue = SlurmQueue() if self.cluster == "slurm" else None
+        self._local_jobs: list[tuple[Any, list[int]]] = []  # cluster local: (job, its GPUs)
+
+    def local_gpus(self) -> list[int] | None:
+        """``cluster: local``: the ``gpus`` GPUs for the next job, those running the fewest of its jobs
+        (submitit's local executor gives every job the first ones: concurrent jobs would share them
+        while the others idle). None: submitit's choice (no GPUs asked, or GPUs named by UUID)."""
+        count = int(self.parameters.get("gpus_per_node") or 0)
+        if self.cluster != "local" or count == 0:
+            return None
+        try:
+            pool = [int(gpu) for gpu in visible_gpus()]
+        except ValueError:
+            return None
+        if len(pool) < count:
+            return None  # submitit (or the job's device check) says what is missing
+        self._local_jobs = [(job, gpus) for job, gpus in self._local_jobs if not job.done()]
+        load = {gpu: sum(gpu in gpus for _, gpus in self._local_jobs) for gpu in pool}
+        return sorted(pool, key=lambda gpu: load[gpu])[:count]  # ties: in the listed order
 
     def submit_one(self, spec: JobSpec) -> Any:
         import submitit
 
         executor = submitit.AutoExecutor(folder=str(spec.job_dir / SUBMITIT_DIR), cluster=self.cluster)
+        gpus = self.local_gpus()
         executor.update_parameters(**self.parameters)
+        if gpus:  # submitit's LocalExecutor option, which AutoExecutor does not pass on
+            executor._executor.update_parameters(visible_gpus=gpus)
         job = executor.submit(SearchJob(spec.kind, str(spec.job_dir), str(spec.dataset_root)))
+        if gpus:
+            self._local_jobs.append((job, gpus))
         (spec.job_dir / "meta").mkdir(parents=True, exist_ok=True)
         write_text_atomic(spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt", f"{self.cluster} {job.job_id}\n")
         if self.queue is not None:

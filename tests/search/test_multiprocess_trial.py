@@ -188,3 +188,42 @@ def test_a_job_of_several_tasks_ends_when_one_fails():
         == ["--cpu-bind=none", "--kill-on-bad-exit=1"]
     assert kill_step_on_bad_exit({"tasks_per_node": 2, "slurm_srun_args": ["--kill-on-bad-exit=0"]})[
         "slurm_srun_args"] == ["--kill-on-bad-exit=0"]  # the user's choice stands
+
+
+class ReportGpus:
+    """Stands in for the search's job: returns the GPUs it was given, once all jobs run at once."""
+
+    def __init__(self, kind, job_dir, dataset_root):
+        self.job_dir = Path(job_dir)
+
+    def __call__(self):
+        import time
+
+        (self.job_dir / "started").touch()
+        deadline = time.time() + 60
+        while len(list(self.job_dir.parent.glob("*/started"))) < 3 and time.time() < deadline:
+            time.sleep(0.1)
+        return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+class Running:
+    def done(self) -> bool:
+        return False
+
+
+def test_concurrent_local_cluster_jobs_get_their_own_gpus(tmp_path, monkeypatch):
+    """``cluster: local`` with ``gpus: 1`` and 4 GPUs: three jobs at once run on GPUs 0, 1 and 2
+    (submitit's local executor alone puts all of them on GPU 0); with ``gpus: 2``, on 0,1 and 2,3."""
+    import dmlbench.search.slurm_executor as slurm_executor
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    monkeypatch.setattr(slurm_executor, "SearchJob", ReportGpus)
+    executor = SubmititExecutor(tmp_path, {"cluster": "local", "gpus": 1, "timeout_min": 2})
+    jobs = [executor.submit_one(JobSpec("trial", tmp_path / "jobs" / str(k), tmp_path)) for k in range(3)]
+    assert [job.result() for job in jobs] == ["0", "1", "2"]
+    assert executor.local_gpus() == [0]  # all ended: the first again
+
+    executor = SubmititExecutor(tmp_path, {"cluster": "local", "gpus": 2, "timeout_min": 2})
+    executor._local_jobs = [(Running(), [0, 1])]
+    assert executor.local_gpus() == [2, 3]
+    assert SubmititExecutor(tmp_path, {"cluster": "local"}).local_gpus() is None  # no GPUs asked
