@@ -117,7 +117,8 @@ class SubmititHandle:
         return True
 
     def _ended_message(self) -> str:
-        how = "was cancelled (scancel)" if self.end_state == "CANCELLED" else f"ended {self.end_state}"
+        how = ("was cancelled (scancel)" if self.end_state == "CANCELLED" else
+               f"ended {self.end_state}" if self.end_state else "ended")  # local: no Slurm state
         log = f"log: {self.log}" if self.log.exists() else "it never started"
         return f"{self.executor.cluster} job {self.job.job_id} {how} without a result; {log}"
 
