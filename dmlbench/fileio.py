@@ -78,6 +78,30 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         file.write(text)
 
 
+def write_text_from_any_rank(path: str | Path, text: str, exclusive: bool = False) -> bool:
+    """Write ``path`` atomically in any process, whatever its torchrun rank (for error reports).
+    ``exclusive``: only if it does not exist yet (a temp file hard-linked into place, so of several
+    writers exactly one succeeds). -> whether it wrote."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path)
+    try:
+        with open(temp, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if exclusive:
+            os.link(temp, path)
+        else:
+            os.replace(temp, path)
+    except FileExistsError:
+        return False
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_folder(path.parent)
+    return True
+
+
 def replace_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     """For writers that need a file name (a library's ``save(path)``): ``write(temp)``, fsync the
     temp file, then ``os.replace`` it over ``path``; on failure the temp file is removed."""

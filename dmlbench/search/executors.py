@@ -19,6 +19,7 @@
         retries: 1              # resubmissions of a job killed from outside (default 1)
         processes: 1            # tasks per job (-> tasks_per_node): > 1 trains data-parallel
         cluster: slurm          # submitit cluster; "local" runs the same path on this machine
+                                # (each running job on its own `gpus` of the visible GPUs)
         # any other submitit parameter by its own name, e.g. slurm_qos: high
 
   Job states come from ``squeue`` (:mod:`dmlbench.search.slurm_queue`), so clusters without

@@ -17,7 +17,9 @@ Run one from a shell with ``python -m dmlbench.search.jobs KIND FOLDER DATASET_R
 A job may run over several processes (``slurm: {processes: N}``: a submitit job with N tasks, or
 ``torchrun ... -m dmlbench.search.jobs``): the processes join one process group first, rank 0
 alone takes the folder lock, reads a saved result and tells the others, and the job's folds train
-data-parallel (:mod:`dmlbench.training.distributed`); only rank 0 writes the result or the error.
+data-parallel (:mod:`dmlbench.training.distributed`); only rank 0 writes the result. The error is
+written by the first process that raises one of its own (its rank named), not by those that fail
+after it in a collective call: a process killed from outside leaves no error, as in one process.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import contextlib
 import fcntl
 import json
 import math
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -36,7 +39,7 @@ from submitit.helpers import Checkpointable
 from dmlbench.config.yaml_io import load_yaml_file
 from dmlbench.errors import ExperimentError
 from dmlbench.config.experiment_files import load_saved_configs
-from dmlbench.fileio import write_text_atomic
+from dmlbench.fileio import write_text_atomic, write_text_from_any_rank
 from dmlbench.integrity import read_json_object, remove_stale_temp_files
 from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
 
@@ -121,11 +124,40 @@ def join_process_group(job_dir: Path) -> None:
     distributed.setup(resolve_device(setting(flatten_config(config), "device")))
 
 
+def _failed_in_collective(error: BaseException) -> bool:
+    """The error came out of a torch.distributed call (a collective, the rendezvous) or from rank 0's
+    failure: over several processes, the sign that another process of the job failed or died first."""
+    from dmlbench.training.distributed import PeerFailure
+
+    if isinstance(error, PeerFailure):
+        return True
+    frame, innermost = error.__traceback__, None
+    while frame is not None:
+        innermost, frame = frame.tb_frame.f_code.co_filename, frame.tb_next
+    return innermost is not None and f"{os.sep}torch{os.sep}distributed{os.sep}" in innermost
+
+
+def record_error(job_dir: Path, error: BaseException, first: bool = True) -> None:
+    """The traceback being handled -> ``meta/job_error.txt`` (what the search reports). Over several
+    processes the first process to fail with its own error writes it (``first``; else the last),
+    its rank named; an error that only follows another process's failure or death
+    (:func:`_failed_in_collective`) stays in the process's log, so a job whose process was killed is
+    retried as in one process."""
+    from dmlbench.training import distributed
+
+    if not distributed.launched():
+        write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
+    elif not _failed_in_collective(error):
+        world = os.environ.get("WORLD_SIZE", "?")
+        write_text_from_any_rank(job_dir / JOB_ERROR, f"process {distributed.rank()} of {world} failed:\n"
+                                 + traceback.format_exc(), exclusive=first)
+
+
 def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[str, Any]:
     """Run (or resume, or just read back) the ``kind`` job in ``job_dir``; return its result.
 
-    On failure the traceback goes to ``meta/job_error.txt`` and the exception propagates. Over
-    several processes, rank 0 locks, decides and writes; the others follow it.
+    On failure the traceback goes to ``meta/job_error.txt`` (:func:`record_error`) and the exception
+    propagates. Over several processes, rank 0 locks, decides and writes; the others follow it.
     """
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}; kinds: {', '.join(JOB_KINDS)}")
@@ -136,18 +168,15 @@ def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[st
     try:
         if distributed.launched():
             join_process_group(job_dir)
-    except Exception:
-        if main:
-            write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
+    except Exception as error:  # before the lock: an error of an earlier run may still be there
+        record_error(job_dir, error, first=False)
         raise
     with folder_lock(job_dir) if main else contextlib.nullcontext():
         if main:  # no other copy of this job runs now: temp files older than a write are its leftovers
             remove_stale_temp_files(job_dir, older_than_s=STALE_TEMP_AGE_S)
-        saved = distributed.main_result(lambda: read_result(kind, job_dir))
+        saved = distributed.main_result(lambda: _saved_result(kind, job_dir))
         if saved is not None:
             return saved
-        if main:
-            (job_dir / JOB_ERROR).unlink(missing_ok=True)
         try:
             config = load_saved_configs(job_dir)
             from dmlbench.runner import Experiment  # torch & co: only once there is work
@@ -161,13 +190,21 @@ def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[st
             else:
                 report = experiment.run(resume=True)
                 result = {"results": report["results"], "training": report.get("training", {})}
-        except Exception:
-            if main:  # the other ranks' tracebacks are in their own logs
-                write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
+        except Exception as error:
+            record_error(job_dir, error)
             raise
         if main:
             write_text_atomic(result_path(kind, job_dir), json.dumps(result, indent=1) + "\n")
         return result
+
+
+def _saved_result(kind: str, job_dir: Path) -> dict[str, Any] | None:
+    """The saved result; without one, the last run's error is removed (before the other processes
+    of the job start, so that the first of them to fail records its error)."""
+    saved = read_result(kind, job_dir)
+    if saved is None:
+        (job_dir / JOB_ERROR).unlink(missing_ok=True)
+    return saved
 
 
 def export_task_environment() -> None:

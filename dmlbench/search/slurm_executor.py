@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from dmlbench.errors import ConfigError
 from dmlbench.fileio import write_text_atomic
-from dmlbench.search.executors import JobHandle, JobSpec, _failure_from_folder, _python_path
+from dmlbench.search.executors import JobHandle, JobSpec, _failure_from_folder, _python_path, visible_gpus
 from dmlbench.search.jobs import SearchJob, read_result
 from dmlbench.search.layout import JOB_ERROR
 from dmlbench.search.slurm_queue import ACTIVE, SlurmQueue
@@ -32,6 +32,10 @@ def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, 
     / ``array_parallelism``, ``retries``) -> (submitit cluster, ``update_parameters`` kwargs)."""
     if not isinstance(options, dict):
         raise ConfigError(f"slurm: expected a mapping of submitit options, got {options!r}")
+    for first, second in [*SLURM_ALIASES.items(), ("max_parallel", "array_parallelism")]:
+        if first in options and second in options:
+            raise ConfigError(f"slurm: {first} and {second} are the same option, given twice "
+                              f"({options[first]!r} and {options[second]!r}); keep one")
     options = {key: value for key, value in options.items() if key not in EXECUTOR_KEYS}
     cluster = options.pop("cluster", None)
     parameters = {SLURM_ALIASES.get(key, key): value for key, value in options.items()}
@@ -58,6 +62,18 @@ def check_processes(options: dict[str, Any]) -> None:
     if processes > 1 and isinstance(gpus, int) and 0 < gpus < processes:
         raise ConfigError(f"slurm: {processes} processes per node but gpus: {gpus}; every process needs its own "
                           f"GPU (set gpus: {processes}, or processes: {gpus})")
+
+
+def kill_step_on_bad_exit(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Several tasks: ``srun --kill-on-bad-exit=1`` (unless ``slurm_srun_args`` says otherwise), so
+    that a task that fails or dies ends the job. Slurm's default waits for the other tasks, which
+    wait for it in a collective call or the rendezvous until torch's timeout (10-30 minutes)."""
+    srun_args = [str(arg) for arg in parameters.get("slurm_srun_args") or []]
+    if parameters.get("tasks_per_node", 1) * parameters.get("nodes", 1) == 1:
+        return parameters
+    if any(arg.startswith(("--kill-on-bad-exit", "-K")) for arg in srun_args):
+        return parameters
+    return {**parameters, "slurm_srun_args": [*srun_args, "--kill-on-bad-exit=1"]}
 
 
 class SubmititHandle:
@@ -101,7 +117,8 @@ class SubmititHandle:
         return True
 
     def _ended_message(self) -> str:
-        how = "was cancelled (scancel)" if self.end_state == "CANCELLED" else f"ended {self.end_state}"
+        how = ("was cancelled (scancel)" if self.end_state == "CANCELLED" else
+               f"ended {self.end_state}" if self.end_state else "ended")  # local: no Slurm state
         log = f"log: {self.log}" if self.log.exists() else "it never started"
         return f"{self.executor.cluster} job {self.job.job_id} {how} without a result; {log}"
 
@@ -146,6 +163,8 @@ class SubmititExecutor:
             parameters[f"{self.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
         if self.cluster == "local":
             parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
+        elif self.cluster == "slurm":
+            parameters = kill_step_on_bad_exit(parameters)
         try:
             probe.update_parameters(**parameters)
         except (NameError, AssertionError, ValueError, TypeError) as error:
@@ -155,13 +174,36 @@ class SubmititExecutor:
                                                   DEFAULT_SLURM_PARALLELISM, 1)
         self.retries = _count_option(options, ("retries",), DEFAULT_SLURM_RETRIES, 0)
         self.queue = SlurmQueue() if self.cluster == "slurm" else None
+        self._local_jobs: list[tuple[Any, list[int]]] = []  # cluster local: (job, its GPUs)
+
+    def local_gpus(self) -> list[int] | None:
+        """``cluster: local``: the ``gpus`` GPUs for the next job, those running the fewest of its jobs
+        (submitit's local executor gives every job the first ones: concurrent jobs would share them
+        while the others idle). None: submitit's choice (no GPUs asked, or GPUs named by UUID)."""
+        count = int(self.parameters.get("gpus_per_node") or 0)
+        if self.cluster != "local" or count == 0:
+            return None
+        try:
+            pool = [int(gpu) for gpu in visible_gpus()]
+        except ValueError:
+            return None
+        if len(pool) < count:
+            return None  # submitit (or the job's device check) says what is missing
+        self._local_jobs = [(job, gpus) for job, gpus in self._local_jobs if not job.done()]
+        load = {gpu: sum(gpu in gpus for _, gpus in self._local_jobs) for gpu in pool}
+        return sorted(pool, key=lambda gpu: load[gpu])[:count]  # ties: in the listed order
 
     def submit_one(self, spec: JobSpec) -> Any:
         import submitit
 
         executor = submitit.AutoExecutor(folder=str(spec.job_dir / SUBMITIT_DIR), cluster=self.cluster)
+        gpus = self.local_gpus()
         executor.update_parameters(**self.parameters)
+        if gpus:  # submitit's LocalExecutor option, which AutoExecutor does not pass on
+            executor._executor.update_parameters(visible_gpus=gpus)
         job = executor.submit(SearchJob(spec.kind, str(spec.job_dir), str(spec.dataset_root)))
+        if gpus:
+            self._local_jobs.append((job, gpus))
         (spec.job_dir / "meta").mkdir(parents=True, exist_ok=True)
         write_text_atomic(spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt", f"{self.cluster} {job.job_id}\n")
         if self.queue is not None:

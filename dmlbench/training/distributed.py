@@ -259,6 +259,10 @@ def shard(dataset: Any) -> Any:
     return torch.utils.data.Subset(dataset, range(bounds[rank()], bounds[rank() + 1]))
 
 
+class PeerFailure(RuntimeError):
+    """Raised on the other ranks when rank 0 fails in :func:`main_result` (rank 0 reports its error)."""
+
+
 def main_result(compute: Callable[[], T]) -> T:
     """``compute()`` on rank 0 only, its result broadcast to every rank (an error on rank 0 is
     raised there and reported on the others)."""
@@ -275,7 +279,7 @@ def main_result(compute: Callable[[], T]) -> T:
     dist.broadcast_object_list(box, src=0)
     status, value = box[0]
     if status == "error":
-        raise RuntimeError(f"rank 0 failed: {value}")
+        raise PeerFailure(f"rank 0 failed: {value}")
     return value
 
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
+import cloudpickle
 import pytest
+import submitit
 
 from dmlbench.cli import main
 from dmlbench.config.experiment_files import config_dir, load_saved_configs, save_configs
@@ -18,7 +22,7 @@ from dmlbench.errors import ConfigError
 from dmlbench.search.executors import JobSpec, wait_any
 from dmlbench.search.jobs import read_result, run_job
 from dmlbench.search.layout import JOB_ERROR
-from dmlbench.search.slurm_executor import SubmititExecutor, submitit_parameters
+from dmlbench.search.slurm_executor import SubmititExecutor, SubmititHandle, submitit_parameters
 
 REPO = Path(__file__).resolve().parents[2]
 # Deterministic transforms and frozen trunk BatchNorm: two processes then see exactly the batches
@@ -104,3 +108,122 @@ def test_bad_process_options_are_config_errors(tmp_path, options, message):
 
 def test_processes_become_submitit_tasks_per_node():
     assert submitit_parameters({"processes": 4, "gpus": 4})[1]["tasks_per_node"] == 4
+
+
+class FailingProcess:
+    """The search's job (``SearchJob``), except that the process of rank ``rank`` raises (``how =
+    "raise"``) or is SIGKILLed (``"kill"``) when it starts training a fold; the others are then
+    waiting for it in a collective call."""
+
+    def __init__(self, folder: Path, data: Path, rank: int, how: str) -> None:
+        self.folder, self.data, self.rank, self.how = str(folder), str(data), rank, how
+
+    def __call__(self):
+        from dmlbench import runner
+        from dmlbench.search.jobs import SearchJob, export_task_environment
+
+        export_task_environment()
+        if int(os.environ["RANK"]) == self.rank:
+            def broken(*args, **kwargs):
+                if self.how == "kill":
+                    os.kill(os.getpid(), 9)
+                raise ValueError(f"process {self.rank} broke")
+            runner.Experiment.train_fold = broken
+        return SearchJob("trial", self.folder, self.data)()
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job process cannot import this file
+
+
+def run_failing(trial_folders, tmp_path, rank: int, how: str) -> tuple[Path, SubmititHandle]:
+    (single, _), data = trial_folders
+    folder = tmp_path / "trial"
+    config_dir(folder).mkdir(parents=True)
+    save_configs(load_saved_configs(single), config_dir(folder))
+    executor = SubmititExecutor(folder, {"cluster": "local", "timeout_min": 10, "processes": 2})
+    submitter = submitit.AutoExecutor(folder=str(folder / "slurm"), cluster="local")
+    submitter.update_parameters(**executor.parameters)
+    handle = SubmititHandle(JobSpec("trial", folder, data), submitter.submit(FailingProcess(folder, data, rank, how)),
+                            executor)
+    assert wait_any([handle], poll_s=0.2) == [handle]
+    return folder, handle
+
+
+def test_the_error_of_a_process_other_than_rank_0_is_the_one_reported(trial_folders, tmp_path):
+    """Rank 1 raises; rank 0 then fails in its collective call ("Connection closed by peer"), which is
+    not the cause: the search reports rank 1's error."""
+    folder, handle = run_failing(trial_folders, tmp_path, rank=1, how="raise")
+    assert handle.failure() == "ValueError: process 1 broke"
+    error = (folder / JOB_ERROR).read_text()
+    assert error.startswith("process 1 of 2 failed:\nTraceback")
+    assert "Connection closed" not in error
+    assert not list(folder.rglob(".*.tmp"))
+
+
+def test_a_killed_process_leaves_no_python_error(trial_folders, tmp_path):
+    """Rank 1 is killed from outside (as by the out-of-memory killer): rank 0's failed collective call
+    is not recorded as the trial's error, so on Slurm the job counts as killed and is resubmitted
+    (``retries``) like a one-process job, instead of failing the trial with a gloo message."""
+    folder, handle = run_failing(trial_folders, tmp_path, rank=1, how="kill")
+    assert not (folder / JOB_ERROR).exists()
+    assert f"{handle.job.job_id}_0_log.err" in handle.failure()  # rank 0's pickled error: see its log
+    assert read_result("trial", folder) is None
+
+
+def test_rank_0_error_wins_over_the_errors_it_causes(trial_folders, tmp_path):
+    folder, handle = run_failing(trial_folders, tmp_path, rank=0, how="raise")
+    assert handle.failure() == "ValueError: process 0 broke"
+    assert (folder / JOB_ERROR).read_text().startswith("process 0 of 2 failed:\n")
+
+
+def test_a_job_of_several_tasks_ends_when_one_fails():
+    """srun's default waits for the other tasks, which wait for the failed one in a collective call
+    (tests/slurm shows the job ending at once with the option)."""
+    from dmlbench.search.slurm_executor import kill_step_on_bad_exit
+
+    assert kill_step_on_bad_exit({"tasks_per_node": 2})["slurm_srun_args"] == ["--kill-on-bad-exit=1"]
+    assert kill_step_on_bad_exit({"tasks_per_node": 1, "nodes": 2})["slurm_srun_args"] == ["--kill-on-bad-exit=1"]
+    assert "slurm_srun_args" not in kill_step_on_bad_exit({"tasks_per_node": 1})
+    assert kill_step_on_bad_exit({"tasks_per_node": 2, "slurm_srun_args": ["--cpu-bind=none"]})["slurm_srun_args"] \
+        == ["--cpu-bind=none", "--kill-on-bad-exit=1"]
+    assert kill_step_on_bad_exit({"tasks_per_node": 2, "slurm_srun_args": ["--kill-on-bad-exit=0"]})[
+        "slurm_srun_args"] == ["--kill-on-bad-exit=0"]  # the user's choice stands
+
+
+class ReportGpus:
+    """Stands in for the search's job: returns the GPUs it was given, once all jobs run at once."""
+
+    def __init__(self, kind, job_dir, dataset_root):
+        self.job_dir = Path(job_dir)
+
+    def __call__(self):
+        import time
+
+        (self.job_dir / "started").touch()
+        deadline = time.time() + 60
+        while len(list(self.job_dir.parent.glob("*/started"))) < 3 and time.time() < deadline:
+            time.sleep(0.1)
+        return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+class Running:
+    def done(self) -> bool:
+        return False
+
+
+def test_concurrent_local_cluster_jobs_get_their_own_gpus(tmp_path, monkeypatch):
+    """``cluster: local`` with ``gpus: 1`` and 4 GPUs: three jobs at once run on GPUs 0, 1 and 2
+    (submitit's local executor alone puts all of them on GPU 0); with ``gpus: 2``, on 0,1 and 2,3."""
+    import dmlbench.search.slurm_executor as slurm_executor
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    monkeypatch.setattr(slurm_executor, "SearchJob", ReportGpus)
+    executor = SubmititExecutor(tmp_path, {"cluster": "local", "gpus": 1, "timeout_min": 2})
+    jobs = [executor.submit_one(JobSpec("trial", tmp_path / "jobs" / str(k), tmp_path)) for k in range(3)]
+    assert [job.result() for job in jobs] == ["0", "1", "2"]
+    assert executor.local_gpus() == [0]  # all ended: the first again
+
+    executor = SubmititExecutor(tmp_path, {"cluster": "local", "gpus": 2, "timeout_min": 2})
+    executor._local_jobs = [(Running(), [0, 1])]
+    assert executor.local_gpus() == [2, 3]
+    assert SubmititExecutor(tmp_path, {"cluster": "local"}).local_gpus() is None  # no GPUs asked

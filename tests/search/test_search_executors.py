@@ -105,6 +105,13 @@ def test_submitit_options_map_the_friendly_names(tmp_path):
     assert SubmititExecutor(tmp_path, {"cluster": "local", "array_parallelism": 3}).capacity == 3  # old name
     with pytest.raises(ConfigError, match="slurm.retries: expected an integer >= 0"):
         SubmititExecutor(tmp_path, {"cluster": "local", "retries": -1})
+    # a friendly name and the submitit name it stands for: neither silently wins
+    with pytest.raises(ConfigError, match=r"slurm: time and timeout_min are the same option, given twice \(10 and 20\)"):
+        submitit_parameters({"time": 10, "timeout_min": 20})
+    with pytest.raises(ConfigError, match="slurm: processes and tasks_per_node are the same option"):
+        SubmititExecutor(tmp_path, {"cluster": "local", "processes": 2, "tasks_per_node": 4, "gpus": 2})
+    with pytest.raises(ConfigError, match="slurm: max_parallel and array_parallelism are the same option"):
+        SubmititExecutor(tmp_path, {"cluster": "local", "max_parallel": 2, "array_parallelism": 4})
 
 
 def test_unknown_executor_and_bad_options_are_config_errors(tmp_path):

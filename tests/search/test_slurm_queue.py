@@ -92,6 +92,15 @@ def test_a_killed_job_is_resubmitted_once_then_reported(tmp_path):
     assert (spec.job_dir / "meta" / "job_error.txt").read_text().startswith("slurm job 2 ended FAILED")
 
 
+def test_a_local_job_killed_without_a_result_is_reported_without_a_slurm_state(tmp_path):
+    handle, executor, spec = handle_for(tmp_path, {})
+    executor.cluster, executor.queue = "local", None  # submitit's local executor: no Slurm state
+    handle.job.done = lambda: True  # its process was killed: no result pickle
+    handle.job.paths.stderr.write_text("")
+    assert handle.done()
+    assert handle.failure() == f"local job 1 ended without a result; log: {handle.job.paths.stderr}"
+
+
 def test_a_cancelled_job_is_not_resubmitted(tmp_path):
     handle, executor, spec = handle_for(tmp_path, {"1": "CANCELLED"})
     (tmp_path / "1_0_log.err").write_text("slurmstepd: *** JOB 1 ON node CANCELLED ***\n")

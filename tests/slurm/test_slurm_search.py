@@ -310,3 +310,63 @@ def test_a_torchrun_run_as_a_batch_script(workdir):
     experiment = workdir / "logs" / "ddp_run"
     assert sorted(p.name for p in (experiment / "meta").glob("report.*")) == ["report.html", "report.json", "report.md"]
     assert json.loads((experiment / "meta" / "report.json").read_text())["results"]["test"]["trained"]
+
+
+class FailsToJoin:
+    """The search's trial job, except that the process of rank 1 raises before joining the process
+    group (as when a file it needs is missing on its node)."""
+
+    def __init__(self, folder: Path, data: Path) -> None:
+        self.folder, self.data = str(folder), str(data)
+
+    def __call__(self):
+        from dmlbench.search import jobs
+
+        jobs.export_task_environment()
+        if os.environ["RANK"] == "1":
+            def broken(job_dir):
+                raise ValueError("process 1 cannot join")
+            jobs.join_process_group = broken
+        return jobs.SearchJob("trial", self.folder, self.data)()
+
+
+def test_a_two_process_job_ends_when_one_process_fails(workdir):
+    """Rank 1 fails before the rendezvous, rank 0 waits there (torch's timeout: 30 minutes): with
+    ``srun --kill-on-bad-exit=1`` Slurm ends the job at once, and the search reports rank 1's error."""
+    if REASON is not None:
+        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
+    import cloudpickle
+    import submitit
+    from dmlbench.cli import main
+    from dmlbench.config.experiment_files import config_dir as configs_of, load_saved_configs, save_configs
+    from dmlbench.search.executors import JobSpec
+    from dmlbench.search.slurm_executor import SubmititExecutor, SubmititHandle
+
+    data = workdir / "data"
+    assert main(["--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
+                 "--experiment_name", "source", "--root_experiment_folder", str(workdir / "logs"),
+                 "--dataset_root", str(data), "--dataset~APPLY~2", "{num_classes: 16, images_per_class: 8}",
+                 "--split_manager~APPLY~2", "{num_training_partitions: 2, num_training_sets: 1}",
+                 "--num_epochs_train", "1", "--iterations_per_epoch", "1", "--batch_size", "16",
+                 "--check_untrained_accuracy", "false"]) == 0
+    folder = workdir / "trial"
+    configs_of(folder).mkdir(parents=True)
+    save_configs(load_saved_configs(workdir / "logs" / "source"), configs_of(folder))
+    partition = os.environ.get("DMLBENCH_SLURM_PARTITION")
+    executor = SubmititExecutor(folder, {"processes": 2, "time": 5, "cpus_per_task": 1, "mem_gb": 1,
+                                         **({"partition": partition} if partition else {})})
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job cannot import this file
+    submitter = submitit.AutoExecutor(folder=str(folder / "slurm"), cluster="slurm")
+    submitter.update_parameters(**executor.parameters)
+    job = submitter.submit(FailsToJoin(folder, data))
+    try:
+        handle = SubmititHandle(JobSpec("trial", folder, data), job, executor)
+        started = time.monotonic()
+        wait_until(handle.done, "end of the job", None, folder / "slurm" / f"{job.job_id}_0_log.err")
+        assert time.monotonic() - started < 90  # Slurm's KillWait (30 s at most by default), not torch's 30 min
+        assert slurm_info(job.job_id)[0] == "FAILED"
+        assert handle.job.job_id == job.job_id  # a Python error: not resubmitted
+        assert handle.failure() == "ValueError: process 1 cannot join"
+        assert (folder / "meta" / "job_error.txt").read_text().startswith("process 1 of 2 failed:\n")
+    finally:
+        subprocess.run(["scancel", job.job_id], capture_output=True, timeout=30)
