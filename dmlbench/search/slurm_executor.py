@@ -76,6 +76,20 @@ def kill_step_on_bad_exit(parameters: dict[str, Any]) -> dict[str, Any]:
     return {**parameters, "slurm_srun_args": [*srun_args, "--kill-on-bad-exit=1"]}
 
 
+def _set_local_gpus(executor: Any, gpus: list[int]) -> list[int] | None:
+    """Give a local submitit job these GPUs (the LocalExecutor behind AutoExecutor, a private
+    attribute); None, with a warning, where this submitit version has no such path."""
+    try:
+        executor._executor.update_parameters(visible_gpus=gpus)
+    except (AttributeError, TypeError, ValueError) as error:
+        import warnings
+
+        warnings.warn(f"slurm: {{cluster: local}}: cannot choose the job's GPUs with this submitit version ({error}); "
+                      "concurrent jobs may share the first GPUs")
+        return None
+    return gpus
+
+
 class SubmititHandle:
     """One job through submitit. On Slurm its state comes from :class:`SlurmQueue` (squeue, then
     sacct); a job that ended without a result and without a Python error (killed, node failure,
@@ -200,7 +214,7 @@ class SubmititExecutor:
         gpus = self.local_gpus()
         executor.update_parameters(**self.parameters)
         if gpus:  # submitit's LocalExecutor option, which AutoExecutor does not pass on
-            executor._executor.update_parameters(visible_gpus=gpus)
+            gpus = _set_local_gpus(executor, gpus)
         job = executor.submit(SearchJob(spec.kind, str(spec.job_dir), str(spec.dataset_root)))
         if gpus:
             self._local_jobs.append((job, gpus))
