@@ -10,6 +10,7 @@ processes started by fork share the arrays (copy-on-write) instead of holding th
 from __future__ import annotations
 
 import os
+from typing import Iterable
 
 import numpy as np
 from PIL import Image
@@ -40,8 +41,10 @@ class InMemoryDataset(RetrievalDataset):
         self.images: list[np.ndarray] = []
         budget = physical_memory_bytes()
         total = 0
-        for index in progress(range(len(source)), desc="images_in_memory: decoding", unit="img",
-                              disable=not show_progress):
+        indices: Iterable[int] = range(len(source))
+        if show_progress:
+            indices = progress(indices, desc="images_in_memory: decoding", unit="img")
+        for index in indices:
             array = np.asarray(source.load_image(index))
             self.images.append(array)
             total += array.nbytes
