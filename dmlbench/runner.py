@@ -27,6 +27,7 @@ from dmlbench.config.experiment_files import (
     save_configs,
 )
 from dmlbench.data.base import RetrievalDataset, TransformedSubset
+from dmlbench.data.memory import InMemoryDataset
 from dmlbench.data.transforms import build_split_transforms
 from dmlbench.errors import ExperimentError
 from dmlbench.evaluation import protocol
@@ -102,9 +103,7 @@ class Experiment:
                 cache_root = Path(self.dataset_root) / "dmlbench_cache" / name
                 dataset = pre_resized(dataset, int(short_side), cache_root, progress=True)
             if setting(self.settings, "images_in_memory"):
-                from dmlbench.data.memory import InMemoryDataset
-
-                dataset = InMemoryDataset(dataset)
+                dataset = InMemoryDataset(dataset)  # decoded by served_dataset, when first needed
             self._dataset = dataset
         return self._dataset
 
@@ -134,11 +133,18 @@ class Experiment:
 
     def subset(self, fold: FoldData, split: str, trunk: nn.Module, train: bool = False) -> TransformedSubset:
         transform = self.transforms(trunk)["train" if train else "eval"]
-        return TransformedSubset(self.dataset, fold.indices[split], transform, fold.label_map if train else None)
+        return TransformedSubset(self.served_dataset(), fold.indices[split], transform, fold.label_map if train else None)
+
+    def served_dataset(self) -> RetrievalDataset:
+        """The data set the loaders read: with ``images_in_memory`` its images are decoded here,
+        once, in this process, before any loader (and its worker processes) starts."""
+        if isinstance(self.dataset, InMemoryDataset):
+            self.dataset.load()
+        return self.dataset
 
     def subset_of(self, indices: np.ndarray, trunk: nn.Module) -> TransformedSubset:
         """Samples ``indices`` with the evaluation transform."""
-        return TransformedSubset(self.dataset, indices, self.transforms(trunk)["eval"])
+        return TransformedSubset(self.served_dataset(), indices, self.transforms(trunk)["eval"])
 
     # ------------------------------------------------------------------ a fold's models
     def fold_seed(self, fold: FoldData) -> int:

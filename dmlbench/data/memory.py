@@ -32,27 +32,37 @@ def physical_memory_bytes() -> int | None:
 
 class InMemoryDataset(RetrievalDataset):
     """The samples of ``source`` decoded once and served from memory; labels, super-labels and
-    the official split are the source's, in the same order."""
+    the official split are the source's, in the same order. :meth:`load` decodes them (the
+    experiment calls it in its own process before any loader starts, after the config, the
+    splits and the models were checked, so that a bad input fails before the wait)."""
 
     def __init__(self, source: RetrievalDataset, show_progress: bool = True) -> None:
         super().__init__(source.transform)
         self._set_samples(source.paths, source.labels, source.super_labels, source.official_split)
         self.source = source
-        self.images: list[np.ndarray] = []
+        self.show_progress = show_progress
+        self.images: list[np.ndarray] | None = None
+        self.nbytes = 0
+
+    def load(self) -> "InMemoryDataset":
+        """Decode every image (once; later calls return at once)."""
+        if self.images is not None:
+            return self
         budget = physical_memory_bytes()
-        total = 0
-        indices: Iterable[int] = range(len(source))
-        if show_progress:
+        images, total = [], 0
+        indices: Iterable[int] = range(len(self.source))
+        if self.show_progress:
             indices = progress(indices, desc="images_in_memory: decoding", unit="img")
         for index in indices:
-            array = np.asarray(source.load_image(index))
-            self.images.append(array)
+            array = np.asarray(self.source.load_image(index))
+            images.append(array)
             total += array.nbytes
-            check_budget(total, index + 1, len(source), budget)
-        self.nbytes = total
+            check_budget(total, index + 1, len(self.source), budget)
+        self.images, self.nbytes = images, total
+        return self
 
     def load_image(self, index: int) -> Image.Image:
-        return Image.fromarray(self.images[index])
+        return Image.fromarray(self.load().images[index])  # type: ignore[index]
 
 
 def check_budget(total: int, done: int, count: int, budget: int | None) -> None:

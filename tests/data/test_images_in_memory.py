@@ -1,6 +1,7 @@
 """images_in_memory: the images served from memory are, pixel for pixel, the files on disk
 (read here with Pillow directly); transforms see them the same way; a data set that would not
-fit is refused early with the fix; the key is a boolean."""
+fit is refused early with the fix; the key is a boolean; nothing is decoded before the run's
+checks are done."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def shapes(tmp_path_factory):
 
 def test_pixels_labels_and_order_are_the_files(shapes):
     cached = InMemoryDataset(shapes, show_progress=False)
+    assert cached.images is None  # nothing decoded until the experiment asks (after its checks)
     assert len(cached) == len(shapes) == 12
     assert cached.labels.tolist() == shapes.labels.tolist() and cached.paths == shapes.paths
     for index, path in enumerate(shapes.paths):
@@ -50,7 +52,7 @@ def test_too_large_for_the_machine_is_refused_early(shapes, monkeypatch):
     monkeypatch.setattr(memory, "physical_memory_bytes", lambda: 2 * 12 * 24 * 24 * 3 - 1)  # half is one byte short
     with pytest.raises(ConfigError, match=r"images_in_memory: the 12 decoded images would take about .* "
                                           r"set images_in_memory: false"):
-        InMemoryDataset(shapes, show_progress=False)
+        InMemoryDataset(shapes, show_progress=False).load()
 
 
 def test_the_key_is_a_boolean():
