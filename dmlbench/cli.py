@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_enabled(argv)
     failure: dict[str, Any] = {}
+    code = 1
     with sigterm_as_interrupt() as signals:
         try:
             code = run(argv, failure)
@@ -170,7 +171,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if debug:
                 raise
             return report_failure(error, debug, failure.get("kept"), failure.get("resume"))
+        finally:
+            leave_process_group(finished=code == 0)
     return EXIT_TERMINATED if signals["terminated"] and code == EXIT_INTERRUPTED else code
+
+
+def leave_process_group(finished: bool) -> None:
+    """Under torchrun: leave the process group (after waiting for every rank when all finished)."""
+    if "torch.distributed" in sys.modules:  # never imports torch for a command that did not
+        from dmlbench.training import distributed
+
+        distributed.shutdown(finished)
 
 
 def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:

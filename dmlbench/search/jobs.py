@@ -229,8 +229,16 @@ class SearchJob(Checkpointable):
         self.kind, self.job_dir, self.dataset_root = kind, str(job_dir), str(dataset_root)
 
     def __call__(self) -> dict[str, Any]:
+        from dmlbench.training import distributed
+
         export_task_environment()
-        return run_job(self.kind, self.job_dir, self.dataset_root)
+        finished = False
+        try:
+            result = run_job(self.kind, self.job_dir, self.dataset_root)
+            finished = True
+            return result
+        finally:
+            distributed.shutdown(finished)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m dmlbench.search.jobs {{{','.join(JOB_KINDS)}}} FOLDER DATASET_ROOT", file=sys.stderr)
         return 2
     try:
-        run_job(*argv)
+        SearchJob(*argv)()
     except Exception as error:  # the traceback is in meta/job_error.txt
         print(f"job failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -90,6 +90,18 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shutdown(finished: bool) -> None:
+    """Leave the process group at the end of a command. When every rank finished, first wait
+    for all (rank 0 may still be writing the report): a process that exits while its process
+    group's threads are alive can abort ("terminate called without an active exception") and
+    make torchrun stop the others. After an error, leave at once."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished and dist.get_world_size() > 1:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 # ---------------------------------------------------------------------------- batches
 class RankSlice(Sampler[list[int]]):
     """Index batches: this rank's slice of each global batch of ``batch_size`` drawn from
