@@ -97,9 +97,13 @@ def shutdown(finished: bool) -> None:
     make torchrun stop the others. After an error, leave at once."""
     if not (dist.is_available() and dist.is_initialized()):
         return
-    if finished and dist.get_world_size() > 1:
-        dist.barrier()
-    dist.destroy_process_group()
+    try:
+        if finished and dist.get_world_size() > 1:
+            dist.barrier()
+    except (RuntimeError, dist.DistBackendError):  # another rank failed: it reports why
+        pass
+    finally:
+        dist.destroy_process_group()
 
 
 # ---------------------------------------------------------------------------- batches
