@@ -198,6 +198,15 @@ class ProcessExecutor:
                 handle.process.terminate()
 
 
+def check_one_gpu_device(device: Any) -> None:
+    """``local_parallel`` gives each trial one GPU as its only visible device (``cuda:0`` in the
+    trial): a config naming another index (``device: cuda:1``) would fail in every trial."""
+    if isinstance(device, str) and device.startswith("cuda:") and device != "cuda:0":
+        raise ConfigError(f"device: {device} with --trial_executor local_parallel: each trial sees only the GPU "
+                          "it is given (as cuda:0); set device: cuda or auto, and choose the GPUs with "
+                          "CUDA_VISIBLE_DEVICES")
+
+
 def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity: int | None,
                   trials_per_gpu: int = 1) -> Any:
     """The executor ``--trial_executor name`` asks for."""
@@ -209,6 +218,7 @@ def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity:
                               f"for --max_parallel_trials {capacity}")
         return InProcessExecutor()
     if name == "local_parallel":
+        check_one_gpu_device(settings.get("device"))
         return ProcessExecutor(capacity, trials_per_gpu)
     if name == "slurm":
         from dmlbench.search.slurm_executor import SubmititExecutor

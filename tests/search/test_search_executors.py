@@ -161,3 +161,10 @@ def test_local_parallel_on_cpu_shares_the_cores_out(tmp_path, monkeypatch):
     executor = ProcessExecutor(capacity=4)
     executor.submit([JobSpec("trial", tmp_path / "t0", tmp_path)])
     assert envs[0]["OMP_NUM_THREADS"] == "4" and envs[0]["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_local_parallel_refuses_a_device_index_the_trials_cannot_see(tmp_path):
+    with pytest.raises(ConfigError, match="device: cuda:1 with --trial_executor local_parallel"):
+        make_executor("local_parallel", tmp_path, {"device": "cuda:1"}, None)
+    for device in ("cuda", "cuda:0", "auto", "cpu", None):
+        assert make_executor("local_parallel", tmp_path, {"device": device}, None).name == "local_parallel"
