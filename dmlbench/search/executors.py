@@ -158,6 +158,9 @@ class ProcessExecutor:
     def __init__(self, capacity: int | None = None, trials_per_gpu: int = 1) -> None:
         self.gpus = visible_gpus()
         self.capacity = capacity or (len(self.gpus) * trials_per_gpu if self.gpus else 2)
+        if trials_per_gpu > 1 and not self.gpus:
+            print(f"note: --trials_per_gpu {trials_per_gpu} has no effect without a visible GPU; "
+                  f"{self.capacity} trials run at once on the CPU cores", file=sys.stderr)
         self.running: list[ProcessHandle] = []
 
     def _free_gpu(self) -> str | None:

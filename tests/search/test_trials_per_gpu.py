@@ -44,3 +44,11 @@ def test_flag_checked_with_its_executor():
         SearchSettings.from_args(args(trials_per_gpu=0))
     with pytest.raises(ConfigError, match="only with --trial_executor local_parallel"):
         SearchSettings.from_args(args(trials_per_gpu=2, trial_executor="local"))
+
+
+def test_trials_per_gpu_without_a_gpu_says_it_has_no_effect(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert make_executor("local_parallel", tmp_path, {}, None, trials_per_gpu=3).capacity == 2
+    assert "--trials_per_gpu 3 has no effect without a visible GPU; 2 trials run at once" in capsys.readouterr().err
+    make_executor("local_parallel", tmp_path, {}, None, trials_per_gpu=1)
+    assert capsys.readouterr().err == ""
