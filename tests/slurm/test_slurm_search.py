@@ -53,6 +53,23 @@ REASON = _idle_node()
 REQUIRED = os.environ.get("DMLBENCH_REQUIRE_SLURM") == "1"
 pytestmark = pytest.mark.skipif(REASON is not None and not REQUIRED,
                                 reason=f"{REASON}; start one with tests/slurm/start_cluster.sh")
+#: DMLBENCH_SLURM_PARTITION: the partition every job of these tests goes to (default: the cluster's).
+PARTITION = os.environ.get("DMLBENCH_SLURM_PARTITION")
+
+
+@pytest.fixture(autouse=True)
+def _cluster_required():
+    """Not skipped although no cluster answers (DMLBENCH_REQUIRE_SLURM=1): fail with the reason."""
+
+
+def slurm_config_dir(workdir: Path, options: str) -> Path:
+    """A config folder whose ``config_general/slurm_test.yaml`` holds ``slurm:`` with ``options``
+    (YAML lines, indented) and the test partition if one is set."""
+    config_dir = workdir / "configs"
+    (config_dir / "config_general").mkdir(parents=True)
+    (config_dir / "config_general" / "slurm_test.yaml").write_text(
+        "slurm:\n" + options + (f"  partition: {PARTITION}\n" if PARTITION else ""))
+    return config_dir
 
 
 def slurm_info(job_id: str) -> tuple[str, str] | None:
@@ -134,14 +151,7 @@ def workdir(tmp_path):
 
 
 def test_search_on_slurm_survives_scancel_killed_jobs_and_a_killed_driver(workdir):
-    if REASON is not None:
-        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
-    config_dir = workdir / "configs"
-    (config_dir / "config_general").mkdir(parents=True)
-    partition = os.environ.get("DMLBENCH_SLURM_PARTITION")
-    (config_dir / "config_general" / "slurm_test.yaml").write_text(
-        "slurm:\n  time: 15\n  cpus_per_task: 1\n  mem_gb: 1\n  retries: 1\n"
-        + (f"  partition: {partition}\n" if partition else ""))
+    config_dir = slurm_config_dir(workdir, "  time: 15\n  cpus_per_task: 1\n  mem_gb: 1\n  retries: 1\n")
     experiment = workdir / "logs" / "slurm_search"
     trials = experiment / "trials"
     command = search_command(workdir / "logs", workdir / "data", config_dir)
@@ -218,7 +228,7 @@ def test_search_on_slurm_survives_scancel_killed_jobs_and_a_killed_driver(workdi
     assert {identifier: state and state[0] for identifier, state in states.items()} == expected
     assert slurm_info(test_job)[0] == "COMPLETED"
     partitions = {state[1] for state in states.values()}
-    assert len(partitions) == 1 and (partition is None or partitions == {partition})
+    assert len(partitions) == 1 and (PARTITION is None or partitions == {PARTITION})
     for index in (0, 2, 3):
         folder = trials / f"trial_{index:04d}"
         assert "epoch 1" in (folder / "slurm" / f"{job_id(folder)}_0_log.err").read_text()  # training progress
@@ -228,17 +238,10 @@ def test_search_on_slurm_survives_scancel_killed_jobs_and_a_killed_driver(workdi
 def test_search_with_two_processes_per_trial_on_slurm(workdir):
     """``slurm: {processes: 2}``: every trial is one Slurm job of two tasks that train its folds
     data-parallel (gloo); the objective equals the same trial trained in one process."""
-    if REASON is not None:
-        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
     from dmlbench.config.experiment_files import config_dir as configs_of, load_saved_configs, save_configs
     from dmlbench.search.jobs import run_job
 
-    config_dir = workdir / "configs"
-    (config_dir / "config_general").mkdir(parents=True)
-    partition = os.environ.get("DMLBENCH_SLURM_PARTITION")
-    (config_dir / "config_general" / "slurm_test.yaml").write_text(
-        "slurm:\n  processes: 2\n  time: 15\n  cpus_per_task: 1\n  mem_gb: 1\n"
-        + (f"  partition: {partition}\n" if partition else ""))
+    config_dir = slurm_config_dir(workdir, "  processes: 2\n  time: 15\n  cpus_per_task: 1\n  mem_gb: 1\n")
     command = search_command(workdir / "logs", workdir / "data", config_dir)
     command[command.index("--bayes_opt_iters") + 1] = "2"
     # deterministic images and frozen trunk BatchNorm: two processes see exactly one process's batches
@@ -276,9 +279,6 @@ def test_search_with_two_processes_per_trial_on_slurm(workdir):
 def test_a_torchrun_run_as_a_batch_script(workdir):
     """docs/distributed.md's batch script: ``sbatch`` a job whose one task runs ``torchrun
     --nproc_per_node 2 run.py ...``; the run trains over two processes and writes one report."""
-    if REASON is not None:
-        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
-    partition = os.environ.get("DMLBENCH_SLURM_PARTITION")
     run_args = [
         "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
         "--experiment_name", "ddp_run", "--root_experiment_folder", str(workdir / "logs"),
@@ -293,7 +293,7 @@ def test_a_torchrun_run_as_a_batch_script(workdir):
         "#!/bin/bash",
         "#SBATCH --job-name=dmlbench_ddp --nodes=1 --ntasks-per-node=1 --cpus-per-task=2 --mem=2G --time=15",
         f"#SBATCH --output={workdir}/ddp_run_%j.log",
-        *([f"#SBATCH --partition={partition}"] if partition else []),
+        *([f"#SBATCH --partition={PARTITION}"] if PARTITION else []),
         f"export PYTHONPATH={REPO}",
         f"srun {sys.executable} -m torch.distributed.run --standalone --nproc_per_node 2 {REPO / 'run.py'} "
         + " ".join(f"'{arg}'" for arg in run_args),
@@ -333,8 +333,6 @@ class FailsToJoin:
 def test_a_two_process_job_ends_when_one_process_fails(workdir):
     """Rank 1 fails before the rendezvous, rank 0 waits there (torch's timeout: 30 minutes): with
     ``srun --kill-on-bad-exit=1`` Slurm ends the job at once, and the search reports rank 1's error."""
-    if REASON is not None:
-        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
     import cloudpickle
     import submitit
     from dmlbench.cli import main
@@ -352,9 +350,8 @@ def test_a_two_process_job_ends_when_one_process_fails(workdir):
     folder = workdir / "trial"
     configs_of(folder).mkdir(parents=True)
     save_configs(load_saved_configs(workdir / "logs" / "source"), configs_of(folder))
-    partition = os.environ.get("DMLBENCH_SLURM_PARTITION")
     executor = SubmititExecutor(folder, {"processes": 2, "time": 5, "cpus_per_task": 1, "mem_gb": 1,
-                                         **({"partition": partition} if partition else {})})
+                                         **({"partition": PARTITION} if PARTITION else {})})
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job cannot import this file
     submitter = submitit.AutoExecutor(folder=str(folder / "slurm"), cluster="slurm")
     submitter.update_parameters(**executor.parameters)
