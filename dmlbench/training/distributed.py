@@ -79,9 +79,8 @@ def setup(device: torch.device) -> torch.device:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if dist.get_rank() != 0:
+    if dist.get_rank() != 0:  # no progress bars either (dmlbench.progress reads RANK)
         sys.stdout = open(os.devnull, "w")
-        os.environ["TQDM_DISABLE"] = "1"
     return device
 
 
