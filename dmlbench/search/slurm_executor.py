@@ -27,6 +27,7 @@ SLURM_ALIASES = {"partition": "slurm_partition", "time": "timeout_min", "gpus": 
                  "processes": "tasks_per_node",
                  "constraint": "slurm_constraint", "qos": "slurm_qos", "account": "slurm_account"}
 
+
 def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The ``slurm`` config mapping, less the executor's own keys (``cluster``, ``max_parallel``
     / ``array_parallelism``, ``retries``) -> (submitit cluster, ``update_parameters`` kwargs)."""
