@@ -319,11 +319,13 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
 
     with search_lock(layout):
         remove_search_temp_files(layout)
+        # the executor checks its options (slurm: ...) before the search's state is written: a refused
+        # search leaves nothing behind
+        executor = make_executor(options.trial_executor, settings, options.max_parallel_trials,
+                                 options.trials_per_gpu)
         ax = open_search(layout, config, space, metric, seed, options.sobol_trials, iterations)
         save_configs(config, layout.config_dir)
         record_command_line(layout.experiment_dir, argv)
-        executor = make_executor(options.trial_executor, layout.jobs_dir, settings, options.max_parallel_trials,
-                                 options.trials_per_gpu)
         search = Search(layout, config, space, ax, executor, options.dataset_root, metric)
         try:
             search.reconcile()

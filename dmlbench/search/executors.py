@@ -210,7 +210,7 @@ def check_one_gpu_device(device: Any) -> None:
                           "CUDA_VISIBLE_DEVICES")
 
 
-def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity: int | None,
+def make_executor(name: str, settings: dict[str, Any], capacity: int | None,
                   trials_per_gpu: int = 1) -> Any:
     """The executor ``--trial_executor name`` asks for."""
     if capacity is not None and capacity < 1:
@@ -226,7 +226,7 @@ def make_executor(name: str, jobs_dir: Path, settings: dict[str, Any], capacity:
     if name == "slurm":
         from dmlbench.search.slurm_executor import SubmititExecutor
 
-        return SubmititExecutor(jobs_dir, settings.get("slurm") or {}, capacity)
+        return SubmititExecutor(settings.get("slurm") or {}, capacity)
     import difflib
 
     close = difflib.get_close_matches(name, EXECUTORS, n=1)

@@ -73,10 +73,6 @@ class SearchLayout:
     def meta_dir(self) -> Path:
         return self.experiment_dir / "meta"
 
-    @property
-    def jobs_dir(self) -> Path:
-        return self.experiment_dir / "jobs"
-
     @staticmethod
     def move_to_free_name(folder: Path, target: Path) -> Path:
         """Rename ``folder`` to ``target`` (``target.1``, ``target.2``, ... if taken)."""

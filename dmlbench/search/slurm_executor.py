@@ -3,6 +3,7 @@ for the options). Slurm job states come from :mod:`dmlbench.search.slurm_queue`.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -155,35 +156,41 @@ class SubmititHandle:
         return _failure_from_folder(self.spec, self._ended_message())
 
 
+def _checked_parameters(cluster: str | None, parameters: dict[str, Any], scratch: str) -> tuple[str, dict[str, Any]]:
+    """The submitit cluster and its parameters, checked by a probe executor whose folder is
+    ``scratch`` (each job gets its own folder later): -> (cluster, parameters as jobs get them)."""
+    import submitit
+
+    try:
+        probe = submitit.AutoExecutor(folder=scratch, cluster=cluster)
+    except (ValueError, RuntimeError) as error:
+        raise ConfigError(f"slurm: submitit cannot start ({error}); on a machine without Slurm set "
+                          "slurm: {cluster: local} or use --trial_executor local_parallel") from error
+    setup = list(parameters.pop("setup", None) or [])
+    if probe.cluster in ("slurm", "local"):  # jobs find dmlbench wherever they start
+        parameters[f"{probe.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
+    if probe.cluster == "local":
+        parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
+    elif probe.cluster == "slurm":
+        parameters = kill_step_on_bad_exit(parameters)
+    try:
+        probe.update_parameters(**parameters)
+    except (NameError, AssertionError, ValueError, TypeError) as error:
+        raise ConfigError(f"slurm: bad submitit option: {str(error).splitlines()[0]}") from error
+    return probe.cluster, parameters
+
+
 class SubmititExecutor:
     """One submitit job per search job (no job arrays), its submitit folder and logs in
     ``<job folder>/slurm/``; Slurm on a cluster, or submitit's local executor."""
 
     name = "slurm"
 
-    def __init__(self, folder: Path, options: dict[str, Any], capacity: int | None = None) -> None:
-        import submitit
-
-        self.folder = Path(folder)  # only to check the options; each job gets its own folder
+    def __init__(self, options: dict[str, Any], capacity: int | None = None) -> None:
         cluster, parameters = submitit_parameters(options)
         check_processes(options)
-        try:
-            probe = submitit.AutoExecutor(folder=str(self.folder), cluster=cluster)
-        except (ValueError, RuntimeError) as error:
-            raise ConfigError(f"slurm: submitit cannot start ({error}); on a machine without Slurm set "
-                              "slurm: {cluster: local} or use --trial_executor local_parallel") from error
-        self.cluster = probe.cluster
-        setup = list(parameters.pop("setup", None) or [])
-        if self.cluster in ("slurm", "local"):  # jobs find dmlbench wherever they start
-            parameters[f"{self.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
-        if self.cluster == "local":
-            parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
-        elif self.cluster == "slurm":
-            parameters = kill_step_on_bad_exit(parameters)
-        try:
-            probe.update_parameters(**parameters)
-        except (NameError, AssertionError, ValueError, TypeError) as error:
-            raise ConfigError(f"slurm: bad submitit option: {str(error).splitlines()[0]}") from error
+        with tempfile.TemporaryDirectory(prefix="dmlbench-submitit-probe-") as scratch:
+            self.cluster, parameters = _checked_parameters(cluster, parameters, scratch)
         self.parameters = parameters
         self.capacity = capacity or _count_option(options, ("max_parallel", "array_parallelism"),
                                                   DEFAULT_SLURM_PARALLELISM, 1)

@@ -45,7 +45,9 @@ def search_lock(layout: SearchLayout) -> Iterator[None]:
 
     A search refused before its state (``search.json``) is written leaves nothing behind: the
     folders and the lock file this call made are removed again."""
-    made = [path for path in (layout.experiment_dir, layout.trials_dir, layout.lock_path) if not path.exists()]
+    missing_parents = [path for path in layout.experiment_dir.absolute().parents if not path.exists()]
+    made = [*reversed(missing_parents),  # a --root_experiment_folder this call makes, too
+            *(path for path in (layout.experiment_dir, layout.trials_dir, layout.lock_path) if not path.exists())]
     layout.trials_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _locked(layout):

@@ -55,7 +55,7 @@ def trial_folders(tmp_path_factory):
 
 
 def run_submitit(spec: JobSpec, options: dict) -> None:
-    executor = SubmititExecutor(spec.job_dir, {"cluster": "local", "timeout_min": 10, **options})
+    executor = SubmititExecutor({"cluster": "local", "timeout_min": 10, **options})
     handle, = executor.submit([spec])
     assert wait_any([handle], poll_s=0.2) == [handle]
     assert handle.failure() is None, handle.failure()
@@ -89,7 +89,7 @@ def test_batch_not_divisible_by_the_processes_fails_with_the_reason(trial_folder
     folder = tmp_path / "odd"
     config_dir(folder).mkdir(parents=True)
     save_configs(config, config_dir(folder))
-    executor = SubmititExecutor(folder, {"cluster": "local", "timeout_min": 10, "processes": 3})
+    executor = SubmititExecutor({"cluster": "local", "timeout_min": 10, "processes": 3})
     handle, = executor.submit([JobSpec("trial", folder, data)])
     wait_any([handle], poll_s=0.2)
     assert "batch_size 16 is not divisible by the 3 processes" in handle.failure()
@@ -103,7 +103,7 @@ def test_batch_not_divisible_by_the_processes_fails_with_the_reason(trial_folder
 ])
 def test_bad_process_options_are_config_errors(tmp_path, options, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        SubmititExecutor(tmp_path, {"cluster": "local", **options})
+        SubmititExecutor({"cluster": "local", **options})
 
 
 def test_processes_become_submitit_tasks_per_node():
@@ -140,7 +140,7 @@ def run_failing(trial_folders, tmp_path, rank: int, how: str) -> tuple[Path, Sub
     folder = tmp_path / "trial"
     config_dir(folder).mkdir(parents=True)
     save_configs(load_saved_configs(single), config_dir(folder))
-    executor = SubmititExecutor(folder, {"cluster": "local", "timeout_min": 10, "processes": 2})
+    executor = SubmititExecutor({"cluster": "local", "timeout_min": 10, "processes": 2})
     submitter = submitit.AutoExecutor(folder=str(folder / "slurm"), cluster="local")
     submitter.update_parameters(**executor.parameters)
     handle = SubmititHandle(JobSpec("trial", folder, data), submitter.submit(FailingProcess(folder, data, rank, how)),
@@ -218,12 +218,12 @@ def test_concurrent_local_cluster_jobs_get_their_own_gpus(tmp_path, monkeypatch)
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
     monkeypatch.setattr(slurm_executor, "SearchJob", ReportGpus)
-    executor = SubmititExecutor(tmp_path, {"cluster": "local", "gpus": 1, "timeout_min": 2})
+    executor = SubmititExecutor({"cluster": "local", "gpus": 1, "timeout_min": 2})
     jobs = [executor.submit_one(JobSpec("trial", tmp_path / "jobs" / str(k), tmp_path)) for k in range(3)]
     assert [job.result() for job in jobs] == ["0", "1", "2"]
     assert executor.local_gpus() == [0]  # all ended: the first again
 
-    executor = SubmititExecutor(tmp_path, {"cluster": "local", "gpus": 2, "timeout_min": 2})
+    executor = SubmititExecutor({"cluster": "local", "gpus": 2, "timeout_min": 2})
     executor._local_jobs = [(Running(), [0, 1])]
     assert executor.local_gpus() == [2, 3]
-    assert SubmititExecutor(tmp_path, {"cluster": "local"}).local_gpus() is None  # no GPUs asked
+    assert SubmititExecutor({"cluster": "local"}).local_gpus() is None  # no GPUs asked

@@ -100,27 +100,27 @@ def test_submitit_options_map_the_friendly_names(tmp_path):
     assert cluster == "local"
     assert parameters == {"slurm_partition": "gpu", "timeout_min": 90, "gpus_per_node": 1, "slurm_qos": "high",
                           "name": "dmlbench"}  # the executor's own keys are not submitit options
-    executor = SubmititExecutor(tmp_path, options)
+    executor = SubmititExecutor(options)
     assert (executor.capacity, executor.retries) == (4, 2)
-    assert SubmititExecutor(tmp_path, {"cluster": "local", "array_parallelism": 3}).capacity == 3  # old name
+    assert SubmititExecutor({"cluster": "local", "array_parallelism": 3}).capacity == 3  # old name
     with pytest.raises(ConfigError, match="slurm.retries: expected an integer >= 0"):
-        SubmititExecutor(tmp_path, {"cluster": "local", "retries": -1})
+        SubmititExecutor({"cluster": "local", "retries": -1})
     # a friendly name and the submitit name it stands for: neither silently wins
     with pytest.raises(ConfigError, match=r"slurm: time and timeout_min are the same option, given twice \(10 and 20\)"):
         submitit_parameters({"time": 10, "timeout_min": 20})
     with pytest.raises(ConfigError, match="slurm: processes and tasks_per_node are the same option"):
-        SubmititExecutor(tmp_path, {"cluster": "local", "processes": 2, "tasks_per_node": 4, "gpus": 2})
+        SubmititExecutor({"cluster": "local", "processes": 2, "tasks_per_node": 4, "gpus": 2})
     with pytest.raises(ConfigError, match="slurm: max_parallel and array_parallelism are the same option"):
-        SubmititExecutor(tmp_path, {"cluster": "local", "max_parallel": 2, "array_parallelism": 4})
+        SubmititExecutor({"cluster": "local", "max_parallel": 2, "array_parallelism": 4})
 
 
 def test_unknown_executor_and_bad_options_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="did you mean local_parallel"):
-        make_executor("local_paralel", tmp_path, {}, None)
+        make_executor("local_paralel", {}, None)
     with pytest.raises(ConfigError, match="one trial at a time"):
-        make_executor("local", tmp_path, {}, 4)
+        make_executor("local", {}, 4)
     with pytest.raises(ConfigError, match="bad submitit option"):
-        make_executor("slurm", tmp_path, {"slurm": {"cluster": "local", "no_such_option": 1}}, None)
+        make_executor("slurm", {"slurm": {"cluster": "local", "no_such_option": 1}}, None)
 
 
 def test_local_parallel_gives_each_running_trial_its_own_gpu(tmp_path, monkeypatch):
@@ -165,6 +165,6 @@ def test_local_parallel_on_cpu_shares_the_cores_out(tmp_path, monkeypatch):
 
 def test_local_parallel_refuses_a_device_index_the_trials_cannot_see(tmp_path):
     with pytest.raises(ConfigError, match="device: cuda:1 with --trial_executor local_parallel"):
-        make_executor("local_parallel", tmp_path, {"device": "cuda:1"}, None)
+        make_executor("local_parallel", {"device": "cuda:1"}, None)
     for device in ("cuda", "cuda:0", "auto", "cpu", None):
-        assert make_executor("local_parallel", tmp_path, {"device": device}, None).name == "local_parallel"
+        assert make_executor("local_parallel", {"device": device}, None).name == "local_parallel"

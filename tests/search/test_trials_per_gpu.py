@@ -21,7 +21,7 @@ class Running:
 
 def test_capacity_and_gpu_choice(monkeypatch, tmp_path):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    executor = make_executor("local_parallel", tmp_path, {}, None, trials_per_gpu=3)
+    executor = make_executor("local_parallel", {}, None, trials_per_gpu=3)
     assert executor.capacity == 6  # 2 GPUs x 3 trials
     executor.running = [Running("0"), Running("0"), Running("1")]
     assert executor._free_gpu() == "1"
@@ -48,7 +48,7 @@ def test_flag_checked_with_its_executor():
 
 def test_trials_per_gpu_without_a_gpu_says_it_has_no_effect(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert make_executor("local_parallel", tmp_path, {}, None, trials_per_gpu=3).capacity == 2
+    assert make_executor("local_parallel", {}, None, trials_per_gpu=3).capacity == 2
     assert "--trials_per_gpu 3 has no effect without a visible GPU; 2 trials run at once" in capsys.readouterr().err
-    make_executor("local_parallel", tmp_path, {}, None, trials_per_gpu=1)
+    make_executor("local_parallel", {}, None, trials_per_gpu=1)
     assert capsys.readouterr().err == ""

@@ -350,7 +350,7 @@ def test_a_two_process_job_ends_when_one_process_fails(workdir):
     folder = workdir / "trial"
     configs_of(folder).mkdir(parents=True)
     save_configs(load_saved_configs(workdir / "logs" / "source"), configs_of(folder))
-    executor = SubmititExecutor(folder, {"processes": 2, "time": 5, "cpus_per_task": 1, "mem_gb": 1,
+    executor = SubmititExecutor({"processes": 2, "time": 5, "cpus_per_task": 1, "mem_gb": 1,
                                          **({"partition": PARTITION} if PARTITION else {})})
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job cannot import this file
     submitter = submitit.AutoExecutor(folder=str(folder / "slurm"), cluster="slurm")
