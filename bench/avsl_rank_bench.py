@@ -54,16 +54,24 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--chunk_size", type=int, default=None, help="queries per block (default: library's)")
     parser.add_argument("--reference_chunk_size", type=int, default=None)
-    parser.add_argument("--max_elements", type=int, default=2**24, help="numbers per [rows, refs, dim] temporary")
+    parser.add_argument(
+        "--max_elements", type=int, default=2**24, help="numbers per [rows, refs, dim] temporary"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     device = torch.device(args.device)
     rows, labels = synthetic(args.samples, args.levels, args.dim, args.seed)
-    plugin = AVSL(num_classes=10, embedding_size=rows.shape[1], num_levels=args.levels,
-                  eval_max_elements=args.max_elements)
+    plugin = AVSL(
+        num_classes=10,
+        embedding_size=rows.shape[1],
+        num_levels=args.levels,
+        eval_max_elements=args.max_elements,
+    )
     g = torch.Generator().manual_seed(args.seed + 1)
-    plugin.collector.update_links([torch.randn(args.dim, args.dim, generator=g) for _ in range(args.levels - 1)])
+    plugin.collector.update_links(
+        [torch.randn(args.dim, args.dim, generator=g) for _ in range(args.levels - 1)]
+    )
     similarity = plugin.eval_similarity()
     rows = rows.to(device)
     if device.type == "cuda":
@@ -72,22 +80,37 @@ def main() -> None:
         before_gpu = torch.cuda.memory_allocated()
     rss_before = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
     start = time.perf_counter()
-    metrics = retrieval_metrics(rows, labels, similarity=similarity, device=device, chunk_size=args.chunk_size,
-                                reference_chunk_size=args.reference_chunk_size)
+    metrics = retrieval_metrics(
+        rows,
+        labels,
+        similarity=similarity,
+        device=device,
+        chunk_size=args.chunk_size,
+        reference_chunk_size=args.reference_chunk_size,
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     result = {
         "command": "python " + " ".join(sys.argv),
-        "samples": args.samples, "levels": args.levels, "dim": args.dim, "device": str(device),
+        "samples": args.samples,
+        "levels": args.levels,
+        "dim": args.dim,
+        "device": str(device),
         "seconds": round(seconds, 3),
-        "peak_extra_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before, 1),
+        "peak_extra_rss_mib": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before, 1
+        ),
         "peak_extra_gpu_mib": round((torch.cuda.max_memory_allocated() - before_gpu) / 2**20, 1)
-        if device.type == "cuda" else 0.0,
+        if device.type == "cuda"
+        else 0.0,
         "metrics": metrics,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(),
-                    "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -47,7 +47,9 @@ CASES = {
 METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 
 
-def class_sizes(rng: np.random.Generator, samples: int, classes: int | None, low: int, high: int) -> np.ndarray:
+def class_sizes(
+    rng: np.random.Generator, samples: int, classes: int | None, low: int, high: int
+) -> np.ndarray:
     """Class sizes in [low, high] summing exactly to ``samples``."""
     if classes is None:
         classes = int(round(samples / ((low + high) / 2)))
@@ -136,8 +138,12 @@ def _evaluator(method: str, device: str, pml_batch: int):
         from pytorch_metric_learning.distances import CosineSimilarity
         from pytorch_metric_learning.utils.inference import CustomKNN
 
-        calculator = AccuracyCalculator(include=METRICS, k="max_bin_count", device=torch.device(device),
-                                        knn_func=CustomKNN(CosineSimilarity(), batch_size=pml_batch))
+        calculator = AccuracyCalculator(
+            include=METRICS,
+            k="max_bin_count",
+            device=torch.device(device),
+            knn_func=CustomKNN(CosineSimilarity(), batch_size=pml_batch),
+        )
     else:
         raise SystemExit(f"unknown method {method}")
 
@@ -157,7 +163,9 @@ def machine() -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count()}
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+            info["cpu"] = next(
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            )
         with open("/proc/meminfo") as meminfo:
             info["memory_gib"] = round(int(meminfo.readline().split()[1]) / 2**20, 1)
     except (OSError, StopIteration):
@@ -176,30 +184,55 @@ def machine() -> dict:
 
 
 def run_one(method: str, data_dir: Path, device: str, repeats: int, pml_batch: int, timeout: float) -> dict:
-    command = [sys.executable, __file__, "--worker", method, "--data-dir", str(data_dir), "--device", device,
-               "--repeats", str(repeats), "--pml-batch", str(pml_batch)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--data-dir",
+        str(data_dir),
+        "--device",
+        device,
+        "--repeats",
+        str(repeats),
+        "--pml-batch",
+        str(pml_batch),
+    ]
     load_before = os.getloadavg()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"method": method, "device": device, "error": f"timed out after {timeout:.0f} s"}
     if done.returncode != 0:
-        return {"method": method, "device": device, "error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
+        return {
+            "method": method,
+            "device": device,
+            "error": (done.stderr or done.stdout).strip().splitlines()[-1:],
+        }
     record = json.loads(done.stdout.strip().splitlines()[-1])
     record["load_average_before"] = load_before
     return record
 
 
 def markdown(report: dict) -> str:
-    lines = ["# Evaluation benchmark: dmlbench vs pytorch-metric-learning", "",
-             f"Command: `{report['command']}`", "", "Machine: " + ", ".join(f"{k}={v}" for k, v in report["machine"].items()),
-             "", "| case | samples | k | method | device | first call (s) | later calls (s) | peak extra RSS (MiB) "
-             "| peak extra GPU (MiB) | P@1 | R-Prec | MAP@R |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Evaluation benchmark: dmlbench vs pytorch-metric-learning",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        "Machine: " + ", ".join(f"{k}={v}" for k, v in report["machine"].items()),
+        "",
+        "| case | samples | k | method | device | first call (s) | later calls (s) | peak extra RSS (MiB) "
+        "| peak extra GPU (MiB) | P@1 | R-Prec | MAP@R |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for case in report["cases"]:
         for record in case["runs"]:
             if "error" in record:
-                lines.append(f"| {case['case']} | {case['samples']} | {case['k']} | {record['method']} | "
-                             f"{record['device']} | error: {record['error']} | | | | | | |")
+                lines.append(
+                    f"| {case['case']} | {case['samples']} | {case['k']} | {record['method']} | "
+                    f"{record['device']} | error: {record['error']} | | | | | | |"
+                )
                 continue
             later = ", ".join(f"{t:.3f}" for t in record["wall_s_repeats"]) or "-"
             m = record["metrics"]
@@ -207,10 +240,13 @@ def markdown(report: dict) -> str:
                 f"| {case['case']} | {case['samples']} | {case['k']} | {record['method']} | {record['device']} | "
                 f"{record['wall_s_first']:.3f} | {later} | {record['peak_extra_rss_mib']:.0f} | "
                 f"{record['peak_extra_gpu_mib']:.0f} | {m['precision_at_1']:.4f} | {m['r_precision']:.4f} | "
-                f"{m['mean_average_precision_at_r']:.4f} |")
+                f"{m['mean_average_precision_at_r']:.4f} |"
+            )
         if case.get("max_metric_difference") is not None:
-            lines.append(f"| {case['case']} | | | max metric difference between methods: "
-                         f"{case['max_metric_difference']:.2e} | | | | | | | | |")
+            lines.append(
+                f"| {case['case']} | | | max metric difference between methods: "
+                f"{case['max_metric_difference']:.2e} | | | | | | | | |"
+            )
     lines += ["", "Notes: " + report.get("notes", "")]
     return "\n".join(lines) + "\n"
 
@@ -220,7 +256,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=["sop"], choices=sorted(CASES))
     parser.add_argument("--methods", nargs="+", default=["dmlbench", "pml_faiss"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--baseline-device", default=None, help="device for the PML methods (default: --device)")
+    parser.add_argument(
+        "--baseline-device", default=None, help="device for the PML methods (default: --device)"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="calls per measurement process")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the cases (for a smoke test)")
     parser.add_argument("--pml-batch", type=int, default=4096, help="query batch of PML's CustomKNN")
@@ -234,8 +272,12 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.data_dir, args.device, args.repeats, args.pml_batch)))
         return
 
-    report = {"command": "python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:]),
-              "machine": machine(), "cases": [], "notes": args.notes}
+    report = {
+        "command": "python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:]),
+        "machine": machine(),
+        "cases": [],
+        "notes": args.notes,
+    }
     with tempfile.TemporaryDirectory() as scratch:
         for case in args.cases:
             embeddings, labels = make_case(case, args.scale)
@@ -244,8 +286,13 @@ def main() -> None:
             np.save(data_dir / "embeddings.npy", embeddings)
             np.save(data_dir / "labels.npy", labels)
             largest = int(np.bincount(labels).max())
-            entry = {"case": case, "samples": len(labels), "classes": int(len(np.unique(labels))),
-                     "k": largest - 1, "runs": []}
+            entry = {
+                "case": case,
+                "samples": len(labels),
+                "classes": int(len(np.unique(labels))),
+                "k": largest - 1,
+                "runs": [],
+            }
             report["cases"].append(entry)
             for method in args.methods:
                 device = args.device if method == "dmlbench" else (args.baseline_device or args.device)
@@ -255,7 +302,9 @@ def main() -> None:
                 _write(report, args.out)
             values = [r["metrics"] for r in entry["runs"] if "metrics" in r]
             if len(values) > 1:
-                entry["max_metric_difference"] = max(abs(v[m] - values[0][m]) for v in values[1:] for m in METRICS)
+                entry["max_metric_difference"] = max(
+                    abs(v[m] - values[0][m]) for v in values[1:] for m in METRICS
+                )
             _write(report, args.out)
     if args.out is None:
         print(markdown(report))

@@ -25,10 +25,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = [
-    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-    "--dataset", "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
-    "--split_manager", "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
-    "--num_epochs_train", "4", "--iterations_per_epoch", "3", "--save_interval", "1", "--batch_size", "16",
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--dataset",
+    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
+    "--split_manager",
+    "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
+    "--num_epochs_train",
+    "4",
+    "--iterations_per_epoch",
+    "3",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
 ]
 
 
@@ -54,7 +65,9 @@ def where_killed(root: Path) -> str:
     saved = []
     for latest in sorted(folder.glob("*/checkpoints/latest.pt")):
         state = torch.load(latest, weights_only=True)["state"]
-        saved.append(f"{latest.parent.parent.name[-1]}: epoch {state['epoch']}{' (done)' if state['finished'] else ''}")
+        saved.append(
+            f"{latest.parent.parent.name[-1]}: epoch {state['epoch']}{' (done)' if state['finished'] else ''}"
+        )
     return "; ".join(saved) or "configs only (partial start)"
 
 
@@ -75,42 +88,74 @@ def drill(kills: int, seed: int, min_delay: float, max_delay: float, work: Path)
     while done < kills:
         resume = (killed / "drill").exists()
         delay = rng.uniform(min_delay, max_delay)
-        process = subprocess.Popen(command(killed, data, resume), cwd=REPO,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            command(killed, data, resume),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             process.wait(timeout=delay)
-            events.append({"resume": resume, "delay_s": round(delay, 2), "outcome": f"finished (exit {process.returncode})"})
+            events.append(
+                {
+                    "resume": resume,
+                    "delay_s": round(delay, 2),
+                    "outcome": f"finished (exit {process.returncode})",
+                }
+            )
             if process.returncode != 0:
                 raise SystemExit(f"attempt failed: {process.stderr.read().strip().splitlines()[-1:]}")
             if (killed / "drill" / "meta" / "report.json").exists():
-                shutil.rmtree(killed)  # finished before the kill: start over so that every kill lands in a run
+                shutil.rmtree(
+                    killed
+                )  # finished before the kill: start over so that every kill lands in a run
             continue
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()
             done += 1
-            events.append({"resume": resume, "delay_s": round(delay, 2), "outcome": f"SIGKILL; saved: {where_killed(killed)}"})
+            events.append(
+                {
+                    "resume": resume,
+                    "delay_s": round(delay, 2),
+                    "outcome": f"SIGKILL; saved: {where_killed(killed)}",
+                }
+            )
     if (killed / "drill").exists():
         run_to_end(command(killed, data, resume=True))
     else:
         run_to_end(command(killed, data, resume=False))
     temps = [str(p) for p in killed.rglob("*.tmp")]
     same = results(killed) == results(straight)
-    return {"kills": kills, "seed": seed, "events": events, "identical": same, "temp_files_left": temps,
-            "straight_seconds": round(straight_seconds, 1),
-            "trained_test": results(straight)["test"]["trained"]["separated"]["mean"],
-            "resumed_trained_test": results(killed)["test"]["trained"]["separated"]["mean"]}
+    return {
+        "kills": kills,
+        "seed": seed,
+        "events": events,
+        "identical": same,
+        "temp_files_left": temps,
+        "straight_seconds": round(straight_seconds, 1),
+        "trained_test": results(straight)["test"]["trained"]["separated"]["mean"],
+        "resumed_trained_test": results(killed)["test"]["trained"]["separated"]["mean"],
+    }
 
 
 def markdown(outcome: dict, argv: list[str]) -> str:
-    lines = ["# Kill/resume drill", "", f"Command: `python bench/kill_drill.py {' '.join(argv)}`", "",
-             f"- kills (SIGKILL at random moments, each followed by a resume): {outcome['kills']} (seed {outcome['seed']})",
-             f"- uninterrupted run: {outcome['straight_seconds']} s",
-             f"- final report identical to the uninterrupted run: **{outcome['identical']}**",
-             f"- temp files left: {len(outcome['temp_files_left'])}",
-             f"- trained test (separated mean), uninterrupted: {outcome['trained_test']}",
-             f"- trained test (separated mean), killed and resumed: {outcome['resumed_trained_test']}",
-             "", "| attempt | resumed | killed after (s) | outcome |", "|---|---|---|---|"]
+    lines = [
+        "# Kill/resume drill",
+        "",
+        f"Command: `python bench/kill_drill.py {' '.join(argv)}`",
+        "",
+        f"- kills (SIGKILL at random moments, each followed by a resume): {outcome['kills']} (seed {outcome['seed']})",
+        f"- uninterrupted run: {outcome['straight_seconds']} s",
+        f"- final report identical to the uninterrupted run: **{outcome['identical']}**",
+        f"- temp files left: {len(outcome['temp_files_left'])}",
+        f"- trained test (separated mean), uninterrupted: {outcome['trained_test']}",
+        f"- trained test (separated mean), killed and resumed: {outcome['resumed_trained_test']}",
+        "",
+        "| attempt | resumed | killed after (s) | outcome |",
+        "|---|---|---|---|",
+    ]
     for index, event in enumerate(outcome["events"], 1):
         lines.append(f"| {index} | {event['resume']} | {event['delay_s']} | {event['outcome']} |")
     return "\n".join(lines) + "\n"
@@ -120,9 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min_delay", type=float, default=2.0, help="seconds (the interpreter and torch start first)")
-    parser.add_argument("--max_delay", type=float, default=0.0,
-                        help="seconds; 0 (default): 0.9 x the uninterrupted run's time")
+    parser.add_argument(
+        "--min_delay", type=float, default=2.0, help="seconds (the interpreter and torch start first)"
+    )
+    parser.add_argument(
+        "--max_delay",
+        type=float,
+        default=0.0,
+        help="seconds; 0 (default): 0.9 x the uninterrupted run's time",
+    )
     parser.add_argument("--out", type=Path, help="write the outcome as markdown here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kill_drill_") as work:

@@ -43,25 +43,34 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dmlbench.models.factory import ModelFactory  # noqa: E402
-from dmlbench.records.store import RecordStore  # noqa: E402
-from dmlbench.records.training_log import TrainingLog  # noqa: E402
-from dmlbench.training import step_log, trainer as trainer_module  # noqa: E402
-from dmlbench.training.components import build_losses, build_miners, build_optimization  # noqa: E402
-from dmlbench.training.plugin_set import PluginSet  # noqa: E402
-from dmlbench.training.trainer import Trainer, TrainerSettings  # noqa: E402
+from dmlbench.models.factory import ModelFactory
+from dmlbench.records.store import RecordStore
+from dmlbench.records.training_log import TrainingLog
+from dmlbench.training import step_log
+from dmlbench.training import trainer as trainer_module
+from dmlbench.training.components import build_losses, build_miners, build_optimization
+from dmlbench.training.plugin_set import PluginSet
+from dmlbench.training.trainer import Trainer, TrainerSettings
 
 RECIPES: dict[str, dict[str, Any]] = {
     "mlrc": {
-        "size": 227, "batch": 32, "freeze_bn": True,
-        "models": {"trunk": {"BNInception": {"pretrained": False, "frozen_batchnorm": True}},
-                   "embedder": {"MLP": {"layer_sizes": [128]}}},
+        "size": 227,
+        "batch": 32,
+        "freeze_bn": True,
+        "models": {
+            "trunk": {"BNInception": {"pretrained": False, "frozen_batchnorm": True}},
+            "embedder": {"MLP": {"layer_sizes": [128]}},
+        },
         "optimizer": {"RMSprop": {"lr": 1e-6, "weight_decay": 1e-4, "momentum": 0.9}},
     },
     "r50": {
-        "size": 224, "batch": 128, "freeze_bn": False,
-        "models": {"trunk": {"TorchvisionTrunk": {"name": "resnet50", "pretrained": False}},
-                   "embedder": {"MLP": {"layer_sizes": [512]}}},
+        "size": 224,
+        "batch": 128,
+        "freeze_bn": False,
+        "models": {
+            "trunk": {"TorchvisionTrunk": {"name": "resnet50", "pretrained": False}},
+            "embedder": {"MLP": {"layer_sizes": [512]}},
+        },
         "optimizer": {"Adam": {"lr": 1e-5}},
     },
 }
@@ -76,8 +85,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_trainer(recipe: dict[str, Any], device: torch.device, iterations: int, folder: Path,
-                 compile_models: bool, mixed_precision: str | None) -> Trainer:
+def make_trainer(
+    recipe: dict[str, Any],
+    device: torch.device,
+    iterations: int,
+    folder: Path,
+    compile_models: bool,
+    mixed_precision: str | None,
+) -> Trainer:
     torch.manual_seed(0)
     models = {name: m.to(device) for name, m in ModelFactory().build(recipe["models"]).items()}
     config = {**LOSS_AND_MINER, "optimizers": {f"{name}_optimizer": recipe["optimizer"] for name in models}}
@@ -86,13 +101,31 @@ def make_trainer(recipe: dict[str, Any], device: torch.device, iterations: int, 
     batch = recipe["batch"]
     images = torch.randn(batch, 3, recipe["size"], recipe["size"], device=device)
     labels = torch.arange(batch // 4, device=device).repeat_interleave(4)
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=iterations, save_interval=1, patience=100,
-                               device=device, seed=0, freeze_trunk_batchnorm=recipe["freeze_bn"],
-                               mixed_precision=mixed_precision, compile_models=compile_models)
+    settings = TrainerSettings(
+        num_epochs=1,
+        iterations_per_epoch=iterations,
+        save_interval=1,
+        patience=100,
+        device=device,
+        seed=0,
+        freeze_trunk_batchnorm=recipe["freeze_bn"],
+        mixed_precision=mixed_precision,
+        compile_models=compile_models,
+    )
     log = TrainingLog("bench", folder / "tensorboard", RecordStore(folder / "meta"))
-    return Trainer(models, losses, build_miners(config), PluginSet([]), parts,
-                   lambda epoch: [(images, labels)] * iterations, lambda m, e: {}, settings,
-                   folder / "checkpoints", on_log=log, progress_label="bench")
+    return Trainer(
+        models,
+        losses,
+        build_miners(config),
+        PluginSet([]),
+        parts,
+        lambda epoch: [(images, labels)] * iterations,
+        lambda m, e: {},
+        settings,
+        folder / "checkpoints",
+        on_log=log,
+        progress_label="bench",
+    )
 
 
 def time_runner(trainer: Trainer, warmup: int, iterations: int, read_every: int) -> float:
@@ -136,23 +169,44 @@ def time_bound(trainer: Trainer, warmup: int, iterations: int) -> float:
 
 
 def measure(name: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
-    recipe, device = {**RECIPES[name], **({"size": args.size} if args.size else {})}, torch.device(args.device)
+    recipe, device = (
+        {**RECIPES[name], **({"size": args.size} if args.size else {})},
+        torch.device(args.device),
+    )
     with tempfile.TemporaryDirectory() as folder:
-        trainer = make_trainer(recipe, device, args.iterations, Path(folder), variant == "runner_compile",
-                               args.mixed_precision)
+        trainer = make_trainer(
+            recipe, device, args.iterations, Path(folder), variant == "runner_compile", args.mixed_precision
+        )
         if variant == "bound":
             seconds = time_bound(trainer, args.warmup, args.iterations)
         else:
-            seconds = time_runner(trainer, args.warmup, args.iterations, 1 if variant == "runner_sync" else 10)
+            seconds = time_runner(
+                trainer, args.warmup, args.iterations, 1 if variant == "runner_sync" else 10
+            )
         trainer.on_log.close()
-    return {"recipe": name, "variant": variant, "batch": recipe["batch"], "seconds_per_step": seconds,
-            "images_per_s": recipe["batch"] / seconds}
+    return {
+        "recipe": name,
+        "variant": variant,
+        "batch": recipe["batch"],
+        "seconds_per_step": seconds,
+        "images_per_s": recipe["batch"] / seconds,
+    }
 
 
 def measure_trials(name: str, trials: int, args: argparse.Namespace) -> dict[str, Any]:
     """``trials`` processes each timing ``runner`` at once; their images/s summed."""
-    command = [sys.executable, __file__, "--single", name, "--device", args.device, "--iterations",
-               str(args.iterations), "--warmup", str(args.warmup)] + (["--size", str(args.size)] if args.size else [])
+    command = [
+        sys.executable,
+        __file__,
+        "--single",
+        name,
+        "--device",
+        args.device,
+        "--iterations",
+        str(args.iterations),
+        "--warmup",
+        str(args.warmup),
+    ] + (["--size", str(args.size)] if args.size else [])
     if args.mixed_precision:
         command += ["--mixed_precision", args.mixed_precision]
     env = dict(os.environ)
@@ -160,8 +214,13 @@ def measure_trials(name: str, trials: int, args: argparse.Namespace) -> dict[str
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // trials))
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) for _ in range(trials)]
     rates = [json.loads(p.communicate()[0].strip().splitlines()[-1])["images_per_s"] for p in processes]
-    return {"recipe": name, "variant": f"trials_{trials}", "batch": RECIPES[name]["batch"],
-            "images_per_s": sum(rates), "per_trial": rates}
+    return {
+        "recipe": name,
+        "variant": f"trials_{trials}",
+        "batch": RECIPES[name]["batch"],
+        "images_per_s": sum(rates),
+        "per_trial": rates,
+    }
 
 
 def machine(device: str) -> str:
@@ -179,16 +238,28 @@ def machine(device: str) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = [f"# Training step vs model-alone bound ({results['machine']})", "",
-             f"Command: `{results['command']}`", "",
-             f"torch {results['torch']}, device {results['device']}, mixed precision {results['mixed_precision']}, "
-             f"image size {results['size'] or 'as the recipe'}, "
-             f"{results['iterations']} timed steps after {results['warmup']} warm-up steps.", "",
-             "| recipe | variant | batch | images/s | % of bound |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Training step vs model-alone bound ({results['machine']})",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"torch {results['torch']}, device {results['device']}, mixed precision {results['mixed_precision']}, "
+        f"image size {results['size'] or 'as the recipe'}, "
+        f"{results['iterations']} timed steps after {results['warmup']} warm-up steps.",
+        "",
+        "| recipe | variant | batch | images/s | % of bound |",
+        "|---|---|---|---|---|",
+    ]
     for row in results["rows"]:
-        bound = next(r["images_per_s"] for r in results["rows"] if r["recipe"] == row["recipe"] and r["variant"] == "bound")
-        lines.append(f"| {row['recipe']} | {row['variant']} | {row['batch']} | {row['images_per_s']:.1f} | "
-                     f"{100 * row['images_per_s'] / bound:.0f}% |")
+        bound = next(
+            r["images_per_s"]
+            for r in results["rows"]
+            if r["recipe"] == row["recipe"] and r["variant"] == "bound"
+        )
+        lines.append(
+            f"| {row['recipe']} | {row['variant']} | {row['batch']} | {row['images_per_s']:.1f} | "
+            f"{100 * row['images_per_s'] / bound:.0f}% |"
+        )
     return "\n".join(lines + ["", results.get("note", ""), ""])
 
 
@@ -210,13 +281,25 @@ def main() -> None:
         print(json.dumps(measure(args.single, "runner", args)))
         return
     variants = ["bound", "runner", "runner_sync"] + (["runner_compile"] if args.compile else [])
-    results = {"machine": machine(args.device), "device": args.device, "torch": torch.__version__,
-               "mixed_precision": args.mixed_precision, "size": args.size, "iterations": args.iterations,
-               "warmup": args.warmup, "command": "python " + " ".join(sys.argv), "rows": [], "note": args.note}
+    results = {
+        "machine": machine(args.device),
+        "device": args.device,
+        "torch": torch.__version__,
+        "mixed_precision": args.mixed_precision,
+        "size": args.size,
+        "iterations": args.iterations,
+        "warmup": args.warmup,
+        "command": "python " + " ".join(sys.argv),
+        "rows": [],
+        "note": args.note,
+    }
     for name in args.recipes:
         jobs = [functools.partial(measure, name, variant, args) for variant in variants]
         if args.trials > 1:
-            jobs += [functools.partial(measure_trials, name, 1, args), functools.partial(measure_trials, name, args.trials, args)]
+            jobs += [
+                functools.partial(measure_trials, name, 1, args),
+                functools.partial(measure_trials, name, args.trials, args),
+            ]
         for job in jobs:
             results["rows"].append(job())
             print(json.dumps(results["rows"][-1]), flush=True)

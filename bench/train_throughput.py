@@ -39,13 +39,14 @@ _BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(_BENCH.parent))  # dmlbench, from the repository
 sys.path.insert(0, str(_BENCH))  # the throughput package beside this file
 
-from dmlbench.data.base import RetrievalDataset  # noqa: E402
-from dmlbench.data.fast import pre_resized  # noqa: E402
 from throughput.diagnostics import cpu_path_breakdown, decode_agreement  # noqa: E402
 from throughput.images import JpegFolder, make_jpeg_dataset  # noqa: E402
 from throughput.paths import fast_batches, fast_configs, pil_batches, synthetic_batches, train_transform  # noqa: E402
 from throughput.report import environment, merge_run, previous_run, summarise, write_results  # noqa: E402
 from throughput.timing import Trainer, gpu_time_by_stream, run_variant, timed_run  # noqa: E402
+
+from dmlbench.data.base import RetrievalDataset  # noqa: E402
+from dmlbench.data.fast import pre_resized  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -69,21 +70,35 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cache-workers", default="8", help="the same on the pre-resized cache")
     parser.add_argument("--cpu-threads", default="12", help="decode_workers=0 with this many threads")
     parser.add_argument(
-        "--compare-defaults", action="store_true",
+        "--compare-defaults",
+        action="store_true",
         help="also run the cache variant with 16 images per task, and with Python's own switch interval",
     )
     parser.add_argument("--fast-prefetch", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
     parser.add_argument("--skip", default="", help="comma-separated variant names to skip")
-    parser.add_argument("--profile-steps", type=int, default=8, help="steps profiled per GPU-time diagnosis (0: none)")
-    parser.add_argument("--budget-s", type=float, default=None, help="start no new variant after this many seconds")
-    parser.add_argument("--headline", default=None, help="b_fast=NAME,b_fast_cache256=NAME: the variants counted as (b)")
-    parser.add_argument("--previous", default=None, help="a results file whose variants are kept as the previous run")
     parser.add_argument(
-        "--merge", action="append", default=[], metavar="PATH=LABEL",
+        "--profile-steps", type=int, default=8, help="steps profiled per GPU-time diagnosis (0: none)"
+    )
+    parser.add_argument(
+        "--budget-s", type=float, default=None, help="start no new variant after this many seconds"
+    )
+    parser.add_argument(
+        "--headline", default=None, help="b_fast=NAME,b_fast_cache256=NAME: the variants counted as (b)"
+    )
+    parser.add_argument(
+        "--previous", default=None, help="a results file whose variants are kept as the previous run"
+    )
+    parser.add_argument(
+        "--merge",
+        action="append",
+        default=[],
+        metavar="PATH=LABEL",
         help="with --from-json: add a later run's variants as NAME@LABEL, each against its own run's bound",
     )
-    parser.add_argument("--from-json", default=None, help="only recompute the summary and table of a results file")
+    parser.add_argument(
+        "--from-json", default=None, help="only recompute the summary and table of a results file"
+    )
     parser.add_argument("--note", action="append", default=[], help="a note for the results (repeatable)")
     args = parser.parse_args(argv)
     headline = dict(item.split("=", 1) for item in args.headline.split(",")) if args.headline else None
@@ -143,13 +158,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     if wanted("c_model_only"):
         run_variant(
-            results, "c_model_only", "bound: the step on one batch already on the device",
-            lambda: timed_run(bound_batches(), trainer.step, args.warmup, args.steps, device), checkpoint,
+            results,
+            "c_model_only",
+            "bound: the step on one batch already on the device",
+            lambda: timed_run(bound_batches(), trainer.step, args.warmup, args.steps, device),
+            checkpoint,
         )
 
     cached = None
     configs = fast_configs(args)
-    if any(wanted(name) and uses_cache for name, (_, uses_cache, _) in configs.items()) or wanted("a_pil_cache256"):
+    if any(wanted(name) and uses_cache for name, (_, uses_cache, _) in configs.items()) or wanted(
+        "a_pil_cache256"
+    ):
         started = time.perf_counter()
         cached = pre_resized(dataset, args.resize, data_dir / "cache", num_threads=os.cpu_count())
         results["data"]["cache_build_seconds"] = round(time.perf_counter() - started, 2)
@@ -157,8 +177,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     def fast_variant(data: RetrievalDataset, options: dict) -> dict:
         counts: Counter = Counter()
-        alone = timed_run(fast_batches(data, args, device, total, **options), lambda *b: None, 2, max(args.steps // 3, 2), device)
-        outcome = timed_run(fast_batches(data, args, device, total, counts, **options), trainer.step, args.warmup, args.steps, device)
+        alone = timed_run(
+            fast_batches(data, args, device, total, **options),
+            lambda *b: None,
+            2,
+            max(args.steps // 3, 2),
+            device,
+        )
+        outcome = timed_run(
+            fast_batches(data, args, device, total, counts, **options),
+            trainer.step,
+            args.warmup,
+            args.steps,
+            device,
+        )
         outcome["loader_only_images_per_s"] = alone["images_per_s"]
         outcome["loader_only_process_cpu_ms_per_batch"] = alone["process_cpu_ms_per_step"]
         outcome["images_decoded_by"] = dict(counts)
@@ -170,7 +202,13 @@ def main(argv: list[str] | None = None) -> dict:
             description, uses_cache, options = configs[name]
             if wanted(name) and within_budget():
                 data = cached if uses_cache else dataset
-                run_variant(results, name, description, lambda data=data, options=options: fast_variant(data, options), checkpoint)
+                run_variant(
+                    results,
+                    name,
+                    description,
+                    lambda data=data, options=options: fast_variant(data, options),
+                    checkpoint,
+                )
 
     headline_names = ["b_fast", "b_fast_cache256"]
     run_fast(headline_names)  # first what the targets are judged on, then the diagnosis, then the rest
@@ -180,13 +218,17 @@ def main(argv: list[str] | None = None) -> dict:
         diagnosed = {
             "c_model_only": lambda: bound_batches(),
             "b_fast": lambda: fast_batches(dataset, args, device, total),
-            "b_fast_cache256": lambda: fast_batches(cached, args, device, total) if cached is not None else None,
+            "b_fast_cache256": lambda: (
+                fast_batches(cached, args, device, total) if cached is not None else None
+            ),
         }
         for name, make in diagnosed.items():
             try:
                 batches = make()
                 if batches is not None:
-                    results["gpu_time"][name] = gpu_time_by_stream(batches, trainer.step, args.profile_steps, device)
+                    results["gpu_time"][name] = gpu_time_by_stream(
+                        batches, trainer.step, args.profile_steps, device
+                    )
             except Exception as error:
                 results["gpu_time"][name] = {"error": f"{type(error).__name__}: {error}"}
             print(f"[bench] gpu time, {name}: {results['gpu_time'][name]}", flush=True)
@@ -199,12 +241,22 @@ def main(argv: list[str] | None = None) -> dict:
         steps = max(2, args.steps // 4) if workers <= 2 else max(2, args.steps // 2)
 
         def reference(workers: int = workers, steps: int = steps) -> dict:
-            outcome = timed_run(pil_batches(dataset, args, workers, total), trainer.step, min(args.warmup, 5), steps, device)
-            alone = timed_run(pil_batches(dataset, args, workers, total), lambda *b: None, 2, max(steps // 2, 2), device)
+            outcome = timed_run(
+                pil_batches(dataset, args, workers, total), trainer.step, min(args.warmup, 5), steps, device
+            )
+            alone = timed_run(
+                pil_batches(dataset, args, workers, total), lambda *b: None, 2, max(steps // 2, 2), device
+            )
             outcome["loader_only_images_per_s"] = alone["images_per_s"]
             return outcome
 
-        run_variant(results, name, f"reference: PIL + torchvision transforms, DataLoader with {workers} workers", reference, checkpoint)
+        run_variant(
+            results,
+            name,
+            f"reference: PIL + torchvision transforms, DataLoader with {workers} workers",
+            reference,
+            checkpoint,
+        )
 
     run_fast([name for name in configs if name not in headline_names])
 
@@ -212,17 +264,26 @@ def main(argv: list[str] | None = None) -> dict:
     if wanted("a_pil_cache256") and cached is not None and worker_counts and within_budget():
         workers = max(worker_counts)
         run_variant(
-            results, "a_pil_cache256", f"reference path reading the pre-resized cache, {workers} workers",
+            results,
+            "a_pil_cache256",
+            f"reference path reading the pre-resized cache, {workers} workers",
             lambda: timed_run(
-                pil_batches(cached, args, workers, total), trainer.step, min(args.warmup, 5), max(2, args.steps // 2), device
+                pil_batches(cached, args, workers, total),
+                trainer.step,
+                min(args.warmup, 5),
+                max(2, args.steps // 2),
+                device,
             ),
             checkpoint,
         )
 
     if wanted("c_model_only"):  # again, to show the run-to-run spread of the bound
         run_variant(
-            results, "c_model_only_again", "bound, measured again at the end",
-            lambda: timed_run(bound_batches(), trainer.step, args.warmup, args.steps, device), checkpoint,
+            results,
+            "c_model_only_again",
+            "bound, measured again at the end",
+            lambda: timed_run(bound_batches(), trainer.step, args.warmup, args.steps, device),
+            checkpoint,
         )
     for key, work in (
         ("cpu_path_breakdown", lambda: cpu_path_breakdown(dataset, cached, args)),

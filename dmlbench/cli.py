@@ -16,9 +16,12 @@ import argparse
 import difflib
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from dmlbench.config.checks import validate_config
+from dmlbench.config.exp_config_lookup import find_exp_config
 from dmlbench.config.experiment_files import (
     configs_complete,
     flatten_config,
@@ -28,18 +31,13 @@ from dmlbench.config.experiment_files import (
     record_command_line,
     save_configs,
 )
-from dmlbench.config.exp_config_lookup import find_exp_config
 from dmlbench.config.files import CATEGORIES, exp_config_file_lists, load_category, parse_file_list
+from dmlbench.config.flag_checks import OneLineArgumentParser, check_mode_flags, parse_splits_to_eval
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.overrides import parse_overrides
-from dmlbench.search.space import find_search_parameters
-from dmlbench.data.roots import default_dataset_root
-from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
-from dmlbench.runner import Experiment
-from dmlbench.user_plugins import use_user_plugins
-from dmlbench.config.checks import validate_config
 from dmlbench.config.value_checks import check_pretrained_models
-from dmlbench.config.flag_checks import OneLineArgumentParser, check_mode_flags, parse_splits_to_eval
+from dmlbench.data.roots import default_dataset_root
+from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.integrity import remove_stale_temp_files
 from dmlbench.run_guard import (
     EXIT_INTERRUPTED,
@@ -52,48 +50,96 @@ from dmlbench.run_guard import (
     resume_command,
     sigterm_as_interrupt,
 )
+from dmlbench.runner import Experiment
+from dmlbench.search.space import find_search_parameters
+from dmlbench.user_plugins import use_user_plugins
 
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
 SUFFIX_MARK = "~"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(prog="python run.py" if Path(sys.argv[0]).name == "run.py" else "dmlbench",
+    parser = OneLineArgumentParser(
+        prog="python run.py" if Path(sys.argv[0]).name == "run.py" else "dmlbench",
         description="dmlbench: deep metric learning experiments under the MLRC protocol.",
         allow_abbrev=False,
         epilog="Any other --key value overrides the config, e.g. --batch_size 64 "
         "--loss_funcs~OVERRIDE~ {metric_loss: {MultiSimilarityLoss: {alpha: 2}}}",
     )
     parser.add_argument("--experiment_name", help="folder name under --root_experiment_folder")
-    parser.add_argument("--root_experiment_folder", default="logs", help="where experiments live (default: logs)")
-    parser.add_argument("--dataset_root", help="folder holding the data sets (default: datasets, or data if "
-                        "only that exists, as powerful-benchmarker's READMEs have it)")
-    parser.add_argument("--root_config_folder", help="extra folder of config_*/NAME.yaml files, searched first")
-    parser.add_argument("--reproduce_results", metavar="DIR",
-                        help="rebuild an experiment from DIR/configs (an exp_configs/ entry or a saved experiment)")
-    parser.add_argument("--resume_training", choices=["latest", "best"],
-                        help="continue a stopped run from its latest (or best) checkpoints")
-    parser.add_argument("--merge_argparse_when_resuming", action="store_true",
-                        help="apply this command line's config overrides to a saved/reproduced config")
+    parser.add_argument(
+        "--root_experiment_folder", default="logs", help="where experiments live (default: logs)"
+    )
+    parser.add_argument(
+        "--dataset_root",
+        help="folder holding the data sets (default: datasets, or data if "
+        "only that exists, as powerful-benchmarker's READMEs have it)",
+    )
+    parser.add_argument(
+        "--root_config_folder", help="extra folder of config_*/NAME.yaml files, searched first"
+    )
+    parser.add_argument(
+        "--reproduce_results",
+        metavar="DIR",
+        help="rebuild an experiment from DIR/configs (an exp_configs/ entry or a saved experiment)",
+    )
+    parser.add_argument(
+        "--resume_training",
+        choices=["latest", "best"],
+        help="continue a stopped run from its latest (or best) checkpoints",
+    )
+    parser.add_argument(
+        "--merge_argparse_when_resuming",
+        action="store_true",
+        help="apply this command line's config overrides to a saved/reproduced config",
+    )
     parser.add_argument("--evaluate", action="store_true", help="test the saved fold models, no training")
-    parser.add_argument("--evaluate_ensemble", action="store_true", help="also test the concatenated ensemble")
-    parser.add_argument("--evaluate_unfinished", action="store_true",
-                        help="let --evaluate test folds whose training has not finished (their best checkpoint so far)")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an unexpected error (also DMLBENCH_DEBUG=1)")
-    parser.add_argument("--splits_to_eval", nargs="+", help="splits for --evaluate, e.g. [test] or [val, test]")
-    parser.add_argument("--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys")
-    parser.add_argument("--reproductions", type=int, default=0, help="retrain the best trial N times and test")
+    parser.add_argument(
+        "--evaluate_ensemble", action="store_true", help="also test the concatenated ensemble"
+    )
+    parser.add_argument(
+        "--evaluate_unfinished",
+        action="store_true",
+        help="let --evaluate test folds whose training has not finished (their best checkpoint so far)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an unexpected error (also DMLBENCH_DEBUG=1)",
+    )
+    parser.add_argument(
+        "--splits_to_eval", nargs="+", help="splits for --evaluate, e.g. [test] or [val, test]"
+    )
+    parser.add_argument(
+        "--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys"
+    )
+    parser.add_argument(
+        "--reproductions", type=int, default=0, help="retrain the best trial N times and test"
+    )
     parser.add_argument("--trial_executor", help="local (default) | local_parallel | slurm (searches)")
-    parser.add_argument("--max_parallel_trials", type=int,
-                        help="trials at once for local_parallel (default: one per GPU, 2 on CPU) or slurm")
-    parser.add_argument("--trials_per_gpu", type=int, default=1,
-                        help="local_parallel: trials sharing each GPU (small trials leave a GPU idle; default 1)")
-    parser.add_argument("--sobol_trials", type=int,
-                        help="quasi-random trials before Bayesian optimisation (default: iters // 2, 1 to 5)")
+    parser.add_argument(
+        "--max_parallel_trials",
+        type=int,
+        help="trials at once for local_parallel (default: one per GPU, 2 on CPU) or slurm",
+    )
+    parser.add_argument(
+        "--trials_per_gpu",
+        type=int,
+        default=1,
+        help="local_parallel: trials sharing each GPU (small trials leave a GPU idle; default 1)",
+    )
+    parser.add_argument(
+        "--sobol_trials",
+        type=int,
+        help="quasi-random trials before Bayesian optimisation (default: iters // 2, 1 to 5)",
+    )
     for category in CATEGORIES:
-        parser.add_argument(f"--{category}", nargs="+", metavar="NAME",
-                            help=f"{category} files merged in order, e.g. [default, with_cars196]")
+        parser.add_argument(
+            f"--{category}",
+            nargs="+",
+            metavar="NAME",
+            help=f"{category} files merged in order, e.g. [default, with_cars196]",
+        )
     return parser
 
 
@@ -102,7 +148,9 @@ def _config_dirs(args: argparse.Namespace) -> list[Path]:
     return dirs + [BUILTIN_CONFIG_DIR]
 
 
-def default_configs(args: argparse.Namespace, file_lists: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+def default_configs(
+    args: argparse.Namespace, file_lists: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Each category from its file list on the command line, else from ``file_lists`` (an
     exp_config's ``config_files.yaml``), else [default]."""
     config = {}
@@ -130,7 +178,9 @@ def _override_base_key(key: str) -> str:
     return key.split(".", 1)[0].split(SUFFIX_MARK, 1)[0]
 
 
-def apply_overrides(config: dict[str, dict[str, Any]], overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def apply_overrides(
+    config: dict[str, dict[str, Any]], overrides: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     """Merge each command-line override into the category that owns its top-level key."""
     config = {category: dict(values) for category, values in config.items()}
     owners = {key: category for category, values in config.items() for key in values}
@@ -150,7 +200,9 @@ def experiment_dir_for(args: argparse.Namespace) -> Path:
     if not name and args.reproduce_results:
         name = find_exp_config(args.reproduce_results).resolve().name
     if not name:
-        raise ConfigError("--experiment_name is required (or --reproduce_results DIR, which names it after DIR)")
+        raise ConfigError(
+            "--experiment_name is required (or --reproduce_results DIR, which names it after DIR)"
+        )
     return Path(args.root_experiment_folder) / check_experiment_name(name)
 
 
@@ -195,22 +247,31 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     existing = experiment_dir.exists() and any(experiment_dir.iterdir())
     continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
     if existing and not continuing and args.bayes_opt_iters is None and is_partial_start(experiment_dir):
-        print(f"note: {experiment_dir} holds a start that never reached a checkpoint; starting it again",
-              file=sys.stderr)
+        print(
+            f"note: {experiment_dir} holds a start that never reached a checkpoint; starting it again",
+            file=sys.stderr,
+        )
         shutil.rmtree(experiment_dir)
         existing = False
 
     if continuing:
         if not existing:
             raise ExperimentError(f"{experiment_dir} does not exist: nothing to resume or evaluate")
-        if not configs_complete(experiment_dir) and not has_checkpoints(experiment_dir) \
-                and not (experiment_dir / "trials").exists():
-            raise ExperimentError(f"{experiment_dir} was stopped before its config was completely saved (nothing "
-                                  "was trained): rerun the original command, which starts it again")
+        if (
+            not configs_complete(experiment_dir)
+            and not has_checkpoints(experiment_dir)
+            and not (experiment_dir / "trials").exists()
+        ):
+            raise ExperimentError(
+                f"{experiment_dir} was stopped before its config was completely saved (nothing "
+                "was trained): rerun the original command, which starts it again"
+            )
         config = load_saved_configs(experiment_dir)
         if overrides and not args.merge_argparse_when_resuming:
-            raise ConfigError(f"{experiment_dir} has a saved config; add --merge_argparse_when_resuming to change "
-                              f"it with {', '.join('--' + k for k in overrides)}")
+            raise ConfigError(
+                f"{experiment_dir} has a saved config; add --merge_argparse_when_resuming to change "
+                f"it with {', '.join('--' + k for k in overrides)}"
+            )
     else:
         if existing and args.bayes_opt_iters is None:
             raise ExperimentError(
@@ -220,8 +281,10 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
         if args.reproduce_results:
             config = reproduced_configs(args)
             if overrides and not args.merge_argparse_when_resuming:
-                raise ConfigError("--reproduce_results takes its config from DIR; add --merge_argparse_when_resuming "
-                                  f"to change it with {', '.join('--' + k for k in overrides)}")
+                raise ConfigError(
+                    "--reproduce_results takes its config from DIR; add --merge_argparse_when_resuming "
+                    f"to change it with {', '.join('--' + k for k in overrides)}"
+                )
         else:
             config = default_configs(args)
     if overrides:
@@ -255,19 +318,25 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     try:
         if args.evaluate or args.evaluate_ensemble:
             splits = parse_splits_to_eval(args.splits_to_eval)
-            record_command_line(experiment_dir, argv, overrides=overrides if args.merge_argparse_when_resuming else None)
-            experiment.evaluate(list(splits), ensemble=args.evaluate_ensemble, allow_unfinished=args.evaluate_unfinished)
+            record_command_line(
+                experiment_dir, argv, overrides=overrides if args.merge_argparse_when_resuming else None
+            )
+            experiment.evaluate(
+                list(splits), ensemble=args.evaluate_ensemble, allow_unfinished=args.evaluate_unfinished
+            )
             return 0
-        experiment.dataset  # a missing data set fails here, before anything is written
+        experiment.dataset  # noqa: B018 - a missing data set fails here, before anything is written
         save_configs(config, experiment.config_dir)  # complete configs before the split manifest
-        experiment.folds
+        experiment.folds  # noqa: B018 - builds and checks the split before training
         check_pretrained_models(experiment.settings)  # weights on disk, before training starts
         record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0
     except BaseException as error:
         if created and experiment_dir.exists() and not has_checkpoints(experiment_dir):
-            shutil.rmtree(experiment_dir)  # nothing half-made is left behind by an error before the first checkpoint
+            shutil.rmtree(
+                experiment_dir
+            )  # nothing half-made is left behind by an error before the first checkpoint
             if root_created and experiment_dir.parent.is_dir() and not any(experiment_dir.parent.iterdir()):
                 experiment_dir.parent.rmdir()  # nor the --root_experiment_folder it made
         kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
@@ -276,7 +345,10 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
                 failure.update(kept=kept, resume=resume_command(args, experiment_dir))
             raise
         if kept is None:
-            print("\ninterrupted before the first checkpoint; nothing was kept: rerun the same command", file=sys.stderr)
+            print(
+                "\ninterrupted before the first checkpoint; nothing was kept: rerun the same command",
+                file=sys.stderr,
+            )
         else:
             print(f"\ninterrupted; continue with: {resume_command(args, experiment_dir)}", file=sys.stderr)
         return EXIT_INTERRUPTED

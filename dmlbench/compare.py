@@ -10,10 +10,18 @@ import argparse
 import csv
 import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from dmlbench.records.comparison import METRICS, MODES, Cell, ExperimentResult, published_results, read_experiments
+from dmlbench.records.comparison import (
+    METRICS,
+    MODES,
+    Cell,
+    ExperimentResult,
+    published_results,
+    read_experiments,
+)
 
 FORMATS = ("markdown", "csv", "latex")
 
@@ -40,19 +48,30 @@ def build_table(results: list[ExperimentResult], published: dict[str, Any] | Non
         if (result.dataset or "?") in rows.get(label, {}):
             label = f"{label} ({result.name})"
         rows.setdefault(label, {})[result.dataset or "?"] = result
-    header = ["method", "experiments",
-              *[f"{d} {mode} {short}" for d in datasets for mode in MODES for short in METRICS.values()]]
+    header = [
+        "method",
+        "experiments",
+        *[f"{d} {mode} {short}" for d in datasets for mode in MODES for short in METRICS.values()],
+    ]
     table = [header]
     for label, by_dataset in rows.items():
         names = ", ".join(r.name for r in by_dataset.values())
-        cells = [format_cell(by_dataset[d].cells.get((mode, metric))) if d in by_dataset else "-"
-                 for d in datasets for mode in MODES for metric in METRICS]
+        cells = [
+            format_cell(by_dataset[d].cells.get((mode, metric))) if d in by_dataset else "-"
+            for d in datasets
+            for mode in MODES
+            for metric in METRICS
+        ]
         table.append([label, names, *cells])
         key = next((r.loss_key for r in by_dataset.values() if r.loss_key), None)
         entry = (published or {}).get("results", {}).get(key) if published else None
         if entry and any(d in entry for d in datasets):
-            paper = [f"{entry[d][mode][i]:.2f}" if d in entry else "-"
-                     for d in datasets for mode in MODES for i in range(len(METRICS))]
+            paper = [
+                f"{entry[d][mode][i]:.2f}" if d in entry else "-"
+                for d in datasets
+                for mode in MODES
+                for i in range(len(METRICS))
+            ]
             table.append([f"{label}, published", "MLRC (ECCV 2020)", *paper])
     return table
 
@@ -74,11 +93,23 @@ def render(table: list[list[str]], note_lines: list[str], fmt: str) -> str:
             writer.writerow([f"# {line}"])
         return buffer.getvalue()
     if fmt == "latex":
+
         def tex(text: str) -> str:
-            return (text.replace("\\", "\\textbackslash{}").replace("&", "\\&").replace("%", "\\%")
-                    .replace("_", "\\_").replace("#", "\\#").replace("±", "$\\pm$"))
-        lines = ["\\begin{tabular}{ll" + "r" * (len(table[0]) - 2) + "}", "\\hline",
-                 " & ".join(tex(c) for c in table[0]) + " \\\\", "\\hline"]
+            return (
+                text.replace("\\", "\\textbackslash{}")
+                .replace("&", "\\&")
+                .replace("%", "\\%")
+                .replace("_", "\\_")
+                .replace("#", "\\#")
+                .replace("±", "$\\pm$")
+            )
+
+        lines = [
+            "\\begin{tabular}{ll" + "r" * (len(table[0]) - 2) + "}",
+            "\\hline",
+            " & ".join(tex(c) for c in table[0]) + " \\\\",
+            "\\hline",
+        ]
         lines += [" & ".join(tex(c) for c in row) + " \\\\" for row in table[1:]]
         lines += ["\\hline", "\\end{tabular}"] + [f"% {tex(line)}" for line in note_lines]
         return "\n".join(lines) + "\n"
@@ -92,7 +123,9 @@ def render(table: list[list[str]], note_lines: list[str], fmt: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dmlbench.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiments", nargs="+", help="experiment folders (plain runs or searches)")
-    parser.add_argument("--published", action="store_true", help="add MLRC's published numbers under each method")
+    parser.add_argument(
+        "--published", action="store_true", help="add MLRC's published numbers under each method"
+    )
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--split", default="test", help="split whose trained results are compared")
     parser.add_argument("--output", help="write to this file instead of standard output")

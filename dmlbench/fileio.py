@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 
 def umask_mode(mode: int = 0o777) -> int:

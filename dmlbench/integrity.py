@@ -55,7 +55,9 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temp_files(folder: str | Path, recursive: bool = True, older_than_s: float = 0.0) -> list[Path]:
+def remove_stale_temp_files(
+    folder: str | Path, recursive: bool = True, older_than_s: float = 0.0
+) -> list[Path]:
     """Delete the temp files of interrupted atomic writes under ``folder`` (those whose writing
     process is gone from this machine and that are at least ``older_than_s`` old: a write by a
     process on another machine finishes within that time); -> the removed paths."""
@@ -64,7 +66,7 @@ def remove_stale_temp_files(folder: str | Path, recursive: bool = True, older_th
     if not folder.is_dir():
         return removed
     now = time.time()
-    for path in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
+    for path in folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"):
         match = TEMP_FILE.match(path.name)
         if not match or not path.is_file() or process_alive(int(match.group(1))):
             continue

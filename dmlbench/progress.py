@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 
 
-def progress(iterable: Iterable | None = None, *, desc: str, unit: str = "it", total: int | None = None,
-             leave: bool = False, **kwargs: Any) -> tqdm:
+def progress(
+    iterable: Iterable | None = None,
+    *,
+    desc: str,
+    unit: str = "it",
+    total: int | None = None,
+    leave: bool = False,
+    **kwargs: Any,
+) -> tqdm:
     kwargs.setdefault("mininterval", 0.1 if sys.stderr.isatty() else 10.0)
     if os.environ.get("RANK", "0") != "0":
         kwargs["disable"] = True

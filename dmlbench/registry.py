@@ -16,8 +16,9 @@ import difflib
 import enum
 import importlib
 import inspect
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from dmlbench.errors import ConfigError, RegistryError
 
@@ -47,8 +48,12 @@ LIBRARY_SOURCES: dict[str, tuple[str, ...]] = {
 KIND_BASES: dict[str, tuple[str, ...]] = {
     "model": ("torch.nn:Module",),
     # losses only (not every module: a misspelt loss is never offered ReLU or CosineSimilarity)
-    "loss": ("torch.nn.modules.loss:_Loss", "pytorch_metric_learning.losses:BaseMetricLossFunction",
-             "pytorch_metric_learning.losses:BaseLossWrapper", "pytorch_metric_learning.losses:MultipleLosses"),
+    "loss": (
+        "torch.nn.modules.loss:_Loss",
+        "pytorch_metric_learning.losses:BaseMetricLossFunction",
+        "pytorch_metric_learning.losses:BaseLossWrapper",
+        "pytorch_metric_learning.losses:MultipleLosses",
+    ),
     "miner": ("pytorch_metric_learning.miners:BaseMiner",),
     "sampler": ("torch.utils.data:Sampler",),
     "reducer": ("pytorch_metric_learning.reducers:BaseReducer",),
@@ -190,8 +195,10 @@ def lookup(kind: str, name: str, role: str | None = None) -> Any:
         obj = _registered[kind][name]
         if fits_kind(kind, name, obj, source=None):
             return obj
-        raise RegistryError(f"{name!r}{where} is registered as {_article(kind)} but is not one "
-                            f"(expected a subclass of {', '.join(KIND_BASES[kind])})")
+        raise RegistryError(
+            f"{name!r}{where} is registered as {_article(kind)} but is not one "
+            f"(expected a subclass of {', '.join(KIND_BASES[kind])})"
+        )
     misfit = None
     for module_name in LIBRARY_SOURCES[kind]:
         module = importlib.import_module(module_name)
@@ -211,10 +218,8 @@ def parse_spec(spec: Any, role: str) -> tuple[str, dict[str, Any]]:
     if isinstance(spec, str):
         return spec, {}
     if not isinstance(spec, dict) or len(spec) != 1:
-        raise ConfigError(
-            f"{role}: expected one {{ClassName: {{kwargs}}}} entry, got {spec!r}"
-        )
-    (name, kwargs), = spec.items()
+        raise ConfigError(f"{role}: expected one {{ClassName: {{kwargs}}}} entry, got {spec!r}")
+    ((name, kwargs),) = spec.items()
     if kwargs is None:
         kwargs = {}
     if not isinstance(kwargs, dict):
@@ -311,8 +316,13 @@ def _accepted_names(factory: Any) -> list[str]:
             parameters = inspect.signature(target).parameters.values()
         except (TypeError, ValueError):
             continue
-        names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                  and p.name != "self" and p.name not in names]
+        names += [
+            p.name
+            for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name != "self"
+            and p.name not in names
+        ]
     return names
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from dmlbench.errors import DMLBenchError, ExperimentError
 
@@ -16,7 +17,9 @@ from dmlbench.errors import DMLBenchError, ExperimentError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dmlbench.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", help="experiment folder (e.g. logs/demo)")
-    parser.add_argument("--queries", type=int, default=8, help="number of queries drawn (half of them the worst)")
+    parser.add_argument(
+        "--queries", type=int, default=8, help="number of queries drawn (half of them the worst)"
+    )
     parser.add_argument("--top_k", type=int, default=5, help="neighbours shown per query")
     parser.add_argument("--split", default="test", help="split whose samples are queried (default test)")
     parser.add_argument("--dataset_root", default=None, help="data sets folder (default: as for run.py)")
@@ -35,8 +38,10 @@ def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k
     from dmlbench.training.fold import training_summary
 
     if (experiment_dir / "trials" / "search.json").exists():
-        raise ExperimentError(f"{experiment_dir} is a search; run this on its best trial or a reproduction "
-                              f"folder, e.g. {experiment_dir / 'trials' / 'trial_0000'}")
+        raise ExperimentError(
+            f"{experiment_dir} is a search; run this on its best trial or a reproduction "
+            f"folder, e.g. {experiment_dir / 'trials' / 'trial_0000'}"
+        )
     if not is_saved_experiment(experiment_dir):
         raise ExperimentError(f"{experiment_dir} is not an experiment folder (no configs/ inside)")
     if queries < 1 or top_k < 1:
@@ -48,9 +53,18 @@ def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k
         if latest.exists():
             training[fold.scheme] = training_summary(checkpoint.load(latest)["state"])
     report_path = experiment.meta_dir / "report.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else {
-        "experiment": experiment_dir.name, "results": {}, "plots": [],
-        "training": {k: {n: v for n, v in info.items() if n != "history"} for k, info in training.items()}}
+    report = (
+        json.loads(report_path.read_text())
+        if report_path.exists()
+        else {
+            "experiment": experiment_dir.name,
+            "results": {},
+            "plots": [],
+            "training": {
+                k: {n: v for n, v in info.items() if n != "history"} for k, info in training.items()
+            },
+        }
+    )
     report["retrieval"] = write_retrieval_examples(experiment, training, queries, top_k, split)
     report["versions"] = versions()
     report["phase_times"] = phase_times(experiment.meta_dir)
@@ -63,8 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        path = refresh_report(Path(args.experiment), Path(args.dataset_root or default_dataset_root()),
-                              args.queries, args.top_k, args.split)
+        path = refresh_report(
+            Path(args.experiment),
+            Path(args.dataset_root or default_dataset_root()),
+            args.queries,
+            args.top_k,
+            args.split,
+        )
     except DMLBenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

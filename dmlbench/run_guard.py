@@ -16,14 +16,15 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from dmlbench.errors import ConfigError
 
 DEFAULT_ROOT = "logs"
-EXIT_INTERRUPTED = 130   # 128 + SIGINT
-EXIT_TERMINATED = 143    # 128 + SIGTERM
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class Terminated(KeyboardInterrupt):
@@ -33,10 +34,19 @@ class Terminated(KeyboardInterrupt):
 def check_experiment_name(name: str) -> str:
     """``name`` if it is a plain folder name; a :class:`ConfigError` for anything that would be a
     path (``/``, ``\\``, ``..``, ``.``, an absolute path, a NUL byte, an empty name)."""
-    if (not name.strip() or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name
-            or os.path.isabs(name) or name != name.strip()):
-        raise ConfigError(f"--experiment_name {name!r}: must be a plain folder name (no '/', '..' or absolute path); "
-                          "put the parent folder in --root_experiment_folder")
+    if (
+        not name.strip()
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or os.path.isabs(name)
+        or name != name.strip()
+    ):
+        raise ConfigError(
+            f"--experiment_name {name!r}: must be a plain folder name (no '/', '..' or absolute path); "
+            "put the parent folder in --root_experiment_folder"
+        )
     return name
 
 

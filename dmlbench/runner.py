@@ -53,7 +53,7 @@ def resolve_device(name: str | None) -> torch.device:
 class FoldData:
     scheme: str
     indices: dict[str, np.ndarray]
-    label_map: dict[int, int]          # original label -> contiguous training label
+    label_map: dict[int, int]  # original label -> contiguous training label
 
 
 @dataclass
@@ -133,7 +133,9 @@ class Experiment:
 
     def subset(self, fold: FoldData, split: str, trunk: nn.Module, train: bool = False) -> TransformedSubset:
         transform = self.transforms(trunk)["train" if train else "eval"]
-        return TransformedSubset(self.served_dataset(), fold.indices[split], transform, fold.label_map if train else None)
+        return TransformedSubset(
+            self.served_dataset(), fold.indices[split], transform, fold.label_map if train else None
+        )
 
     def served_dataset(self) -> RetrievalDataset:
         """The data set the loaders read: with ``images_in_memory`` its images are decoded here,
@@ -153,16 +155,21 @@ class Experiment:
     def build_models(self, fold: FoldData) -> dict[str, nn.Module]:
         """The fold's models at initialisation (deterministic given the fold seed)."""
         seed_everything(self.fold_seed(fold))
-        factory = build("factory", setting(self.settings, "factories").get("model", {"ModelFactory": {}}),
-                        role="factories.model")
+        factory = build(
+            "factory",
+            setting(self.settings, "factories").get("model", {"ModelFactory": {}}),
+            role="factories.model",
+        )
         models = factory.build(self.settings["models"])
         return {name: module.to(self.device) for name, module in models.items()}
 
     @staticmethod
     def plugin_context(fold: FoldData, models: dict[str, nn.Module]) -> dict[str, Any]:
         """Constructor arguments filled in for losses and plugins that accept them."""
-        return {"num_classes": len(fold.label_map),
-                "embedding_size": int(getattr(models["embedder"], "num_features", 0)) or None}
+        return {
+            "num_classes": len(fold.label_map),
+            "embedding_size": int(getattr(models["embedder"], "num_features", 0)) or None,
+        }
 
     def checkpoint_dir(self, fold: FoldData) -> Path:
         return self.experiment_dir / fold.scheme / "checkpoints"
@@ -171,10 +178,16 @@ class Experiment:
         """The fold's best models, and the whole ``best.pt`` checkpoint (epoch, plugin states)."""
         path = self.checkpoint_dir(fold) / "best.pt"
         if not path.exists():
-            raise ExperimentError(f"no trained model for {fold.scheme}: {path} is missing (train first, or "
-                                  "--resume_training latest to finish training)")
-        saved = checkpoint.load(path, self.device, remedy=f"delete {path.parent} and resume with --resume_training "
-                                f"latest to train {fold.scheme} again")
+            raise ExperimentError(
+                f"no trained model for {fold.scheme}: {path} is missing (train first, or "
+                "--resume_training latest to finish training)"
+            )
+        saved = checkpoint.load(
+            path,
+            self.device,
+            remedy=f"delete {path.parent} and resume with --resume_training "
+            f"latest to train {fold.scheme} again",
+        )
         models = self.build_models(fold)
         checkpoint.load_models(saved, models)
         return models, saved
@@ -192,10 +205,16 @@ class Experiment:
         save_configs(self.config, self.config_dir)
         training = {}
         for index, fold in enumerate(self.folds):
-            print(f"== fold {index + 1}/{len(self.folds)}: {fold.scheme} "
-                  f"(train {len(fold.label_map)} classes / {len(fold.indices['train'])} images"
-                  + (f", val {len(np.unique(self.dataset.labels[fold.indices['val']]))} classes"
-                     if "val" in fold.indices else "") + ")")
+            print(
+                f"== fold {index + 1}/{len(self.folds)}: {fold.scheme} "
+                f"(train {len(fold.label_map)} classes / {len(fold.indices['train'])} images"
+                + (
+                    f", val {len(np.unique(self.dataset.labels[fold.indices['val']]))} classes"
+                    if "val" in fold.indices
+                    else ""
+                )
+                + ")"
+            )
             with timed_phase(self.meta_dir, f"train {fold.scheme}"):
                 training[fold.scheme] = self.train_fold(fold, resume=resume, resume_from=resume_from)
         with timed_phase(self.meta_dir, "test"):
@@ -216,11 +235,15 @@ class Experiment:
                 training[fold.scheme] = training_summary(state)
             if state is None or not state.get("finished"):
                 done = state["epoch"] if state else 0
-                unfinished.append(f"{fold.scheme} ({done} of {setting(self.settings, 'num_epochs_train')} epochs)")
+                unfinished.append(
+                    f"{fold.scheme} ({done} of {setting(self.settings, 'num_epochs_train')} epochs)"
+                )
         if unfinished and not allow_unfinished:
-            raise ExperimentError(f"training has not finished for {', '.join(unfinished)}: finish it with "
-                                  "--resume_training latest, or add --evaluate_unfinished to test the best "
-                                  "checkpoints so far")
+            raise ExperimentError(
+                f"training has not finished for {', '.join(unfinished)}: finish it with "
+                "--resume_training latest, or add --evaluate_unfinished to test the best "
+                "checkpoints so far"
+            )
         with timed_phase(self.meta_dir, "evaluate"):
             summary = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
         if not distributed.is_main():

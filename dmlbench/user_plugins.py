@@ -19,8 +19,9 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from dmlbench.errors import ConfigError
 
@@ -35,7 +36,9 @@ def normalise_paths(value: Any) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"plugin_paths: expected a list of paths to .py files or package folders, got {value!r}")
+        raise ConfigError(
+            f"plugin_paths: expected a list of paths to .py files or package folders, got {value!r}"
+        )
     return [str(Path(v).expanduser().resolve()) for v in value]
 
 
@@ -56,10 +59,13 @@ def load_user_plugins(paths: Iterable[str]) -> list[str]:
         if path.is_dir():
             init = path / "__init__.py"
             if not init.exists():
-                raise ConfigError(f"plugin_paths: {path} is a folder without __init__.py; give a package "
-                                  "folder or a .py file")
-            spec = importlib.util.spec_from_file_location(_module_name(path), init,
-                                                          submodule_search_locations=[str(path)])
+                raise ConfigError(
+                    f"plugin_paths: {path} is a folder without __init__.py; give a package "
+                    "folder or a .py file"
+                )
+            spec = importlib.util.spec_from_file_location(
+                _module_name(path), init, submodule_search_locations=[str(path)]
+            )
         elif path.is_file() and path.suffix == ".py":
             spec = importlib.util.spec_from_file_location(_module_name(path), path)
         elif path.exists():
@@ -67,8 +73,9 @@ def load_user_plugins(paths: Iterable[str]) -> list[str]:
         else:
             raise ConfigError(f"plugin_paths: {path} does not exist")
         if NAMESPACE not in sys.modules:
-            namespace = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(NAMESPACE, None,
-                                                                                        is_package=True))
+            namespace = importlib.util.module_from_spec(
+                importlib.machinery.ModuleSpec(NAMESPACE, None, is_package=True)
+            )
             namespace.__path__ = []
             sys.modules[NAMESPACE] = namespace
         module = importlib.util.module_from_spec(spec)

@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class Case:
     id: str
-    expect: str                          # a piece of the one error line
+    expect: str  # a piece of the one error line
     argv: tuple[str, ...]
     files: dict[str, str | bytes] = field(default_factory=dict)
-    cli: str = "run"                     # run: run.py | data: python -m dmlbench.data
+    cli: str = "run"  # run: run.py | data: python -m dmlbench.data
     code: int = 2
     archive: tuple[str, bytes] | None = None  # (file name, bytes) served to `data download CUB200`
 
@@ -43,17 +43,32 @@ def run(id: str, expect: str, *argv: str, files: dict | None = None) -> Case:
 
 
 NEW = ("--experiment_name", "x", "--dataset_root", "{tmp}/no_data")
-DEMO = ("--experiment_name", "x", "--dataset_root", "{demo}", "--reproduce_results", "{repo}/exp_configs/demo",
-        "--merge_argparse_when_resuming", "--dataset~OVERRIDE~", "{DemoShapes: {num_classes: 16, images_per_class: 4}}",
-        "--split_manager~APPLY~2", "{num_training_partitions: 2, num_training_sets: 2}")
+DEMO = (
+    "--experiment_name",
+    "x",
+    "--dataset_root",
+    "{demo}",
+    "--reproduce_results",
+    "{repo}/exp_configs/demo",
+    "--merge_argparse_when_resuming",
+    "--dataset~OVERRIDE~",
+    "{DemoShapes: {num_classes: 16, images_per_class: 4}}",
+    "--split_manager~APPLY~2",
+    "{num_training_partitions: 2, num_training_sets: 2}",
+)
 SEARCH = (*DEMO, "--loss_funcs~APPLY~3", "{alpha~BAYESIAN~: [1, 4]}", "--bayes_opt_iters", "2")
 EXP = ("--reproduce_results", "{tmp}/exp", "--dataset_root", "{tmp}/no_data")
+
+
 def saved_experiment(general: str = "batch_size: 8\n") -> dict[str, str]:
     """A folder as a run leaves it after its first checkpoint: configs with their sha256 file."""
     digest = hashlib.sha256(general.encode()).hexdigest()
-    return {"logs/x/configs/config_general.yaml": general, "logs/x/configs/command_line.txt": "x\n",
-            "logs/x/configs/config_sha256.json": f'{{"config_general": "{digest}"}}\n',
-            "logs/x/Test50_50_Partitions4_0/checkpoints/latest.pt": "x"}
+    return {
+        "logs/x/configs/config_general.yaml": general,
+        "logs/x/configs/command_line.txt": "x\n",
+        "logs/x/configs/config_sha256.json": f'{{"config_general": "{digest}"}}\n',
+        "logs/x/Test50_50_Partitions4_0/checkpoints/latest.pt": "x",
+    }
 
 
 SAVED = saved_experiment()
@@ -89,14 +104,30 @@ def zip_bytes(entries: dict[str, str]) -> bytes:
 GOOD_TAR = tar_bytes([(f"CUB_200_2011/f{i}.txt", "file", "y" * 4000) for i in range(3)])
 
 
-def data(id: str, expect: str, *argv: str, code: int = 2, archive: tuple[str, bytes] | None = None,
-         files: dict | None = None) -> Case:
+def data(
+    id: str,
+    expect: str,
+    *argv: str,
+    code: int = 2,
+    archive: tuple[str, bytes] | None = None,
+    files: dict | None = None,
+) -> Case:
     return Case(id, expect, argv, files or {}, cli="data", code=code, archive=archive)
 
 
 def download(id: str, expect: str, archive: tuple[str, bytes], files: dict | None = None) -> Case:
-    return data(id, expect, "download", "CUB200", "--root", "{tmp}/data", "--no-progress", code=1,
-                archive=archive, files=files)
+    return data(
+        id,
+        expect,
+        "download",
+        "CUB200",
+        "--root",
+        "{tmp}/data",
+        "--no-progress",
+        code=1,
+        archive=archive,
+        files=files,
+    )
 
 
 CASES = [
@@ -104,47 +135,162 @@ CASES = [
     run("no_name", "--experiment_name is required"),
     run("typo_flag", "unknown config key 'batch_sise'; did you mean --batch_size", *NEW, "--batch_sise", "8"),
     run("typo_flag_far", "unknown config key 'zzz'", *NEW, "--zzz", "1"),
-    run("bad_choice_flag", "argument --resume_training: invalid choice: 'newest'", *NEW, "--resume_training", "newest"),
-    run("bad_int_flag", "argument --bayes_opt_iters: invalid int value: 'many'", *NEW, "--bayes_opt_iters", "many"),
-    run("glued_colon", "looks like 'key:value' without a space", *NEW, "--loss_funcs~APPLY~3", "{pos_margin:0}"),
+    run(
+        "bad_choice_flag",
+        "argument --resume_training: invalid choice: 'newest'",
+        *NEW,
+        "--resume_training",
+        "newest",
+    ),
+    run(
+        "bad_int_flag",
+        "argument --bayes_opt_iters: invalid int value: 'many'",
+        *NEW,
+        "--bayes_opt_iters",
+        "many",
+    ),
+    run(
+        "glued_colon",
+        "looks like 'key:value' without a space",
+        *NEW,
+        "--loss_funcs~APPLY~3",
+        "{pos_margin:0}",
+    ),
     run("unparsable_value", "--batch_size: cannot parse", *NEW, "--batch_size", "[8"),
     run("empty_value", "--batch_size: no value given", *NEW, "--batch_size", " "),
     # ---------------------------------------------------------------- values: type and range
-    run("epochs_bool", "num_epochs_train: expected a positive integer, got True", *NEW, "--num_epochs_train", "true"),
-    run("epochs_zero", "num_epochs_train: expected a positive integer, got 0", *NEW, "--num_epochs_train", "0"),
-    run("epochs_float", "num_epochs_train: expected a positive integer, got 2.5", *NEW, "--num_epochs_train", "2.5"),
+    run(
+        "epochs_bool",
+        "num_epochs_train: expected a positive integer, got True",
+        *NEW,
+        "--num_epochs_train",
+        "true",
+    ),
+    run(
+        "epochs_zero", "num_epochs_train: expected a positive integer, got 0", *NEW, "--num_epochs_train", "0"
+    ),
+    run(
+        "epochs_float",
+        "num_epochs_train: expected a positive integer, got 2.5",
+        *NEW,
+        "--num_epochs_train",
+        "2.5",
+    ),
     run("batch_negative", "batch_size: expected a positive integer, got -1", *NEW, "--batch_size", "-1"),
     run("batch_word", "batch_size: expected a positive integer, got 'abc'", *NEW, "--batch_size", "abc"),
-    run("eval_batch_zero", "eval_batch_size: expected a positive integer, got 0", *NEW, "--eval_batch_size", "0"),
-    run("iterations_zero", "iterations_per_epoch: expected a positive integer", *NEW, "--iterations_per_epoch", "0"),
-    run("save_interval_bool", "save_interval: expected a positive integer, got False", *NEW, "--save_interval", "false"),
+    run(
+        "eval_batch_zero",
+        "eval_batch_size: expected a positive integer, got 0",
+        *NEW,
+        "--eval_batch_size",
+        "0",
+    ),
+    run(
+        "iterations_zero",
+        "iterations_per_epoch: expected a positive integer",
+        *NEW,
+        "--iterations_per_epoch",
+        "0",
+    ),
+    run(
+        "save_interval_bool",
+        "save_interval: expected a positive integer, got False",
+        *NEW,
+        "--save_interval",
+        "false",
+    ),
     run("patience_negative", "patience: expected an integer >= 0, got -1", *NEW, "--patience", "-1"),
-    run("workers_negative", "dataloader_num_workers: expected an integer >= 0", *NEW, "--dataloader_num_workers", "-2"),
+    run(
+        "workers_negative",
+        "dataloader_num_workers: expected an integer >= 0",
+        *NEW,
+        "--dataloader_num_workers",
+        "-2",
+    ),
     run("seed_negative", "seed: expected an integer >= 0, got -1", *NEW, "--seed", "-1"),
     run("seed_word", "seed: expected an integer >= 0, got 'random'", *NEW, "--seed", "random"),
-    run("mixed_precision", "mixed_precision: expected null, bf16 or fp16, got 'fp32'", *NEW, "--mixed_precision", "fp32"),
+    run(
+        "mixed_precision",
+        "mixed_precision: expected null, bf16 or fp16, got 'fp32'",
+        *NEW,
+        "--mixed_precision",
+        "fp32",
+    ),
     run("metric_typo", "'map' is not a validation metric", *NEW, "--eval_metric_for_best_epoch", "map"),
-    run("metric_recall_missing", "'recall_at_4' is not a validation metric", *NEW,
-        "--eval_metric_for_best_epoch", "recall_at_4"),
-    run("recall_at_zero", "eval_recall_at: expected a list of positive integers", *NEW, "--eval_recall_at", "[0]"),
+    run(
+        "metric_recall_missing",
+        "'recall_at_4' is not a validation metric",
+        *NEW,
+        "--eval_metric_for_best_epoch",
+        "recall_at_4",
+    ),
+    run(
+        "recall_at_zero",
+        "eval_recall_at: expected a list of positive integers",
+        *NEW,
+        "--eval_recall_at",
+        "[0]",
+    ),
     run("chunk_zero", "eval_chunk_size: expected a positive integer, got 0", *NEW, "--eval_chunk_size", "0"),
     run("switch_int", "channels_last: expected true or false, got 1", *NEW, "--channels_last", "1"),
-    run("switch_word", "eval_normalize_embeddings: expected true or false, got 'yes'", *NEW,
-        "--eval_normalize_embeddings", "yes"),
+    run(
+        "switch_word",
+        "eval_normalize_embeddings: expected true or false, got 'yes'",
+        *NEW,
+        "--eval_normalize_embeddings",
+        "yes",
+    ),
     run("device_name", "device: 'gpu' is not a device", *NEW, "--device", "gpu"),
     run("device_missing_cuda", "device: 'cuda:7' does not exist here", *NEW, "--device", "cuda:7"),
-    run("config_splits", "splits_to_eval: expected a non-empty list of train, val, test", *NEW,
-        "--splits_to_eval~OVERRIDE~", "[valid]"),
-    run("layer_size_zero", "models.embedder.MLP.layer_sizes: expected positive integer(s)", *NEW,
-        "--models~OVERRIDE~", "{trunk: {SmallConvNet: {}}, embedder: {MLP: {layer_sizes: [8, 0]}}}"),
+    run(
+        "config_splits",
+        "splits_to_eval: expected a non-empty list of train, val, test",
+        *NEW,
+        "--splits_to_eval~OVERRIDE~",
+        "[valid]",
+    ),
+    run(
+        "layer_size_zero",
+        "models.embedder.MLP.layer_sizes: expected positive integer(s)",
+        *NEW,
+        "--models~OVERRIDE~",
+        "{trunk: {SmallConvNet: {}}, embedder: {MLP: {layer_sizes: [8, 0]}}}",
+    ),
     # ---------------------------------------------------------------- flags without effect in this mode
-    run("reproductions_no_search", "--reproductions has no effect without a search", *NEW, "--reproductions", "2"),
-    run("executor_no_search", "--trial_executor has no effect without a search", *NEW, "--trial_executor", "slurm"),
-    run("trials_per_gpu_no_search", "--trials_per_gpu has no effect without a search", *NEW, "--trials_per_gpu", "2"),
+    run(
+        "reproductions_no_search",
+        "--reproductions has no effect without a search",
+        *NEW,
+        "--reproductions",
+        "2",
+    ),
+    run(
+        "executor_no_search",
+        "--trial_executor has no effect without a search",
+        *NEW,
+        "--trial_executor",
+        "slurm",
+    ),
+    run(
+        "trials_per_gpu_no_search",
+        "--trials_per_gpu has no effect without a search",
+        *NEW,
+        "--trials_per_gpu",
+        "2",
+    ),
     run("sobol_no_search", "--sobol_trials has no effect without a search", *NEW, "--sobol_trials", "2"),
     run("parallel_no_search", "--max_parallel_trials has no effect", *NEW, "--max_parallel_trials", "2"),
-    run("splits_no_evaluate", "--splits_to_eval only applies with --evaluate", *NEW, "--splits_to_eval", "val", "test"),
-    run("merge_alone", "--merge_argparse_when_resuming has no effect", *NEW, "--merge_argparse_when_resuming"),
+    run(
+        "splits_no_evaluate",
+        "--splits_to_eval only applies with --evaluate",
+        *NEW,
+        "--splits_to_eval",
+        "val",
+        "test",
+    ),
+    run(
+        "merge_alone", "--merge_argparse_when_resuming has no effect", *NEW, "--merge_argparse_when_resuming"
+    ),
     # ---------------------------------------------------------------- class names and their arguments
     run("loss_typo", "ContrastivLoss", *NEW, "--loss_funcs~OVERRIDE~", "{metric_loss: {ContrastivLoss: {}}}"),
     run("loss_kwarg_typo", "pos_margn", *NEW, "--loss_funcs~APPLY~3", "{pos_margn: 0}"),
@@ -152,107 +298,320 @@ CASES = [
     run("optimizer_typo", "Adamm", *NEW, "--optimizers~OVERRIDE~", "{trunk_optimizer: {Adamm: {lr: 0.1}}}"),
     run("transform_typo", "Resise", *NEW, "--transforms~OVERRIDE~", "{train: {Resise: {size: 4}}, eval: {}}"),
     run("dataset_typo", "CUB201", *NEW, "--dataset~OVERRIDE~", "{CUB201: {}}"),
-    run("not_a_mapping", "loss_funcs: expected a mapping", *NEW, "--loss_funcs~OVERRIDE~", "[ContrastiveLoss]"),
+    run(
+        "not_a_mapping", "loss_funcs: expected a mapping", *NEW, "--loss_funcs~OVERRIDE~", "[ContrastiveLoss]"
+    ),
     # ---------------------------------------------------------------- config file lists
-    run("unknown_config_name", "no config named 'with_cars'", *NEW, "--config_general", "[default, with_cars]"),
+    run(
+        "unknown_config_name", "no config named 'with_cars'", *NEW, "--config_general", "[default, with_cars]"
+    ),
     run("config_name_path", "is not a config name", *NEW, "--config_models", "../../etc/passwd"),
     run("empty_config_list", "the list of config names is empty", *NEW, "--config_eval", "[]"),
     # ---------------------------------------------------------------- experiment folders in the wrong state
     run("resume_missing", "does not exist: nothing to resume", *NEW, "--resume_training", "latest"),
     run("evaluate_missing", "does not exist: nothing to resume or evaluate", *NEW, "--evaluate"),
     run("exists_already", "already holds an experiment", *NEW, files=SAVED),
-    run("resume_with_overrides", "has a saved config; add --merge_argparse_when_resuming", *NEW,
-        "--resume_training", "latest", "--batch_size", "4", files=SAVED),
-    run("saved_config_typo", "logs/x/configs/config_general.yaml:2: unknown config key 'num_epoch_train'", *NEW,
-        "--resume_training", "latest",
-        files=saved_experiment("batch_size: 8\nnum_epoch_train: 3\n")),
-    run("evaluate_bad_split", "'validation' is not a split", *NEW, "--evaluate", "--splits_to_eval", "validation",
-        files=SAVED),
+    run(
+        "resume_with_overrides",
+        "has a saved config; add --merge_argparse_when_resuming",
+        *NEW,
+        "--resume_training",
+        "latest",
+        "--batch_size",
+        "4",
+        files=SAVED,
+    ),
+    run(
+        "saved_config_typo",
+        "logs/x/configs/config_general.yaml:2: unknown config key 'num_epoch_train'",
+        *NEW,
+        "--resume_training",
+        "latest",
+        files=saved_experiment("batch_size: 8\nnum_epoch_train: 3\n"),
+    ),
+    run(
+        "evaluate_bad_split",
+        "'validation' is not a split",
+        *NEW,
+        "--evaluate",
+        "--splits_to_eval",
+        "validation",
+        files=SAVED,
+    ),
     # ---------------------------------------------------------------- exp_configs (--reproduce_results DIR)
     run("exp_no_configs", "no configs/ folder there", *EXP, files={"exp/readme.txt": "x"}),
-    run("exp_key_typo", "exp/configs/config_general.yaml:3: unknown config key 'num_epoch_train'; did you mean "
-        "num_epochs_train?", *EXP, files={"exp/configs/config_general.yaml": "# mine\nseed: 1\nnum_epoch_train: 3\n"}),
-    run("exp_wrong_category", "config_models.yaml:1: key 'batch_size' belongs in config_general files", *EXP,
-        files={"exp/configs/config_models.yaml": "batch_size: 8\n"}),
-    run("exp_nested_typo", "config_transforms.yaml:2: transforms: unknown part 'trian'; did you mean train?", *EXP,
-        files={"exp/configs/config_transforms.yaml": "transforms~OVERRIDE~:\n  trian: {}\n  eval: {}\n"}),
-    run("exp_yaml_syntax", "config_general.yaml:3:1: expected ',' or ']'", *EXP,
-        files={"exp/configs/config_general.yaml": "a: 1\nb: [8\n"}),
-    run("exp_duplicate_key", "duplicate key 'seed'", *EXP,
-        files={"exp/configs/config_general.yaml": "seed: 1\nseed: 2\n"}),
-    run("exp_top_level_list", "the top level must be a mapping", *EXP,
-        files={"exp/configs/config_general.yaml": "- 32\n"}),
+    run(
+        "exp_key_typo",
+        "exp/configs/config_general.yaml:3: unknown config key 'num_epoch_train'; did you mean "
+        "num_epochs_train?",
+        *EXP,
+        files={"exp/configs/config_general.yaml": "# mine\nseed: 1\nnum_epoch_train: 3\n"},
+    ),
+    run(
+        "exp_wrong_category",
+        "config_models.yaml:1: key 'batch_size' belongs in config_general files",
+        *EXP,
+        files={"exp/configs/config_models.yaml": "batch_size: 8\n"},
+    ),
+    run(
+        "exp_nested_typo",
+        "config_transforms.yaml:2: transforms: unknown part 'trian'; did you mean train?",
+        *EXP,
+        files={"exp/configs/config_transforms.yaml": "transforms~OVERRIDE~:\n  trian: {}\n  eval: {}\n"},
+    ),
+    run(
+        "exp_yaml_syntax",
+        "config_general.yaml:3:1: expected ',' or ']'",
+        *EXP,
+        files={"exp/configs/config_general.yaml": "a: 1\nb: [8\n"},
+    ),
+    run(
+        "exp_duplicate_key",
+        "duplicate key 'seed'",
+        *EXP,
+        files={"exp/configs/config_general.yaml": "seed: 1\nseed: 2\n"},
+    ),
+    run(
+        "exp_top_level_list",
+        "the top level must be a mapping",
+        *EXP,
+        files={"exp/configs/config_general.yaml": "- 32\n"},
+    ),
     run("exp_not_utf8", "not UTF-8 text", *EXP, files={"exp/configs/config_general.yaml": b"seed: \xff\n"}),
-    run("exp_bad_value", "batch_size: expected a positive integer, got True", *EXP,
-        files={"exp/configs/config_general.yaml": "batch_size: true\n"}),
-    run("exp_bad_metric", "'precision_at_one' is not a validation metric; did you mean precision_at_1?", *EXP,
-        files={"exp/configs/config_eval.yaml": "eval_metric_for_best_epoch: precision_at_one\n"}),
-    run("exp_lists_unknown_category", "unknown config category 'config_dataset_x'", *EXP,
-        files={"exp/configs/config_files.yaml": "config_dataset_x: [default]\n"}),
-    run("exp_lists_missing_file", "no config named 'with_cub2000'", *EXP,
-        files={"exp/configs/config_files.yaml": "config_dataset: [default, with_cub2000]\n"}),
-    run("exp_unknown_class", "MultiSimilarityLos", *EXP, files={"exp/configs/config_loss_and_miners.yaml":
-        "loss_funcs~OVERRIDE~:\n  metric_loss:\n    MultiSimilarityLos: {}\n"}),
-    run("exp_overrides_without_merge", "takes its config from DIR; add --merge_argparse_when_resuming", *EXP,
-        "--batch_size", "4", files={"exp/configs/config_general.yaml": "seed: 1\n"}),
+    run(
+        "exp_bad_value",
+        "batch_size: expected a positive integer, got True",
+        *EXP,
+        files={"exp/configs/config_general.yaml": "batch_size: true\n"},
+    ),
+    run(
+        "exp_bad_metric",
+        "'precision_at_one' is not a validation metric; did you mean precision_at_1?",
+        *EXP,
+        files={"exp/configs/config_eval.yaml": "eval_metric_for_best_epoch: precision_at_one\n"},
+    ),
+    run(
+        "exp_lists_unknown_category",
+        "unknown config category 'config_dataset_x'",
+        *EXP,
+        files={"exp/configs/config_files.yaml": "config_dataset_x: [default]\n"},
+    ),
+    run(
+        "exp_lists_missing_file",
+        "no config named 'with_cub2000'",
+        *EXP,
+        files={"exp/configs/config_files.yaml": "config_dataset: [default, with_cub2000]\n"},
+    ),
+    run(
+        "exp_unknown_class",
+        "MultiSimilarityLos",
+        *EXP,
+        files={
+            "exp/configs/config_loss_and_miners.yaml": "loss_funcs~OVERRIDE~:\n  metric_loss:\n    MultiSimilarityLos: {}\n"
+        },
+    ),
+    run(
+        "exp_overrides_without_merge",
+        "takes its config from DIR; add --merge_argparse_when_resuming",
+        *EXP,
+        "--batch_size",
+        "4",
+        files={"exp/configs/config_general.yaml": "seed: 1\n"},
+    ),
     # ---------------------------------------------------------------- --root_config_folder files
-    run("mine_key_typo", "cfg/config_general/mine.yaml:2: unknown config key 'pateince'; did you mean patience?", *MINE,
-        "--config_general", "default", "mine", files={"cfg/config_general/mine.yaml": "seed: 2\npateince: 3\n"}),
-    run("mine_bad_value", "patience: expected an integer >= 0, got -3", *MINE,
-        "--config_general", "[default, mine]", files={"cfg/config_general/mine.yaml": "patience: -3\n"}),
+    run(
+        "mine_key_typo",
+        "cfg/config_general/mine.yaml:2: unknown config key 'pateince'; did you mean patience?",
+        *MINE,
+        "--config_general",
+        "default",
+        "mine",
+        files={"cfg/config_general/mine.yaml": "seed: 2\npateince: 3\n"},
+    ),
+    run(
+        "mine_bad_value",
+        "patience: expected an integer >= 0, got -3",
+        *MINE,
+        "--config_general",
+        "[default, mine]",
+        files={"cfg/config_general/mine.yaml": "patience: -3\n"},
+    ),
     # ---------------------------------------------------------------- data sets, splits, weights (after loading)
-    run("missing_dataset", "images.txt", "--experiment_name", "x", "--dataset_root", "{tmp}/nowhere",
-        "--config_dataset", "[default, with_cub200]"),
+    run(
+        "missing_dataset",
+        "images.txt",
+        "--experiment_name",
+        "x",
+        "--dataset_root",
+        "{tmp}/nowhere",
+        "--config_dataset",
+        "[default, with_cub200]",
+    ),
     run("impossible_split", "MLRCSplitManager", *DEMO, "--split_manager~APPLY~2", "{num_training_sets: 40}"),
     run("dataset_kwarg_typo", "num_clases", *DEMO, "--dataset~OVERRIDE~", "{DemoShapes: {num_clases: 8}}"),
-    run("pretrained_offline", "bn_inception-52deb4733.pth not found", *DEMO,
-        "--models~OVERRIDE~", "{trunk: {BNInception: {}}, embedder: {MLP: {layer_sizes: [8]}}}",
-        "--transforms~OVERRIDE~", "{train: {}, eval: {}}"),
+    run(
+        "pretrained_offline",
+        "bn_inception-52deb4733.pth not found",
+        *DEMO,
+        "--models~OVERRIDE~",
+        "{trunk: {BNInception: {}}, embedder: {MLP: {layer_sizes: [8]}}}",
+        "--transforms~OVERRIDE~",
+        "{train: {}, eval: {}}",
+    ),
     # ---------------------------------------------------------------- searches: refused before any state
-    run("search_key_without_iters", "is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not set",
-        *DEMO, "--loss_funcs~APPLY~3", "{alpha~BAYESIAN~: [1, 4]}"),
+    run(
+        "search_key_without_iters",
+        "is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not set",
+        *DEMO,
+        "--loss_funcs~APPLY~3",
+        "{alpha~BAYESIAN~: [1, 4]}",
+    ),
     run("search_iters_without_key", "the config has no search key", *DEMO, "--bayes_opt_iters", "2"),
     run("search_iters_zero", "--bayes_opt_iters must be >= 1, got 0", *SEARCH[:-1], "0"),
-    run("search_executor_typo", "--trial_executor 'locale' is unknown; did you mean local?", *SEARCH,
-        "--trial_executor", "locale"),
-    run("search_parallel_zero", "--max_parallel_trials must be >= 1, got 0", *SEARCH,
-        "--trial_executor", "local_parallel", "--max_parallel_trials", "0"),
-    run("search_local_parallel", "--trial_executor local runs one trial at a time", *SEARCH,
-        "--max_parallel_trials", "3"),
-    run("search_sobol_too_many", "--sobol_trials must be between 1 and --bayes_opt_iters (2), got 5", *SEARCH,
-        "--sobol_trials", "5"),
-    run("search_reproductions_negative", "--reproductions must be >= 0, got -1", *SEARCH, "--reproductions", "-1"),
-    run("search_slurm_processes_zero", "slurm.processes: expected an integer >= 1, got 0", *SEARCH,
-        "--trial_executor", "slurm", "--slurm", "{cluster: local, processes: 0}"),
-    run("search_slurm_option_twice", "slurm: time and timeout_min are the same option, given twice", *SEARCH,
-        "--trial_executor", "slurm", "--slurm", "{cluster: local, time: 10, timeout_min: 20}"),
-    run("search_bad_sample_class", "MultiSimilarityLos", *SEARCH, "--loss_funcs~OVERRIDE~",
-        "{metric_loss: {MultiSimilarityLos: {alpha~BAYESIAN~: [1, 4]}}}"),
-    run("search_over_an_experiment", "already holds an experiment that is not a search", *SEARCH,
-        files={"logs/x/configs/config_general.yaml": "batch_size: 8\n"}),
+    run(
+        "search_executor_typo",
+        "--trial_executor 'locale' is unknown; did you mean local?",
+        *SEARCH,
+        "--trial_executor",
+        "locale",
+    ),
+    run(
+        "search_parallel_zero",
+        "--max_parallel_trials must be >= 1, got 0",
+        *SEARCH,
+        "--trial_executor",
+        "local_parallel",
+        "--max_parallel_trials",
+        "0",
+    ),
+    run(
+        "search_local_parallel",
+        "--trial_executor local runs one trial at a time",
+        *SEARCH,
+        "--max_parallel_trials",
+        "3",
+    ),
+    run(
+        "search_sobol_too_many",
+        "--sobol_trials must be between 1 and --bayes_opt_iters (2), got 5",
+        *SEARCH,
+        "--sobol_trials",
+        "5",
+    ),
+    run(
+        "search_reproductions_negative",
+        "--reproductions must be >= 0, got -1",
+        *SEARCH,
+        "--reproductions",
+        "-1",
+    ),
+    run(
+        "search_slurm_processes_zero",
+        "slurm.processes: expected an integer >= 1, got 0",
+        *SEARCH,
+        "--trial_executor",
+        "slurm",
+        "--slurm",
+        "{cluster: local, processes: 0}",
+    ),
+    run(
+        "search_slurm_option_twice",
+        "slurm: time and timeout_min are the same option, given twice",
+        *SEARCH,
+        "--trial_executor",
+        "slurm",
+        "--slurm",
+        "{cluster: local, time: 10, timeout_min: 20}",
+    ),
+    run(
+        "search_bad_sample_class",
+        "MultiSimilarityLos",
+        *SEARCH,
+        "--loss_funcs~OVERRIDE~",
+        "{metric_loss: {MultiSimilarityLos: {alpha~BAYESIAN~: [1, 4]}}}",
+    ),
+    run(
+        "search_over_an_experiment",
+        "already holds an experiment that is not a search",
+        *SEARCH,
+        files={"logs/x/configs/config_general.yaml": "batch_size: 8\n"},
+    ),
     # ---------------------------------------------------------------- python -m dmlbench.data
     data("data_unknown_command", "invalid choice: 'fetch'", "fetch", "CUB200"),
     data("data_no_root", "the following arguments are required: --root", "download", "CUB200"),
     data("data_unknown_name", "CUB201", "download", "CUB201", "--root", "{tmp}/data"),
-    data("data_unknown_option", "--option csv_file: CUB200 has no such option", "check", "CUB200", "--root",
-         "{tmp}/data", "--option", "csv_file=x.csv"),
-    data("data_option_without_value", "expected KEY=VALUE", "check", "CUB200", "--root", "{tmp}/data",
-         "--option", "split"),
-    data("data_bad_workers", "argument --workers: invalid int value", "check", "CUB200", "--root", "{tmp}/data",
-         "--workers", "many"),
+    data(
+        "data_unknown_option",
+        "--option csv_file: CUB200 has no such option",
+        "check",
+        "CUB200",
+        "--root",
+        "{tmp}/data",
+        "--option",
+        "csv_file=x.csv",
+    ),
+    data(
+        "data_option_without_value",
+        "expected KEY=VALUE",
+        "check",
+        "CUB200",
+        "--root",
+        "{tmp}/data",
+        "--option",
+        "split",
+    ),
+    data(
+        "data_bad_workers",
+        "argument --workers: invalid int value",
+        "check",
+        "CUB200",
+        "--root",
+        "{tmp}/data",
+        "--workers",
+        "many",
+    ),
     data("data_missing_tree", "images.txt", "check", "CUB200", "--root", "{tmp}/data", code=1),
-    download("archive_absolute_link", "points outside", ("CUB_200_2011.tgz", tar_bytes(
-        [("CUB_200_2011/a.txt", "file", "x"), ("CUB_200_2011/evil", "symlink", "/etc/passwd")]))),
-    download("archive_filter_refused_link", "refused by tarfile's data filter", ("CUB_200_2011.tgz", tar_bytes(
-        [("d", "dir", ""), ("d/f.txt", "file", "x"), ("d/s", "symlink", ".."), ("d/s/s2", "symlink", "..")]))),
-    download("archive_dotdot", "unsafe path '../escape.txt'", ("CUB_200_2011.tgz", tar_bytes(
-        [("ok.txt", "file", "x"), ("../escape.txt", "file", "x")]))),
+    download(
+        "archive_absolute_link",
+        "points outside",
+        (
+            "CUB_200_2011.tgz",
+            tar_bytes([("CUB_200_2011/a.txt", "file", "x"), ("CUB_200_2011/evil", "symlink", "/etc/passwd")]),
+        ),
+    ),
+    download(
+        "archive_filter_refused_link",
+        "refused by tarfile's data filter",
+        (
+            "CUB_200_2011.tgz",
+            tar_bytes(
+                [
+                    ("d", "dir", ""),
+                    ("d/f.txt", "file", "x"),
+                    ("d/s", "symlink", ".."),
+                    ("d/s/s2", "symlink", ".."),
+                ]
+            ),
+        ),
+    ),
+    download(
+        "archive_dotdot",
+        "unsafe path '../escape.txt'",
+        ("CUB_200_2011.tgz", tar_bytes([("ok.txt", "file", "x"), ("../escape.txt", "file", "x")])),
+    ),
     download("archive_truncated", "is corrupt", ("CUB_200_2011.tgz", GOOD_TAR[: len(GOOD_TAR) // 2])),
     download("archive_not_an_archive", "is corrupt", ("CUB_200_2011.tgz", b"<html>Not Found</html>" * 40)),
-    download("archive_file_over_folder", "collides with the folder", ("CUB_200_2011.tgz", tar_bytes(
-        [("CUB_200_2011", "file", "not a folder")])), files={"data/CUB_200_2011/keep.txt": "mine"}),
-    download("archive_file_and_folder", "is both a file and a folder", ("CUB_200_2011.zip", zip_bytes(
-        {"x": "file", "x/y.txt": "inside"}))),
+    download(
+        "archive_file_over_folder",
+        "collides with the folder",
+        ("CUB_200_2011.tgz", tar_bytes([("CUB_200_2011", "file", "not a folder")])),
+        files={"data/CUB_200_2011/keep.txt": "mine"},
+    ),
+    download(
+        "archive_file_and_folder",
+        "is both a file and a folder",
+        ("CUB_200_2011.zip", zip_bytes({"x": "file", "x/y.txt": "inside"})),
+    ),
 ]
 
 

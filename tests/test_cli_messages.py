@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from dmlbench.cli import main
 from dmlbench.config.exp_config_lookup import SHIPPED_EXP_CONFIGS, find_exp_config
 

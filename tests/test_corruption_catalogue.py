@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
 
 import pytest
 import torch
@@ -19,20 +18,48 @@ from dmlbench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = [
-    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-    "--dataset", "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
-    "--split_manager", "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
-    "--num_epochs_train", "2", "--iterations_per_epoch", "2", "--save_interval", "1", "--batch_size", "16",
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--dataset",
+    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
+    "--split_manager",
+    "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
+    "--num_epochs_train",
+    "2",
+    "--iterations_per_epoch",
+    "2",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
 ]
 SEARCH = [
-    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-    "--experiment_name", "search",
-    "--num_epochs_train", "1", "--iterations_per_epoch", "2", "--save_interval", "1", "--batch_size", "16",
-    "--check_untrained_accuracy", "false",
-    "--dataset~APPLY~2", "{num_classes: 16, images_per_class: 8}",
-    "--split_manager~APPLY~2", "{num_training_partitions: 2, num_training_sets: 2}",
-    "--loss_funcs~APPLY~3", "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
-    "--bayes_opt_iters", "2", "--sobol_trials", "2",
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--experiment_name",
+    "search",
+    "--num_epochs_train",
+    "1",
+    "--iterations_per_epoch",
+    "2",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
+    "--check_untrained_accuracy",
+    "false",
+    "--dataset~APPLY~2",
+    "{num_classes: 16, images_per_class: 8}",
+    "--split_manager~APPLY~2",
+    "{num_training_partitions: 2, num_training_sets: 2}",
+    "--loss_funcs~APPLY~3",
+    "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
+    "--bayes_opt_iters",
+    "2",
+    "--sobol_trials",
+    "2",
 ]
 MARKER = "pwned_by_checkpoint"
 
@@ -91,8 +118,20 @@ def dataset_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, dataset_root) -> Path:
     root = tmp_path_factory.mktemp("runs")
-    assert main([*RUN, "--experiment_name", "tiny", "--root_experiment_folder", str(root),
-                 "--dataset_root", str(dataset_root)]) == 0
+    assert (
+        main(
+            [
+                *RUN,
+                "--experiment_name",
+                "tiny",
+                "--root_experiment_folder",
+                str(root),
+                "--dataset_root",
+                str(dataset_root),
+            ]
+        )
+        == 0
+    )
     return root / "tiny"
 
 
@@ -119,10 +158,15 @@ def fold_dir(experiment: Path) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and "command_line.txt" not in p.name and not p.name.startswith("records.db")
-            and "tensorboard" not in p.parts
-            and p.suffix != ".lock"}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and "command_line.txt" not in p.name
+        and not p.name.startswith("records.db")
+        and "tensorboard" not in p.parts
+        and p.suffix != ".lock"
+    }
 
 
 # ------------------------------------------------------------------ the catalogue
@@ -143,6 +187,7 @@ def both_latest(corruption: Callable[[Path], None]) -> Callable[[Path], None]:
     def apply(path: Path) -> None:
         corruption(path)
         corruption(path.with_name("latest.prev.pt"))
+
     return apply
 
 
@@ -181,45 +226,191 @@ CASES = [
     ("latest-truncated", "run", latest_alone, truncate, RESUME, ("latest.pt", "delete"), remove_file),
     ("latest-garbage", "run", latest_alone, garbage, RESUME, ("latest.pt", "delete"), None),
     ("latest-empty-evaluate", "run", latest_alone, empty, EVALUATE, ("latest.pt", "delete"), None),
-    ("latest-and-prev-truncated", "run", latest, both_latest(truncate), RESUME, ("latest.prev.pt", "delete both"), None),
-    ("latest-crafted-pickle", "run", latest, both_latest(crafted_pickle), RESUME, ("latest", "not a plain checkpoint"),
-     None),
+    (
+        "latest-and-prev-truncated",
+        "run",
+        latest,
+        both_latest(truncate),
+        RESUME,
+        ("latest.prev.pt", "delete both"),
+        None,
+    ),
+    (
+        "latest-crafted-pickle",
+        "run",
+        latest,
+        both_latest(crafted_pickle),
+        RESUME,
+        ("latest", "not a plain checkpoint"),
+        None,
+    ),
     ("best-truncated", "run", best, truncate, EVALUATE, ("best.pt", "resume"), remove_checkpoints),
     ("best-garbage", "run", best, garbage, EVALUATE, ("best.pt", "delete"), None),
     ("best-empty", "run", best, empty, EVALUATE, ("best.pt", "delete"), None),
-    ("best-crafted-pickle", "run", best, crafted_pickle, EVALUATE, ("best.pt", "not a plain checkpoint"), None),
-    ("best-crafted-pickle-resume", "run", best, crafted_pickle, RESUME, ("best.pt", "not a plain checkpoint"), None),
+    (
+        "best-crafted-pickle",
+        "run",
+        best,
+        crafted_pickle,
+        EVALUATE,
+        ("best.pt", "not a plain checkpoint"),
+        None,
+    ),
+    (
+        "best-crafted-pickle-resume",
+        "run",
+        best,
+        crafted_pickle,
+        RESUME,
+        ("best.pt", "not a plain checkpoint"),
+        None,
+    ),
     ("records-garbage", "run", records, garbage, EVALUATE, ("records.db", "move it aside"), move_aside),
     ("records-truncated", "run", records, truncate, RESUME, ("records.db", "move it aside"), None),
-    ("manifest-truncated", "run", configs("split_manifest.json"), truncate, RESUME, ("split_manifest.json", "delete"),
-     remove_file),
-    ("manifest-garbage", "run", configs("split_manifest.json"), garbage, EVALUATE, ("split_manifest.json", "delete"),
-     None),
-    ("manifest-not-an-object", "run", configs("split_manifest.json"), json_list, RESUME, ("split_manifest.json",),
-     None),
-    ("config-general-truncated", "run", configs("config_general.yaml"), truncate, RESUME,
-     ("config_general.yaml", "restore"), None),
-    ("config-models-garbage", "run", configs("config_models.yaml"), garbage, EVALUATE,
-     ("config_models.yaml", "restore"), None),
-    ("config-loss-edited", "run", configs("config_loss_and_miners.yaml"), edit_yaml, RESUME,
-     ("config_loss_and_miners.yaml", "sha256"), None),
-    ("config-dataset-empty", "run", configs("config_dataset.yaml"), empty, EVALUATE, ("config_dataset.yaml",), None),
-    ("config-optimizers-deleted", "run", configs("config_optimizers.yaml"), delete, RESUME,
-     ("config_optimizers.yaml", "missing"), None),
-    ("config-hashes-garbage", "run", configs("config_sha256.json"), garbage, RESUME, ("config_sha256.json", "delete"),
-     remove_file),
-    ("search-json-truncated", "search", lambda e: e / "trials" / "search.json", truncate, RERUN_SEARCH,
-     ("search.json",), None),
-    ("search-json-garbage", "search", lambda e: e / "trials" / "search.json", garbage, RERUN_SEARCH,
-     ("search.json",), None),
-    ("ax-state-truncated", "search", lambda e: e / "trials" / "ax_state.json", truncate, RERUN_SEARCH,
-     ("ax_state.json", "new --experiment_name"), None),
-    ("ax-state-not-ax", "search", lambda e: e / "trials" / "ax_state.json", json_object, RERUN_SEARCH,
-     ("ax_state.json",), None),
-    ("trial-result-truncated", "search", trial_result, truncate, RERUN_SEARCH, ("trial_result.json", "delete"),
-     remove_file),
-    ("trial-result-not-an-object", "search", trial_result, json_list, RERUN_SEARCH, ("trial_result.json",), None),
-    ("test-result-garbage", "search", best_test_result, garbage, RERUN_SEARCH, ("test_result.json", "delete"), None),
+    (
+        "manifest-truncated",
+        "run",
+        configs("split_manifest.json"),
+        truncate,
+        RESUME,
+        ("split_manifest.json", "delete"),
+        remove_file,
+    ),
+    (
+        "manifest-garbage",
+        "run",
+        configs("split_manifest.json"),
+        garbage,
+        EVALUATE,
+        ("split_manifest.json", "delete"),
+        None,
+    ),
+    (
+        "manifest-not-an-object",
+        "run",
+        configs("split_manifest.json"),
+        json_list,
+        RESUME,
+        ("split_manifest.json",),
+        None,
+    ),
+    (
+        "config-general-truncated",
+        "run",
+        configs("config_general.yaml"),
+        truncate,
+        RESUME,
+        ("config_general.yaml", "restore"),
+        None,
+    ),
+    (
+        "config-models-garbage",
+        "run",
+        configs("config_models.yaml"),
+        garbage,
+        EVALUATE,
+        ("config_models.yaml", "restore"),
+        None,
+    ),
+    (
+        "config-loss-edited",
+        "run",
+        configs("config_loss_and_miners.yaml"),
+        edit_yaml,
+        RESUME,
+        ("config_loss_and_miners.yaml", "sha256"),
+        None,
+    ),
+    (
+        "config-dataset-empty",
+        "run",
+        configs("config_dataset.yaml"),
+        empty,
+        EVALUATE,
+        ("config_dataset.yaml",),
+        None,
+    ),
+    (
+        "config-optimizers-deleted",
+        "run",
+        configs("config_optimizers.yaml"),
+        delete,
+        RESUME,
+        ("config_optimizers.yaml", "missing"),
+        None,
+    ),
+    (
+        "config-hashes-garbage",
+        "run",
+        configs("config_sha256.json"),
+        garbage,
+        RESUME,
+        ("config_sha256.json", "delete"),
+        remove_file,
+    ),
+    (
+        "search-json-truncated",
+        "search",
+        lambda e: e / "trials" / "search.json",
+        truncate,
+        RERUN_SEARCH,
+        ("search.json",),
+        None,
+    ),
+    (
+        "search-json-garbage",
+        "search",
+        lambda e: e / "trials" / "search.json",
+        garbage,
+        RERUN_SEARCH,
+        ("search.json",),
+        None,
+    ),
+    (
+        "ax-state-truncated",
+        "search",
+        lambda e: e / "trials" / "ax_state.json",
+        truncate,
+        RERUN_SEARCH,
+        ("ax_state.json", "new --experiment_name"),
+        None,
+    ),
+    (
+        "ax-state-not-ax",
+        "search",
+        lambda e: e / "trials" / "ax_state.json",
+        json_object,
+        RERUN_SEARCH,
+        ("ax_state.json",),
+        None,
+    ),
+    (
+        "trial-result-truncated",
+        "search",
+        trial_result,
+        truncate,
+        RERUN_SEARCH,
+        ("trial_result.json", "delete"),
+        remove_file,
+    ),
+    (
+        "trial-result-not-an-object",
+        "search",
+        trial_result,
+        json_list,
+        RERUN_SEARCH,
+        ("trial_result.json",),
+        None,
+    ),
+    (
+        "test-result-garbage",
+        "search",
+        best_test_result,
+        garbage,
+        RERUN_SEARCH,
+        ("test_result.json", "delete"),
+        None,
+    ),
 ]
 
 
@@ -228,13 +419,19 @@ def command(kind: str, experiment: Path, dataset_root: Path) -> list[str]:
     if kind == RERUN_SEARCH:
         return [*SEARCH, *where]
     base = ["--experiment_name", experiment.name, *where]
-    return [*base, "--resume_training", "latest"] if kind == RESUME else [*base, "--evaluate", "--evaluate_ensemble"]
+    return (
+        [*base, "--resume_training", "latest"]
+        if kind == RESUME
+        else [*base, "--evaluate", "--evaluate_ensemble"]
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
 def test_corrupt_file_is_one_line_exit_2(case, request, tmp_path, dataset_root, capsys):
     name, source, locate, corruption, kind, words, remedy = case
-    experiment = copy_of(request.getfixturevalue("finished_run" if source == "run" else "finished_search"), tmp_path)
+    experiment = copy_of(
+        request.getfixturevalue("finished_run" if source == "run" else "finished_search"), tmp_path
+    )
     target = locate(experiment)
     corruption(target)
     before = snapshot(experiment)

@@ -33,10 +33,30 @@ DATASET_OF_PREFIX = {
     "inat": "INaturalist",
 }
 #: MLRC's losses (Musgrave et al., ECCV 2020): these exp_configs run the MLRC protocol
-MLRC_LOSSES = {"contrastive", "triplet", "ntxent", "proxy_nca", "margin", "margin_per_class", "normalized_softmax",
-               "cosface", "arcface", "fastap", "snr", "ms", "ms_miner", "softtriple"}
-MLRC_SPLIT = {"MLRCSplitManager": {"test_size": 0.5, "test_start_idx": 0.5, "num_training_partitions": 4,
-                                   "num_training_sets": 4}}
+MLRC_LOSSES = {
+    "contrastive",
+    "triplet",
+    "ntxent",
+    "proxy_nca",
+    "margin",
+    "margin_per_class",
+    "normalized_softmax",
+    "cosface",
+    "arcface",
+    "fastap",
+    "snr",
+    "ms",
+    "ms_miner",
+    "softtriple",
+}
+MLRC_SPLIT = {
+    "MLRCSplitManager": {
+        "test_size": 0.5,
+        "test_start_idx": 0.5,
+        "num_training_partitions": 4,
+        "num_training_sets": 4,
+    }
+}
 #: (save_interval, patience) of MLRC's validation schedule per data set
 MLRC_SCHEDULE = {"CUB200": (2, 9), "Cars196": (5, 14), "StanfordOnlineProducts": (20, 39)}
 
@@ -68,10 +88,15 @@ def declares_split_manager(name: str) -> bool:
     configs = EXP_CONFIGS / name / "configs"
     sources = [configs / "config_dataset.yaml"]
     listed = load_yaml_file(configs / "config_files.yaml") if (configs / "config_files.yaml").exists() else {}
-    sources += [ROOT / "dmlbench" / "configs" / "config_dataset" / f"{file}.yaml"
-                for file in (listed or {}).get("config_dataset", []) if file != "default"]
+    sources += [
+        ROOT / "dmlbench" / "configs" / "config_dataset" / f"{file}.yaml"
+        for file in (listed or {}).get("config_dataset", [])
+        if file != "default"
+    ]
     for path in sources:
-        if path.exists() and any(str(key).split("~")[0] == "split_manager" for key in load_yaml_file(path) or {}):
+        if path.exists() and any(
+            str(key).split("~")[0] == "split_manager" for key in load_yaml_file(path) or {}
+        ):
             return True
     return False
 
@@ -95,16 +120,32 @@ def test_exp_config_runs_its_data_set_and_protocol(name: str) -> None:
 
 def sdm_readme_command(name: str) -> list[str]:
     """The SDM README's command line (written for powerful-benchmarker): data set by file lists."""
-    command = ["--reproduce_results", f"exp_configs/{name}", "--experiment_name", name,
-               "--merge_argparse_when_resuming", "--split_manager~SWAP~1", "{MLRCSplitManager: {}}"]
+    command = [
+        "--reproduce_results",
+        f"exp_configs/{name}",
+        "--experiment_name",
+        name,
+        "--merge_argparse_when_resuming",
+        "--split_manager~SWAP~1",
+        "{MLRCSplitManager: {}}",
+    ]
     with_file = {"car": "with_cars196", "sop": "with_sop"}.get(name.split("_")[0])
     if with_file:
-        command += ["--config_dataset", f"[default, {with_file}]", "--config_general", f"[default, {with_file}]"]
+        command += [
+            "--config_dataset",
+            f"[default, {with_file}]",
+            "--config_general",
+            f"[default, {with_file}]",
+        ]
     return command
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if expected_split_manager(split_prefix(n)[1]) == MLRC_SPLIT])
-def test_the_papers_long_command_line_resolves_to_the_same_config(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if expected_split_manager(split_prefix(n)[1]) == MLRC_SPLIT]
+)
+def test_the_papers_long_command_line_resolves_to_the_same_config(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     assert resolve(sdm_readme_command(name)) == resolve(["--reproduce_results", f"exp_configs/{name}"])
 
@@ -112,7 +153,11 @@ def test_the_papers_long_command_line_resolves_to_the_same_config(name: str, mon
 def readme_commands() -> list[tuple[str, list[str]]]:
     """``python run.py --reproduce_results ...`` commands in the READMEs' code blocks."""
     commands = []
-    for readme in [ROOT / "README.md", EXP_CONFIGS / "README.md", *sorted(ROOT.glob("dmlbench/plugins/*/README.md"))]:
+    for readme in [
+        ROOT / "README.md",
+        EXP_CONFIGS / "README.md",
+        *sorted(ROOT.glob("dmlbench/plugins/*/README.md")),
+    ]:
         text = readme.read_text().replace("\\\n", " ")
         for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
             for line in block.splitlines():
@@ -126,9 +171,12 @@ def test_the_readmes_have_reproduce_commands() -> None:
     assert len(readme_commands()) >= 5
 
 
-@pytest.mark.parametrize("where,argv", readme_commands(), ids=lambda value: value if isinstance(value, str) else "")
-def test_readme_commands_resolve_to_the_published_protocol(where: str, argv: list[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "where,argv", readme_commands(), ids=lambda value: value if isinstance(value, str) else ""
+)
+def test_readme_commands_resolve_to_the_published_protocol(
+    where: str, argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     name = Path(argv[argv.index("--reproduce_results") + 1]).name
     prefix, method = split_prefix(name)

@@ -51,9 +51,14 @@ SOURCES = Path(__file__).resolve().parents[1]
 #: Calls that create private (0600/0700) entries or set modes, and why each one is fine.
 PRIVATE_MODE_CALLS = {
     ("dmlbench/fileio.py", "os.open(folder, os.O_RDONLY)"): "opens a folder to fsync it",
-    ("dmlbench/fileio.py", "os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 438)"): "0o666 less the umask",
-    ("dmlbench/data/demo.py", "tempfile.mkdtemp(dir=root, prefix=_temporary_prefix(folder.name))"):
-        "chmod to umask_mode(0o777) before it is renamed into place",
+    (
+        "dmlbench/fileio.py",
+        "os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 438)",
+    ): "0o666 less the umask",
+    (
+        "dmlbench/data/demo.py",
+        "tempfile.mkdtemp(dir=root, prefix=_temporary_prefix(folder.name))",
+    ): "chmod to umask_mode(0o777) before it is renamed into place",
     ("dmlbench/data/demo.py", "temporary.chmod(umask_mode(511))"): "the umask's mode",
 }
 RISKY = {"mkstemp", "NamedTemporaryFile", "mkdtemp", "chmod", "fchmod"}
@@ -70,9 +75,11 @@ def _risky_calls(path: Path) -> set[str]:
 
 
 def test_no_writer_makes_private_files_unnoticed() -> None:
-    found = {(str(path.relative_to(SOURCES)), call)
-             for path in [*SOURCES.glob("dmlbench/**/*.py"), *SOURCES.glob("plugins/**/*.py")]
-             for call in _risky_calls(path)}
+    found = {
+        (str(path.relative_to(SOURCES)), call)
+        for path in [*SOURCES.glob("dmlbench/**/*.py"), *SOURCES.glob("plugins/**/*.py")]
+        for call in _risky_calls(path)
+    }
     assert found == set(PRIVATE_MODE_CALLS), "a new call that may create a 0600/0700 entry: check its mode"
 
 

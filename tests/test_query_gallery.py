@@ -38,23 +38,43 @@ def build_inshop(root: Path) -> None:
 
 def test_inshop_is_scored_query_against_gallery(tmp_path):
     build_inshop(tmp_path / "data")
-    code = main([
-        "--experiment_name", "inshop", "--root_experiment_folder", str(tmp_path / "logs"),
-        "--dataset_root", str(tmp_path / "data"), "--config_dataset", "[default, with_inshop]",
-        "--models~OVERRIDE~", "{trunk: {SmallConvNet: {num_features: 16, width: 8}}, embedder: {MLP: {layer_sizes: [8]}}}",
-        "--transforms~OVERRIDE~", "{train: {RandomHorizontalFlip: {p: 0.5}}, eval: {}}",
-        "--loss_funcs~OVERRIDE~", "{metric_loss: {ContrastiveLoss: {}}}",
-        "--sampler", "{MPerClassSampler: {m: 2}}", "--batch_size", "4",
-        "--optimizers~APPLY~3", "{lr: 0.01}",
-        "--num_epochs_train", "1", "--iterations_per_epoch", "2", "--dataloader_num_workers", "0",
-    ])
+    code = main(
+        [
+            "--experiment_name",
+            "inshop",
+            "--root_experiment_folder",
+            str(tmp_path / "logs"),
+            "--dataset_root",
+            str(tmp_path / "data"),
+            "--config_dataset",
+            "[default, with_inshop]",
+            "--models~OVERRIDE~",
+            "{trunk: {SmallConvNet: {num_features: 16, width: 8}}, embedder: {MLP: {layer_sizes: [8]}}}",
+            "--transforms~OVERRIDE~",
+            "{train: {RandomHorizontalFlip: {p: 0.5}}, eval: {}}",
+            "--loss_funcs~OVERRIDE~",
+            "{metric_loss: {ContrastiveLoss: {}}}",
+            "--sampler",
+            "{MPerClassSampler: {m: 2}}",
+            "--batch_size",
+            "4",
+            "--optimizers~APPLY~3",
+            "{lr: 0.01}",
+            "--num_epochs_train",
+            "1",
+            "--iterations_per_epoch",
+            "2",
+            "--dataloader_num_workers",
+            "0",
+        ]
+    )
     assert code == 0
     folder = tmp_path / "logs" / "inshop"
     report = json.loads((folder / "meta" / "report.json").read_text())
     # The untrained trunk's features separate the item colours clearly (no near-ties), so an
     # independent recomputation is well conditioned.
     reported = report["results"]["test"]["untrained_trunk"]["separated"]["per_fold"]
-    (scheme, metrics), = reported.items()
+    ((scheme, metrics),) = reported.items()
 
     # Recompute: trunk features of query and gallery images, then P@1 and R-Precision by a loop
     # over queries (gallery ranked by cosine similarity; relevant = same item, R = 2 here).

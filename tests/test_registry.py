@@ -27,8 +27,16 @@ def test_nearest_is_case_insensitive():
 
 
 def test_nested_objects_are_built():
-    loss = build("loss", {"MultiSimilarityLoss": {"alpha": 3, "distance": {"CosineSimilarity": {}},
-                                                  "reducer": {"MeanReducer": {}}}})
+    loss = build(
+        "loss",
+        {
+            "MultiSimilarityLoss": {
+                "alpha": 3,
+                "distance": {"CosineSimilarity": {}},
+                "reducer": {"MeanReducer": {}},
+            }
+        },
+    )
     assert isinstance(loss, MultiSimilarityLoss) and loss.alpha == 3
     assert isinstance(loss.distance, CosineSimilarity) and isinstance(loss.reducer, MeanReducer)
 
@@ -61,7 +69,9 @@ def test_check_keywords_catches_typos_without_building():
     with pytest.raises(ConfigError, match=r"'alpah'.*did you mean alpha"):
         check_keywords("loss", {"MultiSimilarityLoss": {"alpah": 2}}, "loss_funcs.metric_loss")
     with pytest.raises(ConfigError, match=r"reducer.MeanReducer: unknown argument 'foo'"):
-        check_keywords("loss", {"TripletMarginLoss": {"reducer": {"MeanReducer": {"foo": 1}}}}, "loss_funcs.metric_loss")
+        check_keywords(
+            "loss", {"TripletMarginLoss": {"reducer": {"MeanReducer": {"foo": 1}}}}, "loss_funcs.metric_loss"
+        )
     # a keyword a **kwargs chain may accept is not rejected (torchvision's resnet50 forwards it)
     check_keywords("model", {"resnet50": {"num_classes": 10}}, "models.trunk")
 
@@ -82,6 +92,12 @@ def test_a_misspelt_loss_is_offered_losses_only(typo):
 
 
 def test_library_losses_of_every_family_resolve():
-    for name in ("CrossEntropyLoss", "MultiSimilarityLoss", "CrossBatchMemory", "MultipleLosses",
-                 "ContextualHybridLoss", "NormSoftmaxLoss"):
+    for name in (
+        "CrossEntropyLoss",
+        "MultiSimilarityLoss",
+        "CrossBatchMemory",
+        "MultipleLosses",
+        "ContextualHybridLoss",
+        "NormSoftmaxLoss",
+    ):
         assert lookup("loss", name) is not None

@@ -19,10 +19,21 @@ from dmlbench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
-    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-    "--dataset", "{DemoShapes: {num_classes: 16, images_per_class: 10}}",
-    "--split_manager", "{MLRCSplitManager: {num_training_sets: 2}}",
-    "--num_epochs_train", "3", "--iterations_per_epoch", "4", "--save_interval", "1", "--batch_size", "16",
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--dataset",
+    "{DemoShapes: {num_classes: 16, images_per_class: 10}}",
+    "--split_manager",
+    "{MLRCSplitManager: {num_training_sets: 2}}",
+    "--num_epochs_train",
+    "3",
+    "--iterations_per_epoch",
+    "4",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
 ]
 
 
@@ -32,8 +43,18 @@ def dataset_root(tmp_path_factory) -> Path:
 
 
 def run_cli(root: Path, dataset_root: Path, name: str, *extra: str) -> int:
-    return main([*TINY, "--experiment_name", name, "--root_experiment_folder", str(root),
-                 "--dataset_root", str(dataset_root), *extra])
+    return main(
+        [
+            *TINY,
+            "--experiment_name",
+            name,
+            "--root_experiment_folder",
+            str(root),
+            "--dataset_root",
+            str(dataset_root),
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +81,13 @@ def test_run_writes_the_experiment_folder(finished_run):
         assert (folder / scheme / "checkpoints" / "best.pt").exists()
         assert (folder / scheme / "checkpoints" / "latest.pt").exists()
         assert any((folder / scheme / "tensorboard").iterdir())
-    for name in ("report.md", "report.json", "records.db", "csv/accuracies.csv", "plots/validation_curves.png"):
+    for name in (
+        "report.md",
+        "report.json",
+        "records.db",
+        "csv/accuracies.csv",
+        "plots/validation_curves.png",
+    ):
         assert (folder / "meta" / name).exists(), name
     assert not list(folder.rglob("*.tmp")), "temp files left behind"
 
@@ -81,7 +108,8 @@ def test_report_statistics_match_fold_records(finished_run):
             assert 0 <= entry["concatenated"][metric] <= 1
             rows = connection.execute(
                 "SELECT value FROM accuracies WHERE split='test' AND trained_status=? AND mode='fold' AND metric=?",
-                (status, metric)).fetchall()
+                (status, metric),
+            ).fetchall()
             assert sorted(r[0] for r in rows) == pytest.approx(sorted(values))
     markdown = (finished_run / "meta" / "report.md").read_text()
     assert "concatenated (2 models)" in markdown and "MAP@R" in markdown
@@ -102,17 +130,39 @@ def test_fresh_run_into_existing_folder_refuses(finished_run, dataset_root, caps
 
 def test_evaluate_saved_models_reproduces_test_numbers(finished_run, dataset_root):
     first = json.loads((finished_run / "meta" / "report.json").read_text())
-    code = main(["--experiment_name", "tiny", "--root_experiment_folder", str(finished_run.parent),
-                 "--dataset_root", str(dataset_root), "--evaluate", "--evaluate_ensemble", "--splits_to_eval", "[test]"])
+    code = main(
+        [
+            "--experiment_name",
+            "tiny",
+            "--root_experiment_folder",
+            str(finished_run.parent),
+            "--dataset_root",
+            str(dataset_root),
+            "--evaluate",
+            "--evaluate_ensemble",
+            "--splits_to_eval",
+            "[test]",
+        ]
+    )
     assert code == 0
     evaluated = json.loads((finished_run / "meta" / "report.json").read_text())
     assert trained_numbers(evaluated) == trained_numbers(first)
 
 
 def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, dataset_root):
-    command = [sys.executable, str(REPO / "run.py"), *TINY, "--experiment_name", "tiny",
-               "--root_experiment_folder", str(tmp_path), "--dataset_root", str(dataset_root),
-               "--num_epochs_train", "6"]
+    command = [
+        sys.executable,
+        str(REPO / "run.py"),
+        *TINY,
+        "--experiment_name",
+        "tiny",
+        "--root_experiment_folder",
+        str(tmp_path),
+        "--dataset_root",
+        str(dataset_root),
+        "--num_epochs_train",
+        "6",
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = None
     deadline = time.time() + 120
@@ -131,14 +181,36 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, dataset_r
     assert latest is not None, "the run finished or failed before it could be killed"
     assert not (tmp_path / "tiny" / "meta" / "report.json").exists()
 
-    resume = ["--experiment_name", "tiny", "--root_experiment_folder", str(tmp_path),
-              "--dataset_root", str(dataset_root), "--resume_training", "latest"]
+    resume = [
+        "--experiment_name",
+        "tiny",
+        "--root_experiment_folder",
+        str(tmp_path),
+        "--dataset_root",
+        str(dataset_root),
+        "--resume_training",
+        "latest",
+    ]
     assert main(resume) == 0
     resumed = json.loads((tmp_path / "tiny" / "meta" / "report.json").read_text())
 
     uninterrupted_root = tmp_path / "straight"
-    assert main([*TINY, "--experiment_name", "tiny", "--root_experiment_folder", str(uninterrupted_root),
-                 "--dataset_root", str(dataset_root), "--num_epochs_train", "6"]) == 0
+    assert (
+        main(
+            [
+                *TINY,
+                "--experiment_name",
+                "tiny",
+                "--root_experiment_folder",
+                str(uninterrupted_root),
+                "--dataset_root",
+                str(dataset_root),
+                "--num_epochs_train",
+                "6",
+            ]
+        )
+        == 0
+    )
     straight = json.loads((uninterrupted_root / "tiny" / "meta" / "report.json").read_text())
     assert trained_numbers(resumed) == trained_numbers(straight)
 
@@ -146,12 +218,21 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, dataset_r
 @pytest.mark.parametrize(
     "extra, expected",
     [
-        (["--loss_funcs~OVERRIDE~", "{metric_loss: {MultiSimilarityLos: {}}}"], "nearest: MultiSimilarityLoss"),
+        (
+            ["--loss_funcs~OVERRIDE~", "{metric_loss: {MultiSimilarityLos: {}}}"],
+            "nearest: MultiSimilarityLoss",
+        ),
         (["--batch_size", "{unclosed: [1, 2"], "--batch_size"),
         (["--optimizers~FROB~", "{}"], "~FROB~"),
         (["--bacth_size", "16"], "did you mean --batch_size"),
-        (["--loss_funcs~OVERRIDE~", "{metric_loss: {MultiSimilarityLoss: {alpah: 2}}}"], "did you mean alpha"),
-        (["--loss_funcs", "{metric_loss: {MultiSimilarityLoss: {alpha~BAYESIAN~: [0.1, 10]}}}"], "--bayes_opt_iters"),
+        (
+            ["--loss_funcs~OVERRIDE~", "{metric_loss: {MultiSimilarityLoss: {alpah: 2}}}"],
+            "did you mean alpha",
+        ),
+        (
+            ["--loss_funcs", "{metric_loss: {MultiSimilarityLoss: {alpha~BAYESIAN~: [0.1, 10]}}}"],
+            "--bayes_opt_iters",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, dataset_root, capsys, extra, expected):
@@ -164,8 +245,18 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, dataset_root, ca
 
 
 def test_missing_dataset_names_the_file(tmp_path, capsys):
-    code = main(["--experiment_name", "cub", "--root_experiment_folder", str(tmp_path),
-                 "--dataset_root", str(tmp_path / "nowhere"), "--config_dataset", "[default, with_cub200]"])
+    code = main(
+        [
+            "--experiment_name",
+            "cub",
+            "--root_experiment_folder",
+            str(tmp_path),
+            "--dataset_root",
+            str(tmp_path / "nowhere"),
+            "--config_dataset",
+            "[default, with_cub200]",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "images.txt" in err and "download" in err
@@ -174,9 +265,20 @@ def test_missing_dataset_names_the_file(tmp_path, capsys):
 
 def test_run_py_exits_2_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "run.py", "--experiment_name", "x", "--root_experiment_folder", str(tmp_path),
-         "--dataset_root", str(tmp_path / "none")],
-        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        [
+            sys.executable,
+            "run.py",
+            "--experiment_name",
+            "x",
+            "--root_experiment_folder",
+            str(tmp_path),
+            "--dataset_root",
+            str(tmp_path / "none"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.startswith("error:")

@@ -15,14 +15,16 @@ from dmlbench.data.fast import PillowBatchLoader
 from .images import JpegFolder
 
 
-def decode_agreement(paths: list[str], args: argparse.Namespace, device: torch.device) -> dict[str, dict[str, float]]:
+def decode_agreement(
+    paths: list[str], args: argparse.Namespace, device: torch.device
+) -> dict[str, dict[str, float]]:
     """How far each path's eval pixels are from the PIL path's (in 8-bit levels)."""
     transform = T.Compose([T.Resize(args.resize), T.CenterCrop(args.size), T.ToTensor()])
     dataset = JpegFolder(paths[:64], 10, transform)
-    (reference, _), = torch.utils.data.DataLoader(dataset, batch_size=64)
+    ((reference, _),) = torch.utils.data.DataLoader(dataset, batch_size=64)
     agreement = {}
     for name, options in {"pillow_threads": {"decode_workers": 0}}.items():
-        (fast, _), = PillowBatchLoader(dataset, batch_size=64, device=device, **options)
+        ((fast, _),) = PillowBatchLoader(dataset, batch_size=64, device=device, **options)
         difference = (fast.float().cpu() - reference).abs() * 255
         agreement[name] = {
             "mean_abs_levels": round(float(difference.mean()), 4),
@@ -32,7 +34,9 @@ def decode_agreement(paths: list[str], args: argparse.Namespace, device: torch.d
     return agreement
 
 
-def cpu_path_breakdown(dataset: RetrievalDataset, cached: RetrievalDataset | None, args: argparse.Namespace) -> dict[str, float]:
+def cpu_path_breakdown(
+    dataset: RetrievalDataset, cached: RetrievalDataset | None, args: argparse.Namespace
+) -> dict[str, float]:
     """One core's milliseconds per image of a worker task (decode + geometric
     steps with Pillow), on the original JPEGs (with and without resize_within_crop) and on the
     pre-resized cache."""

@@ -38,14 +38,18 @@ def _write_one(job: tuple[str, int, int, int]) -> int:
     return os.path.getsize(path)
 
 
-def make_jpeg_dataset(folder: Path, count: int, quick: bool, workers: int) -> tuple[list[str], dict[str, Any]]:
+def make_jpeg_dataset(
+    folder: Path, count: int, quick: bool, workers: int
+) -> tuple[list[str], dict[str, Any]]:
     """Write ``count`` JPEGs into ``folder`` with ``workers`` processes; their paths and a
     description of the data (sizes, file size, time to generate)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     jobs = []
     for i in range(count):
-        height, width = (int(rng.integers(70, 100)), int(rng.integers(90, 130))) if quick else _cub_like_size(rng)
+        height, width = (
+            (int(rng.integers(70, 100)), int(rng.integers(90, 130))) if quick else _cub_like_size(rng)
+        )
         jobs.append((str(folder / f"{i:05d}.jpg"), height, width, i))
     started = time.perf_counter()
     with ProcessPoolExecutor(max(1, workers)) as pool:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torchvision import transforms as T
@@ -43,7 +44,9 @@ def train_transform(size: int, resize: int) -> T.Compose:
 
 def many_samples(length: int, total: int) -> torch.utils.data.Sampler:
     """Shuffled indices, repeated passes, so one iterator covers the whole run (no epoch restarts)."""
-    return torch.utils.data.RandomSampler(range(length), num_samples=total, generator=torch.Generator().manual_seed(0))
+    return torch.utils.data.RandomSampler(
+        range(length), num_samples=total, generator=torch.Generator().manual_seed(0)
+    )
 
 
 def pil_batches(dataset: RetrievalDataset, args: argparse.Namespace, workers: int, total: int) -> Iterator:
@@ -62,7 +65,11 @@ def pil_batches(dataset: RetrievalDataset, args: argparse.Namespace, workers: in
 
 
 def fast_batches(
-    dataset: RetrievalDataset, args: argparse.Namespace, device: torch.device, total: int, counts: dict | None = None,
+    dataset: RetrievalDataset,
+    args: argparse.Namespace,
+    device: torch.device,
+    total: int,
+    counts: dict | None = None,
     **options: Any,
 ) -> Iterator:
     """A PillowBatchLoader epoch with ``options`` (its keyword arguments) over its defaults."""
@@ -96,7 +103,11 @@ def fast_configs(args: argparse.Namespace) -> dict[str, tuple[str, bool, dict[st
     cores = os.cpu_count() or 1
     configs: dict[str, tuple[str, bool, dict[str, Any]]] = {
         "b_fast": ("PillowBatchLoader, defaults", False, {}),
-        "b_fast_cache256": (f"PillowBatchLoader, defaults, reading the pre-resized cache (short side {args.resize})", True, {}),
+        "b_fast_cache256": (
+            f"PillowBatchLoader, defaults, reading the pre-resized cache (short side {args.resize})",
+            True,
+            {},
+        ),
     }
     counts = lambda text: [int(n) for n in text.split(",") if n.strip() and 0 < int(n) < cores]  # noqa: E731
     for workers in counts(args.cpu_workers):
@@ -104,22 +115,30 @@ def fast_configs(args: argparse.Namespace) -> dict[str, tuple[str, bool, dict[st
     for workers in counts(args.exact_workers):
         configs[f"b_cpu_exact_w{workers}"] = (
             f"{workers} worker processes, resize_within_crop=False (the reference's operations)",
-            False, {"decode_workers": workers, "resize_within_crop": False},
+            False,
+            {"decode_workers": workers, "resize_within_crop": False},
         )
     for workers in counts(args.cache_workers):
         configs[f"b_cpu_cache256_w{workers}"] = (
-            f"{workers} worker processes, pre-resized cache", True, {"decode_workers": workers}
+            f"{workers} worker processes, pre-resized cache",
+            True,
+            {"decode_workers": workers},
         )
     if args.compare_defaults:
         configs["b_fast_cache256_t16"] = (
-            "defaults but 16 images per task, pre-resized cache", True, {"images_per_task": 16},
+            "defaults but 16 images per task, pre-resized cache",
+            True,
+            {"images_per_task": 16},
         )
         configs["b_fast_cache256_switch5ms"] = (
-            "defaults but Python's own switch interval (5 ms), pre-resized cache", True, {"switch_interval": None},
+            "defaults but Python's own switch interval (5 ms), pre-resized cache",
+            True,
+            {"switch_interval": None},
         )
     for threads in counts(args.cpu_threads):
         configs[f"b_cpu_threads{threads}"] = (
-            f"{threads} threads in the training process (no worker processes)", False,
+            f"{threads} threads in the training process (no worker processes)",
+            False,
             {"decode_workers": 0, "num_threads": threads},
         )
     return configs

@@ -47,7 +47,11 @@ def summarise(results: dict) -> None:
     plain = [n for n in variants if n.startswith("a_pil_workers") and rate(n)]
     best_plain = max(plain, key=rate) if plain else None
     headline = results["config"].get("headline") or {"b_fast": "b_fast", "b_fast_cache256": "b_fast_cache256"}
-    summary: dict[str, Any] = {"bound_images_per_s": bound, "best_reference": best_plain, "headline": headline}
+    summary: dict[str, Any] = {
+        "bound_images_per_s": bound,
+        "best_reference": best_plain,
+        "headline": headline,
+    }
     for label, name in headline.items():
         if not rate(name):
             continue
@@ -91,7 +95,12 @@ def _variant_rows(variants: dict, bound: float | None) -> list[str]:
 
 def markdown(results: dict) -> str:
     """The results as a Markdown page: setup, table, targets, diagnostics, notes, previous run."""
-    env, config, summary, data = results["environment"], results["config"], results["summary"], results["data"]
+    env, config, summary, data = (
+        results["environment"],
+        results["config"],
+        results["summary"],
+        results["data"],
+    )
     lines = [
         f"# Training throughput: {config['model']}, batch {config['batch_size']}, {config['size']} px",
         "",
@@ -124,7 +133,9 @@ def markdown(results: dict) -> str:
                 f"{'met' if ratio >= 2 else 'NOT met'})."
             )
         if f"{label}_over_reference_2_workers" in summary:
-            lines.append(f"- {label} / (a) at dmlbench's default 2 workers: {summary[f'{label}_over_reference_2_workers']:.1f}x.")
+            lines.append(
+                f"- {label} / (a) at dmlbench's default 2 workers: {summary[f'{label}_over_reference_2_workers']:.1f}x."
+            )
         if f"{label}_over_reference_reading_cache" in summary:
             lines.append(
                 f"- {label} / the reference path reading the pre-resized cache: "
@@ -146,7 +157,9 @@ def markdown(results: dict) -> str:
             "| variant | images/s | of bound | loader alone, images/s | main thread CPU ms/step | what |",
             "|---|---:|---:|---:|---:|---|",
         ]
-        lines += _variant_rows(previous["variants"], previous.get("summary", {}).get("bound_images_per_s")) + [""]
+        lines += _variant_rows(
+            previous["variants"], previous.get("summary", {}).get("bound_images_per_s")
+        ) + [""]
     return "\n".join(lines)
 
 
@@ -157,7 +170,9 @@ def merge_run(results: dict, later: dict, label: str) -> None:
     for name, outcome in later["variants"].items():
         results["variants"][f"{name}@{label}"] = {**outcome, "bound_images_per_s": bound, "run": label}
     results.setdefault("merged_runs", {})[label] = {
-        "config": later.get("config", {}), "environment": later.get("environment", {}), "seconds_total": later.get("seconds_total"),
+        "config": later.get("config", {}),
+        "environment": later.get("environment", {}),
+        "seconds_total": later.get("seconds_total"),
     }
 
 

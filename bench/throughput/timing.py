@@ -14,8 +14,9 @@ import math
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,7 +71,11 @@ def close(batches: Any) -> None:
 
 
 def timed_run(
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]], consume: Callable, warmup: int, steps: int, device: torch.device
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    consume: Callable,
+    warmup: int,
+    steps: int,
+    device: torch.device,
 ) -> dict[str, float]:
     """Run ``warmup`` untimed then ``steps`` timed iterations of ``consume(next(batches))``; also
     the CPU time of the consuming thread and of this whole process (all its threads; worker
@@ -141,12 +146,16 @@ def gpu_time_by_stream(
         "steps": steps,
         "wall_ms_per_step": round(wall / steps * 1000, 2),
         "gpu_busy_ms_per_step": per_step(busy),
-        "gpu_ms_per_step_by_stream": {k: per_step(v) for k, v in sorted(by_stream.items(), key=lambda kv: -kv[1])},
+        "gpu_ms_per_step_by_stream": {
+            k: per_step(v) for k, v in sorted(by_stream.items(), key=lambda kv: -kv[1])
+        },
         "main_thread_cpu_ms_per_step": round(thread_cpu / steps * 1000, 2),
     }
 
 
-def run_variant(results: dict, name: str, description: str, body: Callable[[], dict], checkpoint: Callable[[], None]) -> None:
+def run_variant(
+    results: dict, name: str, description: str, body: Callable[[], dict], checkpoint: Callable[[], None]
+) -> None:
     """Run one variant's ``body`` and store its outcome (or its error) in ``results["variants"]``."""
     print(f"[bench] {name}: {description}", flush=True)
     started = time.perf_counter()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dmlbench.errors import ConfigError
 from dmlbench.config.value_checks import validate_values
+from dmlbench.errors import ConfigError
 from dmlbench.registry import check_keywords
 
 #: (config key, registry kind, whether the value is a mapping of roles to specs)
@@ -23,8 +23,18 @@ CLASS_SLOTS: tuple[tuple[str, str, bool], ...] = (
 )
 
 REQUIRED_KEYS = (
-    "dataset", "split_manager", "models", "loss_funcs", "sampler", "optimizers", "transforms",
-    "batch_size", "iterations_per_epoch", "num_epochs_train", "save_interval", "patience",
+    "dataset",
+    "split_manager",
+    "models",
+    "loss_funcs",
+    "sampler",
+    "optimizers",
+    "transforms",
+    "batch_size",
+    "iterations_per_epoch",
+    "num_epochs_train",
+    "save_interval",
+    "patience",
     "eval_metric_for_best_epoch",
 )
 
@@ -47,7 +57,9 @@ def validate_config(settings: dict[str, Any]) -> None:
             continue
         if by_role:
             if not isinstance(value, dict):
-                raise ConfigError(f"{key}: expected a mapping of roles to {{ClassName: {{kwargs}}}}, got {value!r}")
+                raise ConfigError(
+                    f"{key}: expected a mapping of roles to {{ClassName: {{kwargs}}}}, got {value!r}"
+                )
             for role, spec in value.items():
                 check_keywords(kind, spec, f"{key}.{role}")
         else:

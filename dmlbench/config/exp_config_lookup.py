@@ -28,8 +28,10 @@ def find_exp_config(argument: str) -> Path:
     if (given / "configs").is_dir():
         return given
     if given.is_file():
-        raise ConfigError(f"--reproduce_results {argument}: that is a file; give the folder that holds configs/ "
-                          "(an exp_configs/ entry such as demo, or a saved experiment)")
+        raise ConfigError(
+            f"--reproduce_results {argument}: that is a file; give the folder that holds configs/ "
+            "(an exp_configs/ entry such as demo, or a saved experiment)"
+        )
     candidates = [given]
     if len(given.parts) == 1 or (len(given.parts) == 2 and given.parts[0] == "exp_configs"):
         name = given.name
@@ -39,9 +41,17 @@ def find_exp_config(argument: str) -> Path:
                 return candidate
     looked = ", ".join(dict.fromkeys(str(c) for c in candidates))
     if given.is_dir():
-        raise ConfigError(f"--reproduce_results {argument}: no configs/ folder there (expected "
-                          f"{given / 'configs' / 'config_general.yaml'} and friends)")
+        raise ConfigError(
+            f"--reproduce_results {argument}: no configs/ folder there (expected "
+            f"{given / 'configs' / 'config_general.yaml'} and friends)"
+        )
     names = shipped_names()
-    shipped = (f"; {len(names)} shipped in {SHIPPED_EXP_CONFIGS}: {', '.join(names[:8])}"
-               f"{', ...' if len(names) > 8 else ''}") if names else ""
+    shipped = (
+        (
+            f"; {len(names)} shipped in {SHIPPED_EXP_CONFIGS}: {', '.join(names[:8])}"
+            f"{', ...' if len(names) > 8 else ''}"
+        )
+        if names
+        else ""
+    )
     raise ConfigError(f"--reproduce_results {argument}: not found (looked in {looked}){shipped}")

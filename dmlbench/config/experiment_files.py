@@ -15,8 +15,9 @@ import datetime as _dt
 import hashlib
 import json
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from dmlbench.config.files import CATEGORIES
 from dmlbench.config.key_checks import check_file_keys
@@ -80,8 +81,11 @@ def is_saved_experiment(experiment_dir: str | Path) -> bool:
 def read_category_files(experiment_dir: str | Path) -> Config:
     """The ``config_<category>.yaml`` files present in ``experiment_dir/configs`` (maybe none)."""
     folder = config_dir(experiment_dir)
-    config = {category: load_yaml_file(folder / f"{category}.yaml") for category in CATEGORIES
-              if (folder / f"{category}.yaml").exists()}
+    config = {
+        category: load_yaml_file(folder / f"{category}.yaml")
+        for category in CATEGORIES
+        if (folder / f"{category}.yaml").exists()
+    }
     for category, content in config.items():
         check_file_keys(content, category, folder / f"{category}.yaml")
     return config
@@ -91,32 +95,47 @@ def load_saved_configs(experiment_dir: str | Path) -> Config:
     """The resolved config saved in ``experiment_dir/configs``, each file checked against its
     sha256 in ``config_sha256.json`` where that exists; an error when there is none."""
     folder = config_dir(experiment_dir)
-    remedy = ("restore it (from a backup, or copy it from the folder's command in command_line.txt), or "
-              "start again under a new --experiment_name")
+    remedy = (
+        "restore it (from a backup, or copy it from the folder's command in command_line.txt), or "
+        "start again under a new --experiment_name"
+    )
     present = [category for category in CATEGORIES if (folder / f"{category}.yaml").exists()]
     if not present:
-        raise ExperimentError(f"{folder} holds no config_*.yaml: the folder was not prepared "
-                              "by a run (or its configs/ folder was removed)")
+        raise ExperimentError(
+            f"{folder} holds no config_*.yaml: the folder was not prepared "
+            "by a run (or its configs/ folder was removed)"
+        )
     hash_path = folder / CONFIG_HASHES
     if hash_path.exists():  # integrity first: an edited file is named as edited, whatever it now holds
-        saved = read_json_object(hash_path, "delete it if the config_*.yaml files beside it are intact (it is "
-                                 "rewritten on the next run), else start again under a new --experiment_name")
+        saved = read_json_object(
+            hash_path,
+            "delete it if the config_*.yaml files beside it are intact (it is "
+            "rewritten on the next run), else start again under a new --experiment_name",
+        )
         for category in sorted(set(saved) | set(present)):
             path = folder / f"{category}.yaml"
             if category not in present:
                 raise ExperimentError(f"{path} is missing (listed in {hash_path.name}): {remedy}")
             if saved.get(category) != hashlib.sha256(path.read_bytes()).hexdigest():
-                raise corrupt(path, f"its content does not match its sha256 in {hash_path.name}; it was edited or "
-                              "cut short", remedy + "; to change a saved config on purpose use "
-                              "--merge_argparse_when_resuming --key value")
+                raise corrupt(
+                    path,
+                    f"its content does not match its sha256 in {hash_path.name}; it was edited or cut short",
+                    remedy + "; to change a saved config on purpose use "
+                    "--merge_argparse_when_resuming --key value",
+                )
     try:
         return read_category_files(experiment_dir)
     except ConfigError as error:
         raise ExperimentError(f"{error} -- the saved config is damaged: {remedy}") from None
 
 
-def record_command_line(experiment_dir: str | Path, argv: Sequence[str] | None, note: str | None = None,
-                        overrides: dict[str, Any] | None = None, append: bool = True) -> None:
+def record_command_line(
+    experiment_dir: str | Path,
+    argv: Sequence[str] | None,
+    note: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    append: bool = True,
+) -> None:
     """Add a time-stamped ``python run.py ...`` line (or a ``# note`` line) to command_line.txt;
     ``overrides`` (a changed saved config) are kept as the next ``resume_diff_<N>.yaml``."""
     folder = config_dir(experiment_dir)
@@ -138,8 +157,11 @@ def check_or_save_split_manifest(experiment_dir: str | Path, schemes: dict[str, 
     digest = json_sha256(schemes)
     path = config_dir(experiment_dir) / SPLIT_MANIFEST
     if path.exists():
-        saved = read_json_object(path, "delete it: the next run rebuilds it from the data set and the saved "
-                                 "split manager", required=("sha256",))
+        saved = read_json_object(
+            path,
+            "delete it: the next run rebuilds it from the data set and the saved split manager",
+            required=("sha256",),
+        )
         if saved.get("sha256") != digest:
             raise ExperimentError(
                 f"the data split differs from the one saved in {path} (sha256 {saved.get('sha256', '?')[:12]} "

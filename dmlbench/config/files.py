@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from dmlbench.config.key_checks import check_file_keys
 from dmlbench.config.merge import merge_configs
@@ -101,9 +102,7 @@ def load_category(category: str, names: list[str], config_dirs: list[Path], chec
     if category not in CATEGORIES:
         nearest = difflib.get_close_matches(category, CATEGORIES, n=1, cutoff=0.5)
         hint = f" (did you mean {nearest[0]}?)" if nearest else ""
-        raise ConfigError(
-            f"unknown config category '{category}'{hint}; categories: {', '.join(CATEGORIES)}"
-        )
+        raise ConfigError(f"unknown config category '{category}'{hint}; categories: {', '.join(CATEGORIES)}")
     names = parse_file_list(names, f"--{category}")
     merged: dict = {}
     for name in names:
@@ -144,6 +143,8 @@ def exp_config_file_lists(config_dir: Path) -> dict[str, list[str]]:
         if category not in CATEGORIES:
             nearest = difflib.get_close_matches(str(category), CATEGORIES, n=1, cutoff=0.5)
             hint = f" (did you mean {nearest[0]}?)" if nearest else ""
-            raise ConfigError(f"{path}: unknown config category {category!r}{hint}; categories: {', '.join(CATEGORIES)}")
+            raise ConfigError(
+                f"{path}: unknown config category {category!r}{hint}; categories: {', '.join(CATEGORIES)}"
+            )
         lists[category] = parse_file_list(names, f"{path}: {category}")
     return lists

@@ -30,8 +30,11 @@ def keys_by_category() -> dict[str, tuple[str, ...]]:
     from dmlbench.config.files import CATEGORIES
     from dmlbench.config.yaml_io import load_yaml_file
 
-    return {category: tuple(load_yaml_file(BUILTIN_CONFIG_DIR / category / "default.yaml"))
-            for category in CATEGORIES if (BUILTIN_CONFIG_DIR / category / "default.yaml").is_file()}
+    return {
+        category: tuple(load_yaml_file(BUILTIN_CONFIG_DIR / category / "default.yaml"))
+        for category in CATEGORIES
+        if (BUILTIN_CONFIG_DIR / category / "default.yaml").is_file()
+    }
 
 
 def base_key(key: Any) -> str:
@@ -93,5 +96,7 @@ def check_file_keys(content: dict[str, Any], category: str, path: str | Path | N
                 if base_key(inner) not in allowed:
                     close = difflib.get_close_matches(base_key(inner), allowed, n=1, cutoff=0.5)
                     hint = f"; did you mean {close[0]}?" if close else ""
-                    raise ConfigError(f"{_where(path, (str(key), str(inner)))}{base_key(key)}: unknown part "
-                                      f"{base_key(inner)!r}{hint} (parts: {', '.join(allowed)})")
+                    raise ConfigError(
+                        f"{_where(path, (str(key), str(inner)))}{base_key(key)}: unknown part "
+                        f"{base_key(inner)!r}{hint} (parts: {', '.join(allowed)})"
+                    )

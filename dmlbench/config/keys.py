@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 from dmlbench.errors import ConfigError
 
@@ -23,8 +24,13 @@ VALID_SUFFIXES = ("~OVERRIDE~", "~APPLY~N", "~SWAP~N", *DELETE_MARKERS, *SEARCH_
 
 _SUFFIX = re.compile(r"^(?P<name>.*)~(?P<word>[A-Za-z_]*)~(?P<depth>[0-9]*)$")
 _ANY_SUFFIX = re.compile(r"~[A-Za-z_]*~[0-9]*")
-_WORD_KIND = {"OVERRIDE": "override", "APPLY": "apply", "SWAP": "swap", "DELETE": "delete",
-              "REMOVE": "delete"}
+_WORD_KIND = {
+    "OVERRIDE": "override",
+    "APPLY": "apply",
+    "SWAP": "swap",
+    "DELETE": "delete",
+    "REMOVE": "delete",
+}
 _WORD_KIND.update({suffix.strip("~"): "search" for suffix in SEARCH_SUFFIXES})
 
 
@@ -62,8 +68,7 @@ def parse_key(key: Hashable, path: tuple = ()) -> KeySpec:
         guess = difflib.get_close_matches(word.upper(), list(_WORD_KIND), n=1, cutoff=0.5)
         hint = f" (did you mean ~{guess[0]}~?)" if guess else ""
         raise ConfigError(
-            f"unknown suffix '~{word}~' in key '{where}'{hint}; valid suffixes: "
-            f"{', '.join(VALID_SUFFIXES)}"
+            f"unknown suffix '~{word}~' in key '{where}'{hint}; valid suffixes: {', '.join(VALID_SUFFIXES)}"
         )
     if _ANY_SUFFIX.search(name):
         raise ConfigError(f"key '{where}' has more than one ~SUFFIX~; use one per key")
@@ -72,14 +77,11 @@ def parse_key(key: Hashable, path: tuple = ()) -> KeySpec:
     if kind in ("apply", "swap"):
         if not depth_text or int(depth_text) < 1:
             raise ConfigError(
-                f"key '{where}': ~{word}~ needs a depth of 1 or more after it, "
-                f"e.g. '{name}~{word}~1'"
+                f"key '{where}': ~{word}~ needs a depth of 1 or more after it, e.g. '{name}~{word}~1'"
             )
         return KeySpec(name, kind, int(depth_text), f"~{word}~{depth_text}")
     if depth_text:
-        raise ConfigError(
-            f"key '{where}': ~{word}~ takes no number; write '{name}~{word}~'"
-        )
+        raise ConfigError(f"key '{where}': ~{word}~ takes no number; write '{name}~{word}~'")
     return KeySpec(name, kind, 0, f"~{word}~")
 
 

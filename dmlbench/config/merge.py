@@ -87,11 +87,11 @@ from __future__ import annotations
 
 import copy
 import difflib
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from dmlbench.config.keys import SEARCH_SUFFIXES, dotted, effective_spec
 from dmlbench.errors import ConfigError
-
 
 # --------------------------------------------------------------------------------------------
 # merge_configs
@@ -166,8 +166,7 @@ def _merge_into(result: dict, override: dict, path: tuple, deep: bool = True) ->
         else:  # apply / swap
             if not isinstance(value, dict):
                 raise ConfigError(
-                    f"'{dotted(path, key)}': the value of {spec.suffix} must be a mapping, "
-                    f"got {value!r}"
+                    f"'{dotted(path, key)}': the value of {spec.suffix} must be a mapping, got {value!r}"
                 )
             if name not in result:
                 raise ConfigError(
@@ -194,9 +193,13 @@ def _nearest_hint(name: Hashable, node: dict) -> str:
     return f" (keys there: {', '.join(keys)})" if keys else " (the mapping there is empty)"
 
 
-def _visit_depth(node: dict, depth: int, path: tuple,
-                 on_mapping: Callable[[dict, tuple], None],
-                 on_leaf: Callable[[dict, Hashable, tuple], None] | None = None) -> int:
+def _visit_depth(
+    node: dict,
+    depth: int,
+    path: tuple,
+    on_mapping: Callable[[dict, tuple], None],
+    on_leaf: Callable[[dict, Hashable, tuple], None] | None = None,
+) -> int:
     """Call ``on_mapping`` for each mapping at ``depth`` (``node`` itself is depth 1) and
     ``on_leaf`` for each other value standing where such a mapping would be; return how many."""
     if depth == 1:
@@ -259,8 +262,7 @@ def _rename_in_place(mapping: dict, old: Hashable, new: Hashable, new_value: Any
             mapping[existing] = existing_value
 
 
-def _swap_only_key(targets: list[tuple[dict, tuple]], new: Hashable, extra: dict | None,
-                   label: str) -> None:
+def _swap_only_key(targets: list[tuple[dict, tuple]], new: Hashable, extra: dict | None, label: str) -> None:
     """``{New: {}}``: rename the single key of each target to ``new`` (merging ``extra``)."""
     for mapping, where in targets:
         if new in mapping:
@@ -282,8 +284,9 @@ def _swap_only_key(targets: list[tuple[dict, tuple]], new: Hashable, extra: dict
         _rename_in_place(mapping, old, new, kept)
 
 
-def _rename_key(targets: list[tuple[dict, tuple]], old: Hashable, new: str, label: str,
-                depth: int, path: tuple) -> None:
+def _rename_key(
+    targets: list[tuple[dict, tuple]], old: Hashable, new: str, label: str, depth: int, path: tuple
+) -> None:
     """``{Old: New}``: rename ``old`` to ``new`` wherever ``old`` is a key of a target."""
     renamed = already = 0
     for mapping, where in targets:
@@ -302,8 +305,7 @@ def _rename_key(targets: list[tuple[dict, tuple]], old: Hashable, new: str, labe
         close = difflib.get_close_matches(str(old), known, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"keys there: {', '.join(known)}"
         raise ConfigError(
-            f"'{label}': no key '{old}' at depth {depth} below '{dotted(path)}' to rename to "
-            f"'{new}'; {hint}"
+            f"'{label}': no key '{old}' at depth {depth} below '{dotted(path)}' to rename to '{new}'; {hint}"
         )
 
 

@@ -41,9 +41,7 @@ def _split_flags(args: list[str]) -> list[tuple[str, list[str]]]:
         elif groups:
             groups[-1][1].append(token)
         else:
-            raise ConfigError(
-                f"command line: {token!r} has no --flag in front of it (write --name value)"
-            )
+            raise ConfigError(f"command line: {token!r} has no --flag in front of it (write --name value)")
     return groups
 
 
@@ -69,9 +67,7 @@ def parse_overrides(args: list[str]) -> dict:
     combined: dict = {}
     for flag, tokens in _split_flags(list(args)):
         if not tokens or not " ".join(tokens).strip():
-            raise ConfigError(
-                f"{flag}: no value given; write e.g. '{flag} 64' or '{flag} {{Class: {{}}}}'"
-            )
+            raise ConfigError(f"{flag}: no value given; write e.g. '{flag} 64' or '{flag} {{Class: {{}}}}'")
         value = parse_value(" ".join(tokens), flag)
         try:
             combined = combine_overrides(combined, _nest(flag, value))

@@ -25,8 +25,15 @@ from dmlbench.errors import ConfigError
 POSITIVE_INTS = ("batch_size", "eval_batch_size", "num_epochs_train", "iterations_per_epoch", "save_interval")
 NON_NEGATIVE_INTS = ("patience", "dataloader_num_workers", "eval_retrieval_examples")
 OPTIONAL_POSITIVE_INTS = ("eval_chunk_size", "pre_resized_cache")
-BOOLEANS = ("check_untrained_accuracy", "channels_last", "fast_data_path", "freeze_trunk_batchnorm",
-            "eval_normalize_embeddings", "eval_binarize", "images_in_memory")
+BOOLEANS = (
+    "check_untrained_accuracy",
+    "channels_last",
+    "fast_data_path",
+    "freeze_trunk_batchnorm",
+    "eval_normalize_embeddings",
+    "eval_binarize",
+    "images_in_memory",
+)
 MIXED_PRECISION = (None, "bf16", "fp16")
 BASE_METRICS = ("mean_average_precision_at_r", "r_precision", "precision_at_1")
 SPLITS = ("train", "val", "test")
@@ -88,7 +95,9 @@ def _default(cls: Any, name: str, fallback: Any) -> Any:
         parameter = inspect.signature(cls).parameters.get(name)
     except (TypeError, ValueError):
         return fallback
-    return fallback if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+    return (
+        fallback if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+    )
 
 
 def check_pretrained_weights(cls: Any, kwargs: dict[str, Any]) -> None:
@@ -117,8 +126,12 @@ def _model_specs(models: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """(role, class name, kwargs) of each ``models`` entry."""
     if not isinstance(models, dict):
         return []
-    return [(role, class_name, kwargs if isinstance(kwargs, dict) else {})
-            for role, spec in models.items() if isinstance(spec, dict) for class_name, kwargs in spec.items()]
+    return [
+        (role, class_name, kwargs if isinstance(kwargs, dict) else {})
+        for role, spec in models.items()
+        if isinstance(spec, dict)
+        for class_name, kwargs in spec.items()
+    ]
 
 
 def check_pretrained_models(settings: dict[str, Any]) -> None:
@@ -149,17 +162,22 @@ def validate_values(settings: dict[str, Any]) -> None:
             raise ConfigError(f"{key}: expected true or false, got {settings[key]!r}")
     recall_at = settings.get("eval_recall_at") or []
     if not isinstance(recall_at, list) or not all(is_int(k) and k >= 1 for k in recall_at):
-        raise ConfigError(f"eval_recall_at: expected a list of positive integers such as [1, 2, 4, 8], "
-                          f"got {recall_at!r}")
+        raise ConfigError(
+            f"eval_recall_at: expected a list of positive integers such as [1, 2, 4, 8], got {recall_at!r}"
+        )
     if settings.get("mixed_precision") not in MIXED_PRECISION:
-        raise ConfigError(f"mixed_precision: expected null, bf16 or fp16, got {settings['mixed_precision']!r}")
+        raise ConfigError(
+            f"mixed_precision: expected null, bf16 or fp16, got {settings['mixed_precision']!r}"
+        )
     if "eval_metric_for_best_epoch" in settings:
         metric, choices = settings["eval_metric_for_best_epoch"], metric_choices(settings)
         if metric not in choices:
             close = difflib.get_close_matches(str(metric), choices, n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"eval_metric_for_best_epoch: {metric!r} is not a validation metric{hint} "
-                              f"(choices: {', '.join(choices)})")
+            raise ConfigError(
+                f"eval_metric_for_best_epoch: {metric!r} is not a validation metric{hint} "
+                f"(choices: {', '.join(choices)})"
+            )
     splits = settings.get("splits_to_eval", ["val"])
     if not isinstance(splits, list) or not splits or any(split not in SPLITS for split in splits):
         raise ConfigError(f"splits_to_eval: expected a non-empty list of {', '.join(SPLITS)}, got {splits!r}")

@@ -172,8 +172,7 @@ def parse_value(text: str, flag: str) -> Any:
     glued = _keys_missing_colon_space(value)
     if glued:
         raise ConfigError(
-            f"{flag}: {glued[0]!r} in {text!r} looks like 'key:value' without a space; "
-            f"write 'key: value'"
+            f"{flag}: {glued[0]!r} in {text!r} looks like 'key:value' without a space; write 'key: value'"
         )
     return value
 

@@ -16,7 +16,8 @@ import difflib
 import inspect
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -31,11 +32,15 @@ EXIT_OK, EXIT_DATA_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
-        prog="python -m dmlbench.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m dmlbench.data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     download = commands.add_parser("download", help="fetch, verify and unpack a data set")
-    download.add_argument("name", help="registered data set name, e.g. CUB200, Cars196, StanfordOnlineProducts")
+    download.add_argument(
+        "name", help="registered data set name, e.g. CUB200, Cars196, StanfordOnlineProducts"
+    )
     download.add_argument("--root", required=True, help="folder that will contain the data set's folder")
     download.add_argument("--keep-archives", action="store_true", help="keep the archives after unpacking")
     download.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -43,11 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("name", help="registered data set name")
     check.add_argument("--root", required=True, help="the --dataset_root the data set is read from")
     check.add_argument(
-        "--option", action="append", default=[], metavar="KEY=VALUE",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="data set constructor option (YAML value), e.g. --option csv_file=mine.csv",
     )
-    check.add_argument("--allow-subset", action="store_true",
-                       help="accept image/class counts that differ from the published ones (a known subset)")
+    check.add_argument(
+        "--allow-subset",
+        action="store_true",
+        help="accept image/class counts that differ from the published ones (a known subset)",
+    )
     check.add_argument("--full-decode", action="store_true", help="decode every image fully (slower)")
     check.add_argument("--workers", type=int, default=8, help="threads opening images (default 8)")
     check.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -70,7 +81,8 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
 def _check_options(name: str, dataset_cls: Any, options: dict[str, Any]) -> None:
     """Refuse options the constructor does not take, naming the ones it does."""
     accepted = [
-        p for p in inspect.signature(dataset_cls).parameters
+        p
+        for p in inspect.signature(dataset_cls).parameters
         if p not in ("self", "root", "transform", "download")
     ]
     for key in options:
@@ -111,8 +123,11 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_DATA_PROBLEM
     print(f"all {len(dataset)} images open")
     if differing and not args.allow_subset:
-        print(f"error: the {', '.join(differing)} counts differ from the published ones; a partial or modified copy? "
-              "(pass --allow-subset to accept a known subset)", file=sys.stderr)
+        print(
+            f"error: the {', '.join(differing)} counts differ from the published ones; a partial or modified copy? "
+            "(pass --allow-subset to accept a known subset)",
+            file=sys.stderr,
+        )
         return EXIT_DATA_PROBLEM
     return EXIT_OK
 

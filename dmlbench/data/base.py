@@ -7,8 +7,9 @@ transform is chosen per split through :class:`TransformedSubset`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,9 @@ class RetrievalDataset(torch.utils.data.Dataset):
         self.paths = [str(p) for p in paths]
         self.labels = np.asarray(labels, dtype=np.int64)
         if len(self.paths) != len(self.labels):
-            raise DatasetError(f"{type(self).__name__}: {len(self.paths)} paths but {len(self.labels)} labels")
+            raise DatasetError(
+                f"{type(self).__name__}: {len(self.paths)} paths but {len(self.labels)} labels"
+            )
         self.super_labels = None if super_labels is None else np.asarray(super_labels, dtype=np.int64)
         self.official_split = None if official_split is None else np.asarray(official_split, dtype=str)
 

@@ -8,9 +8,9 @@ full decode) and returns the missing or unreadable ones.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -41,7 +41,11 @@ def summarize(dataset: RetrievalDataset) -> list[SplitSummary]:
         _, first = np.unique(splits, return_index=True)
         for name in splits[np.sort(first)]:
             mask = splits == name
-            rows.append(SplitSummary(str(name), int(mask.sum()), int(np.unique(labels[mask]).size), published.get(str(name))))
+            rows.append(
+                SplitSummary(
+                    str(name), int(mask.sum()), int(np.unique(labels[mask]).size), published.get(str(name))
+                )
+            )
     rows.append(SplitSummary("all", len(labels), int(np.unique(labels).size)))
     return rows
 
@@ -53,7 +57,9 @@ def format_summary(rows: Sequence[SplitSummary]) -> str:
         if row.published is None:
             note = ""
         else:
-            note = f"{row.published[0]} / {row.published[1]}" + ("" if row.matches_published else "  (differs)")
+            note = f"{row.published[0]} / {row.published[1]}" + (
+                "" if row.matches_published else "  (differs)"
+            )
         lines.append(f"{row.split:<10}{row.images:>10}{row.classes:>10}   {note}".rstrip())
     return "\n".join(lines)
 
@@ -85,7 +91,10 @@ def find_bad_images(
         problems = list(
             tqdm(
                 pool.map(lambda p: image_problem(p, full_decode), paths),
-                total=len(paths), desc="checking images", unit="img", disable=not progress,
+                total=len(paths),
+                desc="checking images",
+                unit="img",
+                disable=not progress,
             )
         )
     return [(path, problem) for path, problem in zip(paths, problems) if problem is not None]

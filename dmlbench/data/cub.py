@@ -49,8 +49,7 @@ class CUB200(OfficialFormatDataset):
         labels_file = self._require("image_class_labels.txt")
         image_rows = self._read_rows(images_file, 2)
         label_of = {
-            row[0]: self._to_int(row[1], labels_file, "class")
-            for row in self._read_rows(labels_file, 2)
+            row[0]: self._to_int(row[1], labels_file, "class") for row in self._read_rows(labels_file, 2)
         }
         missing = [row[0] for row in image_rows if row[0] not in label_of]
         if missing:
@@ -69,6 +68,5 @@ class CUB200(OfficialFormatDataset):
         if not classes_file.is_file():
             return {}
         return {
-            self._to_int(row[0], classes_file, "class"): row[1]
-            for row in self._read_rows(classes_file, 2)
+            self._to_int(row[0], classes_file, "class"): row[1] for row in self._read_rows(classes_file, 2)
         }

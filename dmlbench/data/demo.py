@@ -26,8 +26,9 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -64,7 +65,9 @@ def class_attributes(num_classes: int) -> list[tuple[int, int, int]]:
     a fixed pseudo-random order), so that each half covers every attribute value as evenly as
     its size allows.
     """
-    combos = [(s, p, c) for s in range(len(SHAPES)) for p in range(len(PATTERNS)) for c in range(len(PALETTES))]
+    combos = [
+        (s, p, c) for s in range(len(SHAPES)) for p in range(len(PATTERNS)) for c in range(len(PALETTES))
+    ]
     if not 1 <= num_classes <= len(combos):
         raise ValueError(f"DemoShapes: num_classes={num_classes} must be between 1 and {len(combos)}")
     order = np.random.default_rng(12345).permutation(len(combos))
@@ -74,8 +77,9 @@ def class_attributes(num_classes: int) -> list[tuple[int, int, int]]:
     for size in (half, num_classes - half):
         counts = [np.zeros(n, dtype=int) for n in (len(SHAPES), len(PATTERNS), len(PALETTES))]
         for _ in range(size):
+
             def load(combo: tuple[int, int, int]) -> tuple[int, int]:
-                used = [counts[a][v] for a, v in enumerate(combo)]
+                used = [counts[a][v] for a, v in enumerate(combo)]  # noqa: B023 - used at once
                 return max(used), sum(used)
 
             best = min(unused, key=load)
@@ -125,7 +129,15 @@ def shape_layers(shape: str) -> list[tuple[np.ndarray, int]]:
     if shape == "crescent":
         return [(_regular_polygon(48, 1.0), 255), (_regular_polygon(48, 0.85) + np.array([0.5, 0.0]), 0)]
     if shape == "arrow":
-        outline = [[-1.0, -0.3], [0.15, -0.3], [0.15, -0.75], [1.05, 0.0], [0.15, 0.75], [0.15, 0.3], [-1.0, 0.3]]
+        outline = [
+            [-1.0, -0.3],
+            [0.15, -0.3],
+            [0.15, -0.75],
+            [1.05, 0.0],
+            [0.15, 0.75],
+            [0.15, 0.3],
+            [-1.0, 0.3],
+        ]
         return [(np.array(outline), 255)]
     raise ValueError(f"unknown shape {shape!r}")
 
@@ -165,14 +177,18 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
     ys, xs = _pixel_grid(size)
     start, end = rng.uniform(30, 225, 3).astype(np.float32), rng.uniform(30, 225, 3).astype(np.float32)
     direction = rng.uniform(0, 2 * np.pi)
-    ramp = ((np.cos(direction) * (xs - size / 2) + np.sin(direction) * (ys - size / 2)) / size + 0.5)[..., None]
+    ramp = ((np.cos(direction) * (xs - size / 2) + np.sin(direction) * (ys - size / 2)) / size + 0.5)[
+        ..., None
+    ]
     background = Image.fromarray(np.clip(start + (end - start) * ramp, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(background)
     for _ in range(int(rng.integers(3, 7))):
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         x0, y0, x1, y1 = (float(c) for c in rng.uniform(0, size, 4))
         if rng.random() < 0.5:
-            draw.line([(x0, y0), (x1, y1)], fill=colour, width=max(1, round(int(rng.integers(1, 4)) * size / 64)))
+            draw.line(
+                [(x0, y0), (x1, y1)], fill=colour, width=max(1, round(int(rng.integers(1, 4)) * size / 64))
+            )
         else:
             radius = rng.uniform(0.03, 0.08) * size
             draw.ellipse([x0 - radius, y0 - radius, x0 + radius, y0 + radius], fill=colour)
@@ -220,7 +236,9 @@ def render_image(rng: np.random.Generator, attributes: tuple[int, int, int], ima
 # --------------------------------------------------------------------------------- generation
 
 
-def generation_parameters(num_classes: int, images_per_class: int, image_size: int, seed: int) -> dict[str, int]:
+def generation_parameters(
+    num_classes: int, images_per_class: int, image_size: int, seed: int
+) -> dict[str, int]:
     return {
         "generator_version": GENERATOR_VERSION,
         "num_classes": num_classes,
@@ -248,7 +266,9 @@ def write_data_set(folder: Path, parameters: dict[str, int]) -> None:
         for index in range(parameters["images_per_class"]):
             rng = np.random.default_rng([parameters["seed"], label, index])
             save_png(render_image(rng, attrs, parameters["image_size"]), folder / image_path(label, index))
-            rows.append([image_path(label, index), label, *(name for name in class_description(attrs).split())])
+            rows.append(
+                [image_path(label, index), label, *(name for name in class_description(attrs).split())]
+            )
     with open(folder / LABELS_FILE, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["path", "label", "shape", "pattern", "palette"])
@@ -361,4 +381,6 @@ class DemoShapes(RetrievalDataset):
             super_labels=[SHAPES.index(row["shape"]) for row in rows],
             official_split=["train" if label < half else "test" for label in labels],
         )
-        self.class_names = {int(row["label"]): f"{row['shape']} {row['pattern']} {row['palette']}" for row in rows}
+        self.class_names = {
+            int(row["label"]): f"{row['shape']} {row['pattern']} {row['palette']}" for row in rows
+        }

@@ -23,9 +23,10 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -83,10 +84,17 @@ def file_digest(path: str | Path, algorithm: str, progress: bool = False) -> str
     """Hex digest of a file, read in 1 MiB chunks."""
     digest = hashlib.new(algorithm)
     size = os.path.getsize(path)
-    with open(path, "rb") as handle, tqdm(
-        total=size, unit="B", unit_scale=True, unit_divisor=1024,
-        desc=f"{algorithm} {Path(path).name}", disable=not progress or size < 64 * CHUNK_BYTES,
-    ) as bar:
+    with (
+        open(path, "rb") as handle,
+        tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"{algorithm} {Path(path).name}",
+            disable=not progress or size < 64 * CHUNK_BYTES,
+        ) as bar,
+    ):
         for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
             digest.update(chunk)
             bar.update(len(chunk))
@@ -146,17 +154,24 @@ def _transfer(
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
         mode = "ab" if resumed else "wb"
-        with open(part, mode) as out, tqdm(
-            total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name[: -len(".part")], disable=not progress, miniters=1,
-        ) as bar:
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name[: -len(".part")],
+                disable=not progress,
+                miniters=1,
+            ) as bar,
+        ):
             for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                 out.write(chunk)
                 bar.update(len(chunk))
         if total is not None and part.stat().st_size < total:
-            raise ConnectionError(
-                f"connection closed after {part.stat().st_size} of {total} bytes"
-            )
+            raise ConnectionError(f"connection closed after {part.stat().st_size} of {total} bytes")
 
 
 def fetch(
@@ -183,7 +198,8 @@ def fetch(
     if not (remote.md5 or remote.sha256):
         logger.warning(
             "%sno published checksum for %s; it will be downloaded without verification",
-            prefix, remote.filename,
+            prefix,
+            remote.filename,
         )
     if final.exists():
         problem = checksum_problem(final, remote, progress)
@@ -250,14 +266,20 @@ def _check_collisions(archive: Path, entries: list[tuple[str, bool | None]], tar
             continue
         if is_dir:
             if (target / name).exists() and not (target / name).is_dir():
-                raise DatasetError(f"{archive}: folder {name!r} collides with the file {target / name}; move that "
-                                   "file away and unpack again")
+                raise DatasetError(
+                    f"{archive}: folder {name!r} collides with the file {target / name}; move that "
+                    "file away and unpack again"
+                )
             continue
         if str(Path(name)) in folders:
-            raise DatasetError(f"{archive}: {name!r} is both a file and a folder in the archive; refusing to unpack it")
+            raise DatasetError(
+                f"{archive}: {name!r} is both a file and a folder in the archive; refusing to unpack it"
+            )
         if (target / name).is_dir():
-            raise DatasetError(f"{archive}: file {name!r} collides with the folder {target / name}; move that folder "
-                               "away and unpack again")
+            raise DatasetError(
+                f"{archive}: file {name!r} collides with the folder {target / name}; move that folder "
+                "away and unpack again"
+            )
 
 
 def _created_paths(target: Path, names: Iterable[str]) -> list[Path]:
@@ -313,8 +335,11 @@ def unpack(archive: str | Path, target: str | Path, progress: bool = True) -> No
             with tarfile.open(archive) as bundle:
                 members = bundle.getmembers()
                 _check_tar_members(archive, members, target)
-                _check_collisions(archive, [(m.name, None if m.issym() or m.islnk() else m.isdir())
-                                            for m in members], target)
+                _check_collisions(
+                    archive,
+                    [(m.name, None if m.issym() or m.islnk() else m.isdir()) for m in members],
+                    target,
+                )
                 created = _created_paths(target, [m.name for m in members])
                 extract_kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                 for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=not progress):
@@ -326,14 +351,19 @@ def unpack(archive: str | Path, target: str | Path, progress: bool = True) -> No
         if not target_existed and target.is_dir() and not any(target.iterdir()):
             target.rmdir()
         if isinstance(error, getattr(tarfile, "FilterError", ())):
-            raise DatasetError(f"{archive}: member refused by tarfile's data filter ({_one_line(error)}); the "
-                               "archive holds a link or file that would escape or alter the target; refusing to "
-                               "unpack it") from error
+            raise DatasetError(
+                f"{archive}: member refused by tarfile's data filter ({_one_line(error)}); the "
+                "archive holds a link or file that would escape or alter the target; refusing to "
+                "unpack it"
+            ) from error
         if isinstance(error, (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error)):
-            raise DatasetError(f"{archive} is corrupt ({_one_line(error)}); delete it and download again") from error
+            raise DatasetError(
+                f"{archive} is corrupt ({_one_line(error)}); delete it and download again"
+            ) from error
         if isinstance(error, OSError) and not isinstance(error, DatasetError):
-            raise DatasetError(f"{archive}: cannot unpack into {target} ({error.strerror or error}); "
-                               "nothing was left behind") from error
+            raise DatasetError(
+                f"{archive}: cannot unpack into {target} ({error.strerror or error}); nothing was left behind"
+            ) from error
         raise
 
 

@@ -14,8 +14,9 @@ split folders); ``class_names[label]`` is the name.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image
 
@@ -37,7 +38,9 @@ def _images_below(folder: Path, extensions: tuple[str, ...]) -> list[str]:
     found = []
     for current, dirs, files in os.walk(folder):
         dirs.sort()
-        found.extend(os.path.join(current, name) for name in sorted(files) if name.lower().endswith(extensions))
+        found.extend(
+            os.path.join(current, name) for name in sorted(files) if name.lower().endswith(extensions)
+        )
     return found
 
 

@@ -26,8 +26,9 @@ classes as the paper.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -84,12 +85,16 @@ class INaturalist(OfficialFormatDataset):
         ),
         # The paper's split files; no checksum is published for them.
         RemoteFile(
-            filename=SPLIT_FILES["train"], urls=(_PAPER_SPLITS + SPLIT_FILES["train"],),
-            subdir="iNaturalist2021", optional=True,
+            filename=SPLIT_FILES["train"],
+            urls=(_PAPER_SPLITS + SPLIT_FILES["train"],),
+            subdir="iNaturalist2021",
+            optional=True,
         ),
         RemoteFile(
-            filename=SPLIT_FILES["test"], urls=(_PAPER_SPLITS + SPLIT_FILES["test"],),
-            subdir="iNaturalist2021", optional=True,
+            filename=SPLIT_FILES["test"],
+            urls=(_PAPER_SPLITS + SPLIT_FILES["test"],),
+            subdir="iNaturalist2021",
+            optional=True,
         ),
     )
     reference_sizes = {"train": (250150, 5003), "test": (249850, 4997)}

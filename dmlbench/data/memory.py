@@ -10,7 +10,7 @@ processes started by fork share the arrays (copy-on-write) instead of holding th
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image
@@ -44,7 +44,7 @@ class InMemoryDataset(RetrievalDataset):
         self.images: list[np.ndarray] | None = None
         self.nbytes = 0
 
-    def load(self) -> "InMemoryDataset":
+    def load(self) -> InMemoryDataset:
         """Decode every image (once; later calls return at once)."""
         if self.images is not None:
             return self
@@ -68,11 +68,12 @@ class InMemoryDataset(RetrievalDataset):
 def check_budget(total: int, done: int, count: int, budget: int | None) -> None:
     """Refuse (early: projected from the images decoded so far) a data set that would take more
     than ``MAX_MEMORY_SHARE`` of the machine's memory."""
-    if budget is None or done < min(count, 64) and done < count:
+    if budget is None or (done < min(count, 64) and done < count):
         return
     projected = total / done * count
     if projected > MAX_MEMORY_SHARE * budget:
         raise ConfigError(
             f"images_in_memory: the {count} decoded images would take about {projected / 2**30:.1f} GiB, more than "
             f"{MAX_MEMORY_SHARE:.0%} of this machine's {budget / 2**30:.1f} GiB; set images_in_memory: false "
-            "(or pre_resized_cache: 256 to read smaller copies from disk)")
+            "(or pre_resized_cache: 256 to read smaller copies from disk)"
+        )

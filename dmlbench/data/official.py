@@ -8,8 +8,9 @@ itself. A "marker" file proves the folder is the right one (``images.txt`` for C
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
 
 from PIL import Image
 
@@ -82,9 +83,7 @@ class OfficialFormatDataset(RetrievalDataset):
         if cls.manual_download:
             how = cls.manual_download.format(root=Path(root).expanduser())
         else:
-            how = (
-                f"run `python -m dmlbench.data download {cls.registry_name} --root {root}`{root_hint(root)}"
-            )
+            how = f"run `python -m dmlbench.data download {cls.registry_name} --root {root}`{root_hint(root)}"
         hint = image_folder_hint(cls.registry_name, root)
         return f"{cls.registry_name}: {where} not found; " + (hint if hint else how)
 

@@ -54,13 +54,18 @@ def image_folder_hint(name: str, root: str | Path) -> str | None:
     if found is None:
         return None
     folder, split_folders = found
-    split = ("its train/test folders are the official split (PredefinedSplitManager works)" if split_folders
-             else "it has no official split (PredefinedSplitManager needs one; MLRCSplitManager does not)")
-    return (f"found the image-folder tree {Path(root).expanduser() / folder} (the layout of the DAS/AVSL "
-            f"repositories), which has no {name} annotation files; read it with --dataset~OVERRIDE~ "
-            f"'{{ImageFolder: {{folder: {folder}}}}}' --merge_argparse_when_resuming (labels: the class folders "
-            f"in sorted order, which is the official class order when the folders are numbered like 001.Name; "
-            f"{split}); check it with python -m dmlbench.data check ImageFolder --root {root} --option folder={folder}")
+    split = (
+        "its train/test folders are the official split (PredefinedSplitManager works)"
+        if split_folders
+        else "it has no official split (PredefinedSplitManager needs one; MLRCSplitManager does not)"
+    )
+    return (
+        f"found the image-folder tree {Path(root).expanduser() / folder} (the layout of the DAS/AVSL "
+        f"repositories), which has no {name} annotation files; read it with --dataset~OVERRIDE~ "
+        f"'{{ImageFolder: {{folder: {folder}}}}}' --merge_argparse_when_resuming (labels: the class folders "
+        f"in sorted order, which is the official class order when the folders are numbered like 001.Name; "
+        f"{split}); check it with python -m dmlbench.data check ImageFolder --root {root} --option folder={folder}"
+    )
 
 
 def root_hint(root: str | Path) -> str:

@@ -26,7 +26,9 @@ def build_transform(spec: dict[str, Any] | None, normalization: dict[str, Any], 
     """``{Resize: {size: 256}, CenterCrop: {size: 227}}`` -> Compose([..., ToTensor, (BGR255,) Normalize])."""
     if spec is not None and not isinstance(spec, dict):
         raise ConfigError(f"{role}: expected a mapping of transform names to arguments, got {spec!r}")
-    steps = [build("transform", {name: kwargs}, role=f"{role}.{name}") for name, kwargs in (spec or {}).items()]
+    steps = [
+        build("transform", {name: kwargs}, role=f"{role}.{name}") for name, kwargs in (spec or {}).items()
+    ]
     steps.append(T.ToTensor())
     if normalization.get("bgr") or normalization.get("scale", 1) == 255:
         steps.append(ToBGR255())
@@ -34,7 +36,9 @@ def build_transform(spec: dict[str, Any] | None, normalization: dict[str, Any], 
     return T.Compose(steps)
 
 
-def build_split_transforms(transforms_config: dict[str, Any], normalization: dict[str, Any]) -> dict[str, T.Compose]:
+def build_split_transforms(
+    transforms_config: dict[str, Any], normalization: dict[str, Any]
+) -> dict[str, T.Compose]:
     """The ``train`` and ``eval`` pipelines."""
     missing = [key for key in ("train", "eval") if key not in transforms_config]
     if missing:

@@ -20,8 +20,8 @@ from dmlbench.evaluation.topk import topk_lowest_index_ties
 
 __all__ = [
     "Similarity",
-    "kmeans",
     "exact_knn",
+    "kmeans",
     "knn_blocks",
     "map_at_r",
     "neighbour_hits",

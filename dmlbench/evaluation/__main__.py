@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -33,12 +33,19 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="python -m dmlbench.evaluation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embeddings", "--gallery-embeddings", dest="embeddings", required=True,
-                        help="reference (gallery) embeddings [N, D]; compared to self unless queries are given")
+    parser.add_argument(
+        "--embeddings",
+        "--gallery-embeddings",
+        dest="embeddings",
+        required=True,
+        help="reference (gallery) embeddings [N, D]; compared to self unless queries are given",
+    )
     parser.add_argument("--labels", "--gallery-labels", dest="labels", required=True, help="labels [N]")
     parser.add_argument("--query-embeddings", help="query embeddings [Q, D] (query vs gallery mode)")
     parser.add_argument("--query-labels", help="query labels [Q]")
-    parser.add_argument("--k", type=int, default=None, help="neighbours per query (default: what MAP@R needs)")
+    parser.add_argument(
+        "--k", type=int, default=None, help="neighbours per query (default: what MAP@R needs)"
+    )
     parser.add_argument("--recall-at", type=int, nargs="*", default=[], metavar="K", help="report Recall@K")
     parser.add_argument("--chunk-size", type=int, default=None, help="queries per block (bounds memory)")
     parser.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the embeddings")
@@ -102,25 +109,41 @@ def evaluate_files(args: argparse.Namespace) -> dict[str, float]:
         query_labels = load_array(args.query_labels, "query labels")
         _check_pair(query_embeddings, query_labels, args.query_embeddings, args.query_labels)
         if query_embeddings.shape[1] != embeddings.shape[1]:
-            raise DatasetError(f"{args.query_embeddings} has {query_embeddings.shape[1]} dims but "
-                               f"{args.embeddings} has {embeddings.shape[1]}")
+            raise DatasetError(
+                f"{args.query_embeddings} has {query_embeddings.shape[1]} dims but "
+                f"{args.embeddings} has {embeddings.shape[1]}"
+            )
     return retrieval_metrics(
-        embeddings, labels, query_embeddings=query_embeddings, query_labels=query_labels, k=args.k,
-        recall_at=tuple(args.recall_at), chunk_size=args.chunk_size, normalize=not args.no_normalize,
-        ranking=args.ranking, binarize=args.binarize, backend=args.backend, device=args.device,
-        nmi=args.nmi, ami=args.ami,
+        embeddings,
+        labels,
+        query_embeddings=query_embeddings,
+        query_labels=query_labels,
+        k=args.k,
+        recall_at=tuple(args.recall_at),
+        chunk_size=args.chunk_size,
+        normalize=not args.no_normalize,
+        ranking=args.ranking,
+        binarize=args.binarize,
+        backend=args.backend,
+        device=args.device,
+        nmi=args.nmi,
+        ami=args.ami,
     )
 
 
 def _check_pair(embeddings: np.ndarray, labels: np.ndarray, embeddings_path: str, labels_path: str) -> None:
     if embeddings.ndim != 2:
-        raise DatasetError(f"{embeddings_path}: embeddings must be 2-D [samples, dims], got shape {embeddings.shape}")
+        raise DatasetError(
+            f"{embeddings_path}: embeddings must be 2-D [samples, dims], got shape {embeddings.shape}"
+        )
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
         raise DatasetError(f"{labels_path}: labels must be 1-D, got shape {labels.shape}")
     if len(labels) != len(embeddings):
-        raise DatasetError(f"{embeddings_path} has {len(embeddings)} rows but {labels_path} has {len(labels)} labels")
+        raise DatasetError(
+            f"{embeddings_path} has {len(embeddings)} rows but {labels_path} has {len(labels)} labels"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,7 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        for name, value in metrics.items():  # percent with 2 decimals, as the runner prints; --json: fractions
+        for (
+            name,
+            value,
+        ) in metrics.items():  # percent with 2 decimals, as the runner prints; --json: fractions
             print(f"{name}: {100 * value:.2f}%")
     return 0
 

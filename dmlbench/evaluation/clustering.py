@@ -51,7 +51,9 @@ def nearest_centre(embeddings: torch.Tensor, centres: torch.Tensor, chunk_size: 
     return torch.cat(parts)
 
 
-def clustering_scores(labels: torch.Tensor, assignment: torch.Tensor, *, nmi: bool, ami: bool) -> dict[str, float]:
+def clustering_scores(
+    labels: torch.Tensor, assignment: torch.Tensor, *, nmi: bool, ami: bool
+) -> dict[str, float]:
     """NMI and/or AMI (scikit-learn's definitions) between classes and clusters."""
     try:
         from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score

@@ -25,8 +25,15 @@ def compute_embeddings(
     With ``embedder=None`` the trunk features are returned (the "untrained_trunk" status).
     Models are put in eval mode for the pass and restored afterwards.
     """
-    outputs, labels = compute_head_embeddings(trunk, {"out": embedder}, dataset, batch_size=batch_size,
-                                              device=device, num_workers=num_workers, desc=desc)
+    outputs, labels = compute_head_embeddings(
+        trunk,
+        {"out": embedder},
+        dataset,
+        batch_size=batch_size,
+        device=device,
+        num_workers=num_workers,
+        desc=desc,
+    )
     return outputs["out"], labels
 
 
@@ -49,7 +56,11 @@ def compute_head_embeddings(
     for module in modules:
         module.eval()
     loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda"
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
     )
     outputs: dict[str, list[Tensor]] = {name: [] for name in heads}
     labels = []

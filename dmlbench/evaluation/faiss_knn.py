@@ -8,7 +8,7 @@ is redone with the exact torch path; the others are reordered by (score desc, in
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -26,8 +26,10 @@ def import_faiss():
     try:
         import faiss
     except ImportError as error:
-        raise ConfigError("backend 'faiss' needs the faiss package: pip install faiss-cpu "
-                          "(or faiss-gpu), or use backend='torch'") from error
+        raise ConfigError(
+            "backend 'faiss' needs the faiss package: pip install faiss-cpu "
+            "(or faiss-gpu), or use backend='torch'"
+        ) from error
     return faiss
 
 
@@ -60,7 +62,9 @@ def faiss_knn_blocks(
             values = -values
         redo = indices.lt(0).any(dim=1)
         if exclude_self:
-            values, indices, self_missing = _drop_self(values, indices, torch.arange(rows.start, rows.stop, device=indices.device))
+            values, indices, self_missing = _drop_self(
+                values, indices, torch.arange(rows.start, rows.stop, device=indices.device)
+            )
             redo |= self_missing
         if values.shape[1] > k:
             redo |= values[:, k] == values[:, k - 1]
@@ -68,7 +72,9 @@ def faiss_knn_blocks(
         redo_rows = redo.nonzero().squeeze(1)
         if redo_rows.numel():
             self_index = (redo_rows + rows.start) if exclude_self else None
-            exact_values, exact_indices = exact_topk(queries[rows][redo_rows], references, k, score=score, self_index=self_index)
+            exact_values, exact_indices = exact_topk(
+                queries[rows][redo_rows], references, k, score=score, self_index=self_index
+            )
             values[redo_rows], indices[redo_rows] = exact_values.to(values.dtype), exact_indices
         yield rows, values, indices
 

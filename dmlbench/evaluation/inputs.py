@@ -45,15 +45,20 @@ def as_float_matrix(embeddings: Any, name: str, device: torch.device) -> torch.T
     tensor = _as_tensor(embeddings, name)
     if tensor.ndim != 2:
         raise DatasetError(f"{name} must be a 2-D array [samples, dims], got shape {tuple(tensor.shape)}")
-    if not (tensor.is_floating_point() or tensor.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)):
+    if not (
+        tensor.is_floating_point()
+        or tensor.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)
+    ):
         raise DatasetError(f"{name} must hold numbers, got dtype {tensor.dtype}")
     tensor = tensor.to(device=device, dtype=torch.float32)
     finite = torch.isfinite(tensor).all(dim=1)
     if not bool(finite.all()):
         bad = int((~finite).sum())
         first = int((~finite).nonzero()[0, 0])
-        raise DatasetError(f"{name} has {bad} row(s) with NaN or infinite values (first: row {first}); "
-                           "was the model diverging?")
+        raise DatasetError(
+            f"{name} has {bad} row(s) with NaN or infinite values (first: row {first}); "
+            "was the model diverging?"
+        )
     return tensor
 
 
@@ -80,13 +85,20 @@ def as_label_vectors(
     reference = _label_array(reference_labels, "labels")
     query = None if query_labels is None else _label_array(query_labels, "query_labels")
     if not _integer_kind(reference) or (query is not None and not _integer_kind(query)):
-        joined = reference if query is None else np.concatenate([reference.astype(object), query.astype(object)])
+        joined = (
+            reference if query is None else np.concatenate([reference.astype(object), query.astype(object)])
+        )
         try:
-            _, codes = np.unique(joined.astype(str) if joined.dtype == object else joined, return_inverse=True)
+            _, codes = np.unique(
+                joined.astype(str) if joined.dtype == object else joined, return_inverse=True
+            )
         except TypeError as error:
             raise DatasetError(f"labels cannot be compared with each other ({error})") from error
-        reference, query = codes[: len(reference)], (None if query is None else codes[len(reference):])
-    as_torch = lambda array: torch.as_tensor(np.asarray(array, dtype=np.int64), device=device)
+        reference, query = codes[: len(reference)], (None if query is None else codes[len(reference) :])
+
+    def as_torch(array: Any) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array, dtype=np.int64), device=device)
+
     return as_torch(reference), (None if query is None else as_torch(query))
 
 

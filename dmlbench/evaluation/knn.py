@@ -17,7 +17,8 @@ Compared to self (``exclude_self``): query i is reference i, and is never its ow
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import torch
 
@@ -58,27 +59,35 @@ def builtin_score(ranking: str) -> ScoreFunction:
     if ranking == "dot":
         return lambda queries, refs: queries @ refs.T
     if ranking == "euclidean":
+
         def negative_squared_distance(queries: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
             scores = queries @ refs.T
-            scores.mul_(2).sub_((refs * refs).sum(dim=1)[None, :]).sub_((queries * queries).sum(dim=1)[:, None])
+            scores.mul_(2).sub_((refs * refs).sum(dim=1)[None, :]).sub_(
+                (queries * queries).sum(dim=1)[:, None]
+            )
             return scores
+
         return negative_squared_distance
     raise ConfigError(f"unknown ranking {ranking!r}; choose one of {', '.join(BUILTIN_RANKINGS)}")
 
 
 def checked_similarity(similarity: Callable[[Any, Any], torch.Tensor]) -> ScoreFunction:
     """Wrap a custom similarity so that a wrong shape, dtype or value fails with a clear message."""
+
     def score(query_block: Any, reference_block: Any) -> torch.Tensor:
         scores = similarity(query_block, reference_block)
         expected = (row_count(query_block), row_count(reference_block))
         if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != expected:
             got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-            raise ConfigError(f"similarity {_name(similarity)} must return a tensor of shape {expected}, got {got}")
+            raise ConfigError(
+                f"similarity {_name(similarity)} must return a tensor of shape {expected}, got {got}"
+            )
         if not scores.is_floating_point():
             scores = scores.float()
         if not bool(torch.isfinite(scores).all()):
             raise ConfigError(f"similarity {_name(similarity)} returned NaN or infinite scores")
         return scores
+
     return score
 
 
@@ -112,7 +121,11 @@ def knn_blocks(
         rows = slice(start, min(start + chunk_size, num_queries))
         self_index = torch.arange(rows.start, rows.stop) if exclude_self else None
         values, indices = exact_topk(
-            select_rows(queries, rows), references, k, score=score, self_index=self_index,
+            select_rows(queries, rows),
+            references,
+            k,
+            score=score,
+            self_index=self_index,
             reference_chunk_size=reference_chunk_size,
         )
         yield rows, values, indices
@@ -137,7 +150,11 @@ def exact_topk(
     parts: list[tuple[torch.Tensor, torch.Tensor]] = []
     for start in range(0, num_references, step):
         stop = min(start + step, num_references)
-        block = references if (start == 0 and stop == num_references) else select_rows(references, slice(start, stop))
+        block = (
+            references
+            if (start == 0 and stop == num_references)
+            else select_rows(references, slice(start, stop))
+        )
         scores = score(queries, block)
         if self_index is not None:
             _mask_self(scores, self_index.to(scores.device), start, stop)
@@ -169,7 +186,9 @@ def symmetric_knn_blocks(
     best_indices = torch.full((num_samples, k), -1, dtype=torch.long, device=embeddings.device)
 
     def merge_into(rows: slice, values: torch.Tensor, indices: torch.Tensor) -> None:
-        merged_values, merged_indices = merge_topk([(best_values[rows], best_indices[rows]), (values, indices)], k)
+        merged_values, merged_indices = merge_topk(
+            [(best_values[rows], best_indices[rows]), (values, indices)], k
+        )
         best_values[rows], best_indices[rows] = merged_values, merged_indices
 
     for row_start in range(0, num_samples, block_size):
@@ -217,10 +236,14 @@ def rerank(
         for start in range(0, num_queries, queries_per_call):
             stop = min(start + queries_per_call, num_queries)
             query_rows = torch.arange(start, stop, device=candidates.device).repeat_interleave(num_candidates)
-            pair_scores = paired(select_rows(queries, query_rows), select_rows(references, candidates[start:stop].reshape(-1)))
+            pair_scores = paired(
+                select_rows(queries, query_rows), select_rows(references, candidates[start:stop].reshape(-1))
+            )
             if not isinstance(pair_scores, torch.Tensor) or pair_scores.numel() != len(query_rows):
-                raise ConfigError(f"similarity.paired of {_name(similarity)} must return one score per pair "
-                                  f"({len(query_rows)}), got {getattr(pair_scores, 'shape', type(pair_scores).__name__)}")
+                raise ConfigError(
+                    f"similarity.paired of {_name(similarity)} must return one score per pair "
+                    f"({len(query_rows)}), got {getattr(pair_scores, 'shape', type(pair_scores).__name__)}"
+                )
             scores[start:stop] = pair_scores.reshape(stop - start, num_candidates).to(scores.dtype)
     else:
         checked = checked_similarity(similarity)
@@ -252,6 +275,9 @@ def exact_knn(
     if not 1 <= k <= available:
         raise ConfigError(f"k={k} must be between 1 and the number of candidate neighbours ({available})")
     chunk = chunk_size or default_chunk_size(len(references), queries.device)
-    parts = list(knn_blocks(queries, references, k, exclude_self=exclude_self,
-                            score=builtin_score(ranking), chunk_size=chunk))
+    parts = list(
+        knn_blocks(
+            queries, references, k, exclude_self=exclude_self, score=builtin_score(ranking), chunk_size=chunk
+        )
+    )
     return torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])

@@ -16,12 +16,14 @@ block sums that add up across blocks.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
 
-def relevant_counts(query_labels: torch.Tensor, reference_labels: torch.Tensor, exclude_self: bool) -> torch.Tensor:
+def relevant_counts(
+    query_labels: torch.Tensor, reference_labels: torch.Tensor, exclude_self: bool
+) -> torch.Tensor:
     """R per query: references sharing its label, minus one for itself when compared to self."""
     classes, class_sizes = torch.unique(reference_labels, return_counts=True)
     position = torch.searchsorted(classes, query_labels).clamp(max=len(classes) - 1)
@@ -30,7 +32,9 @@ def relevant_counts(query_labels: torch.Tensor, reference_labels: torch.Tensor, 
     return counts - 1 if exclude_self else counts
 
 
-def neighbour_hits(neighbour_indices: torch.Tensor, query_labels: torch.Tensor, reference_labels: torch.Tensor) -> torch.Tensor:
+def neighbour_hits(
+    neighbour_indices: torch.Tensor, query_labels: torch.Tensor, reference_labels: torch.Tensor
+) -> torch.Tensor:
     """rel [q, k]: True where the neighbour has the query's label (index -1 = no neighbour)."""
     labels = reference_labels[neighbour_indices.clamp(min=0)]
     return (labels == query_labels[:, None]) & (neighbour_indices >= 0)
@@ -65,7 +69,9 @@ def _first_r(hits: torch.Tensor, num_relevant: torch.Tensor) -> torch.Tensor:
     return positions[None, :] < num_relevant[:, None]
 
 
-def retrieval_sums(hits: torch.Tensor, num_relevant: torch.Tensor, recall_at: Iterable[int] = ()) -> dict[str, torch.Tensor]:
+def retrieval_sums(
+    hits: torch.Tensor, num_relevant: torch.Tensor, recall_at: Iterable[int] = ()
+) -> dict[str, torch.Tensor]:
     """Sums over the queries of this block with R > 0 of each metric, plus their count under
     ``"num_queries"``. Sums of all blocks, divided by the total count, are the metrics."""
     valid = num_relevant > 0

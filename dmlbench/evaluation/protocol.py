@@ -48,7 +48,7 @@ class EvaluationSettings:
     check_untrained_accuracy: bool
 
     @classmethod
-    def from_config(cls, settings: dict[str, Any]) -> "EvaluationSettings":
+    def from_config(cls, settings: dict[str, Any]) -> EvaluationSettings:
         chunk = setting(settings, "eval_chunk_size")
         return cls(
             batch_size=int(setting(settings, "eval_batch_size")),
@@ -72,46 +72,69 @@ class EvaluationSettings:
         return (list(UNTRAINED_STATUSES) if self.check_untrained_accuracy else []) + ["trained"]
 
 
-def embed(experiment: "Experiment", trunk: nn.Module, embedder: nn.Module | None, dataset: Any,
-          desc: str, collective: bool = True) -> tuple[Tensor, Tensor]:
+def embed(
+    experiment: Experiment,
+    trunk: nn.Module,
+    embedder: nn.Module | None,
+    dataset: Any,
+    desc: str,
+    collective: bool = True,
+) -> tuple[Tensor, Tensor]:
     """Embeddings [N, D] and labels [N] of ``dataset`` (``embedder=None``: trunk features).
     Under torchrun every rank embeds its shard and all get the whole (a collective call);
     ``collective=False`` embeds everything in this process alone (work done on rank 0 only)."""
     return embed_heads(experiment, trunk, {"out": embedder}, dataset, desc, collective)["out"]
 
 
-def embed_heads(experiment: "Experiment", trunk: nn.Module, heads: dict[str, nn.Module | None], dataset: Any,
-                desc: str, collective: bool = True) -> dict[str, tuple[Tensor, Tensor]]:
+def embed_heads(
+    experiment: Experiment,
+    trunk: nn.Module,
+    heads: dict[str, nn.Module | None],
+    dataset: Any,
+    desc: str,
+    collective: bool = True,
+) -> dict[str, tuple[Tensor, Tensor]]:
     """:func:`embed` for several heads on one trunk pass: ``{name: (embeddings, labels)}``."""
     settings = experiment.evaluation
     part = distributed.shard(dataset) if collective else dataset
-    outputs, labels = compute_head_embeddings(trunk, heads, part, batch_size=settings.batch_size,
-                                              device=experiment.device, num_workers=settings.num_workers, desc=desc)
+    outputs, labels = compute_head_embeddings(
+        trunk,
+        heads,
+        part,
+        batch_size=settings.batch_size,
+        device=experiment.device,
+        num_workers=settings.num_workers,
+        desc=desc,
+    )
     if collective:  # torchrun: every rank's shard
         outputs = {name: distributed.gather_rows(out) for name, out in outputs.items()}
         labels = distributed.gather_rows(labels)
     return {name: (out, labels) for name, out in outputs.items()}
 
 
-def score(experiment: "Experiment", embeddings: Tensor, labels: Tensor, similarity: Any = None,
-          **query: Any) -> dict[str, float]:
+def score(
+    experiment: Experiment, embeddings: Tensor, labels: Tensor, similarity: Any = None, **query: Any
+) -> dict[str, float]:
     """MLRC metrics (and Recall@K); with ``eval_binarize`` also the same metrics of the binary
     codes 1[x > 0] ranked by Hamming distance, prefixed ``binary_``. ``query`` holds
     ``query_embeddings``/``query_labels`` for query-vs-gallery scoring."""
     return distributed.main_result(lambda: _score(experiment, embeddings, labels, similarity, query))
 
 
-def _score(experiment: "Experiment", embeddings: Tensor, labels: Tensor, similarity: Any,
-           query: dict[str, Any]) -> dict[str, float]:
+def _score(
+    experiment: Experiment, embeddings: Tensor, labels: Tensor, similarity: Any, query: dict[str, Any]
+) -> dict[str, float]:
     options = {**experiment.evaluation.metric_options(), **query}
-    metrics = retrieval_metrics(embeddings, labels, device=experiment.device, similarity=similarity, **options)
+    metrics = retrieval_metrics(
+        embeddings, labels, device=experiment.device, similarity=similarity, **options
+    )
     if experiment.evaluation.binarize:
         binary = retrieval_metrics(embeddings, labels, device=experiment.device, binarize=True, **options)
         metrics.update({f"binary_{name}": value for name, value in binary.items()})
     return metrics
 
 
-def evaluation_sets(fold: "FoldData", split: str) -> dict[str, np.ndarray]:
+def evaluation_sets(fold: FoldData, split: str) -> dict[str, np.ndarray]:
     """The sample sets a split is scored on: ``{"self": idx}`` (compared to itself), or
     ``{"query": idx, "gallery": idx}`` for a query-vs-gallery protocol (In-Shop), which
     ``test`` means when the split manager made query and gallery splits instead of a test split."""
@@ -119,26 +142,38 @@ def evaluation_sets(fold: "FoldData", split: str) -> dict[str, np.ndarray]:
         return {"self": fold.indices[split]}
     if split == "test" and {"query", "gallery"} <= set(fold.indices):
         return {"query": fold.indices["query"], "gallery": fold.indices["gallery"]}
-    raise ExperimentError(f"split {split!r} does not exist in {fold.scheme}; splits: {', '.join(fold.indices)}")
+    raise ExperimentError(
+        f"split {split!r} does not exist in {fold.scheme}; splits: {', '.join(fold.indices)}"
+    )
 
 
-def score_sets(experiment: "Experiment", embedded: dict[str, tuple[Tensor, Tensor]],
-               similarity: Any = None) -> dict[str, float]:
+def score_sets(
+    experiment: Experiment, embedded: dict[str, tuple[Tensor, Tensor]], similarity: Any = None
+) -> dict[str, float]:
     """Score ``{"self": (E, L)}`` against itself, or ``{"query": ..., "gallery": ...}``."""
     if "self" in embedded:
         return score(experiment, *embedded["self"], similarity=similarity)
     (query, query_labels), (gallery, gallery_labels) = embedded["query"], embedded["gallery"]
-    return score(experiment, gallery, gallery_labels, query_embeddings=query, query_labels=query_labels,
-                 similarity=similarity)
+    return score(
+        experiment,
+        gallery,
+        gallery_labels,
+        query_embeddings=query,
+        query_labels=query_labels,
+        similarity=similarity,
+    )
 
 
-def fold_models(experiment: "Experiment", fold: "FoldData", status: str) -> tuple[dict[str, nn.Module], int, Any]:
+def fold_models(experiment: Experiment, fold: FoldData, status: str) -> tuple[dict[str, nn.Module], int, Any]:
     """The fold's models for ``status``, their epoch and the plugin similarity (trained only)."""
     if status != "trained":
         return experiment.build_models(fold), 0, None
     models, saved = experiment.load_best_models(fold)
-    plugins = PluginSet.from_config(experiment.settings.get("training_plugins"), experiment.plugin_context(fold, models),
-                                    experiment.device)
+    plugins = PluginSet.from_config(
+        experiment.settings.get("training_plugins"),
+        experiment.plugin_context(fold, models),
+        experiment.device,
+    )
     plugins.load_checkpoint(saved)
     return models, int(saved["epoch"]), plugins.similarity()
 
@@ -147,11 +182,14 @@ def status_groups(statuses: list[str]) -> list[list[str]]:
     """Statuses that share one model build and one trunk pass: the untrained ones (trunk
     features and the embedder's output of the same initial trunk), then each other alone."""
     untrained = [status for status in statuses if status in UNTRAINED_STATUSES]
-    return ([untrained] if untrained else []) + [[status] for status in statuses if status not in UNTRAINED_STATUSES]
+    return ([untrained] if untrained else []) + [
+        [status] for status in statuses if status not in UNTRAINED_STATUSES
+    ]
 
 
-def embed_fold(experiment: "Experiment", fold: "FoldData", split: str, group: list[str]
-               ) -> tuple[dict[str, dict[str, tuple[Tensor, Tensor]]], int, Any]:
+def embed_fold(
+    experiment: Experiment, fold: FoldData, split: str, group: list[str]
+) -> tuple[dict[str, dict[str, tuple[Tensor, Tensor]]], int, Any]:
     """The fold's embeddings of ``split`` for each status of ``group`` (one trunk pass per set):
     ``{status: {role: (embeddings, labels)}}``, the models' epoch and the plugin similarity."""
     models, epoch, similarity = fold_models(experiment, fold, group[0])
@@ -159,14 +197,19 @@ def embed_fold(experiment: "Experiment", fold: "FoldData", split: str, group: li
     shown = "untrained" if len(group) > 1 else group[0]
     embedded: dict[str, dict[str, tuple[Tensor, Tensor]]] = {status: {} for status in group}
     for role, indices in evaluation_sets(fold, split).items():
-        outputs = embed_heads(experiment, models["trunk"], heads, experiment.subset_of(indices, models["trunk"]),
-                              f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {shown}")
+        outputs = embed_heads(
+            experiment,
+            models["trunk"],
+            heads,
+            experiment.subset_of(indices, models["trunk"]),
+            f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {shown}",
+        )
         for status, pair in outputs.items():
             embedded[status][role] = pair
     return embedded, epoch, similarity
 
 
-def test(experiment: "Experiment", splits: list[str], statuses: list[str], ensemble: bool) -> dict[str, Any]:
+def test(experiment: Experiment, splits: list[str], statuses: list[str], ensemble: bool) -> dict[str, Any]:
     """Test each fold model (and the concatenated ensemble) on ``splits`` for each status; every
     score is recorded in the experiment's store. Returns the separated/concatenated summary."""
     store = experiment.store
@@ -179,7 +222,9 @@ def test(experiment: "Experiment", splits: list[str], statuses: list[str], ensem
                 embedded, epoch, similarity = embed_fold(experiment, fold, split, group)
                 for status in group:
                     per_fold[status][fold.scheme] = score_sets(experiment, embedded[status], similarity)
-                    store.add_accuracies(fold.scheme, split, status, "fold", epoch, per_fold[status][fold.scheme])
+                    store.add_accuracies(
+                        fold.scheme, split, status, "fold", epoch, per_fold[status][fold.scheme]
+                    )
                     fold_sets[status].append(embedded[status])
                     if status == "trained" and "self" in embedded[status]:
                         experiment.trained_embeddings[(split, fold.scheme)] = embedded[status]["self"]
@@ -188,8 +233,10 @@ def test(experiment: "Experiment", splits: list[str], statuses: list[str], ensem
             entry: dict[str, Any] = {"folds": per_fold[status]}
             sets = fold_sets.pop(status)
             if ensemble and len(sets) > 1:
-                concatenated = {role: (concatenate_normalized([s[role][0] for s in sets]), sets[0][role][1])
-                                for role in sets[0]}
+                concatenated = {
+                    role: (concatenate_normalized([s[role][0] for s in sets]), sets[0][role][1])
+                    for role in sets[0]
+                }
                 entry["concatenated"] = score_sets(experiment, concatenated)
                 store.add_accuracies("ensemble", split, status, "concatenated", -1, entry["concatenated"])
             results[split][status] = entry

@@ -17,7 +17,8 @@ every backend (see topk.py).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -110,8 +111,19 @@ def retrieval_metrics(
         nmi, ami: also k-means (clusters = classes, seeded by ``kmeans_seed``) on the query
             embeddings, scored by NMI / AMI.
     """
-    _check_options(backend, ranking, query_embeddings, query_labels, similarity, rerank_k, binarize, nmi, ami,
-                   chunk_size, reference_chunk_size)
+    _check_options(
+        backend,
+        ranking,
+        query_embeddings,
+        query_labels,
+        similarity,
+        rerank_k,
+        binarize,
+        nmi,
+        ami,
+        chunk_size,
+        reference_chunk_size,
+    )
     separate_queries = query_embeddings is not None
     exclude_self = not separate_queries
     scores_all_pairs = similarity is not None and rerank_k is None
@@ -121,9 +133,16 @@ def retrieval_metrics(
         query_label_vector = reference_labels
 
     if similarity is not None:  # what the custom similarity receives
-        similarity_references = to_device(embeddings if similarity_inputs is None else similarity_inputs, target)
-        similarity_queries = similarity_references if not separate_queries else to_device(
-            query_embeddings if query_similarity_inputs is None else query_similarity_inputs, target)
+        similarity_references = to_device(
+            embeddings if similarity_inputs is None else similarity_inputs, target
+        )
+        similarity_queries = (
+            similarity_references
+            if not separate_queries
+            else to_device(
+                query_embeddings if query_similarity_inputs is None else query_similarity_inputs, target
+            )
+        )
     if scores_all_pairs:
         references, queries = similarity_references, similarity_queries
     else:
@@ -139,14 +158,29 @@ def retrieval_metrics(
     k = _neighbour_count(k, int(num_relevant.max()), recall_at, num_candidates)
 
     if scores_all_pairs:
-        blocks = knn_blocks(queries, references, k, exclude_self=exclude_self, score=checked_similarity(similarity),
-                            chunk_size=chunk_size or DEFAULT_SIMILARITY_BLOCK[0],
-                            reference_chunk_size=reference_chunk_size or DEFAULT_SIMILARITY_BLOCK[1])
+        blocks = knn_blocks(
+            queries,
+            references,
+            k,
+            exclude_self=exclude_self,
+            score=checked_similarity(similarity),
+            chunk_size=chunk_size or DEFAULT_SIMILARITY_BLOCK[0],
+            reference_chunk_size=reference_chunk_size or DEFAULT_SIMILARITY_BLOCK[1],
+        )
     else:
         candidate_k = k if similarity is None else _checked_rerank_k(rerank_k, k, num_candidates)
-        blocks = _plain_blocks(queries, references, candidate_k, exclude_self=exclude_self, backend=backend,
-                               ranking=ranking, device=target, chunk_size=chunk_size,
-                               reference_chunk_size=reference_chunk_size, symmetric=symmetric)
+        blocks = _plain_blocks(
+            queries,
+            references,
+            candidate_k,
+            exclude_self=exclude_self,
+            backend=backend,
+            ranking=ranking,
+            device=target,
+            chunk_size=chunk_size,
+            reference_chunk_size=reference_chunk_size,
+            symmetric=symmetric,
+        )
         if similarity is not None:
             blocks = _reranked(blocks, similarity, k, similarity_queries, similarity_references)
 
@@ -157,8 +191,19 @@ def retrieval_metrics(
     return results
 
 
-def _check_options(backend, ranking, query_embeddings, query_labels, similarity, rerank_k, binarize, nmi, ami,
-                   chunk_size, reference_chunk_size) -> None:
+def _check_options(
+    backend,
+    ranking,
+    query_embeddings,
+    query_labels,
+    similarity,
+    rerank_k,
+    binarize,
+    nmi,
+    ami,
+    chunk_size,
+    reference_chunk_size,
+) -> None:
     """Refuse contradictory options before any work is done."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown evaluation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -170,11 +215,15 @@ def _check_options(backend, ranking, query_embeddings, query_labels, similarity,
         raise ConfigError("binarize and a custom similarity cannot be combined")
     if similarity is not None and rerank_k is None:
         if backend == "faiss":
-            raise ConfigError("backend 'faiss' cannot score all pairs with a custom similarity; "
-                              "pass rerank_k or use backend='torch'")
+            raise ConfigError(
+                "backend 'faiss' cannot score all pairs with a custom similarity; "
+                "pass rerank_k or use backend='torch'"
+            )
         if nmi or ami:
-            raise ConfigError("NMI/AMI need plain embeddings; they cannot be computed when a custom similarity "
-                              "scores all pairs")
+            raise ConfigError(
+                "NMI/AMI need plain embeddings; they cannot be computed when a custom similarity "
+                "scores all pairs"
+            )
     for name, value in (("chunk_size", chunk_size), ("reference_chunk_size", reference_chunk_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{name} must be a positive number of samples, got {value!r}")
@@ -187,7 +236,9 @@ def _prepared_sets(embeddings, query_embeddings, device, normalize, binarize):
         return references, references
     queries = _prepared(as_float_matrix(query_embeddings, "query_embeddings", device), normalize, binarize)
     if queries.shape[1] != references.shape[1]:
-        raise DatasetError(f"query_embeddings have {queries.shape[1]} dims but embeddings have {references.shape[1]}")
+        raise DatasetError(
+            f"query_embeddings have {queries.shape[1]} dims but embeddings have {references.shape[1]}"
+        )
     return references, queries
 
 
@@ -211,12 +262,21 @@ def _prepared(embeddings: torch.Tensor, normalize: bool, binarize: bool) -> torc
     return embeddings
 
 
-def _check_lengths(queries: Any, query_labels: torch.Tensor, references: Any, reference_labels: torch.Tensor,
-                   separate_queries: bool) -> None:
+def _check_lengths(
+    queries: Any,
+    query_labels: torch.Tensor,
+    references: Any,
+    reference_labels: torch.Tensor,
+    separate_queries: bool,
+) -> None:
     if row_count(references) != len(reference_labels):
-        raise DatasetError(f"embeddings have {row_count(references)} rows but labels have {len(reference_labels)} entries")
+        raise DatasetError(
+            f"embeddings have {row_count(references)} rows but labels have {len(reference_labels)} entries"
+        )
     if separate_queries and row_count(queries) != len(query_labels):
-        raise DatasetError(f"query_embeddings have {row_count(queries)} rows but query_labels have {len(query_labels)} entries")
+        raise DatasetError(
+            f"query_embeddings have {row_count(queries)} rows but query_labels have {len(query_labels)} entries"
+        )
 
 
 def _checked_recall_at(recall_at: Sequence[int]) -> tuple[int, ...]:
@@ -235,17 +295,22 @@ def _neighbour_count(k: int | None, largest_r: int, recall_at: tuple[int, ...], 
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"k must be a positive integer or None, got {k!r}")
     if k < min(largest_r, num_candidates):
-        raise ConfigError(f"k={k} is smaller than the largest number of relevant items per query ({largest_r}), "
-                          "which R-Precision and MAP@R need; leave k unset (None) or pass k >= "
-                          f"{largest_r}")
-    too_large = [K for K in recall_at if K > k and k < num_candidates]
+        raise ConfigError(
+            f"k={k} is smaller than the largest number of relevant items per query ({largest_r}), "
+            "which R-Precision and MAP@R need; leave k unset (None) or pass k >= "
+            f"{largest_r}"
+        )
+    too_large = [K for K in recall_at if k < K and k < num_candidates]
     if too_large:
-        raise ConfigError(f"k={k} is smaller than recall_at K={max(too_large)}; leave k unset or pass k >= {max(too_large)}")
+        raise ConfigError(
+            f"k={k} is smaller than recall_at K={max(too_large)}; leave k unset or pass k >= {max(too_large)}"
+        )
     return min(k, num_candidates)
 
 
-def _use_symmetric(symmetric: bool | None, exclude_self: bool, backend: str, device: torch.device, k: int,
-                   num_samples: int) -> bool:
+def _use_symmetric(
+    symmetric: bool | None, exclude_self: bool, backend: str, device: torch.device, k: int, num_samples: int
+) -> bool:
     """Symmetric blocks pay on CPU (matrix products dominate) when k is small next to a block
     and the running [N, k] top-k stays small; on GPUs the plain row blocks are faster."""
     possible = exclude_self and backend == "torch"
@@ -253,35 +318,66 @@ def _use_symmetric(symmetric: bool | None, exclude_self: bool, backend: str, dev
         if symmetric and not possible:
             raise ConfigError("symmetric=True needs compared-to-self evaluation with backend='torch'")
         return symmetric
-    return (possible and device.type == "cpu" and k <= SYMMETRIC_MAX_K
-            and num_samples * k * 12 <= SYMMETRIC_RUNNING_BYTES)
+    return (
+        possible
+        and device.type == "cpu"
+        and k <= SYMMETRIC_MAX_K
+        and num_samples * k * 12 <= SYMMETRIC_RUNNING_BYTES
+    )
 
 
-def _plain_blocks(queries, references, k, *, exclude_self, backend, ranking, device, chunk_size,
-                  reference_chunk_size, symmetric):
+def _plain_blocks(
+    queries,
+    references,
+    k,
+    *,
+    exclude_self,
+    backend,
+    ranking,
+    device,
+    chunk_size,
+    reference_chunk_size,
+    symmetric,
+):
     """Blocks of the plain k-NN by a built-in ranking: symmetric blocks, faiss, or row blocks."""
     if _use_symmetric(symmetric, exclude_self, backend, device, k, len(references)):
-        return symmetric_knn_blocks(references, k, score=builtin_score(ranking),
-                                    block_size=chunk_size or DEFAULT_SYMMETRIC_BLOCK)
+        return symmetric_knn_blocks(
+            references, k, score=builtin_score(ranking), block_size=chunk_size or DEFAULT_SYMMETRIC_BLOCK
+        )
     chunk = chunk_size or default_chunk_size(len(references), device)
     if backend == "faiss":
         from dmlbench.evaluation.faiss_knn import faiss_knn_blocks
 
-        return faiss_knn_blocks(queries, references, k, exclude_self=exclude_self, ranking=ranking, chunk_size=chunk)
-    return knn_blocks(queries, references, k, exclude_self=exclude_self, score=builtin_score(ranking),
-                      chunk_size=chunk, reference_chunk_size=reference_chunk_size)
+        return faiss_knn_blocks(
+            queries, references, k, exclude_self=exclude_self, ranking=ranking, chunk_size=chunk
+        )
+    return knn_blocks(
+        queries,
+        references,
+        k,
+        exclude_self=exclude_self,
+        score=builtin_score(ranking),
+        chunk_size=chunk,
+        reference_chunk_size=reference_chunk_size,
+    )
 
 
 def _checked_rerank_k(rerank_k: int, k: int, num_candidates: int) -> int:
     if isinstance(rerank_k, bool) or not isinstance(rerank_k, int) or rerank_k < 1:
-        raise ConfigError(f"rerank_k must be a positive integer (or None to score all pairs), got {rerank_k!r}")
+        raise ConfigError(
+            f"rerank_k must be a positive integer (or None to score all pairs), got {rerank_k!r}"
+        )
     if rerank_k < k and rerank_k < num_candidates:
-        raise ConfigError(f"rerank_k={rerank_k} is smaller than k={k} (the neighbours MAP@R needs); pass rerank_k >= {k}")
+        raise ConfigError(
+            f"rerank_k={rerank_k} is smaller than k={k} (the neighbours MAP@R needs); pass rerank_k >= {k}"
+        )
     return min(rerank_k, num_candidates)
 
 
 def _reranked(plain_blocks, similarity, k, similarity_queries, similarity_references):
     """Re-score each block's candidates with the custom similarity."""
     for rows, _, candidates in plain_blocks:
-        values, indices = rerank(select_rows(similarity_queries, rows), similarity_references, candidates, similarity, k)
+        values, indices = rerank(
+            select_rows(similarity_queries, rows), similarity_references, candidates, similarity, k
+        )
         yield rows, values, indices

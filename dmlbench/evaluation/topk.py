@@ -16,7 +16,9 @@ import torch
 MISSING_INDEX = -1
 
 
-def sort_by_score_then_index(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def sort_by_score_then_index(
+    values: torch.Tensor, indices: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reorder each row of ``(values, indices)`` [q, m] by (value descending, index ascending).
 
     Two stable sorts: by index first, then by value; the second keeps the index order among
@@ -30,7 +32,9 @@ def sort_by_score_then_index(values: torch.Tensor, indices: torch.Tensor) -> tup
     return values.gather(1, by_value), indices.gather(1, by_value)
 
 
-def _sort_rows_with_equal_values(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _sort_rows_with_equal_values(
+    values: torch.Tensor, indices: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``sort_by_score_then_index`` on the rows (sorted by value) that hold equal values."""
     if values.shape[1] <= 1:
         return values, indices
@@ -103,8 +107,12 @@ def merge_topk(parts: list[tuple[torch.Tensor, torch.Tensor]], k: int) -> tuple[
     return values, indices.gather(1, positions)
 
 
-def add_part(parts: list[tuple[torch.Tensor, torch.Tensor]], part: tuple[torch.Tensor, torch.Tensor], k: int,
-             max_parts: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def add_part(
+    parts: list[tuple[torch.Tensor, torch.Tensor]],
+    part: tuple[torch.Tensor, torch.Tensor],
+    k: int,
+    max_parts: int = 16,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Append a candidate list (next range of references); merge when there are many."""
     parts.append(part)
     if len(parts) >= max_parts:

@@ -143,7 +143,9 @@ class BNInception(nn.Module):
 
     def _add_unit(self, name: str, in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> None:
         """Register conv ``name`` (with bias) and BatchNorm ``name_bn`` as flat attributes."""
-        self.add_module(name, nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2))
+        self.add_module(
+            name, nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2)
+        )
         self.add_module(f"{name}_bn", nn.BatchNorm2d(out_channels, eps=1e-5))
         self._units[name] = None
 
@@ -196,7 +198,9 @@ class BNInception(nn.Module):
         self.load_state_dict(state)
 
 
-def convert_published_state_dict(published: dict[str, Tensor], reference: dict[str, Tensor]) -> dict[str, Tensor]:
+def convert_published_state_dict(
+    published: dict[str, Tensor], reference: dict[str, Tensor]
+) -> dict[str, Tensor]:
     """Map the published ``pretrainedmodels`` layout onto this module's ``state_dict`` layout."""
     classifier = ("last_linear.", "fc.")  # the ImageNet head (named fc in the earliest conversions)
     state = {k: v for k, v in published.items() if not k.startswith(classifier)}

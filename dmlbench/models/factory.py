@@ -39,7 +39,9 @@ def _build_embedder(spec: Any, input_size: int, trunk: nn.Module | None = None) 
     if "input_size" in parameters:
         kwargs.setdefault("input_size", input_size)
     if "level_channels" in parameters and getattr(trunk, "level_channels", None) is not None:
-        kwargs.setdefault("level_channels", list(trunk.level_channels))  # a multi-level trunk (models/multilevel.py)
+        kwargs.setdefault(
+            "level_channels", list(trunk.level_channels)
+        )  # a multi-level trunk (models/multilevel.py)
     return build("model", {name: kwargs}, role="models.embedder")
 
 

@@ -70,16 +70,21 @@ class MultiLevelTrunk(nn.Module):
     ) -> None:
         super().__init__()
         layers = list(layers or ["layer2", "layer3", "layer4"])
-        base = TorchvisionTrunk(name=name, pretrained=pretrained, weights_path=weights_path,
-                                frozen_batchnorm=frozen_batchnorm)
+        base = TorchvisionTrunk(
+            name=name, pretrained=pretrained, weights_path=weights_path, frozen_batchnorm=frozen_batchnorm
+        )
         stages = dict(base.body.named_children())
         if set(stages) != set(RESNET_STAGES):
-            raise ConfigError(f"MultiLevelTrunk: {name} is not a ResNet-style network (stages conv1 ... layer4)")
+            raise ConfigError(
+                f"MultiLevelTrunk: {name} is not a ResNet-style network (stages conv1 ... layer4)"
+            )
         unknown = [layer for layer in layers if layer not in RESNET_STAGES]
         order = [RESNET_STAGES.index(layer) for layer in layers if layer in RESNET_STAGES]
         if unknown or not layers or order != sorted(set(order)):
-            raise ConfigError(f"MultiLevelTrunk.layers: expected distinct stages of {', '.join(RESNET_STAGES)} "
-                              f"in network order, got {layers}")
+            raise ConfigError(
+                f"MultiLevelTrunk.layers: expected distinct stages of {', '.join(RESNET_STAGES)} "
+                f"in network order, got {layers}"
+            )
         self.name = name
         self.layers = layers
         self.body = base.body
@@ -111,11 +116,15 @@ class MultiLevelSmallConvNet(nn.Module):
     """The demo's small trunk with levels: ``num_blocks`` conv3x3-BN-ReLU blocks (stride 2,
     widths doubling from ``width``), returning the maps of the last ``num_levels`` blocks."""
 
-    def __init__(self, width: int = 16, num_blocks: int = 4, num_levels: int = 3, in_channels: int = 3) -> None:
+    def __init__(
+        self, width: int = 16, num_blocks: int = 4, num_levels: int = 3, in_channels: int = 3
+    ) -> None:
         super().__init__()
         if min(width, num_blocks, num_levels, in_channels) < 1 or num_levels > num_blocks:
-            raise ConfigError(f"MultiLevelSmallConvNet: need width, num_blocks, num_levels >= 1 and num_levels <= "
-                              f"num_blocks, got width={width}, num_blocks={num_blocks}, num_levels={num_levels}")
+            raise ConfigError(
+                f"MultiLevelSmallConvNet: need width, num_blocks, num_levels >= 1 and num_levels <= "
+                f"num_blocks, got width={width}, num_blocks={num_blocks}, num_levels={num_levels}"
+            )
         widths = [width * 2**block for block in range(num_blocks)]
         blocks = []
         for out_channels in widths:
@@ -131,7 +140,7 @@ class MultiLevelSmallConvNet(nn.Module):
         for block in self.blocks:
             x = block(x)
             maps.append(x)
-        return FeatureMaps(maps[-self.num_levels:])
+        return FeatureMaps(maps[-self.num_levels :])
 
 
 __all__ = ["FeatureMaps", "MultiLevelSmallConvNet", "MultiLevelTrunk", "as_float", "pooled"]

@@ -4,4 +4,11 @@ from dmlbench.records.report import results_table, summarize_test_results, write
 from dmlbench.records.store import RecordStore
 from dmlbench.records.summary import confidence_interval, mean_and_sem
 
-__all__ = ["RecordStore", "confidence_interval", "mean_and_sem", "results_table", "summarize_test_results", "write_report"]
+__all__ = [
+    "RecordStore",
+    "confidence_interval",
+    "mean_and_sem",
+    "results_table",
+    "summarize_test_results",
+    "write_report",
+]

@@ -83,7 +83,7 @@ def _dataset_of(folder: Path) -> str | None:
     spec = _config(folder, "config_dataset").get("dataset")
     try:
         return parse_spec(spec, "dataset")[0] if spec else None
-    except Exception:  # noqa: BLE001 - an odd saved config only loses the data set's name
+    except Exception:
         return None
 
 
@@ -96,7 +96,9 @@ def _cells_from_summary(entry: dict[str, Any]) -> dict[tuple[str, str], Cell]:
     separated = entry.get("separated", {})
     for metric in METRICS:
         if metric in separated.get("mean", {}):
-            cells["separated", metric] = Cell(_pct(separated["mean"][metric]), _pct(separated["sem"].get(metric)))
+            cells["separated", metric] = Cell(
+                _pct(separated["mean"][metric]), _pct(separated["sem"].get(metric))
+            )
         if metric in entry.get("concatenated", {}):
             cells["concatenated", metric] = Cell(_pct(entry["concatenated"][metric]))
     return cells
@@ -108,7 +110,9 @@ def _cells_from_reproductions(entry: dict[str, Any]) -> dict[tuple[str, str], Ce
         for metric in METRICS:
             stat = (entry.get(mode) or {}).get(metric)
             if stat:
-                cells[mode, metric] = Cell(_pct(stat["mean"]), interval=(_pct(stat["ci_low"]), _pct(stat["ci_high"])))
+                cells[mode, metric] = Cell(
+                    _pct(stat["mean"]), interval=(_pct(stat["ci_low"]), _pct(stat["ci_high"]))
+                )
     return cells
 
 
@@ -128,18 +132,25 @@ def read_experiment(folder: Path, split: str = "test") -> ExperimentResult:
     report_path = folder / "meta" / "report.json"
     is_search = (folder / "trials" / "search.json").exists()
     if not report_path.exists():
-        result.problem = ("unfinished search (no report yet)" if is_search else
-                          "unfinished (no meta/report.json: still training, or stopped before its test)")
+        result.problem = (
+            "unfinished search (no report yet)"
+            if is_search
+            else "unfinished (no meta/report.json: still training, or stopped before its test)"
+        )
         return result
     report = json.loads(report_path.read_text())
     if is_search:
         best = report.get("best_trial") or {}
-        result.split_sha256 = saved_split_manifest_hash(folder / best["folder"]) if best.get("folder") else None
+        result.split_sha256 = (
+            saved_split_manifest_hash(folder / best["folder"]) if best.get("folder") else None
+        )
         reproductions = report.get("reproductions") or {}
         entry = ((reproductions.get("results") or {}).get(split) or {}).get("trained")
         if reproductions.get("count", 0) >= 2 and entry:
             result.cells = _cells_from_reproductions(entry)
-            result.spread = f"{int(100 * reproductions['level'])}% interval over {reproductions['count']} reproductions"
+            result.spread = (
+                f"{int(100 * reproductions['level'])}% interval over {reproductions['count']} reproductions"
+            )
         else:
             trained = ((report.get("best_trial_test") or {}).get(split) or {}).get("trained")
             result.cells = _cells_from_summary(trained) if trained else {}
@@ -173,8 +184,10 @@ def flag_split_mismatches(results: list[ExperimentResult]) -> None:
                 result.problem = "no saved split manifest: its split cannot be checked"
             elif result.split_sha256 != reference:
                 others = ", ".join(r.name for r in group if r.split_sha256 == reference)
-                result.problem = (f"another split of {dataset} (manifest {result.split_sha256[:12]} vs "
-                                  f"{reference[:12]} of {others})")
+                result.problem = (
+                    f"another split of {dataset} (manifest {result.split_sha256[:12]} vs "
+                    f"{reference[:12]} of {others})"
+                )
 
 
 def read_experiments(folders: list[Path], split: str = "test") -> list[ExperimentResult]:

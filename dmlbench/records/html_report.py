@@ -24,9 +24,11 @@ details{margin:4px 0}summary{cursor:pointer}.meta{color:#555;font-size:.9em}
 """
 
 #: Marks images the browser could not load (checked by the tests in a real browser).
-IMAGE_CHECK = ("<script>window.addEventListener('load',function(){var b=0;for(var i of document.images)"
-               "{if(!i.complete||i.naturalWidth===0)b++;}document.body.setAttribute('data-broken-images',b);});"
-               "</script>")
+IMAGE_CHECK = (
+    "<script>window.addEventListener('load',function(){var b=0;for(var i of document.images)"
+    "{if(!i.complete||i.naturalWidth===0)b++;}document.body.setAttribute('data-broken-images',b);});"
+    "</script>"
+)
 
 
 def esc(value: Any) -> str:
@@ -38,8 +40,9 @@ def table(rows: list[list[Any]]) -> str:
     header, *body = rows
     out = ["<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in header) + "</tr>"]
     for row in body:
-        cells = "".join(f"<td class='n'>{esc(c)}</td>" if str(c)[:1].isdigit() else f"<td>{esc(c)}</td>"
-                        for c in row)
+        cells = "".join(
+            f"<td class='n'>{esc(c)}</td>" if str(c)[:1].isdigit() else f"<td>{esc(c)}</td>" for c in row
+        )
         out.append(f"<tr>{cells}</tr>")
     return "\n".join(out) + "</table>"
 
@@ -58,8 +61,10 @@ def section(title: str, body: str) -> str:
 
 def results_section(report: dict[str, Any]) -> str:
     if report.get("results"):
-        return section("Test results (percent; separated = mean ± SEM over fold models)",
-                       table(results_table(report["results"])))
+        return section(
+            "Test results (percent; separated = mean ± SEM over fold models)",
+            table(results_table(report["results"])),
+        )
     return ""
 
 
@@ -68,11 +73,21 @@ def training_section(report: dict[str, Any], plots_dir: Path) -> str:
     body = ""
     if training:
         rows = [["fold", "best epoch", "best val score (%)", "epochs", "stopped because"]]
-        rows += [[scheme, info.get("best_epoch"), format_percent(info.get("best_score")), info.get("epochs"),
-                  info.get("stop_reason")] for scheme, info in training.items()]
+        rows += [
+            [
+                scheme,
+                info.get("best_epoch"),
+                format_percent(info.get("best_score")),
+                info.get("epochs"),
+                info.get("stop_reason"),
+            ]
+            for scheme, info in training.items()
+        ]
         body += table(rows)
-    for name, alt in (("validation_curves.png", "validation curves per fold"),
-                      ("training_losses.png", "training loss curves")):
+    for name, alt in (
+        ("validation_curves.png", "validation curves per fold"),
+        ("training_losses.png", "training loss curves"),
+    ):
         if name in report.get("plots", []):
             body += f"<h3>{esc(alt)}</h3>" + image(plots_dir / name, alt)
     return section("Training", body) if body else ""
@@ -84,14 +99,18 @@ def retrieval_section(report: dict[str, Any], plots_dir: Path) -> str:
         return ""
     if "skipped" in retrieval:
         return section("Retrieval examples", f"<p>{esc(retrieval['skipped'])}</p>")
-    body = (f"<p class='meta'>{esc(retrieval['split'])} split; each row: the query (dark frame), then its top-"
-            f"{esc(retrieval['top_k'])} neighbours, green = same class, red = other class. Half of the queries "
-            f"are the worst by MAP@R, the rest evenly spaced; {esc(retrieval['note'])}.</p>")
+    body = (
+        f"<p class='meta'>{esc(retrieval['split'])} split; each row: the query (dark frame), then its top-"
+        f"{esc(retrieval['top_k'])} neighbours, green = same class, red = other class. Half of the queries "
+        f"are the worst by MAP@R, the rest evenly spaced; {esc(retrieval['note'])}.</p>"
+    )
     for grid in retrieval["grids"]:
         scores = ", ".join(format_percent(s) for s in grid["query_map_at_r"])
         body += f"<h3>{esc(grid['name'])}</h3><p class='meta'>query MAP@R (%): {esc(scores)}</p>"
         body += image(plots_dir / grid["plot"], f"retrieval examples, {grid['name']}")
-    worst = [["class", "MAP@R (%)"]] + [[w["label"], format_percent(w["map_at_r"])] for w in retrieval["worst_classes"]]
+    worst = [["class", "MAP@R (%)"]] + [
+        [w["label"], format_percent(w["map_at_r"])] for w in retrieval["worst_classes"]
+    ]
     body += "<h3>Worst classes (best fold)</h3>" + table(worst)
     for name in retrieval.get("plots", []):
         body += image(plots_dir / name, name.removesuffix(".png").replace("_", " "))
@@ -106,17 +125,24 @@ def search_sections(report: dict[str, Any], plots_dir: Path) -> str:
     best = report.get("best_trial")
     if best:
         rows = [["parameter", "value"]] + [[k, repr(v)] for k, v in best["parameters"].items()]
-        body += section("Best trial", f"<p>Trial {esc(best['index'])} ({esc(best['folder'])}): "
-                        f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} "
-                        f"(validation {esc(report['objective'])}, mean ± SEM over folds)</p>" + table(rows))
+        body += section(
+            "Best trial",
+            f"<p>Trial {esc(best['index'])} ({esc(best['folder'])}): "
+            f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} "
+            f"(validation {esc(report['objective'])}, mean ± SEM over folds)</p>" + table(rows),
+        )
     if report.get("best_trial_test"):
-        body += section("Best trial on the test split (percent; mean ± SEM over fold models)",
-                        table(results_table(report["best_trial_test"])))
+        body += section(
+            "Best trial on the test split (percent; mean ± SEM over fold models)",
+            table(results_table(report["best_trial_test"])),
+        )
     reproductions = report.get("reproductions") or {}
     if reproductions.get("count"):
         level = int(100 * reproductions["level"])
-        body += section(f"Reproductions ({reproductions['count']}; mean [{level}% Student-t interval], percent)",
-                        table(reproduction_table(reproductions["results"])))
+        body += section(
+            f"Reproductions ({reproductions['count']}; mean [{level}% Student-t interval], percent)",
+            table(reproduction_table(reproductions["results"])),
+        )
     body += section("Trials", trials_table(report["trials"]))
     if "search_trace.png" in report.get("plots", []):
         body += section("Search trace", image(plots_dir / "search_trace.png", "search trace"))
@@ -130,10 +156,21 @@ def trials_table(trials: list[dict[str, Any]]) -> str:
     headers = short if len(set(short)) == len(short) else names
     rows = [["trial", "status", "generator", "objective (%)", *headers]]
     for trial in trials:
-        objective = "-" if trial["mean"] is None else f"{format_percent(trial['mean'])} ± {format_percent(trial['sem'])}"
+        objective = (
+            "-"
+            if trial["mean"] is None
+            else f"{format_percent(trial['mean'])} ± {format_percent(trial['sem'])}"
+        )
         values = [trial["parameters"].get(name, "") for name in names]
-        rows.append([trial["index"], trial["status"], trial["generation_node"], objective,
-                     *[f"{v:.4g}" if isinstance(v, float) else v for v in values]])
+        rows.append(
+            [
+                trial["index"],
+                trial["status"],
+                trial["generation_node"],
+                objective,
+                *[f"{v:.4g}" if isinstance(v, float) else v for v in values],
+            ]
+        )
     return table(rows)
 
 
@@ -153,7 +190,9 @@ def provenance_section(experiment_dir: Path, report: dict[str, Any]) -> str:
     files = sorted(configs.glob("config_*.yaml")) if configs.is_dir() else []
     if files:
         body += "<h3>Resolved config</h3>" + "".join(
-            f"<details><summary>{esc(f.stem)}</summary><pre>{esc(f.read_text())}</pre></details>" for f in files)
+            f"<details><summary>{esc(f.stem)}</summary><pre>{esc(f.read_text())}</pre></details>"
+            for f in files
+        )
     return section("Provenance", body) if body else ""
 
 
@@ -166,13 +205,20 @@ def render_html(report: dict[str, Any], experiment_dir: Path) -> str:
         facts.append(f"data set {report['dataset']}, split manager {report.get('split_manager', '?')}")
     if report.get("split_manifest_sha256"):
         facts.append(f"split manifest sha256 {str(report['split_manifest_sha256'])[:16]}…")
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>",
-             f"<style>{STYLE}</style></head><body>", f"<h1>{esc(title)}</h1>",
-             f"<p class='meta'>{esc('; '.join(facts))}</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p class='meta'>{esc('; '.join(facts))}</p>",
+    ]
     if "trials" in report:
         parts.append(search_sections(report, plots_dir))
     else:
-        parts += [results_section(report), training_section(report, plots_dir), retrieval_section(report, plots_dir)]
+        parts += [
+            results_section(report),
+            training_section(report, plots_dir),
+            retrieval_section(report, plots_dir),
+        ]
     parts += [provenance_section(experiment_dir, report), IMAGE_CHECK, "</body></html>"]
     return "\n".join(p for p in parts if p)
 

@@ -17,12 +17,17 @@ MODES = ("separated", "concatenated")
 
 def result_times(summary: dict[str, Any], when: str) -> dict[str, Any]:
     """``{split: {status: {mode: when}}}`` for every mode present in ``summary``."""
-    return {split: {status: {mode: when for mode in MODES if mode in entry} for status, entry in by_status.items()}
-            for split, by_status in summary.items()}
+    return {
+        split: {
+            status: {mode: when for mode in MODES if mode in entry} for status, entry in by_status.items()
+        }
+        for split, by_status in summary.items()
+    }
 
 
-def merge_results(previous: dict[str, Any] | None, previous_times: dict[str, Any] | None,
-                  summary: dict[str, Any], when: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def merge_results(
+    previous: dict[str, Any] | None, previous_times: dict[str, Any] | None, summary: dict[str, Any], when: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(results, times): ``previous`` with each (split, status, mode) of ``summary`` replaced by the
     new value stamped ``when``; entries absent from ``summary`` keep their values and times."""
     merged = copy.deepcopy(previous) if isinstance(previous, dict) else {}

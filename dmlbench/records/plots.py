@@ -8,9 +8,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from dmlbench.fileio import atomic_write  # noqa: E402
+from dmlbench.fileio import atomic_write
 
 
 def plot_validation_curves(histories: dict[str, list[dict[str, Any]]], metric: str, path: Path) -> Path:
@@ -37,9 +37,15 @@ def plot_training_losses(rows: list[dict[str, Any]], path: Path) -> Path:
     figure, axes = plt.subplots(1, len(names), figsize=(min(14, 4.5 * len(names)), 3.5), squeeze=False)
     for axis, name in zip(axes[0], names):
         for scheme in sorted({row["scheme"] for row in rows}):
-            points = [(row["step"], row["value"]) for row in rows if row["name"] == name and row["scheme"] == scheme]
-            axis.plot([p[0] for p in points], [p[1] for p in points], marker="." if len(points) < 30 else None,
-                      label=scheme)
+            points = [
+                (row["step"], row["value"]) for row in rows if row["name"] == name and row["scheme"] == scheme
+            ]
+            axis.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                marker="." if len(points) < 30 else None,
+                label=scheme,
+            )
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("iteration")
         axis.grid(alpha=0.3)

@@ -48,18 +48,33 @@ def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRIC
     """Rows [split, status, mode, metric...] with values in percent ("mean ± SEM" for separated)."""
     rows = [["split", "trained_status", "mode", *metrics.values()]]
     for split, by_status in summary.items():
-        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [s for s in by_status if s not in TRAINED_STATUSES]
+        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [
+            s for s in by_status if s not in TRAINED_STATUSES
+        ]
         for status in ordered:
             entry = by_status[status]
             separated = entry["separated"]
             n = len(separated["per_fold"])
             rows.append(
-                [split, status, f"separated ({n} model{'s' if n != 1 else ''})",
-                 *[f"{format_percent(separated['mean'].get(m))} ± {format_percent(separated['sem'].get(m))}" for m in metrics]]
+                [
+                    split,
+                    status,
+                    f"separated ({n} model{'s' if n != 1 else ''})",
+                    *[
+                        f"{format_percent(separated['mean'].get(m))} ± {format_percent(separated['sem'].get(m))}"
+                        for m in metrics
+                    ],
+                ]
             )
             if "concatenated" in entry:
-                rows.append([split, status, f"concatenated ({n} models)",
-                             *[format_percent(entry["concatenated"].get(m)) for m in metrics]])
+                rows.append(
+                    [
+                        split,
+                        status,
+                        f"concatenated ({n} models)",
+                        *[format_percent(entry["concatenated"].get(m)) for m in metrics],
+                    ]
+                )
     return rows
 
 
@@ -85,33 +100,45 @@ def write_report(meta_dir, report: dict[str, Any]) -> None:
 
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# {report['experiment']}", ""]
-    lines.append(f"- data set: {report.get('dataset', '?')}; split manager: {report.get('split_manager', '?')}")
-    lines.append(f"- config sha256: `{report.get('config_sha256', '?')}`; split manifest sha256: "
-                 f"`{report.get('split_manifest_sha256', '?')}`")
+    lines.append(
+        f"- data set: {report.get('dataset', '?')}; split manager: {report.get('split_manager', '?')}"
+    )
+    lines.append(
+        f"- config sha256: `{report.get('config_sha256', '?')}`; split manifest sha256: "
+        f"`{report.get('split_manifest_sha256', '?')}`"
+    )
     lines.append(f"- written: {report.get('created', '?')}")
     lines += ["", "## Test results (percent; separated = mean ± SEM over fold models)", ""]
     lines.append(format_markdown_table(results_table(report["results"])))
     training = report.get("training", {})
     if training:
-        lines += ["", "## Training", "", "| scheme | best epoch | best val score | epochs | stopped because |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Training",
+            "",
+            "| scheme | best epoch | best val score | epochs | stopped because |",
+            "|---|---|---|---|---|",
+        ]
         for scheme, info in training.items():
-            lines.append(f"| {scheme} | {info['best_epoch']} | {format_percent(info['best_score'])} | {info['epochs']} | "
-                         f"{info['stop_reason']} |")
+            lines.append(
+                f"| {scheme} | {info['best_epoch']} | {format_percent(info['best_score'])} | {info['epochs']} | "
+                f"{info['stop_reason']} |"
+            )
     for plot in report.get("plots", []):
         lines += ["", f"![{plot}](plots/{plot})"]
     return "\n".join(lines) + "\n"
 
 
-def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[str, Any],
-                      merge: bool = False) -> dict[str, Any]:
+def finish_experiment(
+    experiment: Any, summary: dict[str, Any], training: dict[str, Any], merge: bool = False
+) -> dict[str, Any]:
     """Export the records to CSV, plot the validation curves, write the report of ``experiment``
     (a :class:`dmlbench.runner.Experiment`) and print the results table; -> the report dict.
     ``merge``: keep the earlier report's results that this test did not recompute
     (:func:`dmlbench.records.merge.merge_results`)."""
-    from dmlbench.records.merge import merge_results, result_times
     from dmlbench.config.experiment_files import config_hash, saved_split_manifest_hash
     from dmlbench.records.html_report import write_html_report
+    from dmlbench.records.merge import merge_results, result_times
     from dmlbench.records.plots import plot_validation_curves
     from dmlbench.registry import parse_spec
 
@@ -136,7 +163,9 @@ def finish_experiment(experiment: Any, summary: dict[str, Any], training: dict[s
         "split_manifest_sha256": saved_split_manifest_hash(experiment.experiment_dir),
         "results": summary,
         "tested_at": times,
-        "training": {scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()},
+        "training": {
+            scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()
+        },
         "plots": plots,
     }
     add_html_content(experiment, report, training)
@@ -158,7 +187,9 @@ def _previous_results(meta_dir) -> tuple[dict[str, Any] | None, dict[str, Any] |
         report = json.loads(path.read_text())
         return report.get("results"), report.get("tested_at")
     except (ValueError, AttributeError):
-        print(f"warning: {path} is unreadable; it is rewritten with this test's results only", file=sys.stderr)
+        print(
+            f"warning: {path} is unreadable; it is rewritten with this test's results only", file=sys.stderr
+        )
         return None, None
 
 

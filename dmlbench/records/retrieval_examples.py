@@ -13,8 +13,8 @@ For test embeddings E [N, D] and labels y [N], every sample is a query against a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -27,10 +27,10 @@ from dmlbench.fileio import atomic_write
 GREEN = (0, 170, 0)
 RED = (220, 0, 0)
 QUERY = (40, 40, 40)
-CELL = 80          # thumbnail side in pixels
-BORDER = 6         # frame width in pixels
-GAP = 4            # space between cells
-CAPTION = 14       # caption height under each cell
+CELL = 80  # thumbnail side in pixels
+BORDER = 6  # frame width in pixels
+GAP = 4  # space between cells
+CAPTION = 14  # caption height under each cell
 
 
 def nearest_neighbours(embeddings: torch.Tensor, k: int) -> torch.Tensor:
@@ -39,8 +39,9 @@ def nearest_neighbours(embeddings: torch.Tensor, k: int) -> torch.Tensor:
     return exact_knn(normalised, None, k)[1]
 
 
-def neighbours_for_metrics(embeddings: torch.Tensor, labels: torch.Tensor, top_k: int,
-                           depth: int = 4) -> torch.Tensor:
+def neighbours_for_metrics(
+    embeddings: torch.Tensor, labels: torch.Tensor, top_k: int, depth: int = 4
+) -> torch.Tensor:
     """k-NN with k = max(top_k, depth * largest R), capped at N - 1: MAP@R is not truncated and
     the precision-recall curve runs to rank depth * R."""
     largest_r = int(relevant_counts(labels, labels, exclude_self=True).max())
@@ -98,8 +99,13 @@ def cell_origin(row: int, column: int) -> tuple[int, int]:
     return GAP + column * (CELL + GAP), GAP + row * (CELL + CAPTION + GAP)
 
 
-def draw_grid(load_image: Callable[[int], Image.Image], queries: Sequence[int], neighbours: np.ndarray,
-              labels: np.ndarray, path: Path) -> Path:
+def draw_grid(
+    load_image: Callable[[int], Image.Image],
+    queries: Sequence[int],
+    neighbours: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+) -> Path:
     """The query (dark frame) and its neighbours ``neighbours[q]`` (green / red frames) per row,
     class labels as captions; written as PNG."""
     columns = 1 + neighbours.shape[1]
@@ -131,10 +137,17 @@ def plot_per_class(curves: dict[str, dict[int, float]], path: Path) -> Path:
     first = next(iter(curves.values()))
     order = sorted(first, key=lambda c: (first[c], c))
     for name, values in curves.items():
-        axis.plot(range(len(order)), [100 * values.get(c, np.nan) for c in order], marker="o", markersize=3,
-                  label=name)
+        axis.plot(
+            range(len(order)),
+            [100 * values.get(c, np.nan) for c in order],
+            marker="o",
+            markersize=3,
+            label=name,
+        )
     step = max(1, len(order) // 20)
-    axis.set_xticks(range(0, len(order), step), [str(order[i]) for i in range(0, len(order), step)], fontsize=7)
+    axis.set_xticks(
+        range(0, len(order), step), [str(order[i]) for i in range(0, len(order), step)], fontsize=7
+    )
     axis.set_xlabel("test class (sorted by MAP@R)")
     axis.set_ylabel("MAP@R (%)")
     axis.grid(alpha=0.3)

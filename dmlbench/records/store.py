@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import sqlite3
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from dmlbench.fileio import atomic_write
 from dmlbench.integrity import corrupt
@@ -45,12 +46,18 @@ class RecordStore:
         try:
             with self._connect() as connection:
                 connection.executescript(SCHEMA)
-                problems = [row[0] for row in connection.execute("PRAGMA quick_check").fetchall() if row[0] != "ok"]
+                problems = [
+                    row[0] for row in connection.execute("PRAGMA quick_check").fetchall() if row[0] != "ok"
+                ]
             if problems:
                 raise sqlite3.DatabaseError("; ".join(problems[:2]))
         except sqlite3.DatabaseError as error:
-            raise corrupt(self.path, f"{error}", "move it aside (e.g. to records.db.bad) and rerun: tests are recorded "
-                          "again (--evaluate recomputes them), the training curves stay in TensorBoard") from None
+            raise corrupt(
+                self.path,
+                f"{error}",
+                "move it aside (e.g. to records.db.bad) and rerun: tests are recorded "
+                "again (--evaluate recomputes them), the training curves stay in TensorBoard",
+            ) from None
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=30)
@@ -61,7 +68,9 @@ class RecordStore:
         self, scheme: str, split: str, trained_status: str, mode: str, epoch: int, metrics: dict[str, float]
     ) -> None:
         now = time.time()
-        rows = [(scheme, split, trained_status, mode, int(epoch), m, float(v), now) for m, v in metrics.items()]
+        rows = [
+            (scheme, split, trained_status, mode, int(epoch), m, float(v), now) for m, v in metrics.items()
+        ]
         with self._connect() as connection:
             connection.executemany("INSERT OR REPLACE INTO accuracies VALUES (?,?,?,?,?,?,?,?)", rows)
 
@@ -75,7 +84,9 @@ class RecordStore:
         clause = " AND ".join(f"{column} = ?" for column in where) or "1"
         with self._connect() as connection:
             connection.row_factory = sqlite3.Row
-            rows = connection.execute(f"SELECT * FROM accuracies WHERE {clause} ORDER BY rowid", tuple(where.values()))
+            rows = connection.execute(
+                f"SELECT * FROM accuracies WHERE {clause} ORDER BY rowid", tuple(where.values())
+            )
             return [dict(row) for row in rows]
 
     def training_values(self) -> list[dict[str, Any]]:

@@ -7,11 +7,14 @@ Importing this package is cheap: Ax is imported only when a search runs, so that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
-def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]) -> int:
+def run_search(
+    args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]
+) -> int:
     """Run or continue the search in ``experiment_dir`` (see :func:`dmlbench.search.driver.run_search`)."""
     from dmlbench.search.driver import run_search as _run_search
 

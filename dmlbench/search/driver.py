@@ -19,23 +19,24 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from dmlbench.config.defaults import setting
 from dmlbench.config.experiment_files import (
     flatten_config,
     load_saved_configs,
     record_command_line,
     save_configs,
 )
-from dmlbench.config.defaults import setting
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
-from dmlbench.search.messages import generator_label
-from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
 from dmlbench.integrity import read_json_object, remove_stale_temp_files
+from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
 from dmlbench.search.jobs import read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
+from dmlbench.search.messages import generator_label
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch
 from dmlbench.search.results import TrialRow, best_trial
 from dmlbench.search.settings import SearchSettings
@@ -57,15 +58,27 @@ def _log(message: str) -> None:
 
 
 def _format_values(values: dict[str, Any]) -> str:
-    return ", ".join(f"{name.rsplit('.', 1)[-1]}={value:.4g}" if isinstance(value, float) else
-                     f"{name.rsplit('.', 1)[-1]}={value!r}" for name, value in values.items())
+    return ", ".join(
+        f"{name.rsplit('.', 1)[-1]}={value:.4g}"
+        if isinstance(value, float)
+        else f"{name.rsplit('.', 1)[-1]}={value!r}"
+        for name, value in values.items()
+    )
 
 
 class Search:
     """One search folder: its space, Ax state, executor and jobs."""
 
-    def __init__(self, layout: SearchLayout, config: dict[str, dict[str, Any]], space: SearchSpace, ax: AxSearch,
-                 executor: Any, dataset_root: Path, metric: str) -> None:
+    def __init__(
+        self,
+        layout: SearchLayout,
+        config: dict[str, dict[str, Any]],
+        space: SearchSpace,
+        ax: AxSearch,
+        executor: Any,
+        dataset_root: Path,
+        metric: str,
+    ) -> None:
         self.layout, self.config, self.space, self.ax = layout, config, space, ax
         self.executor, self.dataset_root, self.metric = executor, dataset_root, metric
         self.pending: dict[int, JobHandle] = {}
@@ -80,8 +93,11 @@ class Search:
         path = self.layout.trial_dir(index) / TRIAL_PARAMETERS
         if not path.exists():
             return None
-        return read_json_object(path, "delete the trial's folder and rerun the search's command (the trial is "
-                                "run again)", required=("ax_parameters",))["ax_parameters"]
+        return read_json_object(
+            path,
+            "delete the trial's folder and rerun the search's command (the trial is run again)",
+            required=("ax_parameters",),
+        )["ax_parameters"]
 
     def prepare_trial(self, index: int, ax_parameters: dict[str, Any]) -> JobSpec:
         """Write the trial's folder: resolved configs holding the concrete values."""
@@ -92,10 +108,13 @@ class Search:
             _log(f"{folder.name} held other parameters; moved to {moved}")
         values = self.space.decode(ax_parameters)
         save_configs(self.space.fill(values), folder / "configs")
-        write_text_atomic(folder / TRIAL_PARAMETERS, json.dumps(
-            {"trial": index, "ax_parameters": ax_parameters, "values": values}, indent=1) + "\n")
-        record_command_line(folder, None, note=f"trial {index} of the search in {self.layout.experiment_dir}",
-                            append=False)
+        write_text_atomic(
+            folder / TRIAL_PARAMETERS,
+            json.dumps({"trial": index, "ax_parameters": ax_parameters, "values": values}, indent=1) + "\n",
+        )
+        record_command_line(
+            folder, None, note=f"trial {index} of the search in {self.layout.experiment_dir}", append=False
+        )
         return self.trial_spec(index)
 
     # ------------------------------------------------------------------ resume
@@ -108,12 +127,18 @@ class Search:
                 continue
             saved = self.saved_parameters(trial.index)
             if saved is not None and saved != _jsonable(trial.parameters):
-                _log(f"trial {trial.index}: its folder holds other parameters than Ax's record; abandoned, "
-                     "a new trial replaces it")
+                _log(
+                    f"trial {trial.index}: its folder holds other parameters than Ax's record; abandoned, "
+                    "a new trial replaces it"
+                )
                 self.ax.abandon(trial.index)
                 self.layout.set_aside(self.layout.trial_dir(trial.index), self.layout.stale_dir())
                 continue
-            spec = self.prepare_trial(trial.index, trial.parameters) if saved is None else self.trial_spec(trial.index)
+            spec = (
+                self.prepare_trial(trial.index, trial.parameters)
+                if saved is None
+                else self.trial_spec(trial.index)
+            )
             if read_result("trial", spec.job_dir) is not None:
                 _log(f"trial {trial.index}: finished before the restart; recording its result")
                 self.record(trial.index, None)
@@ -127,7 +152,7 @@ class Search:
                 self.queue.append(spec)
         if self.layout.trials_dir.exists():
             for folder in sorted(self.layout.trials_dir.glob("trial_*")):
-                suffix = folder.name[len("trial_"):]
+                suffix = folder.name[len("trial_") :]
                 if folder.is_dir() and suffix.isdigit() and int(suffix) not in known:
                     moved = self.layout.set_aside(folder, self.layout.stale_dir())
                     _log(f"{folder.name} is not a trial Ax knows; moved to {moved}")
@@ -151,14 +176,17 @@ class Search:
             if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
                 raise ExperimentError(
                     f"{self.consecutive_failures} trials in a row failed, the last ({folder}) with: {failure}; "
-                    "fix the config and rerun the same command to continue the search")
+                    "fix the config and rerun the same command to continue the search"
+                )
             return
         self.ax.complete(index, self.metric, result["mean"], result["sem"])
         self.consecutive_failures = 0
         best = best_trial(self.rows())
         sem = "" if result["sem"] is None else f" ± {100 * result['sem']:.2f}"
-        _log(f"trial {index} done: {self.metric} {100 * result['mean']:.2f}{sem}"
-             + (f" (best so far: trial {best.index}, {100 * best.mean:.2f})" if best else ""))
+        _log(
+            f"trial {index} done: {self.metric} {100 * result['mean']:.2f}{sem}"
+            + (f" (best so far: trial {best.index}, {100 * best.mean:.2f})" if best else "")
+        )
 
     def _start(self, specs: Sequence[JobSpec]) -> None:
         for spec, handle in zip(specs, self.executor.submit(specs)):
@@ -181,7 +209,9 @@ class Search:
                 specs = []
                 for index, parameters in proposed.items():
                     trial = next(t for t in self.ax.trials() if t.index == index)
-                    _log(f"trial {index} ({generator_label(trial.generation_node)}): {_format_values(self.space.decode(parameters))}")
+                    _log(
+                        f"trial {index} ({generator_label(trial.generation_node)}): {_format_values(self.space.decode(parameters))}"
+                    )
                     specs.append(self.prepare_trial(index, parameters))
                 if specs:
                     self._start(specs)
@@ -226,14 +256,19 @@ class Search:
         for trial in self.ax.trials():
             folder = self.layout.trial_dir(trial.index)
             result = read_result("trial", folder) if trial.status == COMPLETED else None
-            rows.append(TrialRow(
-                index=trial.index, status=trial.status, generation_node=trial.generation_node,
-                parameters=self.space.decode(trial.parameters),
-                folder=str(folder.relative_to(self.layout.experiment_dir)) if folder.exists() else "",
-                mean=result["mean"] if result else None, sem=result["sem"] if result else None,
-                per_fold=result["per_fold"] if result else {},
-                error=read_error(folder) if trial.status == FAILED and folder.exists() else None,
-            ))
+            rows.append(
+                TrialRow(
+                    index=trial.index,
+                    status=trial.status,
+                    generation_node=trial.generation_node,
+                    parameters=self.space.decode(trial.parameters),
+                    folder=str(folder.relative_to(self.layout.experiment_dir)) if folder.exists() else "",
+                    mean=result["mean"] if result else None,
+                    sem=result["sem"] if result else None,
+                    per_fold=result["per_fold"] if result else {},
+                    error=read_error(folder) if trial.status == FAILED and folder.exists() else None,
+                )
+            )
         return rows
 
     def test_best(self, best: TrialRow) -> dict[str, Any]:
@@ -250,8 +285,15 @@ class Search:
         from dmlbench.training.seeding import derive_seed
 
         first = self.layout.reproduction_dir(0) / REPRODUCTION_INFO
-        info = read_json_object(first, f"delete {first.parent.parent} and rerun the search's command (the "
-                                "reproductions run again)", required=("best_trial",)) if first.exists() else None
+        info = (
+            read_json_object(
+                first,
+                f"delete {first.parent.parent} and rerun the search's command (the reproductions run again)",
+                required=("best_trial",),
+            )
+            if first.exists()
+            else None
+        )
         if info is not None and info["best_trial"] != best.index:
             old = info["best_trial"]
             archive = self.layout.experiment_dir / f"reproductions_of_trial_{old:04d}"
@@ -266,10 +308,18 @@ class Search:
                 config = json.loads(json.dumps(best_config))
                 config.setdefault("config_general", {})["seed"] = seed
                 save_configs(config, folder / "configs")
-                record_command_line(folder, None, note=f"reproduction {index} of trial {best.index} of the search "
-                                    f"in {self.layout.experiment_dir}", append=False)
-                write_text_atomic(folder / REPRODUCTION_INFO, json.dumps(
-                    {"best_trial": best.index, "reproduction": index, "seed": seed}, indent=1) + "\n")
+                record_command_line(
+                    folder,
+                    None,
+                    note=f"reproduction {index} of trial {best.index} of the search "
+                    f"in {self.layout.experiment_dir}",
+                    append=False,
+                )
+                write_text_atomic(
+                    folder / REPRODUCTION_INFO,
+                    json.dumps({"best_trial": best.index, "reproduction": index, "seed": seed}, indent=1)
+                    + "\n",
+                )
             specs.append(JobSpec("reproduction", folder, self.dataset_root))
         return specs
 
@@ -282,8 +332,10 @@ class Search:
         failed = {folder: message for folder, message in failures.items() if message}
         if failed:
             folder, message = next(iter(failed.items()))
-            raise ExperimentError(f"{len(failed)} reproduction(s) failed, e.g. {folder}: {message}; rerun the same "
-                                  "command to retry them")
+            raise ExperimentError(
+                f"{len(failed)} reproduction(s) failed, e.g. {folder}: {message}; rerun the same "
+                "command to retry them"
+            )
         return [read_result("reproduction", spec.job_dir)["results"] for spec in specs]
 
 
@@ -296,20 +348,24 @@ def remove_search_temp_files(layout: SearchLayout) -> list[Path]:
     return removed
 
 
-def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]) -> int:
+def run_search(
+    args: Any, config: dict[str, dict[str, Any]], experiment_dir: Path, argv: Sequence[str]
+) -> int:
     """Run or continue the search described by ``config`` in ``experiment_dir``; 0 on success."""
-    from dmlbench.records.environment import phase_times, timed_phase
-    from dmlbench.records.report import format_text_table
     from dmlbench.config.checks import validate_config
     from dmlbench.config.value_checks import check_pretrained_models
+    from dmlbench.records.environment import phase_times, timed_phase
+    from dmlbench.records.report import format_text_table
     from dmlbench.search.report import build_search_report, reproduction_table, write_search_outputs
 
     options = SearchSettings.from_args(args)
     iterations, reproductions = options.iterations, options.reproductions
     space = SearchSpace(config)
     if not len(space):
-        raise ConfigError("--bayes_opt_iters is set but the config has no search key; mark one, e.g. "
-                          "--loss_funcs~APPLY~3 {alpha~LOG_BAYESIAN~: [0.01, 100]}, or drop --bayes_opt_iters")
+        raise ConfigError(
+            "--bayes_opt_iters is set but the config has no search key; mark one, e.g. "
+            "--loss_funcs~APPLY~3 {alpha~LOG_BAYESIAN~: [0.01, 100]}, or drop --bayes_opt_iters"
+        )
     validate_config(flatten_config(space.fill(sample_values(space))))
     check_pretrained_models(flatten_config(space.fill(sample_values(space))))
     settings = flatten_config(config)
@@ -321,8 +377,9 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
         remove_search_temp_files(layout)
         # the executor checks its options (slurm: ...) before the search's state is written: a refused
         # search leaves nothing behind
-        executor = make_executor(options.trial_executor, settings, options.max_parallel_trials,
-                                 options.trials_per_gpu)
+        executor = make_executor(
+            options.trial_executor, settings, options.max_parallel_trials, options.trials_per_gpu
+        )
         ax = open_search(layout, config, space, metric, seed, options.sobol_trials, iterations)
         save_configs(config, layout.config_dir)
         record_command_line(layout.experiment_dir, argv)
@@ -334,27 +391,36 @@ def run_search(args: Any, config: dict[str, dict[str, Any]], experiment_dir: Pat
             rows = search.rows()
             best = best_trial(rows)
             if best is None:
-                raise ExperimentError(f"no trial of {layout.trials_dir} completed (see the job_error.txt files); "
-                                      "fix the cause and rerun the same command")
-            _log(f"best: trial {best.index}, {metric} {100 * best.mean:.2f}: {_format_values(best.parameters)}")
+                raise ExperimentError(
+                    f"no trial of {layout.trials_dir} completed (see the job_error.txt files); "
+                    "fix the cause and rerun the same command"
+                )
+            _log(
+                f"best: trial {best.index}, {metric} {100 * best.mean:.2f}: {_format_values(best.parameters)}"
+            )
             with timed_phase(layout.meta_dir, "best trial test"):
                 best_test = search.test_best(best)
             with timed_phase(layout.meta_dir, "reproductions"):
                 runs = search.reproduce(best, reproductions, seed) if reproductions else []
         except KeyboardInterrupt:
-            print(f"\ninterrupted; rerun the same command to continue the search in {layout.experiment_dir}",
-                  file=sys.stderr)
+            print(
+                f"\ninterrupted; rerun the same command to continue the search in {layout.experiment_dir}",
+                file=sys.stderr,
+            )
             return 130
         finally:
             executor.close()
 
-        report = build_search_report(layout, metric, iterations, search.counts(), rows, best, best_test, runs,
-                                     CONFIDENCE_LEVEL)
+        report = build_search_report(
+            layout, metric, iterations, search.counts(), rows, best, best_test, runs, CONFIDENCE_LEVEL
+        )
         report["phase_times"] = phase_times(layout.meta_dir)
         write_search_outputs(layout.meta_dir, report, rows, space.names, metric)
     if runs:
         print()
         print(format_text_table(reproduction_table(report["reproductions"]["results"])))
-    print(f"\nsearch report: {layout.meta_dir / 'report.html'}  (also report.md, best_parameters.yaml, "
-          "csv/trials.csv, plots/search_trace.png)")
+    print(
+        f"\nsearch report: {layout.meta_dir / 'report.html'}  (also report.md, best_parameters.yaml, "
+        "csv/trials.csv, plots/search_trace.png)"
+    )
     return 0

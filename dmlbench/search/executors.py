@@ -41,9 +41,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from dmlbench.errors import ConfigError
 from dmlbench.search.jobs import read_error, read_result, run_job
@@ -159,8 +160,11 @@ class ProcessExecutor:
         self.gpus = visible_gpus()
         self.capacity = capacity or (len(self.gpus) * trials_per_gpu if self.gpus else 2)
         if trials_per_gpu > 1 and not self.gpus:
-            print(f"note: --trials_per_gpu {trials_per_gpu} has no effect without a visible GPU; "
-                  f"{self.capacity} trials run at once on the CPU cores", file=sys.stderr)
+            print(
+                f"note: --trials_per_gpu {trials_per_gpu} has no effect without a visible GPU; "
+                f"{self.capacity} trials run at once on the CPU cores",
+                file=sys.stderr,
+            )
         self.running: list[ProcessHandle] = []
 
     def _free_gpu(self) -> str | None:
@@ -184,8 +188,18 @@ class ProcessExecutor:
             spec.job_dir.mkdir(parents=True, exist_ok=True)
             log = open(spec.job_dir / f"{spec.kind}_job.log", "ab")
             process = subprocess.Popen(
-                [sys.executable, "-m", "dmlbench.search.jobs", spec.kind, str(spec.job_dir), str(spec.dataset_root)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                [
+                    sys.executable,
+                    "-m",
+                    "dmlbench.search.jobs",
+                    spec.kind,
+                    str(spec.job_dir),
+                    str(spec.dataset_root),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
             handle = ProcessHandle(spec, process, gpu, log)
             self.running = [h for h in self.running if not h.done()] + [handle]
@@ -205,20 +219,23 @@ def check_one_gpu_device(device: Any) -> None:
     """``local_parallel`` gives each trial one GPU as its only visible device (``cuda:0`` in the
     trial): a config naming another index (``device: cuda:1``) would fail in every trial."""
     if isinstance(device, str) and device.startswith("cuda:") and device != "cuda:0":
-        raise ConfigError(f"device: {device} with --trial_executor local_parallel: each trial sees only the GPU "
-                          "it is given (as cuda:0); set device: cuda or auto, and choose the GPUs with "
-                          "CUDA_VISIBLE_DEVICES")
+        raise ConfigError(
+            f"device: {device} with --trial_executor local_parallel: each trial sees only the GPU "
+            "it is given (as cuda:0); set device: cuda or auto, and choose the GPUs with "
+            "CUDA_VISIBLE_DEVICES"
+        )
 
 
-def make_executor(name: str, settings: dict[str, Any], capacity: int | None,
-                  trials_per_gpu: int = 1) -> Any:
+def make_executor(name: str, settings: dict[str, Any], capacity: int | None, trials_per_gpu: int = 1) -> Any:
     """The executor ``--trial_executor name`` asks for."""
     if capacity is not None and capacity < 1:
         raise ConfigError(f"--max_parallel_trials must be >= 1, got {capacity}")
     if name == "local":
         if capacity not in (None, 1):
-            raise ConfigError("--trial_executor local runs one trial at a time; use local_parallel "
-                              f"for --max_parallel_trials {capacity}")
+            raise ConfigError(
+                "--trial_executor local runs one trial at a time; use local_parallel "
+                f"for --max_parallel_trials {capacity}"
+            )
         return InProcessExecutor()
     if name == "local_parallel":
         check_one_gpu_device(settings.get("device"))

@@ -31,14 +31,14 @@ import math
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from submitit.helpers import Checkpointable
 
-from dmlbench.config.yaml_io import load_yaml_file
-from dmlbench.errors import ExperimentError
 from dmlbench.config.experiment_files import load_saved_configs
+from dmlbench.errors import ExperimentError
 from dmlbench.fileio import write_text_atomic, write_text_from_any_rank
 from dmlbench.integrity import read_json_object, remove_stale_temp_files
 from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
@@ -59,9 +59,12 @@ def read_result(kind: str, job_dir: Path) -> dict[str, Any] | None:
     path = result_path(kind, job_dir)
     if not path.exists():
         return None
-    return read_json_object(path, f"delete it and rerun the search's command: the {kind} is then run again "
-                            "(from its checkpoints where it has them)",
-                            required=("mean",) if kind == "trial" else ("results",))
+    return read_json_object(
+        path,
+        f"delete it and rerun the search's command: the {kind} is then run again "
+        "(from its checkpoints where it has them)",
+        required=("mean",) if kind == "trial" else ("results",),
+    )
 
 
 def read_error(job_dir: Path) -> str:
@@ -90,15 +93,17 @@ def _strip_history(training: dict[str, Any]) -> dict[str, Any]:
 
 def train_trial(experiment: Any) -> dict[str, Any]:
     """Train every fold; the objective is the mean best validation score over the folds."""
-    from dmlbench.records.summary import mean_and_sem
     from dmlbench.config.experiment_files import save_configs
+    from dmlbench.records.summary import mean_and_sem
 
     metric = experiment.settings["eval_metric_for_best_epoch"]
     folds = experiment.folds
     without_val = [fold.scheme for fold in folds if "val" not in fold.indices]
     if without_val:
-        raise ExperimentError(f"a search needs a validation split in every fold; {', '.join(without_val)} has none "
-                              "(use a split manager with validation folds, e.g. MLRCSplitManager)")
+        raise ExperimentError(
+            f"a search needs a validation split in every fold; {', '.join(without_val)} has none "
+            "(use a split manager with validation folds, e.g. MLRCSplitManager)"
+        )
     experiment.config_dir.mkdir(parents=True, exist_ok=True)
     save_configs(experiment.config, experiment.config_dir)
     training = {fold.scheme: experiment.train_fold(fold, resume=True) for fold in folds}
@@ -108,8 +113,13 @@ def train_trial(experiment: Any) -> dict[str, Any]:
         raise ExperimentError(f"validation {metric} is not finite for {', '.join(bad)} (training diverged?)")
     mean, sem = mean_and_sem(list(scores.values()))
     experiment.store.export_csv()  # the full report comes with a test (best trial only)
-    return {"metric": metric, "mean": mean, "sem": sem if len(scores) > 1 else None,
-            "per_fold": scores, "training": _strip_history(training)}
+    return {
+        "metric": metric,
+        "mean": mean,
+        "sem": sem if len(scores) > 1 else None,
+        "per_fold": scores,
+        "training": _strip_history(training),
+    }
 
 
 def join_process_group(job_dir: Path) -> None:
@@ -149,8 +159,11 @@ def record_error(job_dir: Path, error: BaseException, first: bool = True) -> Non
         write_text_atomic(job_dir / JOB_ERROR, traceback.format_exc())
     elif not _failed_in_collective(error):
         world = os.environ.get("WORLD_SIZE", "?")
-        write_text_from_any_rank(job_dir / JOB_ERROR, f"process {distributed.rank()} of {world} failed:\n"
-                                 + traceback.format_exc(), exclusive=first)
+        write_text_from_any_rank(
+            job_dir / JOB_ERROR,
+            f"process {distributed.rank()} of {world} failed:\n" + traceback.format_exc(),
+            exclusive=first,
+        )
 
 
 def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[str, Any]:
@@ -244,7 +257,10 @@ class SearchJob(Checkpointable):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 3 or argv[0] not in JOB_KINDS:
-        print(f"usage: python -m dmlbench.search.jobs {{{','.join(JOB_KINDS)}}} FOLDER DATASET_ROOT", file=sys.stderr)
+        print(
+            f"usage: python -m dmlbench.search.jobs {{{','.join(JOB_KINDS)}}} FOLDER DATASET_ROOT",
+            file=sys.stderr,
+        )
         return 2
     try:
         SearchJob(*argv)()

@@ -17,9 +17,11 @@ GENERATOR_LABELS = {
     "manual": "manual",
 }
 
-CONSTANT_OUTCOME = ("warning: every finished trial so far has the same objective value, so Bayesian "
-                    "optimisation cannot tell the parameters apart; check that training learns at all "
-                    "(the trials' logs), train longer (num_epochs_train), or widen the ~BAYESIAN~ ranges")
+CONSTANT_OUTCOME = (
+    "warning: every finished trial so far has the same objective value, so Bayesian "
+    "optimisation cannot tell the parameters apart; check that training learns at all "
+    "(the trials' logs), train longer (num_epochs_train), or widen the ~BAYESIAN~ ranges"
+)
 
 
 def generator_label(node: str) -> str:

@@ -24,7 +24,6 @@ from dmlbench.search.space import SearchSpace
 COMPLETED, RUNNING, FAILED, ABANDONED = "COMPLETED", "RUNNING", "FAILED", "ABANDONED"
 
 
-
 def default_sobol_trials(iterations: int) -> int:
     """Quasi-random initial trials: half the budget, at least 1, at most 5 (Ax's default)."""
     return max(1, min(5, iterations // 2))
@@ -49,7 +48,7 @@ class AxTrial:
     """Ax's record of one trial."""
 
     index: int
-    status: str          # COMPLETED | RUNNING | FAILED | ABANDONED | ...
+    status: str  # COMPLETED | RUNNING | FAILED | ABANDONED | ...
     parameters: dict[str, Any]
     generation_node: str  # "Sobol" | "MBM" | ...
 
@@ -62,8 +61,15 @@ class AxSearch:
         self.state_path = Path(state_path)
 
     @classmethod
-    def create(cls, space: SearchSpace, metric: str, seed: int, sobol_trials: int, state_path: Path,
-               name: str = "dmlbench_search") -> "AxSearch":
+    def create(
+        cls,
+        space: SearchSpace,
+        metric: str,
+        seed: int,
+        sobol_trials: int,
+        state_path: Path,
+        name: str = "dmlbench_search",
+    ) -> AxSearch:
         from ax import Client
 
         quiet_ax()
@@ -81,7 +87,7 @@ class AxSearch:
         return search
 
     @classmethod
-    def load(cls, state_path: Path) -> "AxSearch":
+    def load(cls, state_path: Path) -> AxSearch:
         from ax import Client
 
         quiet_ax()

@@ -8,8 +8,9 @@ import datetime as _dt
 import io
 import json
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from dmlbench.config.yaml_io import dump_yaml
 from dmlbench.fileio import write_text_atomic
@@ -21,8 +22,8 @@ from dmlbench.records.report import (
     format_percent,
     results_table,
 )
-from dmlbench.search.messages import generator_label
 from dmlbench.search.layout import SearchLayout
+from dmlbench.search.messages import generator_label
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING
 from dmlbench.search.results import MODES, TrialRow, aggregate_runs, best_so_far
 
@@ -39,12 +40,31 @@ def trials_csv(rows: Sequence[TrialRow], parameter_names: Sequence[str]) -> str:
     """One line per trial: index, status, generation node, objective mean and SEM, parameters."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["trial", "status", "generation_node", "objective_mean", "objective_sem",
-                     *parameter_names, "folder", "error"])
+    writer.writerow(
+        [
+            "trial",
+            "status",
+            "generation_node",
+            "objective_mean",
+            "objective_sem",
+            *parameter_names,
+            "folder",
+            "error",
+        ]
+    )
     for row in sorted(rows, key=lambda r: r.index):
-        writer.writerow([row.index, row.status, row.generation_node, _cell(row.mean), _cell(row.sem),
-                         *[_cell(row.parameters.get(name)) for name in parameter_names], row.folder,
-                         row.error or ""])
+        writer.writerow(
+            [
+                row.index,
+                row.status,
+                row.generation_node,
+                _cell(row.mean),
+                _cell(row.sem),
+                *[_cell(row.parameters.get(name)) for name in parameter_names],
+                row.folder,
+                row.error or "",
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -72,8 +92,14 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
     observed = [row for row in rows if row.observed]
     for node in sorted({row.generation_node for row in observed}):
         group = [row for row in observed if row.generation_node == node]
-        axis.errorbar([r.index for r in group], [100 * r.mean for r in group],
-                      yerr=[100 * (r.sem or 0.0) for r in group], fmt="o", capsize=3, label=node)
+        axis.errorbar(
+            [r.index for r in group],
+            [100 * r.mean for r in group],
+            yerr=[100 * (r.sem or 0.0) for r in group],
+            fmt="o",
+            capsize=3,
+            label=node,
+        )
     trace = best_so_far(rows)
     if trace:
         last = max(row.index for row in rows)
@@ -83,8 +109,13 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
     lost = [row for row in rows if row.status in ("FAILED", "ABANDONED")]
     if lost and observed:
         bottom = min(100 * r.mean for r in observed)
-        axis.scatter([r.index for r in lost], [bottom] * len(lost), marker="x", color="grey",
-                     label="failed / abandoned")
+        axis.scatter(
+            [r.index for r in lost],
+            [bottom] * len(lost),
+            marker="x",
+            color="grey",
+            label="failed / abandoned",
+        )
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("trial")
     axis.set_ylabel(f"validation {metric} (%)")
@@ -93,13 +124,16 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
     return save_figure(figure, path)
 
 
-def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS,
-                       interval: bool = True) -> list[list[str]]:
+def reproduction_table(
+    aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS, interval: bool = True
+) -> list[list[str]]:
     """Rows [split, status, mode, metric...] with "mean [CI low, CI high]" in percent (the mean
     alone with ``interval=False``)."""
     rows = [["split", "trained_status", "mode", *metrics.values()]]
     for split, by_status in aggregate.items():
-        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [s for s in by_status if s not in TRAINED_STATUSES]
+        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [
+            s for s in by_status if s not in TRAINED_STATUSES
+        ]
         for status in ordered:
             for mode in MODES:
                 entry = by_status[status].get(mode)
@@ -108,7 +142,11 @@ def reproduction_table(aggregate: dict[str, Any], metrics: dict[str, str] = MAIN
                 cells = []
                 for metric in metrics:
                     stat = entry.get(metric)
-                    bounds = f" [{format_percent(stat['ci_low'])}, {format_percent(stat['ci_high'])}]" if stat and interval else ""
+                    bounds = (
+                        f" [{format_percent(stat['ci_low'])}, {format_percent(stat['ci_high'])}]"
+                        if stat and interval
+                        else ""
+                    )
                     cells.append("-" if stat is None else f"{format_percent(stat['mean'])}{bounds}")
                 rows.append([split, status, mode, *cells])
     return rows
@@ -118,47 +156,84 @@ def render_markdown(report: dict[str, Any]) -> str:
     best = report.get("best_trial")
     counts = report["trial_counts"]
     lines = [f"# {report['experiment']} (Bayesian optimisation)", ""]
-    lines.append(f"- objective: mean validation `{report['objective']}` over folds (Ax gets mean and SEM); "
-                 f"{report['iterations']} iterations requested, first {report['sobol_trials']} Sobol")
+    lines.append(
+        f"- objective: mean validation `{report['objective']}` over folds (Ax gets mean and SEM); "
+        f"{report['iterations']} iterations requested, first {report['sobol_trials']} Sobol"
+    )
     lines.append("- trials: " + ", ".join(f"{count} {status.lower()}" for status, count in counts.items()))
     lines.append(f"- written: {report['created']}")
     if best:
-        lines += ["", "## Best trial", "",
-                  f"Trial {best['index']} (`{best['folder']}`, {generator_label(best['generation_node'])}): "
-                  f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} (mean ± SEM over folds).", "",
-                  "| parameter | value |", "|---|---|"]
+        lines += [
+            "",
+            "## Best trial",
+            "",
+            f"Trial {best['index']} (`{best['folder']}`, {generator_label(best['generation_node'])}): "
+            f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} (mean ± SEM over folds).",
+            "",
+            "| parameter | value |",
+            "|---|---|",
+        ]
         lines += [f"| {name} | {value!r} |" for name, value in best["parameters"].items()]
         lines += ["", "Best parameters: `best_parameters.yaml`."]
     if report.get("best_trial_test"):
-        lines += ["", "## Best trial on the test split (percent; separated = mean ± SEM over fold models)", "",
-                  format_markdown_table(results_table(report["best_trial_test"]))]
+        lines += [
+            "",
+            "## Best trial on the test split (percent; separated = mean ± SEM over fold models)",
+            "",
+            format_markdown_table(results_table(report["best_trial_test"])),
+        ]
     reproductions = report.get("reproductions") or {}
     if reproductions.get("count"):
         n = reproductions["count"]
         if n < 2:  # one value per cell: no interval to show
-            lines += ["", "## Reproduction of the best trial (1 retraining, a different seed)", "",
-                      "Percent; separated = its mean over its fold models, concatenated = its fold models' "
-                      "embeddings concatenated. One reproduction gives no interval: use --reproductions 2 or more.",
-                      "", format_markdown_table(reproduction_table(reproductions["results"], interval=False))]
+            lines += [
+                "",
+                "## Reproduction of the best trial (1 retraining, a different seed)",
+                "",
+                "Percent; separated = its mean over its fold models, concatenated = its fold models' "
+                "embeddings concatenated. One reproduction gives no interval: use --reproductions 2 or more.",
+                "",
+                format_markdown_table(reproduction_table(reproductions["results"], interval=False)),
+            ]
         else:
-            lines += ["", f"## Reproductions of the best trial ({n} retrainings, different seeds)", "",
-                      f"Percent, mean over reproductions [{int(100 * reproductions['level'])}% Student-t confidence "
-                      "interval]; separated = each reproduction's mean over its fold models, concatenated = its "
-                      "fold models' embeddings concatenated.", "",
-                      format_markdown_table(reproduction_table(reproductions["results"]))]
-    lines += ["", "## Trials", "", "| trial | status | generator | objective (%) | folder |", "|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"## Reproductions of the best trial ({n} retrainings, different seeds)",
+                "",
+                f"Percent, mean over reproductions [{int(100 * reproductions['level'])}% Student-t confidence "
+                "interval]; separated = each reproduction's mean over its fold models, concatenated = its "
+                "fold models' embeddings concatenated.",
+                "",
+                format_markdown_table(reproduction_table(reproductions["results"])),
+            ]
+    lines += [
+        "",
+        "## Trials",
+        "",
+        "| trial | status | generator | objective (%) | folder |",
+        "|---|---|---|---|---|",
+    ]
     for row in report["trials"]:
-        objective = "-" if row["mean"] is None else f"{format_percent(row['mean'])} ± {format_percent(row['sem'])}"
-        lines.append(f"| {row['index']} | {row['status']} | {generator_label(row['generation_node'])} | {objective} | "
-                     f"{row['folder']} |")
+        objective = (
+            "-" if row["mean"] is None else f"{format_percent(row['mean'])} ± {format_percent(row['sem'])}"
+        )
+        lines.append(
+            f"| {row['index']} | {row['status']} | {generator_label(row['generation_node'])} | {objective} | "
+            f"{row['folder']} |"
+        )
     lines += ["", "All trials with their parameters: `csv/trials.csv`."]
     for plot in report.get("plots", []):
         lines += ["", f"![{plot}](plots/{plot})"]
     return "\n".join(lines) + "\n"
 
 
-def write_search_outputs(meta_dir: Path, report: dict[str, Any], rows: Sequence[TrialRow],
-                         parameter_names: Sequence[str], metric: str) -> None:
+def write_search_outputs(
+    meta_dir: Path,
+    report: dict[str, Any],
+    rows: Sequence[TrialRow],
+    parameter_names: Sequence[str],
+    metric: str,
+) -> None:
     """Every file of the search report, each written atomically."""
     write_text_atomic(meta_dir / "csv" / "trials.csv", trials_csv(rows, parameter_names))
     if any(row.observed for row in rows):
@@ -166,15 +241,20 @@ def write_search_outputs(meta_dir: Path, report: dict[str, Any], rows: Sequence[
         report["plots"] = ["search_trace.png"]
     best = report.get("best_trial")
     if best:
-        write_text_atomic(meta_dir / "best_parameters.yaml", dump_yaml({
-            "trial": best["index"],
-            "folder": best["folder"],
-            "objective": metric,
-            "mean": best["mean"],
-            "sem": best["sem"],
-            "parameters": best["parameters"],
-            "command_line_overrides": override_flags(best["parameters"]),
-        }))
+        write_text_atomic(
+            meta_dir / "best_parameters.yaml",
+            dump_yaml(
+                {
+                    "trial": best["index"],
+                    "folder": best["folder"],
+                    "objective": metric,
+                    "mean": best["mean"],
+                    "sem": best["sem"],
+                    "parameters": best["parameters"],
+                    "command_line_overrides": override_flags(best["parameters"]),
+                }
+            ),
+        )
     from dmlbench.records.environment import versions
     from dmlbench.records.html_report import write_html_report
 
@@ -184,9 +264,17 @@ def write_search_outputs(meta_dir: Path, report: dict[str, Any], rows: Sequence[
     write_html_report(meta_dir.parent, report)
 
 
-def build_search_report(layout: SearchLayout, metric: str, iterations: int, counts: dict[str, int],
-                        rows: Sequence[TrialRow], best: TrialRow, best_test: dict[str, Any],
-                        runs: list[dict[str, Any]], level: float) -> dict[str, Any]:
+def build_search_report(
+    layout: SearchLayout,
+    metric: str,
+    iterations: int,
+    counts: dict[str, int],
+    rows: Sequence[TrialRow],
+    best: TrialRow,
+    best_test: dict[str, Any],
+    runs: list[dict[str, Any]],
+    level: float,
+) -> dict[str, Any]:
     """The search report's content: trial counts, the best trial and its test, the reproductions
     (means with ``level`` Student-t intervals) and every trial."""
     return {
@@ -196,18 +284,35 @@ def build_search_report(layout: SearchLayout, metric: str, iterations: int, coun
         "iterations": iterations,
         "sobol_trials": json.loads(layout.settings_path.read_text())["sobol_trials"],
         "trial_counts": {status: counts.get(status, 0) for status in (COMPLETED, FAILED, ABANDONED, RUNNING)},
-        "best_trial": {"index": best.index, "folder": best.folder, "generation_node": best.generation_node,
-                       "mean": best.mean, "sem": best.sem, "per_fold": best.per_fold,
-                       "parameters": best.parameters},
+        "best_trial": {
+            "index": best.index,
+            "folder": best.folder,
+            "generation_node": best.generation_node,
+            "mean": best.mean,
+            "sem": best.sem,
+            "per_fold": best.per_fold,
+            "parameters": best.parameters,
+        },
         "best_trial_test": best_test,
         "reproductions": {
-            "count": len(runs), "level": level,
-            "folders": [str(layout.reproduction_dir(i).relative_to(layout.experiment_dir))
-                        for i in range(len(runs))],
+            "count": len(runs),
+            "level": level,
+            "folders": [
+                str(layout.reproduction_dir(i).relative_to(layout.experiment_dir)) for i in range(len(runs))
+            ],
             "results": aggregate_runs(runs, level) if runs else {},
         },
-        "trials": [{"index": r.index, "status": r.status, "generation_node": r.generation_node,
-                    "mean": r.mean, "sem": r.sem, "folder": r.folder, "parameters": r.parameters}
-                   for r in rows],
+        "trials": [
+            {
+                "index": r.index,
+                "status": r.status,
+                "generation_node": r.generation_node,
+                "mean": r.mean,
+                "sem": r.sem,
+                "folder": r.folder,
+                "parameters": r.parameters,
+            }
+            for r in rows
+        ],
         "plots": [],
     }

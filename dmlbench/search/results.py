@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from dmlbench.records.summary import confidence_interval, mean_and_sem
 
@@ -80,6 +81,12 @@ def aggregate_runs(summaries: Sequence[dict[str, Any]], level: float = 0.95) -> 
         for metric, values in metrics.items():
             mean, sem = mean_and_sem(values)
             low, high = confidence_interval(values, level)
-            node[metric] = {"mean": mean, "sem": sem, "ci_low": low, "ci_high": high, "n": len(values),
-                            "values": values}
+            node[metric] = {
+                "mean": mean,
+                "sem": sem,
+                "ci_low": low,
+                "ci_high": high,
+                "n": len(values),
+                "values": values,
+            }
     return tree

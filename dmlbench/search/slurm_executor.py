@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from dmlbench.errors import ConfigError
 from dmlbench.fileio import write_text_atomic
@@ -24,9 +25,15 @@ SUBMITIT_DIR = "slurm"
 #: Keys of the ``slurm`` config mapping that the executor reads itself (not submitit options).
 EXECUTOR_KEYS = ("max_parallel", "array_parallelism", "retries")
 #: Friendly names in the ``slurm`` config mapping -> submitit parameter names.
-SLURM_ALIASES = {"partition": "slurm_partition", "time": "timeout_min", "gpus": "gpus_per_node",
-                 "processes": "tasks_per_node",
-                 "constraint": "slurm_constraint", "qos": "slurm_qos", "account": "slurm_account"}
+SLURM_ALIASES = {
+    "partition": "slurm_partition",
+    "time": "timeout_min",
+    "gpus": "gpus_per_node",
+    "processes": "tasks_per_node",
+    "constraint": "slurm_constraint",
+    "qos": "slurm_qos",
+    "account": "slurm_account",
+}
 
 
 def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -36,8 +43,10 @@ def submitit_parameters(options: dict[str, Any]) -> tuple[str | None, dict[str, 
         raise ConfigError(f"slurm: expected a mapping of submitit options, got {options!r}")
     for first, second in [*SLURM_ALIASES.items(), ("max_parallel", "array_parallelism")]:
         if first in options and second in options:
-            raise ConfigError(f"slurm: {first} and {second} are the same option, given twice "
-                              f"({options[first]!r} and {options[second]!r}); keep one")
+            raise ConfigError(
+                f"slurm: {first} and {second} are the same option, given twice "
+                f"({options[first]!r} and {options[second]!r}); keep one"
+            )
     options = {key: value for key, value in options.items() if key not in EXECUTOR_KEYS}
     cluster = options.pop("cluster", None)
     parameters = {SLURM_ALIASES.get(key, key): value for key, value in options.items()}
@@ -62,8 +71,10 @@ def check_processes(options: dict[str, Any]) -> None:
     processes = _count_option(options, ("processes", "tasks_per_node"), 1, 1)
     gpus = options.get("gpus", options.get("gpus_per_node"))
     if processes > 1 and isinstance(gpus, int) and 0 < gpus < processes:
-        raise ConfigError(f"slurm: {processes} processes per node but gpus: {gpus}; every process needs its own "
-                          f"GPU (set gpus: {processes}, or processes: {gpus})")
+        raise ConfigError(
+            f"slurm: {processes} processes per node but gpus: {gpus}; every process needs its own "
+            f"GPU (set gpus: {processes}, or processes: {gpus})"
+        )
 
 
 def kill_step_on_bad_exit(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -86,8 +97,10 @@ def _set_local_gpus(executor: Any, gpus: list[int]) -> list[int] | None:
     except (AttributeError, TypeError, ValueError) as error:
         import warnings
 
-        warnings.warn(f"slurm: {{cluster: local}}: cannot choose the job's GPUs with this submitit version ({error}); "
-                      "concurrent jobs may share the first GPUs")
+        warnings.warn(
+            f"slurm: {{cluster: local}}: cannot choose the job's GPUs with this submitit version ({error}); "
+            "concurrent jobs may share the first GPUs"
+        )
         return None
     return gpus
 
@@ -98,7 +111,7 @@ class SubmititHandle:
     out of memory; not ``scancel``: CANCELLED) is resubmitted up to ``retries`` times and resumes
     from its checkpoints."""
 
-    def __init__(self, spec: JobSpec, job: Any, executor: "SubmititExecutor") -> None:
+    def __init__(self, spec: JobSpec, job: Any, executor: SubmititExecutor) -> None:
         self.spec, self.job, self.executor = spec, job, executor
         self.retries_left = executor.retries
         self.end_state: str | None = None
@@ -124,8 +137,11 @@ class SubmititHandle:
             self.retries_left -= 1
             old = self.job.job_id
             self.job = self.executor.submit_one(self.spec)
-            print(f"[slurm] {self.spec.job_dir}: Slurm job {old} ended {state} without a result; resubmitted as "
-                  f"job {self.job.job_id} (retries left: {self.retries_left})", flush=True)
+            print(
+                f"[slurm] {self.spec.job_dir}: Slurm job {old} ended {state} without a result; resubmitted as "
+                f"job {self.job.job_id} (retries left: {self.retries_left})",
+                flush=True,
+            )
             return False
         self.end_state = state
         if not python_error:  # the job could not say why it ended: the folder records it for the search
@@ -133,8 +149,13 @@ class SubmititHandle:
         return True
 
     def _ended_message(self) -> str:
-        how = ("was cancelled (scancel)" if self.end_state == "CANCELLED" else
-               f"ended {self.end_state}" if self.end_state else "ended")  # local: no Slurm state
+        how = (
+            "was cancelled (scancel)"
+            if self.end_state == "CANCELLED"
+            else f"ended {self.end_state}"
+            if self.end_state
+            else "ended"
+        )  # local: no Slurm state
         log = f"log: {self.log}" if self.log.exists() else "it never started"
         return f"{self.executor.cluster} job {self.job.job_id} {how} without a result; {log}"
 
@@ -156,7 +177,9 @@ class SubmititHandle:
         return _failure_from_folder(self.spec, self._ended_message())
 
 
-def _checked_parameters(cluster: str | None, parameters: dict[str, Any], scratch: str) -> tuple[str, dict[str, Any]]:
+def _checked_parameters(
+    cluster: str | None, parameters: dict[str, Any], scratch: str
+) -> tuple[str, dict[str, Any]]:
     """The submitit cluster and its parameters, checked by a probe executor whose folder is
     ``scratch`` (each job gets its own folder later): -> (cluster, parameters as jobs get them)."""
     import submitit
@@ -164,8 +187,10 @@ def _checked_parameters(cluster: str | None, parameters: dict[str, Any], scratch
     try:
         probe = submitit.AutoExecutor(folder=scratch, cluster=cluster)
     except (ValueError, RuntimeError) as error:
-        raise ConfigError(f"slurm: submitit cannot start ({error}); on a machine without Slurm set "
-                          "slurm: {cluster: local} or use --trial_executor local_parallel") from error
+        raise ConfigError(
+            f"slurm: submitit cannot start ({error}); on a machine without Slurm set "
+            "slurm: {cluster: local} or use --trial_executor local_parallel"
+        ) from error
     setup = list(parameters.pop("setup", None) or [])
     if probe.cluster in ("slurm", "local"):  # jobs find dmlbench wherever they start
         parameters[f"{probe.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
@@ -192,8 +217,9 @@ class SubmititExecutor:
         with tempfile.TemporaryDirectory(prefix="dmlbench-submitit-probe-") as scratch:
             self.cluster, parameters = _checked_parameters(cluster, parameters, scratch)
         self.parameters = parameters
-        self.capacity = capacity or _count_option(options, ("max_parallel", "array_parallelism"),
-                                                  DEFAULT_SLURM_PARALLELISM, 1)
+        self.capacity = capacity or _count_option(
+            options, ("max_parallel", "array_parallelism"), DEFAULT_SLURM_PARALLELISM, 1
+        )
         self.retries = _count_option(options, ("retries",), DEFAULT_SLURM_RETRIES, 0)
         self.queue = SlurmQueue() if self.cluster == "slurm" else None
         self._local_jobs: list[tuple[Any, list[int]]] = []  # cluster local: (job, its GPUs)
@@ -227,7 +253,9 @@ class SubmititExecutor:
         if gpus:
             self._local_jobs.append((job, gpus))
         (spec.job_dir / "meta").mkdir(parents=True, exist_ok=True)
-        write_text_atomic(spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt", f"{self.cluster} {job.job_id}\n")
+        write_text_atomic(
+            spec.job_dir / "meta" / f"{spec.kind}_submitit_job.txt", f"{self.cluster} {job.job_id}\n"
+        )
         if self.queue is not None:
             self.queue.watch(job.job_id)
         return job

@@ -16,21 +16,35 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 #: States of a job that has not ended (it may still run, or run again after a requeue). A job
 #: requeued after preemption is PENDING again; PREEMPTED means preemption ended it (final).
-ACTIVE = frozenset({
-    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_FED",
-    "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "SPECIAL_EXIT",
-})
+ACTIVE = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "SUSPENDED",
+        "REQUEUED",
+        "REQUEUE_FED",
+        "REQUEUE_HOLD",
+        "RESIZING",
+        "SIGNALING",
+        "STAGE_OUT",
+        "STOPPED",
+        "RESV_DEL_HOLD",
+        "SPECIAL_EXIT",
+    }
+)
 #: A job neither squeue nor sacct knows any more: it ended, its final state is lost.
 GONE = "GONE"
 
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 
 
-def _run(command: list[str]) -> "subprocess.CompletedProcess[str]":
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 

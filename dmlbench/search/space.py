@@ -47,6 +47,8 @@ from typing import Any
 
 from dmlbench.config.keys import SEARCH_SUFFIXES, dotted, parse_key
 from dmlbench.errors import ConfigError
+
+
 @dataclass
 class SearchParameter:
     """One tunable value: where it lives in the config and its range or choices."""
@@ -104,9 +106,7 @@ def _walk(config: dict, path: tuple, found: list[SearchParameter]) -> None:
         spec = parse_key(key, path)
         if spec.kind == "search":
             if spec.name in plain_names:
-                raise ConfigError(
-                    f"'{dotted(path, key)}': both '{spec.name}' and '{key}' are set; keep one"
-                )
+                raise ConfigError(f"'{dotted(path, key)}': both '{spec.name}' and '{key}' are set; keep one")
             found.append(_parameter(path, key, spec.suffix, value))
         elif isinstance(value, dict):
             _walk(value, path + (key,), found)
@@ -174,9 +174,7 @@ def fill_search_parameters(config: dict, values: dict[str, Any]) -> dict:
     unknown = [name for name in values if name not in by_name]
     if unknown:
         known = ", ".join(by_name) or "none"
-        raise ConfigError(
-            f"unknown search parameter(s): {', '.join(unknown)}; the config has: {known}"
-        )
+        raise ConfigError(f"unknown search parameter(s): {', '.join(unknown)}; the config has: {known}")
     return copy.deepcopy(_fill(config, (), values, by_name))
 
 
@@ -221,14 +219,26 @@ class AxParameter:
             value_type = _choice_type(p.choices)
             if value_type is None:
                 values: list = [str(i) for i in range(len(p.choices))]
-                return ChoiceParameterConfig(name=p.name, values=values, parameter_type="str", is_ordered=False)
+                return ChoiceParameterConfig(
+                    name=p.name, values=values, parameter_type="str", is_ordered=False
+                )
             values = [float(v) for v in p.choices] if value_type == "float" else list(p.choices)
-            return ChoiceParameterConfig(name=p.name, values=values, parameter_type=value_type,
-                                         is_ordered=value_type in ("int", "float"))
+            return ChoiceParameterConfig(
+                name=p.name,
+                values=values,
+                parameter_type=value_type,
+                is_ordered=value_type in ("int", "float"),
+            )
         if p.kind == "int":
-            return RangeParameterConfig(name=p.name, bounds=(int(p.lower), int(p.upper)), parameter_type="int")
-        return RangeParameterConfig(name=p.name, bounds=(float(p.lower), float(p.upper)), parameter_type="float",
-                                    scaling="log" if p.kind == "log_float" else "linear")
+            return RangeParameterConfig(
+                name=p.name, bounds=(int(p.lower), int(p.upper)), parameter_type="int"
+            )
+        return RangeParameterConfig(
+            name=p.name,
+            bounds=(float(p.lower), float(p.upper)),
+            parameter_type="float",
+            scaling="log" if p.kind == "log_float" else "linear",
+        )
 
     def decode(self, value: Any) -> Any:
         """The config value for Ax's ``value`` of this parameter."""
@@ -260,7 +270,9 @@ class SearchSpace:
         parameters.sort(key=lambda p: p.name)
         for before, after in zip(parameters, parameters[1:]):
             if before.name == after.name:
-                raise ConfigError(f"search parameter {after.name!r} is defined in two config categories; keep one")
+                raise ConfigError(
+                    f"search parameter {after.name!r} is defined in two config categories; keep one"
+                )
         self.parameters = [AxParameter(p) for p in parameters]
         self._by_name = {p.name: p for p in self.parameters}
 
@@ -297,7 +309,12 @@ class SearchSpace:
     def description(self) -> list[dict[str, Any]]:
         """JSON-safe description of every parameter (saved with the search, compared on resume)."""
         return [
-            {"name": p.name, "kind": p.parameter.kind, "lower": p.parameter.lower, "upper": p.parameter.upper,
-             "choices": p.parameter.choices}
+            {
+                "name": p.name,
+                "kind": p.parameter.kind,
+                "lower": p.parameter.lower,
+                "upper": p.parameter.upper,
+                "choices": p.parameter.choices,
+            }
             for p in self.parameters
         ]

@@ -9,7 +9,8 @@ import fcntl
 import json
 import os
 import shutil
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from dmlbench.config.experiment_files import json_sha256
 from dmlbench.errors import ConfigError, ExperimentError
@@ -25,8 +26,10 @@ RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers")
 
 def search_config_hash(config: dict[str, dict[str, Any]]) -> str:
     """sha256 of the config without the keys that only place jobs (``RUN_PLACEMENT_KEYS``)."""
-    kept = {category: {k: v for k, v in (values or {}).items() if k not in RUN_PLACEMENT_KEYS}
-            for category, values in config.items()}
+    kept = {
+        category: {k: v for k, v in (values or {}).items() if k not in RUN_PLACEMENT_KEYS}
+        for category, values in config.items()
+    }
     return json_sha256(kept)
 
 
@@ -46,8 +49,10 @@ def search_lock(layout: SearchLayout) -> Iterator[None]:
     A search refused before its state (``search.json``) is written leaves nothing behind: the
     folders and the lock file this call made are removed again."""
     missing_parents = [path for path in layout.experiment_dir.absolute().parents if not path.exists()]
-    made = [*reversed(missing_parents),  # a --root_experiment_folder this call makes, too
-            *(path for path in (layout.experiment_dir, layout.trials_dir, layout.lock_path) if not path.exists())]
+    made = [
+        *reversed(missing_parents),  # a --root_experiment_folder this call makes, too
+        *(path for path in (layout.experiment_dir, layout.trials_dir, layout.lock_path) if not path.exists()),
+    ]
     layout.trials_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _locked(layout):
@@ -75,8 +80,10 @@ def _locked(layout: SearchLayout) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            raise ExperimentError(f"another search is running in {layout.experiment_dir} "
-                                  f"(process {handle.read().strip() or '?'}); wait for it or stop it") from None
+            raise ExperimentError(
+                f"another search is running in {layout.experiment_dir} "
+                f"(process {handle.read().strip() or '?'}); wait for it or stop it"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -96,49 +103,85 @@ def sample_values(space: SearchSpace) -> dict[str, Any]:
     return values
 
 
-def open_search(layout: SearchLayout, config: dict[str, dict[str, Any]], space: SearchSpace, metric: str,
-                 seed: int, sobol_trials: int | None, iterations: int) -> AxSearch:
+def open_search(
+    layout: SearchLayout,
+    config: dict[str, dict[str, Any]],
+    space: SearchSpace,
+    metric: str,
+    seed: int,
+    sobol_trials: int | None,
+    iterations: int,
+) -> AxSearch:
     """Create the search's state, or load it after checking that the command still describes it."""
     digest = search_config_hash(config)
     if layout.settings_path.exists():
-        saved = read_json_object(layout.settings_path, "the search's identity is lost: restore the file, or start "
-                                 "the search again under a new --experiment_name",
-                                 required=("config_sha256", "sobol_trials"))
+        saved = read_json_object(
+            layout.settings_path,
+            "the search's identity is lost: restore the file, or start "
+            "the search again under a new --experiment_name",
+            required=("config_sha256", "sobol_trials"),
+        )
         if saved["config_sha256"] != digest:
-            differing = [key for key in sorted({*saved.get("keys", {}), *top_level_hashes(config)})
-                         if saved.get("keys", {}).get(key) != top_level_hashes(config).get(key)]
+            differing = [
+                key
+                for key in sorted({*saved.get("keys", {}), *top_level_hashes(config)})
+                if saved.get("keys", {}).get(key) != top_level_hashes(config).get(key)
+            ]
             raise ExperimentError(
                 f"{layout.experiment_dir} holds a search with another config (differs in: "
                 f"{', '.join(differing) or 'the config'}); rerun its original command to continue it, "
-                "or choose a new --experiment_name")
+                "or choose a new --experiment_name"
+            )
         if sobol_trials is not None and sobol_trials != saved["sobol_trials"]:
-            raise ConfigError(f"--sobol_trials {sobol_trials}: this search started with {saved['sobol_trials']}; "
-                              "the generation strategy cannot change mid-search")
+            raise ConfigError(
+                f"--sobol_trials {sobol_trials}: this search started with {saved['sobol_trials']}; "
+                "the generation strategy cannot change mid-search"
+            )
         if not layout.ax_state_path.exists():
-            raise ExperimentError(f"{layout.ax_state_path} is missing: the search state is lost; "
-                                  "choose a new --experiment_name")
+            raise ExperimentError(
+                f"{layout.ax_state_path} is missing: the search state is lost; choose a new --experiment_name"
+            )
         return load_ax_state(layout)
     if layout.experiment_dir.exists() and any(p.name != "trials" for p in layout.experiment_dir.iterdir()):
-        raise ExperimentError(f"{layout.experiment_dir} already holds an experiment that is not a search; "
-                              "choose another --experiment_name")
+        raise ExperimentError(
+            f"{layout.experiment_dir} already holds an experiment that is not a search; "
+            "choose another --experiment_name"
+        )
     sobol = sobol_trials if sobol_trials is not None else default_sobol_trials(iterations)
     if sobol < 1:
         raise ConfigError(f"--sobol_trials must be >= 1, got {sobol}")
-    write_text_atomic(layout.settings_path, json.dumps({
-        "config_sha256": digest, "keys": top_level_hashes(config), "search_space": space.description(),
-        "objective": metric, "sobol_trials": sobol, "seed": seed,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }, indent=1) + "\n")
+    write_text_atomic(
+        layout.settings_path,
+        json.dumps(
+            {
+                "config_sha256": digest,
+                "keys": top_level_hashes(config),
+                "search_space": space.description(),
+                "objective": metric,
+                "sobol_trials": sobol,
+                "seed": seed,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            },
+            indent=1,
+        )
+        + "\n",
+    )
     return AxSearch.create(space, metric, seed, sobol, layout.ax_state_path, name=layout.experiment_dir.name)
 
 
 def load_ax_state(layout: SearchLayout) -> AxSearch:
     """The saved Ax state; a damaged file is one line naming it (the trial folders stay intact)."""
     path = layout.ax_state_path
-    read_json_object(path, "the optimiser's record is lost: start the search again under a new --experiment_name "
-                     "(its finished trials' folders and results are kept in this one)")
+    read_json_object(
+        path,
+        "the optimiser's record is lost: start the search again under a new --experiment_name "
+        "(its finished trials' folders and results are kept in this one)",
+    )
     try:
         return AxSearch.load(path)
     except Exception as error:  # Ax raises many kinds on a JSON that is valid but not its own
-        raise corrupt(path, f"{type(error).__name__}: {error}", "the optimiser's record is unreadable: start the "
-                      "search again under a new --experiment_name") from None
+        raise corrupt(
+            path,
+            f"{type(error).__name__}: {error}",
+            "the optimiser's record is unreadable: start the search again under a new --experiment_name",
+        ) from None

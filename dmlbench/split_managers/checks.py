@@ -29,14 +29,22 @@ def validation_size(labels: np.ndarray) -> tuple[int, int, int]:
 
 
 def _fixes(split_manager: Any) -> str:
-    name = next(iter(split_manager)) if isinstance(split_manager, dict) and split_manager else "the split manager"
-    return (f"give validation more classes: fewer folds ({name}: num_training_partitions 2, each fold validates on "
-            "1/P of the training classes), a smaller test_size (more training classes), a data set with more "
-            "classes, or train without validation (PredefinedSplitManager on a data set with its own train/test "
-            "split keeps the last epoch's model)")
+    name = (
+        next(iter(split_manager))
+        if isinstance(split_manager, dict) and split_manager
+        else "the split manager"
+    )
+    return (
+        f"give validation more classes: fewer folds ({name}: num_training_partitions 2, each fold validates on "
+        "1/P of the training classes), a smaller test_size (more training classes), a data set with more "
+        "classes, or train without validation (PredefinedSplitManager on a data set with its own train/test "
+        "split keeps the last epoch's model)"
+    )
 
 
-def check_validation_splits(splits: dict[str, dict[str, np.ndarray]], labels: Any, split_manager: Any = None) -> None:
+def check_validation_splits(
+    splits: dict[str, dict[str, np.ndarray]], labels: Any, split_manager: Any = None
+) -> None:
     """Raise :class:`SplitError` if a scheme's ``val`` split cannot select a model (fewer than 2
     classes, or no class with 2 samples); warn if it has fewer than ``MIN_CLASSES`` classes or
     ``MIN_QUERIES`` queries. ``labels`` are the data set's (1-D, or samples x levels: column 0)."""
@@ -57,4 +65,6 @@ def check_validation_splits(splits: dict[str, dict[str, np.ndarray]], labels: An
         if classes < MIN_CLASSES or queries < MIN_QUERIES:
             warnings.warn(
                 f"split_manager: the validation split of {scheme} has only {classes} classes and {queries} queries; "
-                f"model selection on it is noisy; to {_fixes(split_manager)}", stacklevel=2)
+                f"model selection on it is noisy; to {_fixes(split_manager)}",
+                stacklevel=2,
+            )

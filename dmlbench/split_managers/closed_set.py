@@ -88,4 +88,6 @@ class ClosedSetSplitManager(PartitionedSplitManager):
         for scheme_name, scheme in schemes.items():
             for split_name in ("train", "test"):
                 if not np.array_equal(np.unique(class_labels[scheme[split_name]]), all_classes):
-                    raise SplitError(f"ClosedSetSplitManager: scheme {scheme_name}: {split_name} misses a class")
+                    raise SplitError(
+                        f"ClosedSetSplitManager: scheme {scheme_name}: {split_name} misses a class"
+                    )

@@ -60,7 +60,9 @@ class MLRCSplitManager(PartitionedSplitManager):
                 "sorted classes); use ClassDisjointSplitManager for shuffled class folds"
             )
 
-    def class_ranges(self, classes: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None]]]:
+    def class_ranges(
+        self, classes: np.ndarray
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None]]]:
         """(test classes, [(train classes, val classes or None) per produced fold]) for the sorted
         class list ``classes``."""
         count = len(classes)

@@ -86,7 +86,9 @@ class PartitionedSplitManager(SplitManager):
 
     def _check_fraction(self, name: str, value: Any, allow_zero: bool) -> float:
         low = "0 <=" if allow_zero else "0 <"
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
             raise SplitError(f"{self.name}: {name}={value!r} must be a number with {low} {name} < 1")
         value = float(value)
         if not (value >= 0 if allow_zero else value > 0) or not value < 1:
@@ -104,7 +106,7 @@ class PartitionedSplitManager(SplitManager):
     def scheme_name(self, fold: int) -> str:
         test_percent = round(self.test_size * 100)
         start_percent = round(self.test_start_idx * 100)
-        return "Test%02d_%02d_Partitions%d_%d" % (test_percent, start_percent, self.num_training_partitions, fold)
+        return f"Test{test_percent:02d}_{start_percent:02d}_Partitions{self.num_training_partitions}_{fold}"
 
     def folds_to_produce(self) -> range:
         return range(self.num_training_sets)

@@ -64,16 +64,27 @@ def load(path: str | Path, device: str | torch.device = "cpu", remedy: str | Non
     """A checkpoint written by :func:`save_atomic`, tensors only (``weights_only=True``); a file
     that cannot be read raises :class:`dmlbench.errors.CorruptFileError` naming it."""
     path = Path(path)
-    remedy = remedy or (f"delete it and resume with --resume_training latest; that fold ({path.parent.parent.name}) "
-                        "then trains again from its last good checkpoint or from the start")
+    remedy = remedy or (
+        f"delete it and resume with --resume_training latest; that fold ({path.parent.parent.name}) "
+        "then trains again from its last good checkpoint or from the start"
+    )
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "unpickling refused"
         raise corrupt(path, f"not a plain checkpoint: {first}", remedy) from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile, AttributeError) as error:
-        raise corrupt(path, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
-                      remedy) from None
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+        AttributeError,
+    ) as error:
+        raise corrupt(
+            path, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}", remedy
+        ) from None
     if not isinstance(saved, dict):
         raise corrupt(path, f"expected a dict, got {type(saved).__name__}", remedy)
     return saved
@@ -89,8 +100,12 @@ def load_latest(path: str | Path, device: str | torch.device = "cpu") -> dict[st
     except Exception as error:
         if not previous.exists():
             raise
-        saved = load(previous, device, remedy=f"both {path.name} and {previous.name} are unreadable: delete both and "
-                     "resume with --resume_training latest to train that fold again from the start")
+        saved = load(
+            previous,
+            device,
+            remedy=f"both {path.name} and {previous.name} are unreadable: delete both and "
+            "resume with --resume_training latest to train that fold again from the start",
+        )
         print(f"warning: {error}; using the previous checkpoint {previous.name} instead", file=sys.stderr)
         return saved
 

@@ -22,10 +22,16 @@ def compiled_models(models: dict[str, nn.Module], option: Any) -> dict[str, nn.M
     if option in (None, False):
         return dict(models)
     if option is not True and not isinstance(option, str):
-        raise ConfigError(f"compile_models: expected false, true or a torch.compile backend name, got {option!r}")
+        raise ConfigError(
+            f"compile_models: expected false, true or a torch.compile backend name, got {option!r}"
+        )
     kwargs = {} if option is True else {"backend": option}
     if option not in (True, *torch._dynamo.list_backends(exclude_tags=())):
-        raise ConfigError(f"compile_models: unknown backend {option!r}; choices: true (inductor), "
-                          f"{', '.join(torch._dynamo.list_backends(exclude_tags=()))}")
-    return {name: torch.compile(module, **kwargs) if name in ("trunk", "embedder") else module
-            for name, module in models.items()}
+        raise ConfigError(
+            f"compile_models: unknown backend {option!r}; choices: true (inductor), "
+            f"{', '.join(torch._dynamo.list_backends(exclude_tags=()))}"
+        )
+    return {
+        name: torch.compile(module, **kwargs) if name in ("trunk", "embedder") else module
+        for name, module in models.items()
+    }

@@ -26,8 +26,12 @@ def build_with_context(kind: str, spec: Any, role: str, context: dict[str, Any])
 def build_losses(config: dict[str, Any], context: dict[str, Any]) -> dict[str, nn.Module]:
     specs = config.get("loss_funcs") or {}
     if not specs and not config.get("training_plugins"):  # a plugin may bring all terms (loss_terms)
-        raise ConfigError("loss_funcs: at least one loss is required, e.g. {metric_loss: {ContrastiveLoss: {}}}")
-    return {role: build_with_context("loss", spec, f"loss_funcs.{role}", context) for role, spec in specs.items()}
+        raise ConfigError(
+            "loss_funcs: at least one loss is required, e.g. {metric_loss: {ContrastiveLoss: {}}}"
+        )
+    return {
+        role: build_with_context("loss", spec, f"loss_funcs.{role}", context) for role, spec in specs.items()
+    }
 
 
 def build_miners(config: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +39,9 @@ def build_miners(config: dict[str, Any]) -> dict[str, Any]:
     return {role: build("miner", spec, role=f"mining_funcs.{role}") for role, spec in specs.items()}
 
 
-def build_sampler(spec: Any, labels: np.ndarray, batch_size: int, iterations_per_epoch: int, dataset: Any) -> Any:
+def build_sampler(
+    spec: Any, labels: np.ndarray, batch_size: int, iterations_per_epoch: int, dataset: Any
+) -> Any:
     """The batch sampler; an epoch is ``iterations_per_epoch`` batches of ``batch_size``."""
     context = {
         "labels": labels,
@@ -48,7 +54,9 @@ def build_sampler(spec: Any, labels: np.ndarray, batch_size: int, iterations_per
     try:
         return build_with_context("sampler", spec, "sampler", context)
     except ConfigError as error:
-        raise ConfigError(f"{error} (the training split has {len(labels)} samples in {len(np.unique(labels))} classes)") from error
+        raise ConfigError(
+            f"{error} (the training split has {len(labels)} samples in {len(np.unique(labels))} classes)"
+        ) from error
 
 
 @dataclass
@@ -105,7 +113,9 @@ def build_optimization(modules: dict[str, nn.Module], config: dict[str, Any]) ->
         clip = clipper_specs.pop(f"{name}_grad_clipper", None)
         if clip is not None:
             if not isinstance(clip, dict) or "max_norm" not in clip:
-                raise ConfigError(f"gradient_clippers.{name}_grad_clipper: expected {{max_norm: <float>, norm_type: 2}}")
+                raise ConfigError(
+                    f"gradient_clippers.{name}_grad_clipper: expected {{max_norm: <float>, norm_type: 2}}"
+                )
             part.clip = {"max_norm": float(clip["max_norm"]), "norm_type": float(clip.get("norm_type", 2.0))}
         parts[name] = part
     for leftover, where in ((scheduler_specs, "lr_schedulers"), (clipper_specs, "gradient_clippers")):
@@ -117,5 +127,7 @@ def build_optimization(modules: dict[str, nn.Module], config: dict[str, Any]) ->
             )
     for name in frozen:
         if name not in known:
-            raise ConfigError(f"frozen_for_epochs.{name}: no trained part of that name; parts: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"frozen_for_epochs.{name}: no trained part of that name; parts: {', '.join(sorted(known))}"
+            )
     return parts

@@ -31,7 +31,8 @@ import contextlib
 import os
 import random
 import sys
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -112,9 +113,11 @@ class RankSlice(Sampler[list[int]]):
 
     def __init__(self, sampler: Iterable[int], batch_size: int, rank: int, world: int) -> None:
         if batch_size % world:
-            raise ConfigError(f"batch_size {batch_size} is not divisible by the {world} processes "
-                              "(torchrun --nproc_per_node, or slurm: {processes: N}); "
-                              f"use a multiple of {world}")
+            raise ConfigError(
+                f"batch_size {batch_size} is not divisible by the {world} processes "
+                "(torchrun --nproc_per_node, or slurm: {processes: N}); "
+                f"use a multiple of {world}"
+            )
         self.sampler, self.batch_size, self.rank, self.world = sampler, batch_size, rank, world
         self.local = batch_size // world
 
@@ -123,7 +126,7 @@ class RankSlice(Sampler[list[int]]):
         for index in self.sampler:
             batch.append(int(index))
             if len(batch) == self.batch_size:
-                yield batch[self.rank * self.local:(self.rank + 1) * self.local]
+                yield batch[self.rank * self.local : (self.rank + 1) * self.local]
                 batch = []
 
     def __len__(self) -> int:
@@ -152,7 +155,7 @@ class _GatherIdenticalLoss(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
-        return grad[ctx.rank * ctx.size:(ctx.rank + 1) * ctx.size] * ctx.world
+        return grad[ctx.rank * ctx.size : (ctx.rank + 1) * ctx.size] * ctx.world
 
 
 def gather_with_grad(tensor: Tensor) -> Tensor:
@@ -173,8 +176,12 @@ def _gather_features(features: Any) -> Any:
 @contextlib.contextmanager
 def synced_random_state(seed: int) -> Iterator[None]:
     """python, numpy and torch (CPU and CUDA) random states seeded with ``seed`` inside, restored after."""
-    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
-              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    states = (
+        random.getstate(),
+        np.random.get_state(),
+        torch.get_rng_state(),
+        torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    )
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -231,7 +238,7 @@ class DataParallel:
             flat /= self.world
             offset = 0
             for grad in grads:
-                grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
+                grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
                 offset += grad.numel()
         buffers = [b for m in self.modules.values() for b in m.buffers() if b.is_floating_point()]
         if buffers:  # integer buffers (BatchNorm's step count) advance identically everywhere
@@ -239,7 +246,7 @@ class DataParallel:
             dist.broadcast(flat, src=0)
             offset = 0
             for buffer in buffers:
-                buffer.copy_(flat[offset:offset + buffer.numel()].view_as(buffer))
+                buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
                 offset += buffer.numel()
 
 
@@ -254,16 +261,18 @@ def gather_rows(tensor: Tensor) -> Tensor:
     """Every rank's ``tensor`` [n_r, ...] (sizes may differ) concatenated in rank order."""
     if not active():
         return tensor
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else tensor.device
+    device = (
+        torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else tensor.device
+    )
     local = tensor.to(device)
     sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world_size())]
     dist.all_gather(sizes, torch.tensor([len(local)], device=device))
     largest = int(max(size.item() for size in sizes))
     padded = torch.zeros((largest, *local.shape[1:]), dtype=local.dtype, device=device)
-    padded[:len(local)] = local
+    padded[: len(local)] = local
     parts = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(parts, padded)
-    return torch.cat([part[:int(size.item())] for part, size in zip(parts, sizes)]).to(tensor.device)
+    return torch.cat([part[: int(size.item())] for part, size in zip(parts, sizes)]).to(tensor.device)
 
 
 def shard(dataset: Any) -> Any:
@@ -304,5 +313,5 @@ class Discard:
     def __call__(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def __getattr__(self, name: str) -> "Discard":
+    def __getattr__(self, name: str) -> Discard:
         return self

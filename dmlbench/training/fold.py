@@ -17,6 +17,7 @@ from dmlbench.data.base import TransformedSubset
 from dmlbench.evaluation import protocol
 from dmlbench.records.report import MAIN_METRICS
 from dmlbench.records.training_log import TrainingLog
+from dmlbench.training import distributed
 from dmlbench.training.components import (
     build_losses,
     build_miners,
@@ -24,7 +25,6 @@ from dmlbench.training.components import (
     build_sampler,
     trainable_parameters,
 )
-from dmlbench.training import distributed
 from dmlbench.training.plugin_set import PluginSet
 from dmlbench.training.seeding import derive_seed
 from dmlbench.training.trainer import Trainer, TrainerSettings
@@ -51,20 +51,24 @@ def trainer_settings(settings: dict[str, Any], device: torch.device, seed: int) 
     )
 
 
-def fast_path_usable(experiment: "Experiment", train_set: TransformedSubset) -> bool:
+def fast_path_usable(experiment: Experiment, train_set: TransformedSubset) -> bool:
     """``fast_data_path: true`` on a CUDA device, and a data set of JPEG files it can serve."""
     if not setting(experiment.settings, "fast_data_path"):
         return False
     from dmlbench.data.fast import fast_loader_available
 
-    reason = "it needs a CUDA device" if experiment.device.type != "cuda" else fast_loader_available(train_set)
-    reason = reason or ("torchrun: each process loads its slice of the batch" if distributed.active() else None)
+    reason = (
+        "it needs a CUDA device" if experiment.device.type != "cuda" else fast_loader_available(train_set)
+    )
+    reason = reason or (
+        "torchrun: each process loads its slice of the batch" if distributed.active() else None
+    )
     if reason:
         tqdm.write(f"fast_data_path: using the PIL DataLoader instead ({reason})")
     return reason is None
 
 
-def make_loader_factory(experiment: "Experiment", fold: "FoldData", train_set: TransformedSubset) -> Any:
+def make_loader_factory(experiment: Experiment, fold: FoldData, train_set: TransformedSubset) -> Any:
     """``epoch -> batches``: a new sampler and generator each epoch, seeded by (fold seed, epoch)."""
     settings, device = experiment.settings, experiment.device
     batch_size = int(settings["batch_size"])
@@ -78,29 +82,46 @@ def make_loader_factory(experiment: "Experiment", fold: "FoldData", train_set: T
         # A new sampler each epoch: samplers keep state between epochs (pytorch-metric-learning's
         # MPerClassSampler shuffles its class list in place), which would make a resumed run differ.
         sampler = build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)
-        generator = torch.Generator().manual_seed(derive_seed(experiment.fold_seed(fold), "loader", epoch,
-                                                              *([distributed.rank()] if distributed.active() else [])))
+        generator = torch.Generator().manual_seed(
+            derive_seed(
+                experiment.fold_seed(fold),
+                "loader",
+                epoch,
+                *([distributed.rank()] if distributed.active() else []),
+            )
+        )
         if use_fast_path:
             from dmlbench.data.fast import PillowBatchLoader
 
-            return PillowBatchLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
-                                      device=device, generator=generator, channels_last=channels_last)
+            return PillowBatchLoader(
+                train_set,
+                batch_size=batch_size,
+                sampler=sampler,
+                drop_last=True,
+                device=device,
+                generator=generator,
+                channels_last=channels_last,
+            )
         return torch.utils.data.DataLoader(
-            train_set, **distributed.loader_batching(sampler, batch_size), num_workers=workers,
-            pin_memory=device.type == "cuda", generator=generator,
+            train_set,
+            **distributed.loader_batching(sampler, batch_size),
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            generator=generator,
         )
 
     return loader_factory
 
 
-def make_validator(experiment: "Experiment", fold: "FoldData", val_set: Any, plugins: PluginSet) -> Any:
+def make_validator(experiment: Experiment, fold: FoldData, val_set: Any, plugins: PluginSet) -> Any:
     """``(models, epoch) -> metrics`` on the val split, scored like the test (same similarity rule)."""
 
     def validator(current: dict[str, nn.Module], epoch: int) -> dict[str, float]:
         if val_set is None:
             return {}  # no validation split: the trainer keeps the latest model
-        embeddings, labels = protocol.embed(experiment, current["trunk"], current["embedder"], val_set,
-                                            f"{fold.scheme} val")
+        embeddings, labels = protocol.embed(
+            experiment, current["trunk"], current["embedder"], val_set, f"{fold.scheme} val"
+        )
         metrics = protocol.score(experiment, embeddings, labels, similarity=plugins.similarity())
         status = "trained" if epoch > 0 else "untrained_trunk_and_embedder"
         experiment.store.add_accuracies(fold.scheme, "val", status, "fold", epoch, metrics)
@@ -111,7 +132,9 @@ def make_validator(experiment: "Experiment", fold: "FoldData", val_set: Any, plu
     return validator
 
 
-def train_fold(experiment: "Experiment", fold: "FoldData", resume: bool, resume_from: str = "latest") -> dict[str, Any]:
+def train_fold(
+    experiment: Experiment, fold: FoldData, resume: bool, resume_from: str = "latest"
+) -> dict[str, Any]:
     """Train ``fold`` (resuming from its ``resume_from`` checkpoint if ``resume``); returns its
     best epoch and score, number of epochs, stop reason and validation history."""
     settings, device = experiment.settings, experiment.device
@@ -127,24 +150,41 @@ def train_fold(experiment: "Experiment", fold: "FoldData", resume: bool, resume_
     parts = build_optimization(modules, settings)
     loader_factory = make_loader_factory(experiment, fold, train_set)
     val_set = experiment.subset(fold, "val", models["trunk"]) if "val" in fold.indices else None
-    log = (TrainingLog(fold.scheme, experiment.experiment_dir / fold.scheme / "tensorboard", experiment.store)
-           if distributed.is_main() else distributed.Discard())
+    log = (
+        TrainingLog(fold.scheme, experiment.experiment_dir / fold.scheme / "tensorboard", experiment.store)
+        if distributed.is_main()
+        else distributed.Discard()
+    )
     trainer = Trainer(
-        models, losses, miners, plugins, parts, loader_factory, make_validator(experiment, fold, val_set, plugins),
-        trainer_settings(settings, device, experiment.fold_seed(fold)), experiment.checkpoint_dir(fold),
-        on_log=log, progress_label=fold.scheme,
+        models,
+        losses,
+        miners,
+        plugins,
+        parts,
+        loader_factory,
+        make_validator(experiment, fold, val_set, plugins),
+        trainer_settings(settings, device, experiment.fold_seed(fold)),
+        experiment.checkpoint_dir(fold),
+        on_log=log,
+        progress_label=fold.scheme,
     )
     distributed.attach(trainer)  # torchrun: data-parallel over the processes
     if resume and trainer.resume(from_best=resume_from == "best"):
-        print(f"[{fold.scheme}] resumed at epoch {trainer.state.epoch}"
-              + (" (already finished)" if trainer.state.finished else ""))
+        print(
+            f"[{fold.scheme}] resumed at epoch {trainer.state.epoch}"
+            + (" (already finished)" if trainer.state.finished else "")
+        )
     try:
         state = trainer.train()
     finally:
         log.close()
     distributed.barrier()  # rank 0's best.pt is written before any rank tests
-    selection = (f"best epoch {state.best_epoch} ({settings['eval_metric_for_best_epoch']} "
-                 f"{100 * state.best_score:.2f})" if val_set is not None else "no validation split: last epoch kept")
+    selection = (
+        f"best epoch {state.best_epoch} ({settings['eval_metric_for_best_epoch']} "
+        f"{100 * state.best_score:.2f})"
+        if val_set is not None
+        else "no validation split: last epoch kept"
+    )
     print(f"[{fold.scheme}] {state.stop_reason}; {selection}")
     return training_summary(state.__dict__)
 
@@ -152,5 +192,10 @@ def train_fold(experiment: "Experiment", fold: "FoldData", resume: bool, resume_
 def training_summary(state: dict[str, Any]) -> dict[str, Any]:
     """A fold's training outcome from a :class:`TrainingState` dict (a non-finite best score -> None)."""
     best_score = state["best_score"] if math.isfinite(state["best_score"]) else None
-    return {"best_epoch": state["best_epoch"], "best_score": best_score, "epochs": state["epoch"],
-            "stop_reason": state["stop_reason"], "history": state["history"]}
+    return {
+        "best_epoch": state["best_epoch"],
+        "best_score": best_score,
+        "epochs": state["epoch"],
+        "stop_reason": state["stop_reason"],
+        "history": state["history"],
+    }

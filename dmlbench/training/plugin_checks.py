@@ -7,7 +7,8 @@ optimizer (it silently stays at its initial value) and is not checkpointed; such
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from torch import nn
 
@@ -45,6 +46,8 @@ def check_declared_parameters(plugin: Any) -> None:
     missing = undeclared_parameters(plugin)
     if missing:
         name = type(plugin).__name__
-        raise ConfigError(f"training_plugins.{name}: self.{missing[0]} holds trainable parameters that "
-                          f"modules() does not return, so they would never train nor be checkpointed; return "
-                          f"the nn.Module holding them from modules() (or detach / requires_grad_(False) them)")
+        raise ConfigError(
+            f"training_plugins.{name}: self.{missing[0]} holds trainable parameters that "
+            f"modules() does not return, so they would never train nor be checkpointed; return "
+            f"the nn.Module holding them from modules() (or detach / requires_grad_(False) them)"
+        )

@@ -16,7 +16,8 @@ without one the embedding dot product is used.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -41,11 +42,14 @@ class PluginSet:
         self.similarity()  # the similarity rule, checked at build time
 
     @classmethod
-    def from_config(cls, specs: dict[str, Any] | None, context: dict[str, Any],
-                    device: torch.device | str | None = None) -> "PluginSet":
+    def from_config(
+        cls, specs: dict[str, Any] | None, context: dict[str, Any], device: torch.device | str | None = None
+    ) -> PluginSet:
         """Build ``training_plugins`` specs; their modules are moved to ``device``."""
-        plugins = [build(PLUGIN_KIND, {name: kwargs}, role=f"training_plugins.{name}", context=context)
-                   for name, kwargs in (specs or {}).items()]
+        plugins = [
+            build(PLUGIN_KIND, {name: kwargs}, role=f"training_plugins.{name}", context=context)
+            for name, kwargs in (specs or {}).items()
+        ]
         plugin_set = cls(plugins)
         if device is not None:
             for module in plugin_set.modules().values():
@@ -107,8 +111,10 @@ class PluginSet:
         found = [(plugin, sim) for plugin in self.plugins if (sim := plugin.eval_similarity()) is not None]
         if len(found) > 1:
             names = ", ".join(type(plugin).__name__ for plugin, _ in found)
-            raise ConfigError(f"training_plugins: {names} each define a test-time similarity "
-                              "(eval_similarity); keep one of them")
+            raise ConfigError(
+                f"training_plugins: {names} each define a test-time similarity "
+                "(eval_similarity); keep one of them"
+            )
         return found[0][1] if found else None
 
 

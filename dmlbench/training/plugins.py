@@ -60,9 +60,10 @@ dropout views too.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from pytorch_metric_learning.distances import BaseDistance, CosineSimilarity, DotProductSimilarity, LpDistance
@@ -89,17 +90,25 @@ class LossInputs:
     views: Tensor | None = None
     images: Tensor | None = None
     mining_embeddings: Tensor | None = None
-    indices_tuple: Any = None                              # from the miner; None = all pairs
-    extras: dict[str, Any] = field(default_factory=dict)   # anything a plugin hands another
+    indices_tuple: Any = None  # from the miner; None = all pairs
+    extras: dict[str, Any] = field(default_factory=dict)  # anything a plugin hands another
 
-    def add_samples(self, embeddings: Tensor, labels: Tensor) -> "LossInputs":
+    def add_samples(self, embeddings: Tensor, labels: Tensor) -> LossInputs:
         """(b) A copy with ``embeddings`` [M, D] and ``labels`` [M] appended after the batch."""
         if self.views is not None:
-            raise ValueError("add_samples: these inputs already have views; add samples in loss_inputs "
-                             "(which runs before every make_views), not in make_views")
-        if embeddings.ndim != 2 or embeddings.shape[1] != self.embeddings.shape[1] or len(labels) != len(embeddings):
-            raise ValueError(f"add_samples: expected embeddings [M, {self.embeddings.shape[1]}] and labels [M], "
-                             f"got {tuple(embeddings.shape)} and {tuple(labels.shape)}")
+            raise ValueError(
+                "add_samples: these inputs already have views; add samples in loss_inputs "
+                "(which runs before every make_views), not in make_views"
+            )
+        if (
+            embeddings.ndim != 2
+            or embeddings.shape[1] != self.embeddings.shape[1]
+            or len(labels) != len(embeddings)
+        ):
+            raise ValueError(
+                f"add_samples: expected embeddings [M, {self.embeddings.shape[1]}] and labels [M], "
+                f"got {tuple(embeddings.shape)} and {tuple(labels.shape)}"
+            )
         mining = self.mining_embeddings
         if mining is not None:  # added samples are mined as they are
             mining = torch.cat([mining, embeddings.to(mining.dtype)])
@@ -114,11 +123,13 @@ class LossInputs:
         """What the miners mine: ``mining_embeddings`` if a plugin set it, else ``embeddings``."""
         return self.embeddings if self.mining_embeddings is None else self.mining_embeddings
 
-    def with_views(self, views: Tensor) -> "LossInputs":
+    def with_views(self, views: Tensor) -> LossInputs:
         """(a) A copy whose ``views`` are ``views`` [V, N, D] and whose ``embeddings`` is the last."""
         if views.ndim != 3 or views.shape[1:] != self.embeddings.shape:
-            raise ValueError(f"with_views: expected views [V, {', '.join(map(str, self.embeddings.shape))}], "
-                             f"got {tuple(views.shape)}")
+            raise ValueError(
+                f"with_views: expected views [V, {', '.join(map(str, self.embeddings.shape))}], "
+                f"got {tuple(views.shape)}"
+            )
         return replace(self, views=views, embeddings=views[-1])
 
     def view_stack(self) -> Tensor:
@@ -223,17 +234,25 @@ class MultiViewDistance(BaseDistance):
 
     def __init__(self, base: BaseDistance, role: str = "loss") -> None:
         if not isinstance(base, BaseDistance):
-            raise ConfigError(f"{role}: a view-aggregating distance needs a pytorch-metric-learning distance "
-                              f"to aggregate, got {type(base).__name__}")
+            raise ConfigError(
+                f"{role}: a view-aggregating distance needs a pytorch-metric-learning distance "
+                f"to aggregate, got {type(base).__name__}"
+            )
         inner = base
         while inner is not None:
             if isinstance(inner, MultiViewDistance):
-                raise ConfigError(f"loss_funcs.{role}: two training plugins aggregate this loss's distance over "
-                                  f"views ({type(inner).__name__} and {type(self).__name__}); keep one of them "
-                                  "for this loss (e.g. with the plugin's loss list)")
+                raise ConfigError(
+                    f"loss_funcs.{role}: two training plugins aggregate this loss's distance over "
+                    f"views ({type(inner).__name__} and {type(self).__name__}); keep one of them "
+                    "for this loss (e.g. with the plugin's loss list)"
+                )
             inner = getattr(inner, "base", None)
-        super().__init__(normalize_embeddings=base.normalize_embeddings, p=base.p, power=base.power,
-                         is_inverted=base.is_inverted)
+        super().__init__(
+            normalize_embeddings=base.normalize_embeddings,
+            p=base.p,
+            power=base.power,
+            is_inverted=base.is_inverted,
+        )
         self.base = base
         self.role = role
 

@@ -10,7 +10,8 @@ A non-finite total is reported at that read, naming its step.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -22,8 +23,13 @@ READ_EVERY = 10
 class LossBuffer:
     """Per-step loss tensors of one epoch, read every ``every`` steps."""
 
-    def __init__(self, on_log: Callable[[str, dict[str, float], int], None], bar: Any, epoch: int,
-                 every: int = READ_EVERY) -> None:
+    def __init__(
+        self,
+        on_log: Callable[[str, dict[str, float], int], None],
+        bar: Any,
+        epoch: int,
+        every: int = READ_EVERY,
+    ) -> None:
         self.on_log, self.bar, self.epoch, self.every = on_log, bar, epoch, every
         self.pending: list[tuple[int, dict[str, Tensor]]] = []
         self.running: float | None = None  # exponential moving average of the total (progress bar)
@@ -38,8 +44,13 @@ class LossBuffer:
         if not self.pending:
             return
         names = list(self.pending[0][1])
-        table = torch.stack([torch.stack([values[n].float().reshape(()) for n in names])
-                             for _, values in self.pending]).cpu().tolist()
+        table = (
+            torch.stack(
+                [torch.stack([values[n].float().reshape(()) for n in names]) for _, values in self.pending]
+            )
+            .cpu()
+            .tolist()
+        )
         pending, self.pending = self.pending, []
         for (step, _), row in zip(pending, table):
             total = sum(row)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -42,11 +43,13 @@ class TrainerSettings:
     device: torch.device
     seed: int
     metric_for_best: str = "mean_average_precision_at_r"
-    freeze_trunk_batchnorm: bool = True    # as config_models/default.yaml (MLRC: trunk BatchNorm frozen)
-    mixed_precision: str | None = None   # None | "bf16" | "fp16"
+    freeze_trunk_batchnorm: bool = True  # as config_models/default.yaml (MLRC: trunk BatchNorm frozen)
+    mixed_precision: str | None = None  # None | "bf16" | "fp16"
     channels_last: bool = False
     loss_weights: dict[str, float] = field(default_factory=dict)
-    compile_models: bool | str = False   # torch.compile of the training forward (dmlbench/training/compiled.py)
+    compile_models: bool | str = (
+        False  # torch.compile of the training forward (dmlbench/training/compiled.py)
+    )
 
 
 @dataclass
@@ -142,8 +145,12 @@ class Trainer:
 
     def save_best(self) -> None:
         checkpoint.save_atomic(
-            {"models": self._model_states(), "plugins": self.plugins.state_dicts(),
-             "epoch": self.state.epoch, "score": self.state.best_score},
+            {
+                "models": self._model_states(),
+                "plugins": self.plugins.state_dicts(),
+                "epoch": self.state.epoch,
+                "score": self.state.best_score,
+            },
             self.best_path,
         )
 
@@ -291,17 +298,22 @@ class Trainer:
         weights = self.settings.loss_weights
         with bound_loss_inputs(inputs):
             losses = {
-                role: float(weights.get(role, 1.0)) * loss(inputs.embeddings, inputs.labels, inputs.indices_tuple)
+                role: float(weights.get(role, 1.0))
+                * loss(inputs.embeddings, inputs.labels, inputs.indices_tuple)
                 for role, loss in self.losses.items()
             }
         for plugin in self.plugins:
             for name, term in plugin.loss_terms(inputs, self).items():
                 if name in losses:
-                    raise ValueError(f"{type(plugin).__name__}.loss_terms: the term name {name!r} is already "
-                                     f"used by {'a loss' if name in self.losses else 'another plugin'}; pick another")
+                    raise ValueError(
+                        f"{type(plugin).__name__}.loss_terms: the term name {name!r} is already "
+                        f"used by {'a loss' if name in self.losses else 'another plugin'}; pick another"
+                    )
                 losses[name] = term
         if not losses:
-            raise ConfigError("nothing to train on: loss_funcs is empty and no training plugin added a loss term")
+            raise ConfigError(
+                "nothing to train on: loss_funcs is empty and no training plugin added a loss term"
+            )
         return losses
 
     def _step(self, images: Tensor, labels: Tensor, frozen: list[OptimizationPart]) -> dict[str, Tensor]:
@@ -315,7 +327,11 @@ class Trainer:
             part.optimizer.zero_grad(set_to_none=True)
         features, embeddings = self.forward(images)
         inputs = LossInputs(embeddings=embeddings, labels=labels, features=features, images=images)
-        losses = self.compute_losses(inputs) if self.data_parallel is None else self.data_parallel.losses(self, inputs)
+        losses = (
+            self.compute_losses(inputs)
+            if self.data_parallel is None
+            else self.data_parallel.losses(self, inputs)
+        )
         total = sum(losses.values())  # finiteness is checked when the values are read (LossBuffer)
         self.scaler.scale(total).backward()
         if self.data_parallel is not None:

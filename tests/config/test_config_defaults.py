@@ -30,8 +30,13 @@ def test_evaluation_settings_default_to_the_yaml_files() -> None:
 
 
 def test_trainer_settings_default_to_the_yaml_files() -> None:
-    required = {"num_epochs_train": 1, "iterations_per_epoch": 1, "save_interval": 1, "patience": 1,
-                "eval_metric_for_best_epoch": "precision_at_1"}
+    required = {
+        "num_epochs_train": 1,
+        "iterations_per_epoch": 1,
+        "save_interval": 1,
+        "patience": 1,
+        "eval_metric_for_best_epoch": "precision_at_1",
+    }
     settings = trainer_settings(required, torch.device("cpu"), seed=0)
     assert settings.freeze_trunk_batchnorm == default_file("config_models")["freeze_trunk_batchnorm"]
     assert settings.channels_last == default_file("config_general")["channels_last"]

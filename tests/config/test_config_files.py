@@ -17,7 +17,11 @@ def make(root: Path, category: str, name: str, text: str) -> None:
 @pytest.fixture
 def defaults(tmp_path):
     root = tmp_path / "defaults"
-    make(root, "config_general", "default", """
+    make(
+        root,
+        "config_general",
+        "default",
+        """
 trainer:
   MetricLossOnly:
     iterations_per_epoch: 100
@@ -26,10 +30,15 @@ trainer:
 num_epochs_train: 1000
 save_interval: 2
 patience: 9
-""")
+""",
+    )
     make(root, "config_general", "with_cars196", "save_interval: 5\npatience: 14\n")
     make(root, "config_general", "with_sop", "save_interval: 20\npatience: 39\n")
-    make(root, "config_general", "with_daml", """
+    make(
+        root,
+        "config_general",
+        "with_daml",
+        """
 trainer~SWAP~1:
   DeepAdversarialMetricLearning:
 
@@ -38,40 +47,67 @@ trainer~APPLY~2:
   loss_weights:
     metric_loss: 1
     synth_loss: 0.1
-""")
-    make(root, "config_optimizers", "default", """
+""",
+    )
+    make(
+        root,
+        "config_optimizers",
+        "default",
+        """
 optimizers:
   trunk_optimizer:
     RMSprop: {lr: 1e-6, weight_decay: 0.0001}
   embedder_optimizer:
     RMSprop: {lr: 1e-6, weight_decay: 0.0001}
-""")
+""",
+    )
     make(root, "config_optimizers", "with_higher_lr", "optimizers~APPLY~3:\n  lr: 1e-5\n")
     make(root, "config_optimizers", "without_embedder", "optimizers:\n  embedder_optimizer~REMOVE~: {}\n")
     return root
 
 
 def test_categories_constant():
-    assert CATEGORIES == ("config_general", "config_models", "config_loss_and_miners", "config_optimizers",
-                          "config_transforms", "config_eval", "config_dataset", "config_factories")
+    assert CATEGORIES == (
+        "config_general",
+        "config_models",
+        "config_loss_and_miners",
+        "config_optimizers",
+        "config_transforms",
+        "config_eval",
+        "config_dataset",
+        "config_factories",
+    )
 
 
 def test_files_merge_in_the_given_order(defaults):
     assert load_category("config_general", ["default", "with_cars196"], [defaults])["patience"] == 14
-    assert load_category("config_general", ["default", "with_cars196", "with_sop"], [defaults])["patience"] == 39
-    assert load_category("config_general", ["default", "with_sop", "with_cars196"], [defaults])["patience"] == 14
+    assert (
+        load_category("config_general", ["default", "with_cars196", "with_sop"], [defaults])["patience"] == 39
+    )
+    assert (
+        load_category("config_general", ["default", "with_sop", "with_cars196"], [defaults])["patience"] == 14
+    )
 
 
 def test_special_keys_in_yaml_files(defaults):
     general = load_category("config_general", ["default", "with_daml"], [defaults])
     assert general == {
-        "trainer": {"DeepAdversarialMetricLearning": {
-            "iterations_per_epoch": 100, "batch_size": 32,
-            "loss_weights": {"metric_loss": 1, "synth_loss": 0.1}, "g_alone_epochs": 0}},
-        "num_epochs_train": 1000, "save_interval": 2, "patience": 9,
+        "trainer": {
+            "DeepAdversarialMetricLearning": {
+                "iterations_per_epoch": 100,
+                "batch_size": 32,
+                "loss_weights": {"metric_loss": 1, "synth_loss": 0.1},
+                "g_alone_epochs": 0,
+            }
+        },
+        "num_epochs_train": 1000,
+        "save_interval": 2,
+        "patience": 9,
     }
     optimizers = load_category("config_optimizers", "[default, with_higher_lr, without_embedder]", [defaults])
-    assert optimizers == {"optimizers": {"trunk_optimizer": {"RMSprop": {"lr": 1e-5, "weight_decay": 0.0001}}}}
+    assert optimizers == {
+        "optimizers": {"trunk_optimizer": {"RMSprop": {"lr": 1e-5, "weight_decay": 0.0001}}}
+    }
 
 
 def test_a_file_whose_special_keys_need_a_base_fails_alone(defaults):
@@ -109,13 +145,16 @@ def test_malformed_file_error_names_file_and_line(defaults):
         load_category("config_eval", ["broken"], [defaults])
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("[default, with_cars196]", ["default", "with_cars196"]),
-    ("default", ["default"]),
-    ("default with_cars196", ["default", "with_cars196"]),
-    (["default", "with_sop.yaml"], ["default", "with_sop"]),
-    (("a", "b"), ["a", "b"]),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("[default, with_cars196]", ["default", "with_cars196"]),
+        ("default", ["default"]),
+        ("default with_cars196", ["default", "with_cars196"]),
+        (["default", "with_sop.yaml"], ["default", "with_sop"]),
+        (("a", "b"), ["a", "b"]),
+    ],
+)
 def test_parse_file_list(value, expected):
     assert parse_file_list(value, "--config_general") == expected
 

@@ -25,12 +25,18 @@ TRAINER = {
     },
     "num_epochs_train": 1000,
 }
-SPLIT = {"split_manager": {"ClassDisjointSplitManager": {"test_size": 0.5, "test_start_idx": 0.5,
-                                                         "num_training_partitions": 4}}}
+SPLIT = {
+    "split_manager": {
+        "ClassDisjointSplitManager": {"test_size": 0.5, "test_start_idx": 0.5, "num_training_partitions": 4}
+    }
+}
 TRANSFORMS = {
     "transforms": {
-        "train": {"Resize": {"size": 256}, "RandomResizedCrop": {"size": 227},
-                  "RandomHorizontalFlip": {"p": 0.5}},
+        "train": {
+            "Resize": {"size": 256},
+            "RandomResizedCrop": {"size": 227},
+            "RandomHorizontalFlip": {"p": 0.5},
+        },
         "eval": {"Resize": {"size": 256}, "CenterCrop": {"size": 227}},
     }
 }
@@ -51,11 +57,15 @@ def keys_with_tilde(value, found=None):
 
 # ---------------------------------------------------------------- plain merge
 
+
 def test_plain_merge_is_recursive_leaves_win_lists_replaced():
     base = {"a": {"b": 1, "c": [1, 2, 3], "d": {"e": 1}}, "f": "x"}
     override = {"a": {"b": 2, "c": [9], "d": {"g": 3}}, "h": None}
     assert merge_configs(base, override) == {
-        "a": {"b": 2, "c": [9], "d": {"e": 1, "g": 3}}, "f": "x", "h": None}
+        "a": {"b": 2, "c": [9], "d": {"e": 1, "g": 3}},
+        "f": "x",
+        "h": None,
+    }
 
 
 def test_inputs_are_untouched_and_result_shares_nothing():
@@ -77,11 +87,14 @@ def test_mapping_replaces_leaf_and_leaf_replaces_mapping():
 def test_plain_merge_of_class_name_keeps_both_classes_as_pb_documented():
     # powerful-benchmarker's docs: this is why ~OVERRIDE~ exists
     result = merge_configs(OPTIMIZERS, {"optimizers": {"trunk_optimizer": {"Adam": {"lr": 0.01}}}})
-    assert result["optimizers"]["trunk_optimizer"] == {"RMSprop": {"lr": 1e-6, "weight_decay": 1e-4},
-                                                       "Adam": {"lr": 0.01}}
+    assert result["optimizers"]["trunk_optimizer"] == {
+        "RMSprop": {"lr": 1e-6, "weight_decay": 1e-4},
+        "Adam": {"lr": 0.01},
+    }
 
 
 # ---------------------------------------------------------------- ~OVERRIDE~
+
 
 def test_override_top_level():
     result = merge_configs(OPTIMIZERS, {"optimizers~OVERRIDE~": {"trunk_optimizer": {"Adam": {"lr": 0.01}}}})
@@ -90,8 +103,12 @@ def test_override_top_level():
 
 def test_override_nested_keeps_siblings():
     result = merge_configs(OPTIMIZERS, {"optimizers": {"trunk_optimizer~OVERRIDE~": {"Adam": {"lr": 0.01}}}})
-    assert result == {"optimizers": {"trunk_optimizer": {"Adam": {"lr": 0.01}},
-                                     "embedder_optimizer": {"Adam": {"lr": 0.01}}}}
+    assert result == {
+        "optimizers": {
+            "trunk_optimizer": {"Adam": {"lr": 0.01}},
+            "embedder_optimizer": {"Adam": {"lr": 0.01}},
+        }
+    }
 
 
 def test_override_at_depth_four():
@@ -117,6 +134,7 @@ def test_suffixes_in_base_are_resolved_too():
 
 # ---------------------------------------------------------------- ~APPLY~N
 
+
 def test_apply_depth_1_merges_into_the_value_itself():
     result = merge_configs(TRAINER, {"trainer~APPLY~1": {"Extra": {"k": 1}}})
     assert result["trainer"] == {**TRAINER["trainer"], "Extra": {"k": 1}}
@@ -125,27 +143,49 @@ def test_apply_depth_1_merges_into_the_value_itself():
 def test_apply_depth_2_sets_batch_size_whatever_the_trainer():
     result = merge_configs(TRAINER, {"trainer~APPLY~2": {"batch_size": 256}})
     assert result == {
-        "trainer": {"MetricLossOnly": {"iterations_per_epoch": 100, "dataloader_num_workers": 2,
-                                       "batch_size": 256, "loss_weights": None}},
+        "trainer": {
+            "MetricLossOnly": {
+                "iterations_per_epoch": 100,
+                "dataloader_num_workers": 2,
+                "batch_size": 256,
+                "loss_weights": None,
+            }
+        },
         "num_epochs_train": 1000,
     }
 
 
 def test_apply_depth_3_sets_lr_in_all_optimizers():
     result = merge_configs(OPTIMIZERS, {"optimizers~APPLY~3": {"lr": 0.005}})
-    assert result == {"optimizers": {
-        "trunk_optimizer": {"RMSprop": {"lr": 0.005, "weight_decay": 1e-4}},
-        "embedder_optimizer": {"Adam": {"lr": 0.005}},
-    }}
+    assert result == {
+        "optimizers": {
+            "trunk_optimizer": {"RMSprop": {"lr": 0.005, "weight_decay": 1e-4}},
+            "embedder_optimizer": {"Adam": {"lr": 0.005}},
+        }
+    }
 
 
 def test_apply_replaces_any_value_standing_at_depth_n_and_leaves_shallower_leaves_alone():
-    base = {"opt": {"a": {"SGD": None}, "b": {"Adam": {"lr": 1}}, "c": {"RMSprop": 3},
-                    "d": {"k": [1, 2]}, "note": "keep"}}
+    base = {
+        "opt": {
+            "a": {"SGD": None},
+            "b": {"Adam": {"lr": 1}},
+            "c": {"RMSprop": 3},
+            "d": {"k": [1, 2]},
+            "note": "keep",
+        }
+    }
     result = merge_configs(base, {"opt~APPLY~3": {"lr": 0.5}})
     # powerful-benchmarker 0.9 (easy-module-attribute-getter 0.9.41 merge_two_dicts) gives:
-    assert result == {"opt": {"a": {"SGD": {"lr": 0.5}}, "b": {"Adam": {"lr": 0.5}}, "c": {"RMSprop": {"lr": 0.5}},
-                              "d": {"k": {"lr": 0.5}}, "note": "keep"}}
+    assert result == {
+        "opt": {
+            "a": {"SGD": {"lr": 0.5}},
+            "b": {"Adam": {"lr": 0.5}},
+            "c": {"RMSprop": {"lr": 0.5}},
+            "d": {"k": {"lr": 0.5}},
+            "note": "keep",
+        }
+    }
 
 
 def test_apply_sets_keys_one_level_deep_and_honours_their_suffixes():
@@ -163,8 +203,12 @@ def test_apply_sets_keys_one_level_deep_and_honours_their_suffixes():
 def test_apply_of_a_class_mapping_replaces_its_kwargs():
     result = merge_configs(OPTIMIZERS, {"optimizers~APPLY~2": {"RMSprop": {"lr": 0.1}}})
     # powerful-benchmarker 0.9 gives (weight_decay dropped, RMSprop added next to Adam):
-    assert result == {"optimizers": {"trunk_optimizer": {"RMSprop": {"lr": 0.1}},
-                                     "embedder_optimizer": {"Adam": {"lr": 0.01}, "RMSprop": {"lr": 0.1}}}}
+    assert result == {
+        "optimizers": {
+            "trunk_optimizer": {"RMSprop": {"lr": 0.1}},
+            "embedder_optimizer": {"Adam": {"lr": 0.01}, "RMSprop": {"lr": 0.1}},
+        }
+    }
 
 
 def test_apply_nested_inside_a_plain_mapping():
@@ -187,10 +231,14 @@ def test_apply_errors():
 
 # ---------------------------------------------------------------- ~SWAP~N
 
+
 def test_swap_depth_1_keeps_values():
     result = merge_configs(SPLIT, {"split_manager~SWAP~1": {"MLRCSplitManager": {}}})
-    assert result == {"split_manager": {"MLRCSplitManager": {"test_size": 0.5, "test_start_idx": 0.5,
-                                                             "num_training_partitions": 4}}}
+    assert result == {
+        "split_manager": {
+            "MLRCSplitManager": {"test_size": 0.5, "test_start_idx": 0.5, "num_training_partitions": 4}
+        }
+    }
 
 
 def test_swap_with_null_value_like_pb_yaml_files():
@@ -199,28 +247,46 @@ def test_swap_with_null_value_like_pb_yaml_files():
 
 
 def test_swap_depth_2_explicit_old_to_new_in_every_mapping_at_that_depth():
-    result = merge_configs(TRANSFORMS, {"transforms~SWAP~2": {"RandomHorizontalFlip": "RandomVerticalFlip",
-                                                              "Resize": "ResizeAlt"}})
-    assert result == {"transforms": {
-        "train": {"ResizeAlt": {"size": 256}, "RandomResizedCrop": {"size": 227},
-                  "RandomVerticalFlip": {"p": 0.5}},
-        "eval": {"ResizeAlt": {"size": 256}, "CenterCrop": {"size": 227}},
-    }}
+    result = merge_configs(
+        TRANSFORMS,
+        {"transforms~SWAP~2": {"RandomHorizontalFlip": "RandomVerticalFlip", "Resize": "ResizeAlt"}},
+    )
+    assert result == {
+        "transforms": {
+            "train": {
+                "ResizeAlt": {"size": 256},
+                "RandomResizedCrop": {"size": 227},
+                "RandomVerticalFlip": {"p": 0.5},
+            },
+            "eval": {"ResizeAlt": {"size": 256}, "CenterCrop": {"size": 227}},
+        }
+    }
     assert list(result["transforms"]["train"]) == ["ResizeAlt", "RandomResizedCrop", "RandomVerticalFlip"]
 
 
 def test_swap_depth_2_only_key_per_mapping():
-    base = {"losses": {"metric_loss": {"TripletMarginLoss": {"margin": 0.1}},
-                       "other_loss": {"ContrastiveLoss": {"pos_margin": 0}}}}
+    base = {
+        "losses": {
+            "metric_loss": {"TripletMarginLoss": {"margin": 0.1}},
+            "other_loss": {"ContrastiveLoss": {"pos_margin": 0}},
+        }
+    }
     result = merge_configs(base, {"losses~SWAP~2": {"MultiSimilarityLoss": {}}})
-    assert result == {"losses": {"metric_loss": {"MultiSimilarityLoss": {"margin": 0.1}},
-                                 "other_loss": {"MultiSimilarityLoss": {"pos_margin": 0}}}}
+    assert result == {
+        "losses": {
+            "metric_loss": {"MultiSimilarityLoss": {"margin": 0.1}},
+            "other_loss": {"MultiSimilarityLoss": {"pos_margin": 0}},
+        }
+    }
 
 
 def test_swap_with_kwargs_renames_and_merges():
     result = merge_configs(SPLIT, {"split_manager~SWAP~1": {"MLRCSplitManager": {"test_size": 0.3}}})
-    assert result == {"split_manager": {"MLRCSplitManager": {"test_size": 0.3, "test_start_idx": 0.5,
-                                                             "num_training_partitions": 4}}}
+    assert result == {
+        "split_manager": {
+            "MLRCSplitManager": {"test_size": 0.3, "test_start_idx": 0.5, "num_training_partitions": 4}
+        }
+    }
 
 
 def test_swap_is_idempotent():
@@ -256,33 +322,59 @@ def test_pb_with_daml_example_swap_then_apply_in_one_file():
     # powerful-benchmarker docs/yaml_syntax.md: default.yaml + with_daml.yaml
     with_daml = {
         "trainer~SWAP~1": {"DeepAdversarialMetricLearning": None},
-        "trainer~APPLY~2": {"g_alone_epochs": 0, "metric_alone_epochs": 0, "g_triplets_per_anchor": 100,
-                            "loss_weights": {"metric_loss": 1, "synth_loss": 0.1, "g_adv_loss": 0.1,
-                                             "g_hard_loss": 0.1, "g_reg_loss": 0.1}},
+        "trainer~APPLY~2": {
+            "g_alone_epochs": 0,
+            "metric_alone_epochs": 0,
+            "g_triplets_per_anchor": 100,
+            "loss_weights": {
+                "metric_loss": 1,
+                "synth_loss": 0.1,
+                "g_adv_loss": 0.1,
+                "g_hard_loss": 0.1,
+                "g_reg_loss": 0.1,
+            },
+        },
     }
     result = merge_configs(TRAINER, with_daml)
     assert result == {
-        "trainer": {"DeepAdversarialMetricLearning": {
-            "iterations_per_epoch": 100, "dataloader_num_workers": 2, "batch_size": 32,
-            "loss_weights": {"metric_loss": 1, "synth_loss": 0.1, "g_adv_loss": 0.1,
-                             "g_hard_loss": 0.1, "g_reg_loss": 0.1},
-            "g_alone_epochs": 0, "metric_alone_epochs": 0, "g_triplets_per_anchor": 100}},
+        "trainer": {
+            "DeepAdversarialMetricLearning": {
+                "iterations_per_epoch": 100,
+                "dataloader_num_workers": 2,
+                "batch_size": 32,
+                "loss_weights": {
+                    "metric_loss": 1,
+                    "synth_loss": 0.1,
+                    "g_adv_loss": 0.1,
+                    "g_hard_loss": 0.1,
+                    "g_reg_loss": 0.1,
+                },
+                "g_alone_epochs": 0,
+                "metric_alone_epochs": 0,
+                "g_triplets_per_anchor": 100,
+            }
+        },
         "num_epochs_train": 1000,
     }
 
 
 # ---------------------------------------------------------------- ~DELETE~ / ~REMOVE~
 
-@pytest.mark.parametrize("override", [
-    {"optimizers": {"embedder_optimizer~DELETE~": {}}},
-    {"optimizers": {"embedder_optimizer~REMOVE~": None}},
-    {"optimizers": {"embedder_optimizer": "~DELETE~"}},
-    {"optimizers": {"embedder_optimizer": "~REMOVE~"}},
-    {"optimizers": {"embedder_optimizer~OVERRIDE~": "~DELETE~"}},
-])
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"optimizers": {"embedder_optimizer~DELETE~": {}}},
+        {"optimizers": {"embedder_optimizer~REMOVE~": None}},
+        {"optimizers": {"embedder_optimizer": "~DELETE~"}},
+        {"optimizers": {"embedder_optimizer": "~REMOVE~"}},
+        {"optimizers": {"embedder_optimizer~OVERRIDE~": "~DELETE~"}},
+    ],
+)
 def test_delete_forms(override):
     assert merge_configs(OPTIMIZERS, override) == {
-        "optimizers": {"trunk_optimizer": {"RMSprop": {"lr": 1e-6, "weight_decay": 1e-4}}}}
+        "optimizers": {"trunk_optimizer": {"RMSprop": {"lr": 1e-6, "weight_decay": 1e-4}}}
+    }
 
 
 def test_delete_top_level_and_missing_key_is_a_no_op():
@@ -300,15 +392,19 @@ def test_delete_then_re_add_in_same_override():
 
 # ---------------------------------------------------------------- bad suffixes
 
-@pytest.mark.parametrize("key, pattern", [
-    ("alpha~FOO~", r"unknown suffix '~FOO~' in key 'loss.alpha~FOO~'"),
-    ("alpha~override~", r"unknown suffix '~override~'.*did you mean ~OVERRIDE~"),
-    ("alpha~APPLY~", r"~APPLY~ needs a depth"),
-    ("alpha~SWAP~0", r"~SWAP~ needs a depth"),
-    ("alpha~OVERRIDE~2", r"takes no number"),
-    ("alpha~OVERRIDE~~DELETE~", r"more than one"),
-    ("~OVERRIDE~", r"no name"),
-])
+
+@pytest.mark.parametrize(
+    "key, pattern",
+    [
+        ("alpha~FOO~", r"unknown suffix '~FOO~' in key 'loss.alpha~FOO~'"),
+        ("alpha~override~", r"unknown suffix '~override~'.*did you mean ~OVERRIDE~"),
+        ("alpha~APPLY~", r"~APPLY~ needs a depth"),
+        ("alpha~SWAP~0", r"~SWAP~ needs a depth"),
+        ("alpha~OVERRIDE~2", r"takes no number"),
+        ("alpha~OVERRIDE~~DELETE~", r"more than one"),
+        ("~OVERRIDE~", r"no name"),
+    ],
+)
 def test_bad_suffix_errors_name_the_key_path(key, pattern):
     with pytest.raises(ConfigError, match=pattern) as caught:
         merge_configs({"loss": {"alpha": 1}}, {"loss": {key: {}}})
@@ -322,6 +418,7 @@ def test_tilde_inside_a_name_is_not_a_suffix():
 
 
 # ---------------------------------------------------------------- search keys
+
 
 def test_search_key_replaces_plain_key_in_place_and_vice_versa():
     base = {"MS": {"alpha": 2, "beta": 50}}

@@ -19,8 +19,15 @@ def write(tmp_path, text, name="c.yaml"):
 def test_exponent_numbers_are_floats(tmp_path):
     path = write(tmp_path, "lr: 1e-6\nbig: 1E5\nneg: -3e-4\nplus: +2e3\ndot: .5e1\nplain: 1.5\ncount: 3\n")
     loaded = load_yaml_file(path)
-    assert loaded == {"lr": 0.000001, "big": 100000.0, "neg": -0.0003, "plus": 2000.0,
-                      "dot": 5.0, "plain": 1.5, "count": 3}
+    assert loaded == {
+        "lr": 0.000001,
+        "big": 100000.0,
+        "neg": -0.0003,
+        "plus": 2000.0,
+        "dot": 5.0,
+        "plain": 1.5,
+        "count": 3,
+    }
     assert type(loaded["lr"]) is float and type(loaded["big"]) is float
     assert type(loaded["count"]) is int
 
@@ -32,8 +39,14 @@ def test_quoted_exponent_stays_a_string(tmp_path):
 def test_only_true_false_are_booleans_and_no_dates_or_base60(tmp_path):
     text = "a: yes\nb: off\nc: true\nd: False\ne: 2020-01-01\nf: 1:30\ng: null\nh: ~\n"
     assert load_yaml_file(write(tmp_path, text)) == {
-        "a": "yes", "b": "off", "c": True, "d": False, "e": "2020-01-01", "f": "1:30",
-        "g": None, "h": None,
+        "a": "yes",
+        "b": "off",
+        "c": True,
+        "d": False,
+        "e": "2020-01-01",
+        "f": "1:30",
+        "g": None,
+        "h": None,
     }
 
 
@@ -74,19 +87,25 @@ def test_missing_file_is_a_config_error(tmp_path):
         load_yaml_file(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("{MLRCSplitManager: {}}", {"MLRCSplitManager": {}}),
-    ("[test]", ["test"]),
-    ("null", None),
-    ("1e-6", 0.000001),
-    ("[default, with_cars196]", ["default", "with_cars196"]),
-    ("true", True),
-    ("64", 64),
-    ("-3e-4", -0.0003),
-    ("MultiSimilarityLoss", "MultiSimilarityLoss"),
-    ("{metric_loss: {MultiSimilarityLoss: {alpha: 2}}}", {"metric_loss": {"MultiSimilarityLoss": {"alpha": 2}}}),
-    ("~DELETE~", "~DELETE~"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{MLRCSplitManager: {}}", {"MLRCSplitManager": {}}),
+        ("[test]", ["test"]),
+        ("null", None),
+        ("1e-6", 0.000001),
+        ("[default, with_cars196]", ["default", "with_cars196"]),
+        ("true", True),
+        ("64", 64),
+        ("-3e-4", -0.0003),
+        ("MultiSimilarityLoss", "MultiSimilarityLoss"),
+        (
+            "{metric_loss: {MultiSimilarityLoss: {alpha: 2}}}",
+            {"metric_loss": {"MultiSimilarityLoss": {"alpha": 2}}},
+        ),
+        ("~DELETE~", "~DELETE~"),
+    ],
+)
 def test_parse_value(text, expected):
     value = parse_value(text, "--flag")
     assert value == expected and type(value) is type(expected)
@@ -166,7 +185,7 @@ def test_crash_during_disk_write_leaves_old_file_intact_and_no_temp(tmp_path, mo
 def test_unrepresentable_object_does_not_touch_the_file(tmp_path):
     target = tmp_path / "c.yaml"
     write_yaml_atomic(target, {"old": 1})
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever yaml raises
         write_yaml_atomic(target, {"new": object()})
     assert load_yaml_file(target) == {"old": 1}
     assert os.listdir(tmp_path) == ["c.yaml"]

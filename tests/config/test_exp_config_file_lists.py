@@ -25,21 +25,29 @@ def resolve(*argv: str) -> dict:
 
 
 def test_the_folders_lists_apply_and_the_command_line_replaces_them(tmp_path: Path) -> None:
-    folder = exp_config(tmp_path, "config_dataset: [default, with_cars196]\nconfig_general: [default, with_cars196]\n")
+    folder = exp_config(
+        tmp_path, "config_dataset: [default, with_cars196]\nconfig_general: [default, with_cars196]\n"
+    )
     config = resolve("--reproduce_results", str(folder))
     assert config["config_dataset"]["dataset"] == {"Cars196": {}}
     assert (config["config_general"]["save_interval"], config["config_general"]["patience"]) == (5, 14)
-    assert config["config_general"]["batch_size"] == 48                     # the folder's own file on top
+    assert config["config_general"]["batch_size"] == 48  # the folder's own file on top
     config = resolve("--reproduce_results", str(folder), "--config_dataset", "[default, with_sop]")
     assert config["config_dataset"]["dataset"] == {"StanfordOnlineProducts": {}}
-    assert config["config_general"]["save_interval"] == 5                   # general still from the folder
+    assert config["config_general"]["save_interval"] == 5  # general still from the folder
 
 
-@pytest.mark.parametrize("text, message", [
-    ("config_datset: [default]\n", "unknown config category 'config_datset' \\(did you mean config_dataset\\?\\)"),
-    ("[default]\n", "the top level must be a mapping"),
-    ("config_dataset: [default, ../x]\n", "is not a config name"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "config_datset: [default]\n",
+            "unknown config category 'config_datset' \\(did you mean config_dataset\\?\\)",
+        ),
+        ("[default]\n", "the top level must be a mapping"),
+        ("config_dataset: [default, ../x]\n", "is not a config name"),
+    ],
+)
 def test_malformed_file_lists_are_config_errors(tmp_path: Path, text: str, message: str) -> None:
     folder = exp_config(tmp_path, text)
     with pytest.raises(ConfigError, match=message):

@@ -22,8 +22,11 @@ def test_key_lines_are_one_based_and_nested(tmp_path) -> None:
 def test_misspelt_key_names_the_file_line_and_nearest_name(tmp_path) -> None:
     path = tmp_path / "config_general.yaml"
     path.write_text("seed: 1\n\nnum_epoch_train: 3\n")
-    with pytest.raises(ConfigError, match=rf"^{path}:3: unknown config key 'num_epoch_train'; "
-                       r"did you mean num_epochs_train\?"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{path}:3: unknown config key 'num_epoch_train'; "
+        r"did you mean num_epochs_train\?",
+    ):
         check_file_keys({"seed": 1, "num_epoch_train": 3}, "config_general", path)
 
 
@@ -36,7 +39,9 @@ def test_suffixes_are_stripped_and_wrong_category_is_named(tmp_path) -> None:
 def test_transform_parts_are_fixed(tmp_path) -> None:
     path = tmp_path / "config_transforms.yaml"
     path.write_text("transforms:\n  train: {}\n  evaluation: {}\n")
-    with pytest.raises(ConfigError, match=rf"{path}:3: transforms: unknown part 'evaluation'; did you mean eval\?"):
+    with pytest.raises(
+        ConfigError, match=rf"{path}:3: transforms: unknown part 'evaluation'; did you mean eval\?"
+    ):
         check_file_keys({"transforms": {"train": {}, "evaluation": {}}}, "config_transforms", path)
 
 
@@ -52,8 +57,15 @@ def test_cli_refuses_a_typo_in_any_config_file(tmp_path, capsys, where) -> None:
         folder = tmp_path / "cfg" / "config_general"
         folder.mkdir(parents=True)
         (folder / "mine.yaml").write_text("batch_size: 8\nnum_epoch_train: 3\n")
-        argv = ["--experiment_name", "x", "--root_config_folder", str(tmp_path / "cfg"),
-                "--config_general", "default", "mine"]
+        argv = [
+            "--experiment_name",
+            "x",
+            "--root_config_folder",
+            str(tmp_path / "cfg"),
+            "--config_general",
+            "default",
+            "mine",
+        ]
         path = folder / "mine.yaml"
     code = main(argv + ["--root_experiment_folder", str(tmp_path / "logs")])
     err = capsys.readouterr().err

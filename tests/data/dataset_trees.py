@@ -15,7 +15,9 @@ from PIL import Image
 
 def write_image(path: Path, color: tuple[int, int, int] = (200, 30, 30)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (4, 3), color).save(path, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else None)
+    Image.new("RGB", (4, 3), color).save(
+        path, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else None
+    )
 
 
 # ---- CUB-200-2011 ----------------------------------------------------------------------------
@@ -56,8 +58,13 @@ def write_cars_annos(path: Path, classes: list[int], test_flags: list[int], num_
     annotations = np.zeros((1, len(classes)), dtype=[(f, "O") for f in _CARS_FIELDS])
     for i, (cls, test) in enumerate(zip(classes, test_flags)):
         annotations[0, i] = (
-            f"car_ims/{i + 1:06d}.jpg", np.uint8(3), np.uint8(4), np.uint16(300), np.uint16(200),
-            np.uint8(cls), np.uint8(test),
+            f"car_ims/{i + 1:06d}.jpg",
+            np.uint8(3),
+            np.uint8(4),
+            np.uint16(300),
+            np.uint16(200),
+            np.uint8(cls),
+            np.uint8(test),
         )
     names = np.empty((1, num_names), dtype=object)
     for c in range(num_names):
@@ -77,10 +84,17 @@ def build_cars_tree(tmp_path: Path):
 
 # ---- Stanford Online Products ----------------------------------------------------------------
 
-SOP_TRAIN = [(1, 1, 1, "bicycle_final/111085122871_0.JPG"), (2, 1, 1, "bicycle_final/111085122871_1.JPG"),
-             (3, 2, 3, "chair_final/1111_0.JPG")]
-SOP_TEST = [(1, 11319, 1, "bicycle_final/2222_0.JPG"), (2, 11320, 12, "toaster_final/3333_0.JPG"),
-            (3, 11320, 12, "toaster_final/3333_1.JPG"), (4, 11320, 12, "toaster_final/3333_2.JPG")]
+SOP_TRAIN = [
+    (1, 1, 1, "bicycle_final/111085122871_0.JPG"),
+    (2, 1, 1, "bicycle_final/111085122871_1.JPG"),
+    (3, 2, 3, "chair_final/1111_0.JPG"),
+]
+SOP_TEST = [
+    (1, 11319, 1, "bicycle_final/2222_0.JPG"),
+    (2, 11320, 12, "toaster_final/3333_0.JPG"),
+    (3, 11320, 12, "toaster_final/3333_1.JPG"),
+    (4, 11320, 12, "toaster_final/3333_2.JPG"),
+]
 
 
 def write_sop_lists(folder: Path, in_info_files: bool = False) -> None:
@@ -141,12 +155,22 @@ def inat_annotations() -> dict:
     for cid, index in enumerate(order):
         superc = names[index]
         dir_name = f"{cid:05d}_Kingdom_{superc}_sp{cid}"
-        categories.append({"id": cid, "name": f"Species {cid}", "supercategory": superc, "image_dir_name": dir_name})
+        categories.append(
+            {"id": cid, "name": f"Species {cid}", "supercategory": superc, "image_dir_name": dir_name}
+        )
         for k in range(INAT_IMAGES_PER_CLASS):
             image_id = len(images) + 1000
-            images.append({"id": image_id, "file_name": f"train_mini/{dir_name}/{cid}-{k}.jpg", "width": 4, "height": 3})
+            images.append(
+                {"id": image_id, "file_name": f"train_mini/{dir_name}/{cid}-{k}.jpg", "width": 4, "height": 3}
+            )
             annotations.append({"id": len(annotations), "image_id": image_id, "category_id": cid})
-    return {"info": {}, "images": images, "categories": categories, "annotations": annotations, "licenses": []}
+    return {
+        "info": {},
+        "images": images,
+        "categories": categories,
+        "annotations": annotations,
+        "licenses": [],
+    }
 
 
 def build_inat_tree(tmp_path: Path):
@@ -213,7 +237,9 @@ class FakeServer:
                     self.close_connection = True
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self.thread.start()
 
     def url(self, path: str) -> str:

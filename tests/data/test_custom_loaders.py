@@ -29,8 +29,10 @@ def test_image_folder_split_folders_share_one_numbering(tmp_path):
     rows = sorted(zip(dataset.paths, dataset.labels.tolist(), dataset.official_split.tolist()))
     base = str(tmp_path / "pets")
     assert rows == [
-        (f"{base}/test/cat/2.jpg", 0, "test"), (f"{base}/test/emu/1.jpg", 2, "test"),
-        (f"{base}/train/cat/1.jpg", 0, "train"), (f"{base}/train/dog/1.jpg", 1, "train"),
+        (f"{base}/test/cat/2.jpg", 0, "test"),
+        (f"{base}/test/emu/1.jpg", 2, "test"),
+        (f"{base}/train/cat/1.jpg", 0, "train"),
+        (f"{base}/train/dog/1.jpg", 1, "train"),
     ]
     # forcing the plain layout makes "test" and "train" the classes
     assert ImageFolder(tmp_path, folder="pets", split_folders=False).class_names == ["test", "train"]

@@ -19,12 +19,17 @@ def test_summary_keeps_the_inshop_split_order(inshop_tree):
     rows = summarize(InShop(inshop_tree))
     # rows of the fixture: train x2 (item 2), query, gallery (item 80), train (item 1), query, gallery (item 79)
     assert [(r.split, r.images, r.classes) for r in rows] == [
-        ("train", 3, 2), ("query", 2, 2), ("gallery", 2, 2), ("all", 7, 4),
+        ("train", 3, 2),
+        ("query", 2, 2),
+        ("gallery", 2, 2),
+        ("all", 7, 4),
     ]
 
 
 def test_table_marks_differences_from_the_published_sizes():
-    text = format_summary([SplitSummary("train", 5864, 100, (5864, 100)), SplitSummary("test", 3, 2, (5924, 100))])
+    text = format_summary(
+        [SplitSummary("train", 5864, 100, (5864, 100)), SplitSummary("test", 3, 2, (5924, 100))]
+    )
     lines = text.splitlines()
     assert lines[1].split() == ["train", "5864", "100", "5864", "/", "100"]
     assert lines[2].split() == ["test", "3", "2", "5924", "/", "100", "(differs)"]
@@ -92,5 +97,10 @@ def test_check_passes_options_to_the_constructor(tmp_path, capsys):
 
     write_image(tmp_path / "img" / "a.jpg")
     (tmp_path / "mine.csv").write_text("path,label,split\nimg/a.jpg,3,test\n")
-    assert main(["check", "CSVDataset", "--root", str(tmp_path), "--option", "csv_file=mine.csv", "--no-progress"]) == 0  # no published sizes
+    assert (
+        main(
+            ["check", "CSVDataset", "--root", str(tmp_path), "--option", "csv_file=mine.csv", "--no-progress"]
+        )
+        == 0
+    )  # no published sizes
     assert "all 1 images open" in capsys.readouterr().out

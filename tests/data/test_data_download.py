@@ -26,7 +26,7 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def remote(server, path="/f.bin", md5sum=md5(PAYLOAD), **kwargs) -> RemoteFile:
+def remote(server, path="/f.bin", md5sum=md5(PAYLOAD), **kwargs) -> RemoteFile:  # noqa: B008
     server.files.setdefault(path, PAYLOAD)
     return RemoteFile(filename="f.bin", urls=(server.url(path),), md5=md5sum, **kwargs)
 

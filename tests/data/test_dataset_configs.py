@@ -15,8 +15,11 @@ CONFIGS = Path(dmlbench.__file__).parent / "configs"
 # docs/protocol.md: (save_interval, patience) CUB (2, 9), Cars (5, 14), SOP (20, 39)
 MLRC_SCHEDULE = {"cub200": (2, 9), "cars196": (5, 14), "sop": (20, 39)}
 DATASET_OF = {
-    "cub200": "CUB200", "cars196": "Cars196", "sop": "StanfordOnlineProducts",
-    "inshop": "InShop", "inaturalist": "INaturalist",
+    "cub200": "CUB200",
+    "cars196": "Cars196",
+    "sop": "StanfordOnlineProducts",
+    "inshop": "InShop",
+    "inaturalist": "INaturalist",
 }
 
 

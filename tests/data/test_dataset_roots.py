@@ -10,7 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_trees import CUB_IMAGES_PER_CLASS, SOP_TEST, SOP_TRAIN, build_cub_tree, write_image, write_sop_lists
+from dataset_trees import (
+    CUB_IMAGES_PER_CLASS,
+    SOP_TEST,
+    SOP_TRAIN,
+    build_cub_tree,
+    write_image,
+    write_sop_lists,
+)
 
 from dmlbench.cli import main as run_main
 from dmlbench.data.__main__ import main as data_main
@@ -59,12 +66,16 @@ def avsl_cars_tree(root: Path) -> dict[str, list[str]]:
 
 def test_the_das_cub_tree_is_named_in_the_error_and_reads_as_the_hint_says(tmp_path: Path) -> None:
     das_cub_tree(tmp_path)
-    with pytest.raises(DatasetError, match=r"--dataset~OVERRIDE~ '\{ImageFolder: \{folder: cub200/images\}\}'"):
+    with pytest.raises(
+        DatasetError, match=r"--dataset~OVERRIDE~ '\{ImageFolder: \{folder: cub200/images\}\}'"
+    ):
         CUB200(tmp_path)
-    dataset = ImageFolder(tmp_path, folder="cub200/images")          # what the hint says to use
+    dataset = ImageFolder(tmp_path, folder="cub200/images")  # what the hint says to use
     # class folders 001..150 in sorted order = the official class order (labels 0..4 for 1, 2, 100, 101, 150)
     official_order = sorted(CUB_IMAGES_PER_CLASS)
-    expected = sorted(official_order.index(c) for c, count in CUB_IMAGES_PER_CLASS.items() for _ in range(count))
+    expected = sorted(
+        official_order.index(c) for c, count in CUB_IMAGES_PER_CLASS.items() for _ in range(count)
+    )
     assert sorted(np.asarray(dataset.labels).tolist()) == expected
     assert dataset.official_split is None
 
@@ -76,22 +87,28 @@ def test_the_avsl_cars_tree_keeps_its_train_test_split(tmp_path: Path, capsys: p
     assert "{ImageFolder: {folder: cars196}}" in err and "PredefinedSplitManager works" in err
     dataset = ImageFolder(tmp_path, folder="cars196")
     assert sorted(set(np.asarray(dataset.official_split).tolist())) == ["test", "train"]
-    train = {dataset.class_names[label] for label, split in zip(dataset.labels, dataset.official_split)
-             if split == "train"}
+    train = {
+        dataset.class_names[label]
+        for label, split in zip(dataset.labels, dataset.official_split)
+        if split == "train"
+    }
     assert train == set(classes["train"])
     with pytest.raises(DatasetError, match="cars_annos.mat not found"):
-        Cars196(tmp_path / "elsewhere")                              # no tree: the usual message
+        Cars196(tmp_path / "elsewhere")  # no tree: the usual message
 
 
-@pytest.mark.parametrize("present, expected", [((), "datasets"), (("data",), "data"),
-                                               (("data", "datasets"), "datasets")])
+@pytest.mark.parametrize(
+    "present, expected", [((), "datasets"), (("data",), "data"), (("data", "datasets"), "datasets")]
+)
 def test_default_dataset_root(tmp_path: Path, present: tuple[str, ...], expected: str) -> None:
     for name in present:
         (tmp_path / name).mkdir()
     assert default_dataset_root(tmp_path) == expected
 
 
-def test_a_run_without_dataset_root_reads_data_when_only_that_exists(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_a_run_without_dataset_root_reads_data_when_only_that_exists(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)
     assert run_main(["--experiment_name", "x", "--device", "cpu"]) == 2

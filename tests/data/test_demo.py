@@ -15,14 +15,24 @@ import pytest
 from PIL import Image
 
 from dmlbench.data import demo
-from dmlbench.data.demo import DemoShapes, class_attributes, ensure_generated, folder_name, generation_parameters
+from dmlbench.data.demo import (
+    DemoShapes,
+    class_attributes,
+    ensure_generated,
+    folder_name,
+    generation_parameters,
+)
 from dmlbench.errors import DatasetError
 
 SMALL = {"num_classes": 6, "images_per_class": 3, "image_size": 32}
 
 
 def file_bytes(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
@@ -33,7 +43,9 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     assert len(first_files) == 6 * 3 + 2  # images + labels.csv + parameters.json
     assert first_files == second_files
     other_files = file_bytes(other.folder)
-    changed = [name for name in first_files if name.endswith(".png") and first_files[name] != other_files[name]]
+    changed = [
+        name for name in first_files if name.endswith(".png") and first_files[name] != other_files[name]
+    ]
     assert len(changed) == 18
 
 
@@ -150,7 +162,9 @@ def test_killed_generation_is_invisible_and_cleaned_up_later(tmp_path):
     assert process.exitcode == 9
     name = folder_name(generation_parameters(**SMALL, seed=0))
     leftovers = [path.name for path in tmp_path.iterdir()]
-    assert len(leftovers) == 1 and leftovers[0].startswith(f".{name}.tmp-{socket.gethostname()}-{process.pid}-")
+    assert len(leftovers) == 1 and leftovers[0].startswith(
+        f".{name}.tmp-{socket.gethostname()}-{process.pid}-"
+    )
     data = DemoShapes(str(tmp_path), **SMALL)
     assert [path.name for path in tmp_path.iterdir()] == [name]
     reference = DemoShapes(str(tmp_path / "reference"), **SMALL)

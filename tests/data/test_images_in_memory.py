@@ -49,9 +49,14 @@ def test_random_transforms_draw_the_same_crops_from_memory(shapes):
 
 
 def test_too_large_for_the_machine_is_refused_early(shapes, monkeypatch):
-    monkeypatch.setattr(memory, "physical_memory_bytes", lambda: 2 * 12 * 24 * 24 * 3 - 1)  # half is one byte short
-    with pytest.raises(ConfigError, match=r"images_in_memory: the 12 decoded images would take about .* "
-                                          r"set images_in_memory: false"):
+    monkeypatch.setattr(
+        memory, "physical_memory_bytes", lambda: 2 * 12 * 24 * 24 * 3 - 1
+    )  # half is one byte short
+    with pytest.raises(
+        ConfigError,
+        match=r"images_in_memory: the 12 decoded images would take about .* "
+        r"set images_in_memory: false",
+    ):
         InMemoryDataset(shapes, show_progress=False).load()
 
 

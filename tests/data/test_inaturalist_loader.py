@@ -39,7 +39,9 @@ def test_split_halves_the_classes_of_every_super_category(inat_tree):
         assert len(classes) == n
         assert len(classes & test_classes) == n // 2  # Plants 9 -> 4 test, 5 train; Amphibians 1 -> 0
         assert len(classes & train_classes) == n - n // 2
-    assert (split == "test").sum() == sum(n // 2 for n in INAT_SUPERCATEGORIES.values()) * INAT_IMAGES_PER_CLASS
+    assert (split == "test").sum() == sum(
+        n // 2 for n in INAT_SUPERCATEGORIES.values()
+    ) * INAT_IMAGES_PER_CLASS
 
 
 def test_split_depends_on_the_seed_only(inat_tree):
@@ -71,7 +73,10 @@ def test_paper_split_files_define_the_split(inat_tree):
     assert dataset.official_split.tolist() == ["train", "train", "test"]
     assert dataset.paths[0] == str(folder / "train_mini" / "00003_Kingdom_Birds_sp3" / "3-0.jpg")
     # ...unless asked to ignore them
-    assert len(INaturalist(root, use_split_files=False)) == sum(INAT_SUPERCATEGORIES.values()) * INAT_IMAGES_PER_CLASS
+    assert (
+        len(INaturalist(root, use_split_files=False))
+        == sum(INAT_SUPERCATEGORIES.values()) * INAT_IMAGES_PER_CLASS
+    )
 
 
 def test_resized_folder_of_the_paper_is_read_without_json(tmp_path):

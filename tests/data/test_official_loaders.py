@@ -24,7 +24,6 @@ from dmlbench.data.sop import StanfordOnlineProducts
 from dmlbench.errors import DatasetError
 from dmlbench.registry import lookup
 
-
 # ---- CUB200 ----------------------------------------------------------------------------------
 
 
@@ -107,7 +106,9 @@ def test_cub_items_load_as_rgb_with_their_label(cub_tree):
 def test_cars_reads_the_mat_file_and_splits_by_class_not_by_test_field(cars_tree):
     dataset = Cars196(cars_tree)
     assert dataset.labels.tolist() == CARS_CLASSES
-    expected_paths = [cars_tree / "cars196" / "car_ims" / f"{i + 1:06d}.jpg" for i in range(len(CARS_CLASSES))]
+    expected_paths = [
+        cars_tree / "cars196" / "car_ims" / f"{i + 1:06d}.jpg" for i in range(len(CARS_CLASSES))
+    ]
     assert dataset.paths == [str(p) for p in expected_paths]
     expected_split = ["train" if c <= 98 else "test" for c in CARS_CLASSES]
     assert dataset.official_split.tolist() == expected_split
@@ -116,7 +117,9 @@ def test_cars_reads_the_mat_file_and_splits_by_class_not_by_test_field(cars_tree
 
 def test_cars_missing_annotations_message(tmp_path):
     (tmp_path / "cars196").mkdir()
-    with pytest.raises(DatasetError, match=r"cars196/cars_annos.mat not found; run `python -m dmlbench.data download Cars196"):
+    with pytest.raises(
+        DatasetError, match=r"cars196/cars_annos.mat not found; run `python -m dmlbench.data download Cars196"
+    ):
         Cars196(tmp_path)
 
 
@@ -163,7 +166,9 @@ def test_inshop_items_map_to_sorted_integers(inshop_tree):
 
 
 def test_inshop_count_line_must_match(tmp_path):
-    write_inshop_partition(tmp_path / "InShop" / "Eval" / "list_eval_partition.txt", INSHOP_ROWS, declared=52712)
+    write_inshop_partition(
+        tmp_path / "InShop" / "Eval" / "list_eval_partition.txt", INSHOP_ROWS, declared=52712
+    )
     with pytest.raises(DatasetError, match="declares 52712 images on line 1 but lists 7"):
         InShop(tmp_path)
 

@@ -41,8 +41,10 @@ def tree(folder: Path) -> list[str]:
 def test_a_link_chain_refused_by_the_data_filter_is_reported_as_such_and_nothing_stays(tmp_path) -> None:
     # d/s -> .. is inside (it is the target); d/s/s2 -> .. then resolves to the target's parent:
     # only visible once d/s exists on disk, which is what tarfile's data filter checks.
-    archive = make_tar(tmp_path / "a.tar", [("d", "dir", ""), ("d/f.txt", "file", "x"),
-                                            ("d/s", "symlink", ".."), ("d/s/s2", "symlink", "..")])
+    archive = make_tar(
+        tmp_path / "a.tar",
+        [("d", "dir", ""), ("d/f.txt", "file", "x"), ("d/s", "symlink", ".."), ("d/s/s2", "symlink", "..")],
+    )
     target = tmp_path / "out"
     with pytest.raises(DatasetError) as caught:
         unpack(archive, target, progress=False)
@@ -62,8 +64,10 @@ def test_partial_extraction_is_removed_but_files_already_there_are_kept(tmp_path
     target = tmp_path / "out"
     (target / "keep").mkdir(parents=True)
     (target / "keep" / "old.txt").write_text("mine")
-    archive = make_tar(tmp_path / "a.tar", [("keep/new.txt", "file", "1"), ("new/a.txt", "file", "2"),
-                                            ("new/b.txt", "file", "3")])
+    archive = make_tar(
+        tmp_path / "a.tar",
+        [("keep/new.txt", "file", "1"), ("new/a.txt", "file", "2"), ("new/b.txt", "file", "3")],
+    )
     real_extract = tarfile.TarFile.extract
     calls = []
 
@@ -83,7 +87,9 @@ def test_a_file_over_an_existing_folder_is_a_clear_error(tmp_path) -> None:
     target = tmp_path / "out"
     (target / "images").mkdir(parents=True)
     archive = make_tar(tmp_path / "a.tar", [("a.txt", "file", "x"), ("images", "file", "not a folder")])
-    with pytest.raises(DatasetError, match=r"file 'images' collides with the folder .*images; move that folder"):
+    with pytest.raises(
+        DatasetError, match=r"file 'images' collides with the folder .*images; move that folder"
+    ):
         unpack(archive, target, progress=False)
     assert tree(target) == ["images"]
 

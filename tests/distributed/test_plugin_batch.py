@@ -37,34 +37,60 @@ class AddNoisySamples(TrainingPlugin):
 def global_order(epoch: int) -> list[list[int]]:
     generator = torch.Generator().manual_seed(epoch)
     order = torch.randperm(32, generator=generator).tolist()
-    return [[index % 4 for index in order[BATCH * i:BATCH * (i + 1)]] for i in range(STEPS)]
+    return [[index % 4 for index in order[BATCH * i : BATCH * (i + 1)]] for i in range(STEPS)]
 
 
 def worker(rank: int, port: int, folder: str, queue) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     distributed.setup(torch.device("cpu"))
     torch.manual_seed(0)
     models = {"trunk": nn.Linear(6, 5), "embedder": nn.Linear(5, 3)}
-    parts = build_optimization(models, {"optimizers": {"trunk_optimizer": {"SGD": {"lr": 0.1}},
-                                                       "embedder_optimizer": {"SGD": {"lr": 0.1}}}})
+    parts = build_optimization(
+        models,
+        {"optimizers": {"trunk_optimizer": {"SGD": {"lr": 0.1}}, "embedder_optimizer": {"SGD": {"lr": 0.1}}}},
+    )
     data = torch.randn(32, 6, generator=torch.Generator().manual_seed(1))
     labels = torch.arange(32) % 4
 
     def loader_factory(epoch: int):
         sampler = torch.utils.data.RandomSampler(range(32), generator=torch.Generator().manual_seed(epoch))
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data, labels),
-                                           **distributed.loader_batching(sampler, BATCH))
+        return torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(data, labels), **distributed.loader_batching(sampler, BATCH)
+        )
 
     plugin = AddNoisySamples()
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=STEPS, save_interval=1, patience=10,
-                               device=torch.device("cpu"), seed=3)
-    trainer = Trainer(models, {"metric_loss": ContrastiveLoss()}, {}, [plugin], parts, loader_factory,
-                      lambda m, e: {}, settings, os.path.join(folder, "checkpoints"))
+    settings = TrainerSettings(
+        num_epochs=1,
+        iterations_per_epoch=STEPS,
+        save_interval=1,
+        patience=10,
+        device=torch.device("cpu"),
+        seed=3,
+    )
+    trainer = Trainer(
+        models,
+        {"metric_loss": ContrastiveLoss()},
+        {},
+        [plugin],
+        parts,
+        loader_factory,
+        lambda m, e: {},
+        settings,
+        os.path.join(folder, "checkpoints"),
+    )
     distributed.attach(trainer)
     trainer._train_epoch(1)
-    queue.put((rank, plugin.seen, plugin.draws, [p.detach().flatten().tolist() for p in models["trunk"].parameters()]))
+    queue.put(
+        (
+            rank,
+            plugin.seen,
+            plugin.draws,
+            [p.detach().flatten().tolist() for p in models["trunk"].parameters()],
+        )
+    )
     dist.barrier()
     dist.destroy_process_group()
 

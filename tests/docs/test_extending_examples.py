@@ -32,10 +32,20 @@ def doc() -> dict:
 
 
 def trainer(tmp_path, plugins, losses=None) -> Trainer:
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=10,
-                               device=torch.device("cpu"), seed=0)
-    return Trainer({}, losses if losses is not None else {"metric_loss": ContrastiveLoss()}, {}, plugins, {},
-                   lambda epoch: None, lambda models, epoch: {}, settings, tmp_path / "checkpoints")
+    settings = TrainerSettings(
+        num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=10, device=torch.device("cpu"), seed=0
+    )
+    return Trainer(
+        {},
+        losses if losses is not None else {"metric_loss": ContrastiveLoss()},
+        {},
+        plugins,
+        {},
+        lambda epoch: None,
+        lambda models, epoch: {},
+        settings,
+        tmp_path / "checkpoints",
+    )
 
 
 def batch(seed: int = 0, dim: int = 4) -> torch.Tensor:
@@ -44,7 +54,15 @@ def batch(seed: int = 0, dim: int = 4) -> torch.Tensor:
 
 def test_the_page_has_an_example_per_extension_point(doc) -> None:
     assert len(python_blocks()) >= 7
-    for name in ["MyMethod", "NoisyViews", "ScaledCopies", "LearnedL1", "Projector", "NormPenalty", "ForgotModules"]:
+    for name in [
+        "MyMethod",
+        "NoisyViews",
+        "ScaledCopies",
+        "LearnedL1",
+        "Projector",
+        "NormPenalty",
+        "ForgotModules",
+    ]:
         assert name in doc, name
 
 
@@ -74,8 +92,12 @@ def test_learned_l1_trains_its_weights_and_ranks_by_weighted_l1(doc) -> None:
         plugin.l1_weights.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
     q, r = batch(1, 3)[:2], batch(2, 3)[:3]
     qn, rn = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(r, dim=1)
-    expected = torch.tensor([[-sum(abs(float(qn[i, k] - rn[j, k])) * [1.0, 2.0, 0.5][k] for k in range(3))
-                              for j in range(3)] for i in range(2)])
+    expected = torch.tensor(
+        [
+            [-sum(abs(float(qn[i, k] - rn[j, k])) * [1.0, 2.0, 0.5][k] for k in range(3)) for j in range(3)]
+            for i in range(2)
+        ]
+    )
     assert torch.allclose(plugin.eval_similarity()(q, r), expected, atol=1e-5)
 
 
@@ -89,12 +111,15 @@ def test_projector_maps_to_2048_and_is_a_trained_part(doc) -> None:
 
 def test_norm_penalty_is_added_as_its_own_term(doc, tmp_path) -> None:
     x = batch() * 3
-    losses = trainer(tmp_path, [doc["NormPenalty"](weight=0.05)]).compute_losses(LossInputs(embeddings=x, labels=LABELS))
+    losses = trainer(tmp_path, [doc["NormPenalty"](weight=0.05)]).compute_losses(
+        LossInputs(embeddings=x, labels=LABELS)
+    )
     expected = 0.05 * sum((float(row.norm()) - 1) ** 2 for row in x) / len(x)
     assert set(losses) == {"metric_loss", "norm_penalty"}
     assert losses["norm_penalty"].item() == pytest.approx(expected, rel=1e-5)
     only = trainer(tmp_path, [doc["NormPenalty"](weight=1.0)], losses={}).compute_losses(
-        LossInputs(embeddings=x, labels=LABELS))
+        LossInputs(embeddings=x, labels=LABELS)
+    )
     assert set(only) == {"norm_penalty"}  # a plugin's terms may be the whole objective
 
 

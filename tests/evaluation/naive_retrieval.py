@@ -6,7 +6,7 @@ One query at a time, plain Python/numpy, float64, neighbours ordered by sorting 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -52,14 +52,23 @@ def naive_metrics(
 
     ``orders`` (optional) gives each query's neighbour list directly; it may be shorter than the
     reference set (a re-ranked candidate list): R still counts every relevant reference."""
-    per_query: dict[str, list[float]] = {"precision_at_1": [], "r_precision": [], "mean_average_precision_at_r": []}
+    per_query: dict[str, list[float]] = {
+        "precision_at_1": [],
+        "r_precision": [],
+        "mean_average_precision_at_r": [],
+    }
     for k in recall_at:
         per_query[f"recall_at_{k}"] = []
     for i in range(len(query_labels)):
-        order = orders[i] if orders is not None else neighbour_order(i, queries, references, score, exclude_self)
+        order = (
+            orders[i] if orders is not None else neighbour_order(i, queries, references, score, exclude_self)
+        )
         relevant = [1 if reference_labels[j] == query_labels[i] else 0 for j in order]
-        r = sum(1 for j in range(len(reference_labels))
-                if reference_labels[j] == query_labels[i] and not (exclude_self and j == i))
+        r = sum(
+            1
+            for j in range(len(reference_labels))
+            if reference_labels[j] == query_labels[i] and not (exclude_self and j == i)
+        )
         if r == 0:
             continue
         per_query["precision_at_1"].append(relevant[0])

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 pytest.importorskip("pytorch_metric_learning")
-from pytorch_metric_learning.distances import CosineSimilarity  # noqa: E402
-from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator  # noqa: E402
-from pytorch_metric_learning.utils.inference import CustomKNN  # noqa: E402
+from pytorch_metric_learning.distances import CosineSimilarity
+from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+from pytorch_metric_learning.utils.inference import CustomKNN
 
-from dmlbench.evaluation import retrieval_metrics  # noqa: E402
+from dmlbench.evaluation import retrieval_metrics
 
 METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 
@@ -28,8 +28,14 @@ def faiss_available() -> bool:
 
 
 def pml_calculators():
-    calculators = [AccuracyCalculator(include=METRICS, k="max_bin_count", device=torch.device("cpu"),
-                                      knn_func=CustomKNN(CosineSimilarity()))]
+    calculators = [
+        AccuracyCalculator(
+            include=METRICS,
+            k="max_bin_count",
+            device=torch.device("cpu"),
+            knn_func=CustomKNN(CosineSimilarity()),
+        )
+    ]
     if faiss_available():
         calculators.append(AccuracyCalculator(include=METRICS, k="max_bin_count", device=torch.device("cpu")))
     return calculators
@@ -38,7 +44,9 @@ def pml_calculators():
 def clustered(seed, num_samples, num_classes, dims=16):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, size=num_samples)
-    embeddings = rng.standard_normal((num_classes, dims))[labels] + 1.2 * rng.standard_normal((num_samples, dims))
+    embeddings = rng.standard_normal((num_classes, dims))[labels] + 1.2 * rng.standard_normal(
+        (num_samples, dims)
+    )
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     return embeddings.astype(np.float32), labels
 
@@ -58,9 +66,17 @@ def test_query_vs_gallery_matches_pml():
     gallery, gallery_labels = clustered(2, 300, 40)
     queries, query_labels = clustered(3, 150, 40)
     query_labels[:4] = 555  # not in the gallery
-    ours = retrieval_metrics(gallery, gallery_labels, query_embeddings=queries, query_labels=query_labels,
-                             chunk_size=50, device="cpu")
+    ours = retrieval_metrics(
+        gallery,
+        gallery_labels,
+        query_embeddings=queries,
+        query_labels=query_labels,
+        chunk_size=50,
+        device="cpu",
+    )
     for calculator in pml_calculators():
-        theirs = calculator.get_accuracy(queries, query_labels, gallery, gallery_labels, ref_includes_query=False)
+        theirs = calculator.get_accuracy(
+            queries, query_labels, gallery, gallery_labels, ref_includes_query=False
+        )
         for name in METRICS:
             assert ours[name] == pytest.approx(theirs[name], abs=1e-6), name

@@ -14,7 +14,12 @@ from dmlbench.evaluation.__main__ import main
 # The hand-worked example of test_retrieval_metrics.py (Euclidean ranking on a line).
 POINTS = np.array([[0.0], [1.0], [3.0], [4.0], [10.0], [20.0]], dtype=np.float32)
 LABELS = np.array([0, 0, 1, 0, 1, 2])
-EXPECTED = {"precision_at_1": 0.4, "r_precision": 0.3, "mean_average_precision_at_r": 0.25, "recall_at_2": 0.8}
+EXPECTED = {
+    "precision_at_1": 0.4,
+    "r_precision": 0.3,
+    "mean_average_precision_at_r": 0.25,
+    "recall_at_2": 0.8,
+}
 
 
 @pytest.fixture
@@ -25,8 +30,22 @@ def saved(tmp_path: Path):
 
 
 def test_prints_metrics_of_saved_files(saved, capsys):
-    code = main(["--embeddings", str(saved / "e.npy"), "--labels", str(saved / "l.npy"), "--no-normalize",
-                 "--ranking", "euclidean", "--recall-at", "2", "--device", "cpu", "--json"])
+    code = main(
+        [
+            "--embeddings",
+            str(saved / "e.npy"),
+            "--labels",
+            str(saved / "l.npy"),
+            "--no-normalize",
+            "--ranking",
+            "euclidean",
+            "--recall-at",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     for name, value in EXPECTED.items():
@@ -38,9 +57,23 @@ def test_other_file_formats_and_query_gallery_files(saved, capsys):
     np.savetxt(saved / "l.txt", LABELS, fmt="%d")
     np.savez(saved / "q.npz", POINTS[:2])
     np.savetxt(saved / "ql.csv", LABELS[:2], fmt="%d")
-    code = main(["--gallery-embeddings", str(saved / "e.pt"), "--gallery-labels", str(saved / "l.txt"),
-                 "--query-embeddings", str(saved / "q.npz"), "--query-labels", str(saved / "ql.csv"),
-                 "--no-normalize", "--ranking", "euclidean", "--device", "cpu"])
+    code = main(
+        [
+            "--gallery-embeddings",
+            str(saved / "e.pt"),
+            "--gallery-labels",
+            str(saved / "l.txt"),
+            "--query-embeddings",
+            str(saved / "q.npz"),
+            "--query-labels",
+            str(saved / "ql.csv"),
+            "--no-normalize",
+            "--ranking",
+            "euclidean",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     lines = dict(line.split(": ") for line in capsys.readouterr().out.strip().splitlines())
     # Queries 0 and 1 find themselves in the gallery first (nothing is excluded across sets).
@@ -71,9 +104,18 @@ def test_bad_inputs_give_one_line_and_exit_code_2(saved, capsys, monkeypatch, ar
 
 def test_module_runs_as_a_program(saved):
     result = subprocess.run(
-        [sys.executable, "-m", "dmlbench.evaluation", "--embeddings", str(saved / "e.npy"), "--labels",
-         str(saved / "nope.npy")],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+        [
+            sys.executable,
+            "-m",
+            "dmlbench.evaluation",
+            "--embeddings",
+            str(saved / "e.npy"),
+            "--labels",
+            str(saved / "nope.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: labels file not found: {saved / 'nope.npy'}"

@@ -3,9 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
-from dmlbench.errors import ConfigError, DatasetError
-from dmlbench.evaluation import exact_knn, retrieval_metrics
 from naive_retrieval import (
     dot_score,
     l2_normalised,
@@ -15,6 +12,8 @@ from naive_retrieval import (
     neighbour_order,
 )
 
+from dmlbench.errors import ConfigError, DatasetError
+from dmlbench.evaluation import exact_knn, retrieval_metrics
 
 
 def assert_close(got: dict, expected: dict, tolerance: float = 1e-9) -> None:
@@ -23,7 +22,9 @@ def assert_close(got: dict, expected: dict, tolerance: float = 1e-9) -> None:
         assert got[name] == pytest.approx(value, abs=tolerance), name
 
 
-def clustered_data(seed: int, num_samples: int = 120, num_classes: int = 17, dims: int = 8, spread: float = 1.5):
+def clustered_data(
+    seed: int, num_samples: int = 120, num_classes: int = 17, dims: int = 8, spread: float = 1.5
+):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, size=num_samples)
     centres = rng.standard_normal((num_classes, dims))
@@ -41,9 +42,20 @@ def test_hand_worked_example_with_singleton():
     # q5 (C) is alone in its class: left out of every mean.
     embeddings = np.array([[0.0], [1.0], [3.0], [4.0], [10.0], [20.0]])
     labels = np.array(["A", "A", "B", "A", "B", "C"])
-    got = retrieval_metrics(embeddings, labels, normalize=False, ranking="euclidean", recall_at=(1, 2), device="cpu")
-    assert_close(got, {"precision_at_1": 0.4, "r_precision": 0.3, "mean_average_precision_at_r": 0.25,
-                       "recall_at_1": 0.4, "recall_at_2": 0.8}, 1e-12)
+    got = retrieval_metrics(
+        embeddings, labels, normalize=False, ranking="euclidean", recall_at=(1, 2), device="cpu"
+    )
+    assert_close(
+        got,
+        {
+            "precision_at_1": 0.4,
+            "r_precision": 0.3,
+            "mean_average_precision_at_r": 0.25,
+            "recall_at_1": 0.4,
+            "recall_at_2": 0.8,
+        },
+        1e-12,
+    )
 
 
 def test_hand_worked_tie_is_broken_by_lowest_reference_index():
@@ -63,8 +75,14 @@ def test_hand_worked_tie_is_broken_by_lowest_reference_index():
 @pytest.mark.parametrize("chunk_size", [1, 7, 1000])
 def test_compared_to_self_matches_naive_loop(seed, chunk_size):
     embeddings, labels = clustered_data(seed)
-    expected = naive_metrics(l2_normalised(embeddings), labels, l2_normalised(embeddings), labels,
-                             exclude_self=True, recall_at=(1, 2, 4, 8))
+    expected = naive_metrics(
+        l2_normalised(embeddings),
+        labels,
+        l2_normalised(embeddings),
+        labels,
+        exclude_self=True,
+        recall_at=(1, 2, 4, 8),
+    )
     got = retrieval_metrics(embeddings, labels, recall_at=(1, 2, 4, 8), chunk_size=chunk_size, device="cpu")
     assert_close(got, expected)
 
@@ -72,7 +90,9 @@ def test_compared_to_self_matches_naive_loop(seed, chunk_size):
 def test_reference_blocks_give_the_same_result():
     embeddings, labels = clustered_data(5)
     whole = retrieval_metrics(embeddings, labels, recall_at=(1, 3), device="cpu")
-    blocked = retrieval_metrics(embeddings, labels, recall_at=(1, 3), chunk_size=9, reference_chunk_size=13, device="cpu")
+    blocked = retrieval_metrics(
+        embeddings, labels, recall_at=(1, 3), chunk_size=9, reference_chunk_size=13, device="cpu"
+    )
     assert blocked == whole
 
 
@@ -82,13 +102,27 @@ def test_query_vs_gallery_matches_naive_loop_and_keeps_identical_items():
     queries[:5] = gallery[:5]  # a query equal to a gallery item is not "self": it must be found
     query_labels[:5] = gallery_labels[:5]
     query_labels[5] = 999  # no gallery item of this class: left out
-    expected = naive_metrics(l2_normalised(queries), query_labels, l2_normalised(gallery), gallery_labels,
-                             exclude_self=False, recall_at=(1, 10))
-    got = retrieval_metrics(gallery, gallery_labels, query_embeddings=queries, query_labels=query_labels,
-                            recall_at=(1, 10), chunk_size=6, device="cpu")
+    expected = naive_metrics(
+        l2_normalised(queries),
+        query_labels,
+        l2_normalised(gallery),
+        gallery_labels,
+        exclude_self=False,
+        recall_at=(1, 10),
+    )
+    got = retrieval_metrics(
+        gallery,
+        gallery_labels,
+        query_embeddings=queries,
+        query_labels=query_labels,
+        recall_at=(1, 10),
+        chunk_size=6,
+        device="cpu",
+    )
     assert_close(got, expected)
-    identical = retrieval_metrics(gallery, gallery_labels, query_embeddings=gallery[:5], query_labels=gallery_labels[:5],
-                                  device="cpu")
+    identical = retrieval_metrics(
+        gallery, gallery_labels, query_embeddings=gallery[:5], query_labels=gallery_labels[:5], device="cpu"
+    )
     assert identical["precision_at_1"] == 1.0
 
 
@@ -99,9 +133,19 @@ def test_ties_follow_the_rule_on_integer_embeddings(chunk_size):
     embeddings = rng.integers(-1, 2, size=(70, 3)).astype(np.float32)
     labels = rng.integers(0, 6, size=70)
     for ranking, score in (("dot", dot_score), ("euclidean", negative_squared_distance)):
-        expected = naive_metrics(embeddings, labels, embeddings, labels, exclude_self=True, score=score, recall_at=(1, 5))
-        got = retrieval_metrics(embeddings, labels, normalize=False, ranking=ranking, recall_at=(1, 5),
-                                chunk_size=chunk_size, reference_chunk_size=chunk_size + 3, device="cpu")
+        expected = naive_metrics(
+            embeddings, labels, embeddings, labels, exclude_self=True, score=score, recall_at=(1, 5)
+        )
+        got = retrieval_metrics(
+            embeddings,
+            labels,
+            normalize=False,
+            ranking=ranking,
+            recall_at=(1, 5),
+            chunk_size=chunk_size,
+            reference_chunk_size=chunk_size + 3,
+            device="cpu",
+        )
         assert_close(got, expected)
 
 
@@ -115,16 +159,21 @@ def test_knn_indices_match_naive_order_with_ties():
 
 def test_binarized_codes_rank_by_hamming_distance():
     embeddings, labels = clustered_data(13, num_samples=80, dims=6)
-    expected = naive_metrics(embeddings, labels, embeddings, labels, exclude_self=True, score=negative_hamming,
-                             recall_at=(1, 2, 4))
-    got = retrieval_metrics(embeddings, labels, binarize=True, recall_at=(1, 2, 4), chunk_size=11, device="cpu")
+    expected = naive_metrics(
+        embeddings, labels, embeddings, labels, exclude_self=True, score=negative_hamming, recall_at=(1, 2, 4)
+    )
+    got = retrieval_metrics(
+        embeddings, labels, binarize=True, recall_at=(1, 2, 4), chunk_size=11, device="cpu"
+    )
     assert_close(got, expected)
 
 
 def test_torch_and_numpy_inputs_agree_and_labels_may_be_float():
     embeddings, labels = clustered_data(14)
     from_numpy = retrieval_metrics(embeddings, labels, device="cpu")
-    from_torch = retrieval_metrics(torch.from_numpy(embeddings), torch.from_numpy(labels).float(), device="cpu")
+    from_torch = retrieval_metrics(
+        torch.from_numpy(embeddings), torch.from_numpy(labels).float(), device="cpu"
+    )
     assert from_numpy == from_torch
 
 
@@ -135,7 +184,9 @@ def test_default_k_is_large_enough_for_the_largest_class():
     small = rng.standard_normal((30, 5)).astype(np.float32)
     embeddings = np.concatenate([big_class, small])
     labels = np.array([0] * 30 + list(range(1, 16)) * 2)
-    expected = naive_metrics(l2_normalised(embeddings), labels, l2_normalised(embeddings), labels, exclude_self=True)
+    expected = naive_metrics(
+        l2_normalised(embeddings), labels, l2_normalised(embeddings), labels, exclude_self=True
+    )
     assert_close(retrieval_metrics(embeddings, labels, device="cpu"), expected)
 
 
@@ -187,8 +238,13 @@ def test_non_finite_embeddings_and_all_singletons_are_data_errors():
 def test_string_item_ids_in_query_vs_gallery():
     gallery = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]], dtype=np.float32)
     queries = np.array([[0.9, 0.0], [0.1, 1.0]], dtype=np.float32)
-    got = retrieval_metrics(gallery, ["id_1", "id_2", "id_1"], query_embeddings=queries,
-                            query_labels=["id_1", "id_2"], device="cpu")
+    got = retrieval_metrics(
+        gallery,
+        ["id_1", "id_2", "id_1"],
+        query_embeddings=queries,
+        query_labels=["id_1", "id_2"],
+        device="cpu",
+    )
     assert got["precision_at_1"] == 1.0 and got["mean_average_precision_at_r"] == 1.0
 
 
@@ -208,16 +264,24 @@ def test_symmetric_blocks_give_the_naive_results(block):
     tied_labels = rng.integers(0, 5, size=50)
     expected = naive_metrics(tied, tied_labels, tied, tied_labels, exclude_self=True, recall_at=(1, 3))
     for symmetric in (True, False):
-        got = retrieval_metrics(tied, tied_labels, normalize=False, recall_at=(1, 3), chunk_size=block,
-                                symmetric=symmetric, device="cpu")
+        got = retrieval_metrics(
+            tied,
+            tied_labels,
+            normalize=False,
+            recall_at=(1, 3),
+            chunk_size=block,
+            symmetric=symmetric,
+            device="cpu",
+        )
         assert_close(got, expected)
 
 
 def test_symmetric_needs_compared_to_self():
     embeddings, labels = clustered_data(22, num_samples=20, dims=4)
     with pytest.raises(ConfigError, match="symmetric"):
-        retrieval_metrics(embeddings, labels, query_embeddings=embeddings, query_labels=labels, symmetric=True,
-                          device="cpu")
+        retrieval_metrics(
+            embeddings, labels, query_embeddings=embeddings, query_labels=labels, symmetric=True, device="cpu"
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -227,8 +291,9 @@ def test_cuda_follows_the_tie_rule():
     labels = rng.integers(0, 8, size=300)
     expected = naive_metrics(embeddings, labels, embeddings, labels, exclude_self=True, recall_at=(1, 7))
     for chunk_size in (13, None):
-        got = retrieval_metrics(embeddings, labels, normalize=False, recall_at=(1, 7), chunk_size=chunk_size,
-                                device="cuda")
+        got = retrieval_metrics(
+            embeddings, labels, normalize=False, recall_at=(1, 7), chunk_size=chunk_size, device="cuda"
+        )
         assert_close(got, expected)
     codes = retrieval_metrics(embeddings + 0.5, labels, binarize=True, device="cuda")
     assert_close(codes, retrieval_metrics(embeddings + 0.5, labels, binarize=True, device="cpu"))

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from naive_retrieval import dot_score, l2_normalised, naive_metrics, neighbour_order
 
 from dmlbench.errors import ConfigError
 from dmlbench.evaluation import retrieval_metrics
-from naive_retrieval import dot_score, l2_normalised, naive_metrics, neighbour_order
 
 
 def negative_l1(queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
@@ -40,10 +40,24 @@ def data(seed=0, num_samples=60, dims=5):
 
 def test_all_pairs_in_blocks_matches_naive_loop():
     embeddings, labels = data()
-    expected = naive_metrics(embeddings.numpy(), labels, embeddings.numpy(), labels, exclude_self=True,
-                             score=naive_l1, recall_at=(1, 4))
-    got = retrieval_metrics(embeddings, labels, similarity=negative_l1, recall_at=(1, 4), chunk_size=8,
-                            reference_chunk_size=11, device="cpu")
+    expected = naive_metrics(
+        embeddings.numpy(),
+        labels,
+        embeddings.numpy(),
+        labels,
+        exclude_self=True,
+        score=naive_l1,
+        recall_at=(1, 4),
+    )
+    got = retrieval_metrics(
+        embeddings,
+        labels,
+        similarity=negative_l1,
+        recall_at=(1, 4),
+        chunk_size=8,
+        reference_chunk_size=11,
+        device="cpu",
+    )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
 
@@ -56,11 +70,22 @@ def test_similarity_receives_per_sample_structures():
         return negative_l1(query_block["x"], reference_block["x"]) * reference_block["w"][None, :]
 
     numpy_x, numpy_w = embeddings.numpy(), weights.numpy()
-    orders = [sorted((j for j in range(len(labels)) if j != i),
-                     key=lambda j: (-naive_l1(numpy_x[i], numpy_x[j]) * numpy_w[j], j)) for i in range(len(labels))]
+    orders = [
+        sorted(
+            (j for j in range(len(labels)) if j != i),
+            key=lambda j: (-naive_l1(numpy_x[i], numpy_x[j]) * numpy_w[j], j),
+        )
+        for i in range(len(labels))
+    ]
     expected = naive_metrics(None, labels, None, labels, exclude_self=True, orders=orders)
-    got = retrieval_metrics({"x": embeddings, "w": weights}, labels, similarity=weighted, chunk_size=7,
-                            reference_chunk_size=16, device="cpu")
+    got = retrieval_metrics(
+        {"x": embeddings, "w": weights},
+        labels,
+        similarity=weighted,
+        chunk_size=7,
+        reference_chunk_size=16,
+        device="cpu",
+    )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
 
@@ -77,7 +102,9 @@ def test_rerank_of_a_candidate_list(with_paired):
         orders.append(sorted(candidates, key=lambda j: (-naive_l1(raw[i], raw[j]), j)))
     expected = naive_metrics(None, labels, None, labels, exclude_self=True, orders=orders)
     similarity = NegativeL1WithPaired() if with_paired else negative_l1
-    got = retrieval_metrics(embeddings, labels, similarity=similarity, rerank_k=rerank_k, chunk_size=9, device="cpu")
+    got = retrieval_metrics(
+        embeddings, labels, similarity=similarity, rerank_k=rerank_k, chunk_size=9, device="cpu"
+    )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
     if with_paired:
@@ -87,17 +114,28 @@ def test_rerank_of_a_candidate_list(with_paired):
 def test_rerank_of_every_candidate_equals_scoring_all_pairs():
     embeddings, labels = data(3)
     all_pairs = retrieval_metrics(embeddings, labels, similarity=negative_l1, device="cpu")
-    reranked = retrieval_metrics(embeddings, labels, similarity=NegativeL1WithPaired(), rerank_k=len(labels), device="cpu")
+    reranked = retrieval_metrics(
+        embeddings, labels, similarity=NegativeL1WithPaired(), rerank_k=len(labels), device="cpu"
+    )
     assert reranked == pytest.approx(all_pairs, abs=1e-12)
 
 
 def test_query_vs_gallery_with_similarity():
     gallery, gallery_labels = data(4)
     queries, query_labels = data(5, num_samples=20)
-    expected = naive_metrics(queries.numpy(), query_labels, gallery.numpy(), gallery_labels, exclude_self=False,
-                             score=naive_l1)
-    got = retrieval_metrics(gallery, gallery_labels, query_embeddings=queries, query_labels=query_labels,
-                            similarity=negative_l1, chunk_size=6, reference_chunk_size=25, device="cpu")
+    expected = naive_metrics(
+        queries.numpy(), query_labels, gallery.numpy(), gallery_labels, exclude_self=False, score=naive_l1
+    )
+    got = retrieval_metrics(
+        gallery,
+        gallery_labels,
+        query_embeddings=queries,
+        query_labels=query_labels,
+        similarity=negative_l1,
+        chunk_size=6,
+        reference_chunk_size=25,
+        device="cpu",
+    )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
 

@@ -32,7 +32,11 @@ def test_crafted_pickle_does_not_run(tmp_path):
 
 def test_numpy_values_are_stored_as_tensors_and_numbers(tmp_path):
     path = tmp_path / "latest.pt"
-    state = {"rng": np.arange(5, dtype=np.uint32), "score": np.float64(0.25), "nested": [np.int64(3), (np.ones(2),)]}
+    state = {
+        "rng": np.arange(5, dtype=np.uint32),
+        "score": np.float64(0.25),
+        "nested": [np.int64(3), (np.ones(2),)],
+    }
     checkpoint.save_atomic(state, path)
     loaded = checkpoint.load(path)  # weights_only=True
     assert torch.equal(loaded["rng"], torch.tensor([0, 1, 2, 3, 4], dtype=torch.uint32))

@@ -15,12 +15,27 @@ from dmlbench.training.plugins import TrainingPlugin
 
 # names that are public in a searched module (or importable everywhere) but are not of the kind
 NOT_OF_KIND = [
-    ("loss", "cast"), ("loss", "wraps"), ("loss", "Parameter"), ("loss", "init"), ("loss", "functional"),
-    ("model", "get_weight"), ("model", "list_models"), ("sampler", "Dataset"), ("sampler", "DataLoader"),
-    ("sampler", "default_collate"), ("optimizer", "lr_scheduler"), ("optimizer", "Tensor"),
-    ("lr_scheduler", "Optimizer"), ("distance", "BaseReducer"), ("reducer", "LpDistance"),
-    ("miner", "MultiSimilarityLoss"), ("transform", "functional"), ("transform", "InterpolationMode"),
-    ("regularizer", "LpDistance"), ("training_plugin", "LossInputs"), ("dataset", "Dataset"),
+    ("loss", "cast"),
+    ("loss", "wraps"),
+    ("loss", "Parameter"),
+    ("loss", "init"),
+    ("loss", "functional"),
+    ("model", "get_weight"),
+    ("model", "list_models"),
+    ("sampler", "Dataset"),
+    ("sampler", "DataLoader"),
+    ("sampler", "default_collate"),
+    ("optimizer", "lr_scheduler"),
+    ("optimizer", "Tensor"),
+    ("lr_scheduler", "Optimizer"),
+    ("distance", "BaseReducer"),
+    ("reducer", "LpDistance"),
+    ("miner", "MultiSimilarityLoss"),
+    ("transform", "functional"),
+    ("transform", "InterpolationMode"),
+    ("regularizer", "LpDistance"),
+    ("training_plugin", "LossInputs"),
+    ("dataset", "Dataset"),
 ]
 
 
@@ -41,11 +56,20 @@ def test_a_refused_name_is_never_called(monkeypatch):
     assert calls == []
 
 
-@pytest.mark.parametrize("kind, base", [
-    ("loss", torch.nn.Module), ("model", torch.nn.Module), ("sampler", torch.utils.data.Sampler),
-    ("optimizer", torch.optim.Optimizer), ("distance", distances.BaseDistance), ("reducer", reducers.BaseReducer),
-    ("miner", miners.BaseMiner), ("regularizer", regularizers.BaseRegularizer), ("training_plugin", TrainingPlugin),
-])
+@pytest.mark.parametrize(
+    "kind, base",
+    [
+        ("loss", torch.nn.Module),
+        ("model", torch.nn.Module),
+        ("sampler", torch.utils.data.Sampler),
+        ("optimizer", torch.optim.Optimizer),
+        ("distance", distances.BaseDistance),
+        ("reducer", reducers.BaseReducer),
+        ("miner", miners.BaseMiner),
+        ("regularizer", regularizers.BaseRegularizer),
+        ("training_plugin", TrainingPlugin),
+    ],
+)
 def test_every_listed_name_is_of_its_kind(kind, base):
     names = available(kind)
     assert names

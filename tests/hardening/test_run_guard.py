@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-
 import pytest
 import torch
 
@@ -23,10 +22,21 @@ from dmlbench.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = [
-    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-    "--dataset", "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
-    "--split_manager", "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
-    "--num_epochs_train", "2", "--iterations_per_epoch", "2", "--save_interval", "1", "--batch_size", "16",
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--dataset",
+    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
+    "--split_manager",
+    "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
+    "--num_epochs_train",
+    "2",
+    "--iterations_per_epoch",
+    "2",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
 ]
 
 
@@ -56,8 +66,16 @@ def copy_of(folder: Path, tmp_path: Path) -> Path:
 
 
 def resume(experiment: Path, dataset_root: Path, *extra: str) -> int:
-    return main(["--experiment_name", experiment.name, *where(experiment.parent, dataset_root),
-                 "--resume_training", "latest", *extra])
+    return main(
+        [
+            "--experiment_name",
+            experiment.name,
+            *where(experiment.parent, dataset_root),
+            "--resume_training",
+            "latest",
+            *extra,
+        ]
+    )
 
 
 def trained(experiment: Path) -> dict:
@@ -79,8 +97,12 @@ def test_experiment_name_must_be_a_plain_folder_name(tmp_path, dataset_root, cap
 
 
 # ------------------------------------------------------------------ item 4
-@pytest.mark.parametrize("error", [ValueError("bad value"), KeyError("missing"), RuntimeError("CUDA error: boom")])
-def test_any_error_before_first_checkpoint_leaves_no_folder(tmp_path, dataset_root, capsys, monkeypatch, error):
+@pytest.mark.parametrize(
+    "error", [ValueError("bad value"), KeyError("missing"), RuntimeError("CUDA error: boom")]
+)
+def test_any_error_before_first_checkpoint_leaves_no_folder(
+    tmp_path, dataset_root, capsys, monkeypatch, error
+):
     def fail(self, epoch):
         raise error
 
@@ -88,7 +110,11 @@ def test_any_error_before_first_checkpoint_leaves_no_folder(tmp_path, dataset_ro
     code = main([*RUN, "--experiment_name", "x", *where(tmp_path, dataset_root)])
     err = capsys.readouterr().err.strip()
     assert code == 1
-    assert len(err.splitlines()) == 1 and err.startswith(f"error: {type(error).__name__}") and "Traceback" not in err
+    assert (
+        len(err.splitlines()) == 1
+        and err.startswith(f"error: {type(error).__name__}")
+        and "Traceback" not in err
+    )
     assert "--debug" in err
     assert not (tmp_path / "x").exists()
 
@@ -102,7 +128,9 @@ def test_missing_cuda_device_leaves_no_folder(tmp_path, dataset_root, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_nan_loss_after_first_checkpoint_keeps_a_resumable_folder(tmp_path, dataset_root, capsys, monkeypatch):
+def test_nan_loss_after_first_checkpoint_keeps_a_resumable_folder(
+    tmp_path, dataset_root, capsys, monkeypatch
+):
     original = Trainer._step
 
     def nan_in_epoch_2(self, images, labels, frozen):
@@ -180,12 +208,16 @@ def test_configs_are_written_before_the_split_manifest(tmp_path, dataset_root, m
         return original(path, text)
 
     monkeypatch.setattr(files, "write_text_atomic", spy)
-    assert main([*RUN, "--experiment_name", "x", "--num_epochs_train", "1", *where(tmp_path, dataset_root)]) == 0
+    assert (
+        main([*RUN, "--experiment_name", "x", "--num_epochs_train", "1", *where(tmp_path, dataset_root)]) == 0
+    )
     assert seen == {"configs_complete": True}
 
 
 # ------------------------------------------------------------------ item 5
-def test_corrupt_latest_falls_back_to_previous_and_gives_the_same_result(finished_run, tmp_path, dataset_root, capsys):
+def test_corrupt_latest_falls_back_to_previous_and_gives_the_same_result(
+    finished_run, tmp_path, dataset_root, capsys
+):
     experiment = copy_of(finished_run, tmp_path)
     for fold in folds(experiment):
         latest = fold / "checkpoints" / "latest.pt"
@@ -226,22 +258,46 @@ def test_evaluate_other_split_keeps_earlier_results(finished_run, tmp_path, data
     experiment = copy_of(finished_run, tmp_path)
     before = json.loads((experiment / "meta" / "report.json").read_text())
     time.sleep(1.1)
-    assert main(["--experiment_name", experiment.name, *where(experiment.parent, dataset_root), "--evaluate",
-                 "--splits_to_eval", "[val]"]) == 0
+    assert (
+        main(
+            [
+                "--experiment_name",
+                experiment.name,
+                *where(experiment.parent, dataset_root),
+                "--evaluate",
+                "--splits_to_eval",
+                "[val]",
+            ]
+        )
+        == 0
+    )
     after = json.loads((experiment / "meta" / "report.json").read_text())
     assert after["results"]["test"] == before["results"]["test"]  # the run's test results, ensemble included
     assert after["tested_at"]["test"] == before["tested_at"]["test"]
     assert set(after["results"]["val"]["trained"]) == {"separated"}
-    assert after["tested_at"]["val"]["trained"]["separated"] > before["tested_at"]["test"]["trained"]["concatenated"]
+    assert (
+        after["tested_at"]["val"]["trained"]["separated"]
+        > before["tested_at"]["test"]["trained"]["concatenated"]
+    )
     assert "val" in (experiment / "meta" / "report.md").read_text()
 
 
 # ------------------------------------------------------------------ item 7
 def test_sigterm_checkpoints_exits_143_and_the_hint_resumes(tmp_path, dataset_root, finished_run):
     root = tmp_path / "custom_root"
-    command = [sys.executable, str(REPO / "run.py"), *RUN, "--experiment_name", "tiny", *where(root, dataset_root),
-               "--num_epochs_train", "2"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        str(REPO / "run.py"),
+        *RUN,
+        "--experiment_name",
+        "tiny",
+        *where(root, dataset_root),
+        "--num_epochs_train",
+        "2",
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
         if list((root / "tiny").glob("*_0/checkpoints/latest.pt")):
@@ -263,6 +319,8 @@ def test_sigterm_checkpoints_exits_143_and_the_hint_resumes(tmp_path, dataset_ro
 
 
 def test_evaluate_unfinished_needs_evaluate(tmp_path, dataset_root, capsys):
-    assert main([*RUN, "--experiment_name", "x", "--evaluate_unfinished", *where(tmp_path, dataset_root)]) == 2
+    assert (
+        main([*RUN, "--experiment_name", "x", "--evaluate_unfinished", *where(tmp_path, dataset_root)]) == 2
+    )
     assert "--evaluate_unfinished only applies" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

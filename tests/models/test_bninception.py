@@ -67,7 +67,12 @@ def test_output_shapes(model):
 
 def test_input_convention_is_caffe_bgr_255():
     trunk = BNInception(pretrained=False)
-    assert trunk.input_normalization == {"mean": [104.0, 117.0, 128.0], "std": [1.0, 1.0, 1.0], "bgr": True, "scale": 255}
+    assert trunk.input_normalization == {
+        "mean": [104.0, 117.0, 128.0],
+        "std": [1.0, 1.0, 1.0],
+        "bgr": True,
+        "scale": 255,
+    }
     to_bgr = lookup("transform", "ToBGR255")()
     rgb = torch.rand(3, 2, 2)
     assert torch.allclose(to_bgr(rgb), rgb[[2, 1, 0]] * 255)
@@ -120,6 +125,8 @@ def test_a_file_with_missing_layers_is_refused(model, tmp_path):
 
 
 def test_registered_for_configs():
-    trunk = build("model", {"BNInception": {"pretrained": False, "pooling": "avg+max", "frozen_batchnorm": True}})
+    trunk = build(
+        "model", {"BNInception": {"pretrained": False, "pooling": "avg+max", "frozen_batchnorm": True}}
+    )
     assert isinstance(trunk, BNInception)
     assert not trunk.conv1_7x7_s2_bn.weight.requires_grad

@@ -15,8 +15,12 @@ from dmlbench.models.bninception import BNInception
 def bn_input_and_conv_output(model: BNInception, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     seen = {}
     handles = [
-        model.conv1_7x7_s2.register_forward_hook(lambda m, i, o: seen.__setitem__("conv", o.detach().clone())),
-        model.conv1_7x7_s2_bn.register_forward_pre_hook(lambda m, i: seen.__setitem__("bn", i[0].detach().clone())),
+        model.conv1_7x7_s2.register_forward_hook(
+            lambda m, i, o: seen.__setitem__("conv", o.detach().clone())
+        ),
+        model.conv1_7x7_s2_bn.register_forward_pre_hook(
+            lambda m, i: seen.__setitem__("bn", i[0].detach().clone())
+        ),
     ]
     model(images)
     for handle in handles:
@@ -32,12 +36,12 @@ def test_channels_of_the_conv1_output_are_dropped_in_training_with_frozen_batchn
     model.train()
     images = torch.randn(8, 3, 64, 64)
     conv, bn_in = bn_input_and_conv_output(model, images)
-    per_channel_zero = (bn_in == 0).flatten(2).all(dim=2)                  # [8, 64]: whole channel dropped
+    per_channel_zero = (bn_in == 0).flatten(2).all(dim=2)  # [8, 64]: whole channel dropped
     kept = ~per_channel_zero
-    assert torch.allclose(bn_in[kept], conv[kept] / (1 - p), atol=1e-6)   # survivors scaled by 1/(1-p)
-    assert 0.03 < per_channel_zero.float().mean().item() < 0.2           # 512 Bernoulli(0.1): sd 0.013
+    assert torch.allclose(bn_in[kept], conv[kept] / (1 - p), atol=1e-6)  # survivors scaled by 1/(1-p)
+    assert 0.03 < per_channel_zero.float().mean().item() < 0.2  # 512 Bernoulli(0.1): sd 0.013
     first = model(images)
-    assert not torch.allclose(first, model(images))                     # two training passes differ
+    assert not torch.allclose(first, model(images))  # two training passes differ
 
     model.eval()
     conv, bn_in = bn_input_and_conv_output(model, images)

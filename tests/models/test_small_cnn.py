@@ -14,7 +14,10 @@ def test_default_parameter_count_matches_the_architecture():
     assert sum(p.numel() for p in SmallConvNet().parameters()) == expected == 241184
 
 
-@pytest.mark.parametrize("num_features, width, num_blocks, size", [(128, 32, 4, 64), (64, 16, 3, 32), (256, 32, 5, 96), (10, 32, 2, 17)])
+@pytest.mark.parametrize(
+    "num_features, width, num_blocks, size",
+    [(128, 32, 4, 64), (64, 16, 3, 32), (256, 32, 5, 96), (10, 32, 2, 17)],
+)
 def test_output_is_batch_by_num_features(num_features, width, num_blocks, size):
     model = SmallConvNet(num_features=num_features, width=width, num_blocks=num_blocks)
     assert model.num_features == num_features

@@ -29,7 +29,9 @@ def test_resnet18_trunk_shapes_and_pooling_variants():
     feature_map = trunk.forward_features(images)
     assert feature_map.shape == (2, 512, 2, 2)
     trunk.pool = TorchvisionTrunk("resnet18", pretrained=False, pooling="avg+max").pool
-    assert torch.allclose(trunk(images), feature_map.mean(dim=(2, 3)) + feature_map.amax(dim=(2, 3)), atol=1e-6)
+    assert torch.allclose(
+        trunk(images), feature_map.mean(dim=(2, 3)) + feature_map.amax(dim=(2, 3)), atol=1e-6
+    )
 
 
 def test_state_dict_round_trip_is_exact(tmp_path):
@@ -133,13 +135,17 @@ def test_frozen_batchnorm_keeps_statistics_and_parameters_through_training():
     free = TorchvisionTrunk("resnet18", pretrained=False)
     free_before = _batchnorm_state(free)
     _train_steps(free)
-    assert not torch.equal(free_before["body.bn1.running_mean"], _batchnorm_state(free)["body.bn1.running_mean"])
+    assert not torch.equal(
+        free_before["body.bn1.running_mean"], _batchnorm_state(free)["body.bn1.running_mean"]
+    )
 
 
 def test_freeze_batchnorm_survives_train_calls_and_deepcopy():
     import copy
 
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    )
     freeze_batchnorm(model)
     freeze_batchnorm(model)  # idempotent: one hook
     assert len(model[1]._forward_pre_hooks) == 1

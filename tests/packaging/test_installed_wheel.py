@@ -16,9 +16,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHRINK = ["--merge_argparse_when_resuming", "--num_epochs_train", "1", "--iterations_per_epoch", "2",
-          "--batch_size", "16", "--check_untrained_accuracy", "false",
-          "--dataset~OVERRIDE~", "{DemoShapes: {num_classes: 16, images_per_class: 8}}"]
+SHRINK = [
+    "--merge_argparse_when_resuming",
+    "--num_epochs_train",
+    "1",
+    "--iterations_per_epoch",
+    "2",
+    "--batch_size",
+    "16",
+    "--check_untrained_accuracy",
+    "false",
+    "--dataset~OVERRIDE~",
+    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
+]
 
 USER_PLUGIN = textwrap.dedent('''
     from pytorch_metric_learning.losses import MultiSimilarityLoss
@@ -36,7 +46,9 @@ USER_PLUGIN = textwrap.dedent('''
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{command}\nstdout:{result.stdout[-3000:]}\nstderr:{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{command}\nstdout:{result.stdout[-3000:]}\nstderr:{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -51,9 +63,23 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(ROOT / "dmlbench", source / "dmlbench", symlinks=True, ignore=ignore)
     shutil.copytree(ROOT / "exp_configs", source / "exp_configs", ignore=ignore)
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(base / "dist"),
-          str(source)], base, env)
-    wheel, = (base / "dist").glob("dmlbench-*.whl")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(base / "dist"),
+            str(source),
+        ],
+        base,
+        env,
+    )
+    (wheel,) = (base / "dist").glob("dmlbench-*.whl")
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(base / "venv")], base, env)
     python = base / "venv" / "bin" / "python"
     _run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], base, env)
@@ -67,11 +93,13 @@ def _env(venv: Path) -> dict[str, str]:
 
 
 def test_installed_layout_has_only_the_dmlbench_namespace(venv: Path, tmp_path: Path) -> None:
-    code = ("import dmlbench, dmlbench.plugins.sdm, dmlbench.split_managers, importlib.util, sys, pathlib;"
-            "site = pathlib.Path(dmlbench.__file__).parents[1];"
-            "print(site / 'dmlbench' == pathlib.Path(dmlbench.__file__).parent, "
-            "(site / 'plugins').exists(), (site / 'split_managers').exists(),"
-            "(site / 'dmlbench' / 'exp_configs' / 'demo' / 'configs').is_dir(), 'venv' in str(site))")
+    code = (
+        "import dmlbench, dmlbench.plugins.sdm, dmlbench.split_managers, importlib.util, sys, pathlib;"
+        "site = pathlib.Path(dmlbench.__file__).parents[1];"
+        "print(site / 'dmlbench' == pathlib.Path(dmlbench.__file__).parent, "
+        "(site / 'plugins').exists(), (site / 'split_managers').exists(),"
+        "(site / 'dmlbench' / 'exp_configs' / 'demo' / 'configs').is_dir(), 'venv' in str(site))"
+    )
     out = _run([str(venv / "bin" / "python"), "-c", code], tmp_path, _env(venv)).stdout.split()
     assert out == ["True", "False", "False", "True", "True"]
 
@@ -82,23 +110,59 @@ def test_demo_and_user_plugin_from_another_folder(venv: Path, tmp_path: Path) ->
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "__init__.py").write_text("raise RuntimeError('cwd plugins imported')\n")
     (tmp_path / "my_plugin.py").write_text(USER_PLUGIN)
-    result = _run(["dmlbench", "--reproduce_results", "demo", *SHRINK, "--plugin_paths", "[my_plugin.py]",
-                   "--loss_funcs~OVERRIDE~", "{metric_loss: {MyUserLoss: {}}}"], tmp_path, env)
+    result = _run(
+        [
+            "dmlbench",
+            "--reproduce_results",
+            "demo",
+            *SHRINK,
+            "--plugin_paths",
+            "[my_plugin.py]",
+            "--loss_funcs~OVERRIDE~",
+            "{metric_loss: {MyUserLoss: {}}}",
+        ],
+        tmp_path,
+        env,
+    )
     assert "MAP@R" in result.stdout + result.stderr
     assert (tmp_path / "logs" / "demo" / "meta" / "report.md").exists()
     assert len((tmp_path / "user_loss_called.txt").read_text()) >= 4  # 4 folds x 2 iterations
     saved = (tmp_path / "logs" / "demo" / "configs" / "config_general.yaml").read_text()
     assert str(tmp_path / "my_plugin.py") in saved  # saved absolute: resume finds it from anywhere
     # python -m dmlbench is the same command; exp_configs/NAME also finds the shipped entry
-    result = _run([str(venv / "bin" / "python"), "-m", "dmlbench", "--reproduce_results", "exp_configs/demo",
-                   "--experiment_name", "demo2", *SHRINK], tmp_path, env)
+    result = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "dmlbench",
+            "--reproduce_results",
+            "exp_configs/demo",
+            "--experiment_name",
+            "demo2",
+            *SHRINK,
+        ],
+        tmp_path,
+        env,
+    )
     assert (tmp_path / "logs" / "demo2" / "meta" / "report.md").exists()
 
 
 def test_unknown_user_class_without_plugin_paths_is_one_line(venv: Path, tmp_path: Path) -> None:
     (tmp_path / "my_plugin.py").write_text(USER_PLUGIN)
-    result = subprocess.run(["dmlbench", "--reproduce_results", "demo", *SHRINK,
-                             "--loss_funcs~OVERRIDE~", "{metric_loss: {MyUserLoss: {}}}"],
-                            cwd=tmp_path, env=_env(venv), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            "dmlbench",
+            "--reproduce_results",
+            "demo",
+            *SHRINK,
+            "--loss_funcs~OVERRIDE~",
+            "{metric_loss: {MyUserLoss: {}}}",
+        ],
+        cwd=tmp_path,
+        env=_env(venv),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "MyUserLoss" in result.stderr

@@ -11,8 +11,14 @@ def fold(p1, rp, mapr):
     return {"precision_at_1": p1, "r_precision": rp, "mean_average_precision_at_r": mapr}
 
 
-RESULTS = {"test": {"trained": {"folds": {"f0": fold(0.5, 0.3, 0.2), "f1": fold(0.7, 0.5, 0.4)},
-                                "concatenated": fold(0.8, 0.6, 0.5)}}}
+RESULTS = {
+    "test": {
+        "trained": {
+            "folds": {"f0": fold(0.5, 0.3, 0.2), "f1": fold(0.7, 0.5, 0.4)},
+            "concatenated": fold(0.8, 0.6, 0.5),
+        }
+    }
+}
 
 
 def test_summary_mean_and_sem():
@@ -34,4 +40,7 @@ def test_write_report_files(tmp_path):
     report = {"experiment": "x", "results": summarize_test_results(RESULTS)}
     write_report(tmp_path, report)
     assert json.loads((tmp_path / "report.json").read_text())["experiment"] == "x"
-    assert "| test | trained | concatenated (2 models) | 80.00 | 60.00 | 50.00 |" in (tmp_path / "report.md").read_text()
+    assert (
+        "| test | trained | concatenated (2 models) | 80.00 | 60.00 | 50.00 |"
+        in (tmp_path / "report.md").read_text()
+    )

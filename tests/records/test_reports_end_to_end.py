@@ -19,22 +19,35 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dmlbench import compare, report as report_command
+from dmlbench import compare
+from dmlbench import report as report_command
 from dmlbench.cli import main
 from dmlbench.records import retrieval_examples as rx
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = [
-    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-    "--dataset", "{DemoShapes: {num_classes: 16, images_per_class: 10}}",
-    "--num_epochs_train", "2", "--iterations_per_epoch", "10", "--save_interval", "1", "--batch_size", "16",
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--dataset",
+    "{DemoShapes: {num_classes: 16, images_per_class: 10}}",
+    "--num_epochs_train",
+    "2",
+    "--iterations_per_epoch",
+    "10",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
 ]
 SPLIT_A = ["--split_manager", "{MLRCSplitManager: {num_training_sets: 2}}"]
 SPLIT_B = ["--split_manager", "{MLRCSplitManager: {num_training_sets: 2, num_training_partitions: 2}}"]
 
 
 def browser() -> str | None:
-    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    return next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +56,47 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     printed = io.StringIO()
     for name, split in (("demo_a", SPLIT_A), ("demo_b", SPLIT_B)):
         with contextlib.redirect_stdout(printed):
-            assert main([*TINY, *split, "--experiment_name", name, "--root_experiment_folder", str(root),
-                         "--dataset_root", str(data)]) == 0
-    return {"root": root, "data": data, "a": root / "demo_a", "b": root / "demo_b", "printed": printed.getvalue()}
+            assert (
+                main(
+                    [
+                        *TINY,
+                        *split,
+                        "--experiment_name",
+                        name,
+                        "--root_experiment_folder",
+                        str(root),
+                        "--dataset_root",
+                        str(data),
+                    ]
+                )
+                == 0
+            )
+    return {
+        "root": root,
+        "data": data,
+        "a": root / "demo_a",
+        "b": root / "demo_b",
+        "printed": printed.getvalue(),
+    }
 
 
 def render_in_chromium(page: Path, shot: Path) -> str:
     """Screenshot and DOM after load of ``page`` in headless Chromium (skip without a browser)."""
     executable = browser()
     if executable is None:
-        pytest.skip("no Chromium found (install it: apt-get install -y chromium); the HTML report test needs a browser")
+        pytest.skip(
+            "no Chromium found (install it: apt-get install -y chromium); the HTML report test needs a browser"
+        )
     common = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-    subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,1800", page.as_uri()], check=True,
-                   capture_output=True, timeout=120)
-    return subprocess.run([*common, "--dump-dom", page.as_uri()], check=True, capture_output=True, text=True,
-                          timeout=120).stdout
+    subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1200,1800", page.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return subprocess.run(
+        [*common, "--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
 
 
 def check_images_resolve(page: Path, dom: str, at_least: int) -> None:
@@ -80,8 +119,16 @@ def test_run_prints_and_writes_report_html_that_renders_in_chromium(runs, tmp_pa
     trained = report["results"]["test"]["trained"]
     assert f"{100 * trained['concatenated']['mean_average_precision_at_r']:.2f}" in dom
     assert f"{100 * trained['separated']['sem']['precision_at_1']:.2f}" in dom
-    for text in ("validation curves per fold", "training loss curves", "best fold", "concatenated (2 folds)",
-                 "pytorch-metric-learning", "Wall time per phase", "<details>", "run.py"):
+    for text in (
+        "validation curves per fold",
+        "training loss curves",
+        "best fold",
+        "concatenated (2 folds)",
+        "pytorch-metric-learning",
+        "Wall time per phase",
+        "<details>",
+        "run.py",
+    ):
         assert text in dom, text
     check_images_resolve(page, dom, at_least=6)
     shot = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB"))
@@ -90,8 +137,12 @@ def test_run_prints_and_writes_report_html_that_renders_in_chromium(runs, tmp_pa
 
 
 def test_report_command_redraws_examples_of_a_trained_folder(runs, capsys):
-    assert report_command.main([str(runs["a"]), "--queries", "3", "--top_k", "4",
-                                "--dataset_root", str(runs["data"])]) == 0
+    assert (
+        report_command.main(
+            [str(runs["a"]), "--queries", "3", "--top_k", "4", "--dataset_root", str(runs["data"])]
+        )
+        == 0
+    )
     assert "report.html" in capsys.readouterr().out
     report = json.loads((runs["a"] / "meta" / "report.json").read_text())
     grids = report["retrieval"]["grids"]
@@ -108,8 +159,20 @@ def test_run_examples_from_the_test_embeddings_equal_a_fresh_embedding(runs, tmp
     folder = shutil.copytree(runs["b"], tmp_path / "demo_b")
     during_run = json.loads((folder / "meta" / "report.json").read_text())["retrieval"]
     queries = len(during_run["grids"][0]["queries"])
-    assert report_command.main([str(folder), "--queries", str(queries), "--top_k", str(during_run["top_k"]),
-                                "--dataset_root", str(runs["data"])]) == 0
+    assert (
+        report_command.main(
+            [
+                str(folder),
+                "--queries",
+                str(queries),
+                "--top_k",
+                str(during_run["top_k"]),
+                "--dataset_root",
+                str(runs["data"]),
+            ]
+        )
+        == 0
+    )
     fresh = json.loads((folder / "meta" / "report.json").read_text())["retrieval"]
     assert fresh["grids"] == during_run["grids"]
     assert fresh["worst_classes"] == during_run["worst_classes"]
@@ -138,7 +201,8 @@ def test_compare_flags_another_split_and_a_run_still_training(runs, tmp_path, ca
     assert rows[1][header.index("DemoShapes concatenated MAP@R")] == f"{100 * concatenated:.2f}"
     separated = trained["separated"]
     assert rows[1][header.index("DemoShapes separated P@1")] == (
-        f"{100 * separated['mean']['precision_at_1']:.2f} ± {100 * separated['sem']['precision_at_1']:.2f}")
+        f"{100 * separated['mean']['precision_at_1']:.2f} ± {100 * separated['sem']['precision_at_1']:.2f}"
+    )
     flagged = [line for line in text.splitlines() if "NOT IN THE TABLE" in line]
     assert any("demo_b" in line and "another split" in line for line in flagged)
     assert any("demo_training" in line and "unfinished" in line for line in flagged)
@@ -178,20 +242,58 @@ def test_search_report_html_has_trials_and_trace(tmp_path):
 
     def run(value: float) -> dict:
         metrics = {"mean_average_precision_at_r": value}
-        return {"test": {"trained": {"separated": {"mean": metrics, "sem": metrics, "per_fold": {}},
-                                     "concatenated": metrics}}}
+        return {
+            "test": {
+                "trained": {
+                    "separated": {"mean": metrics, "sem": metrics, "per_fold": {}},
+                    "concatenated": metrics,
+                }
+            }
+        }
 
-    rows = [TrialRow(i, "COMPLETED", "SOBOL", {"alpha": 0.5 * (i + 1)}, f"trials/trial_{i:04d}", 0.2 + 0.1 * i, 0.01)
-            for i in range(3)]
+    rows = [
+        TrialRow(
+            i, "COMPLETED", "SOBOL", {"alpha": 0.5 * (i + 1)}, f"trials/trial_{i:04d}", 0.2 + 0.1 * i, 0.01
+        )
+        for i in range(3)
+    ]
     rows.append(TrialRow(3, "FAILED", "SOBOL", {"alpha": 9.0}, "trials/trial_0003", error="diverged"))
-    report = {"experiment": "search_x", "created": "now", "objective": "mean_average_precision_at_r",
-              "iterations": 4, "sobol_trials": 4, "trial_counts": {"COMPLETED": 3, "FAILED": 1},
-              "best_trial": {"index": 2, "folder": "trials/trial_0002", "generation_node": "SOBOL", "mean": 0.4,
-                             "sem": 0.01, "per_fold": {}, "parameters": {"alpha": 1.5}},
-              "best_trial_test": {}, "plots": [],
-              "reproductions": {"count": 3, "level": 0.95, "results": aggregate_runs([run(0.30), run(0.34), run(0.32)])},
-              "trials": [{"index": r.index, "status": r.status, "generation_node": r.generation_node, "mean": r.mean,
-                          "sem": r.sem, "folder": r.folder, "parameters": r.parameters} for r in rows]}
+    report = {
+        "experiment": "search_x",
+        "created": "now",
+        "objective": "mean_average_precision_at_r",
+        "iterations": 4,
+        "sobol_trials": 4,
+        "trial_counts": {"COMPLETED": 3, "FAILED": 1},
+        "best_trial": {
+            "index": 2,
+            "folder": "trials/trial_0002",
+            "generation_node": "SOBOL",
+            "mean": 0.4,
+            "sem": 0.01,
+            "per_fold": {},
+            "parameters": {"alpha": 1.5},
+        },
+        "best_trial_test": {},
+        "plots": [],
+        "reproductions": {
+            "count": 3,
+            "level": 0.95,
+            "results": aggregate_runs([run(0.30), run(0.34), run(0.32)]),
+        },
+        "trials": [
+            {
+                "index": r.index,
+                "status": r.status,
+                "generation_node": r.generation_node,
+                "mean": r.mean,
+                "sem": r.sem,
+                "folder": r.folder,
+                "parameters": r.parameters,
+            }
+            for r in rows
+        ],
+    }
     meta = tmp_path / "search_x" / "meta"
     write_search_outputs(meta, report, rows, ["alpha"], "mean_average_precision_at_r")
     page = meta / "report.html"

@@ -35,7 +35,7 @@ def naive_neighbours(k: int) -> np.ndarray:
 def naive_map_at_r(neighbours: np.ndarray) -> list[float]:
     scores = []
     for i, row in enumerate(neighbours):
-        r = int((LABELS == LABELS[i]).sum()) - 1
+        r = int((LABELS[i] == LABELS).sum()) - 1
         hits = [LABELS[j] == LABELS[i] for j in row[:r]]
         scores.append(sum(sum(hits[: p + 1]) / (p + 1) for p, h in enumerate(hits) if h) / r)
     return scores
@@ -45,7 +45,9 @@ def test_neighbours_and_per_query_map_at_r_match_a_naive_computation():
     neighbours = rx.neighbours_for_metrics(embeddings(), torch.tensor(LABELS), top_k=3, depth=1)
     assert neighbours.shape[1] == 3  # largest R = 2 < top_k
     assert neighbours.numpy().tolist() == naive_neighbours(3).tolist()
-    assert rx.neighbours_for_metrics(embeddings(), torch.tensor(LABELS), top_k=3).shape[1] == 7  # 4R = 8 > N - 1
+    assert (
+        rx.neighbours_for_metrics(embeddings(), torch.tensor(LABELS), top_k=3).shape[1] == 7
+    )  # 4R = 8 > N - 1
     scores = rx.per_query_map_at_r(neighbours, torch.tensor(LABELS))
     assert scores.tolist() == pytest.approx(naive_map_at_r(naive_neighbours(3)))
     # hand-worked: query 0 (angle 0, class 0): neighbours 1 (class 0), 2 (class 1); R = 2 -> (1/1)/2
@@ -55,8 +57,13 @@ def test_neighbours_and_per_query_map_at_r_match_a_naive_computation():
 def test_grid_frames_are_green_for_the_query_class_and_red_otherwise(tmp_path):
     neighbours = naive_neighbours(4)
     queries = [0, 3, 5]
-    path = rx.draw_grid(lambda i: Image.new("RGB", (30, 30), (128, 128, 128)), queries, neighbours[queries],
-                        LABELS, tmp_path / "grid.png")
+    path = rx.draw_grid(
+        lambda i: Image.new("RGB", (30, 30), (128, 128, 128)),
+        queries,
+        neighbours[queries],
+        LABELS,
+        tmp_path / "grid.png",
+    )
     image = np.asarray(Image.open(path).convert("RGB"))
     for row, query in enumerate(queries):
         x, y = rx.cell_origin(row, 0)
@@ -73,7 +80,7 @@ def test_grid_frames_are_green_for_the_query_class_and_red_otherwise(tmp_path):
 
 def test_query_choice_is_worst_first_then_evenly_spaced_and_skips_nan():
     scores = np.array([0.9, 0.1, np.nan, 0.5, 0.1, 0.7, 0.3, 1.0])
-    assert rx.choose_queries(scores, 4) == [1, 4, 0, 7]   # worst two (tie -> lower index), then spaced
+    assert rx.choose_queries(scores, 4) == [1, 4, 0, 7]  # worst two (tie -> lower index), then spaced
     assert rx.choose_queries(scores, 1) == [1]
     assert rx.choose_queries(scores, 50) == [1, 4, 6, 3, 0, 5, 7]  # all 7 valid: 4 worst, then the rest
 
@@ -89,7 +96,7 @@ def test_per_class_map_at_r_and_precision_recall_curve():
         for q, row in enumerate(naive_neighbours(3)):
             found = sum(LABELS[j] == LABELS[q] for j in row[: i + 1])
             p.append(found / (i + 1))
-            r.append(found / ((LABELS == LABELS[q]).sum() - 1))
+            r.append(found / ((LABELS[q] == LABELS).sum() - 1))
         assert precision[i] == pytest.approx(sum(p) / len(p))
         assert recall[i] == pytest.approx(sum(r) / len(r))
     assert not any(math.isnan(v) for v in recall)

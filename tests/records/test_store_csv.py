@@ -14,7 +14,7 @@ def test_csv_time_column_is_an_iso_timestamp_of_the_record_time(tmp_path) -> Non
     after = time.time()
     store.export_csv()
     with open(tmp_path / "meta" / "csv" / "accuracies.csv") as file:
-        row, = list(csv.DictReader(file))
+        (row,) = list(csv.DictReader(file))
     stamp = datetime.fromisoformat(row["recorded_at"])
     assert stamp.tzinfo is not None and int(before) - 1 <= stamp.timestamp() <= after + 1
     assert float(row["value"]) == 0.25 and row["epoch"] == "3"

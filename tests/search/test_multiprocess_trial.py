@@ -28,12 +28,27 @@ REPO = Path(__file__).resolve().parents[2]
 # Deterministic transforms and frozen trunk BatchNorm: two processes then see exactly the batches
 # one process sees (random crops are drawn per process; BatchNorm in train mode uses slice statistics).
 TINY = [
-    "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-    "--dataset", "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
-    "--split_manager", "{MLRCSplitManager: {num_training_sets: 2, num_training_partitions: 2}}",
-    "--transforms~OVERRIDE~", "{train: {Resize: {size: 32}}, eval: {Resize: {size: 32}}}",
-    "--freeze_trunk_batchnorm", "true", "--check_untrained_accuracy", "false",
-    "--num_epochs_train", "2", "--iterations_per_epoch", "4", "--save_interval", "1", "--batch_size", "16",
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--dataset",
+    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
+    "--split_manager",
+    "{MLRCSplitManager: {num_training_sets: 2, num_training_partitions: 2}}",
+    "--transforms~OVERRIDE~",
+    "{train: {Resize: {size: 32}}, eval: {Resize: {size: 32}}}",
+    "--freeze_trunk_batchnorm",
+    "true",
+    "--check_untrained_accuracy",
+    "false",
+    "--num_epochs_train",
+    "2",
+    "--iterations_per_epoch",
+    "4",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
 ]
 
 
@@ -42,8 +57,20 @@ def trial_folders(tmp_path_factory):
     """One saved experiment turned into two identical trial folders (the search's job layout)."""
     base = tmp_path_factory.mktemp("multiprocess")
     data, logs = base / "data", base / "logs"
-    assert main([*TINY, "--experiment_name", "source", "--root_experiment_folder", str(logs),
-                 "--dataset_root", str(data)]) == 0
+    assert (
+        main(
+            [
+                *TINY,
+                "--experiment_name",
+                "source",
+                "--root_experiment_folder",
+                str(logs),
+                "--dataset_root",
+                str(data),
+            ]
+        )
+        == 0
+    )
     config = load_saved_configs(logs / "source")
     folders = []
     for name in ("one_process", "two_processes"):
@@ -56,7 +83,7 @@ def trial_folders(tmp_path_factory):
 
 def run_submitit(spec: JobSpec, options: dict) -> None:
     executor = SubmititExecutor({"cluster": "local", "timeout_min": 10, **options})
-    handle, = executor.submit([spec])
+    (handle,) = executor.submit([spec])
     assert wait_any([handle], poll_s=0.2) == [handle]
     assert handle.failure() is None, handle.failure()
 
@@ -90,17 +117,20 @@ def test_batch_not_divisible_by_the_processes_fails_with_the_reason(trial_folder
     config_dir(folder).mkdir(parents=True)
     save_configs(config, config_dir(folder))
     executor = SubmititExecutor({"cluster": "local", "timeout_min": 10, "processes": 3})
-    handle, = executor.submit([JobSpec("trial", folder, data)])
+    (handle,) = executor.submit([JobSpec("trial", folder, data)])
     wait_any([handle], poll_s=0.2)
     assert "batch_size 16 is not divisible by the 3 processes" in handle.failure()
     assert "batch_size 16 is not divisible" in (folder / JOB_ERROR).read_text()  # rank 0 recorded it
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"processes": 0}, "slurm.processes: expected an integer >= 1, got 0"),
-    ({"processes": "two"}, "slurm.processes: expected an integer >= 1, got 'two'"),
-    ({"processes": 4, "gpus": 2}, "4 processes per node but gpus: 2; every process needs its own GPU"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"processes": 0}, "slurm.processes: expected an integer >= 1, got 0"),
+        ({"processes": "two"}, "slurm.processes: expected an integer >= 1, got 'two'"),
+        ({"processes": 4, "gpus": 2}, "4 processes per node but gpus: 2; every process needs its own GPU"),
+    ],
+)
 def test_bad_process_options_are_config_errors(tmp_path, options, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         SubmititExecutor({"cluster": "local", **options})
@@ -124,10 +154,12 @@ class FailingProcess:
 
         export_task_environment()
         if int(os.environ["RANK"]) == self.rank:
+
             def broken(*args, **kwargs):
                 if self.how == "kill":
                     os.kill(os.getpid(), 9)
                 raise ValueError(f"process {self.rank} broke")
+
             runner.Experiment.train_fold = broken
         return SearchJob("trial", self.folder, self.data)()
 
@@ -143,8 +175,9 @@ def run_failing(trial_folders, tmp_path, rank: int, how: str) -> tuple[Path, Sub
     executor = SubmititExecutor({"cluster": "local", "timeout_min": 10, "processes": 2})
     submitter = submitit.AutoExecutor(folder=str(folder / "slurm"), cluster="local")
     submitter.update_parameters(**executor.parameters)
-    handle = SubmititHandle(JobSpec("trial", folder, data), submitter.submit(FailingProcess(folder, data, rank, how)),
-                            executor)
+    handle = SubmititHandle(
+        JobSpec("trial", folder, data), submitter.submit(FailingProcess(folder, data, rank, how)), executor
+    )
     assert wait_any([handle], poll_s=0.2) == [handle]
     return folder, handle
 
@@ -182,12 +215,16 @@ def test_a_job_of_several_tasks_ends_when_one_fails():
     from dmlbench.search.slurm_executor import kill_step_on_bad_exit
 
     assert kill_step_on_bad_exit({"tasks_per_node": 2})["slurm_srun_args"] == ["--kill-on-bad-exit=1"]
-    assert kill_step_on_bad_exit({"tasks_per_node": 1, "nodes": 2})["slurm_srun_args"] == ["--kill-on-bad-exit=1"]
+    assert kill_step_on_bad_exit({"tasks_per_node": 1, "nodes": 2})["slurm_srun_args"] == [
+        "--kill-on-bad-exit=1"
+    ]
     assert "slurm_srun_args" not in kill_step_on_bad_exit({"tasks_per_node": 1})
-    assert kill_step_on_bad_exit({"tasks_per_node": 2, "slurm_srun_args": ["--cpu-bind=none"]})["slurm_srun_args"] \
-        == ["--cpu-bind=none", "--kill-on-bad-exit=1"]
+    assert kill_step_on_bad_exit({"tasks_per_node": 2, "slurm_srun_args": ["--cpu-bind=none"]})[
+        "slurm_srun_args"
+    ] == ["--cpu-bind=none", "--kill-on-bad-exit=1"]
     assert kill_step_on_bad_exit({"tasks_per_node": 2, "slurm_srun_args": ["--kill-on-bad-exit=0"]})[
-        "slurm_srun_args"] == ["--kill-on-bad-exit=0"]  # the user's choice stands
+        "slurm_srun_args"
+    ] == ["--kill-on-bad-exit=0"]  # the user's choice stands
 
 
 class ReportGpus:

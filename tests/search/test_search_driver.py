@@ -11,7 +11,12 @@ from dmlbench.errors import ExperimentError
 from dmlbench.search.driver import Search
 from dmlbench.search.executors import FinishedHandle
 from dmlbench.search.layout import (
-    JOB_ERROR, REPRODUCTION_INFO, TEST_RESULT, TRIAL_PARAMETERS, TRIAL_RESULT, SearchLayout,
+    JOB_ERROR,
+    REPRODUCTION_INFO,
+    TEST_RESULT,
+    TRIAL_PARAMETERS,
+    TRIAL_RESULT,
+    SearchLayout,
 )
 from dmlbench.search.optimizer import AxSearch
 from dmlbench.search.space import SearchSpace
@@ -20,8 +25,11 @@ METRIC = "mean_average_precision_at_r"
 ALPHA = "loss_funcs.metric_loss.MultiSimilarityLoss.alpha"
 CONFIG = {
     "config_general": {"seed": 0},
-    "config_loss_and_miners": {"loss_funcs": {"metric_loss": {"MultiSimilarityLoss": {
-        "alpha~LOG_BAYESIAN~": [0.1, 10.0], "beta": 50}}}},
+    "config_loss_and_miners": {
+        "loss_funcs": {
+            "metric_loss": {"MultiSimilarityLoss": {"alpha~LOG_BAYESIAN~": [0.1, 10.0], "beta": 50}}
+        }
+    },
 }
 
 
@@ -53,14 +61,37 @@ class FakeExecutor:
             alpha = config["loss_funcs"]["metric_loss"]["MultiSimilarityLoss"]["alpha"]
             (spec.job_dir / "meta").mkdir(parents=True, exist_ok=True)
             if spec.kind == "trial":
-                (spec.job_dir / TRIAL_RESULT).write_text(json.dumps(
-                    {"metric": METRIC, "mean": objective(alpha), "sem": 0.01, "per_fold": {"f0": objective(alpha)}}))
+                (spec.job_dir / TRIAL_RESULT).write_text(
+                    json.dumps(
+                        {
+                            "metric": METRIC,
+                            "mean": objective(alpha),
+                            "sem": 0.01,
+                            "per_fold": {"f0": objective(alpha)},
+                        }
+                    )
+                )
             else:  # a test: a made-up score from the seed
                 seed = load_yaml_file(spec.job_dir / "configs" / "config_general.yaml")["seed"]
                 score = (seed % 1000) / 1000
-                (spec.job_dir / TEST_RESULT).write_text(json.dumps({"results": {"test": {"trained": {
-                    "separated": {"mean": {METRIC: score}, "sem": {METRIC: 0.0}, "per_fold": {}},
-                    "concatenated": {METRIC: score}}}}}))
+                (spec.job_dir / TEST_RESULT).write_text(
+                    json.dumps(
+                        {
+                            "results": {
+                                "test": {
+                                    "trained": {
+                                        "separated": {
+                                            "mean": {METRIC: score},
+                                            "sem": {METRIC: 0.0},
+                                            "per_fold": {},
+                                        },
+                                        "concatenated": {METRIC: score},
+                                    }
+                                }
+                            }
+                        }
+                    )
+                )
             handles.append(FinishedHandle(spec, None))
         return handles
 
@@ -109,7 +140,7 @@ def test_trials_run_with_concrete_configs_and_the_best_matches_the_objective(tmp
 
 def test_a_trial_finished_on_disk_before_a_kill_is_recorded_not_rerun(tmp_path):
     search = make_search(tmp_path, FakeExecutor())
-    (index, parameters), = search.ax.propose(1).items()
+    ((index, parameters),) = search.ax.propose(1).items()
     spec = search.prepare_trial(index, parameters)
     FakeExecutor().submit([spec])  # the job finished, then the search died before telling Ax
     assert statuses(make_search(tmp_path, None, reload=True)) == {0: "RUNNING"}
@@ -125,7 +156,7 @@ def test_a_trial_finished_on_disk_before_a_kill_is_recorded_not_rerun(tmp_path):
 
 def test_a_running_trial_with_matching_parameters_is_resumed_in_its_folder(tmp_path):
     search = make_search(tmp_path, FakeExecutor())
-    (index, parameters), = search.ax.propose(1).items()
+    ((index, parameters),) = search.ax.propose(1).items()
     search.prepare_trial(index, parameters)
     (search.layout.trial_dir(0) / "fold_0").mkdir()  # e.g. checkpoints from before the kill
 
@@ -140,7 +171,7 @@ def test_a_running_trial_with_matching_parameters_is_resumed_in_its_folder(tmp_p
 
 def test_a_running_trial_whose_folder_holds_other_parameters_is_abandoned_and_replaced(tmp_path):
     search = make_search(tmp_path, FakeExecutor())
-    (index, parameters), = search.ax.propose(1).items()
+    ((index, parameters),) = search.ax.propose(1).items()
     search.prepare_trial(index, parameters)
     path = search.layout.trial_dir(0) / TRIAL_PARAMETERS
     saved = json.loads(path.read_text())
@@ -211,13 +242,22 @@ def test_reproductions_get_derived_seeds_and_raising_the_count_runs_only_the_new
     best = best_trial(search.rows())
     runs = search.reproduce(best, 2, base_seed=0)
     assert executor.calls[-2:] == ["reproduction_0000", "reproduction_0001"]
-    seeds = [load_yaml_file(search.layout.reproduction_dir(i) / "configs" / "config_general.yaml")["seed"]
-             for i in range(2)]
+    seeds = [
+        load_yaml_file(search.layout.reproduction_dir(i) / "configs" / "config_general.yaml")["seed"]
+        for i in range(2)
+    ]
     assert seeds == [derive_seed(0, "reproduction", 0), derive_seed(0, "reproduction", 1)]
-    assert [run["test"]["trained"]["concatenated"][METRIC] for run in runs] == [(s % 1000) / 1000 for s in seeds]
+    assert [run["test"]["trained"]["concatenated"][METRIC] for run in runs] == [
+        (s % 1000) / 1000 for s in seeds
+    ]
     # the reproduction is the best trial's config with another seed
-    best_loss = load_yaml_file(search.layout.trial_dir(best.index) / "configs" / "config_loss_and_miners.yaml")
-    assert load_yaml_file(search.layout.reproduction_dir(1) / "configs" / "config_loss_and_miners.yaml") == best_loss
+    best_loss = load_yaml_file(
+        search.layout.trial_dir(best.index) / "configs" / "config_loss_and_miners.yaml"
+    )
+    assert (
+        load_yaml_file(search.layout.reproduction_dir(1) / "configs" / "config_loss_and_miners.yaml")
+        == best_loss
+    )
 
     before = len(executor.calls)
     assert len(search.reproduce(best, 3, base_seed=0)) == 3

@@ -14,8 +14,17 @@ MARKER = ["--loss_funcs~APPLY~3", "{pos_margin~BAYESIAN~: [0, 0.5]}"]  # default
 
 
 def run_cli(tmp_path, capsys, *extra):
-    code = main(["--experiment_name", "x", "--root_experiment_folder", str(tmp_path / "logs"),
-                 "--dataset_root", str(tmp_path / "data"), *extra])
+    code = main(
+        [
+            "--experiment_name",
+            "x",
+            "--root_experiment_folder",
+            str(tmp_path / "logs"),
+            "--dataset_root",
+            str(tmp_path / "data"),
+            *extra,
+        ]
+    )
     return code, capsys.readouterr().err
 
 
@@ -32,26 +41,33 @@ def test_bayes_opt_iters_without_a_search_key_is_an_error(tmp_path, capsys):
     assert code == 2 and "no search key" in err
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--bayes_opt_iters", "0"], "must be >= 1"),
-    (["--bayes_opt_iters", "2", "--reproductions", "-1"], "--reproductions must be >= 0"),
-    (["--bayes_opt_iters", "2", "--trial_executor", "slurmm"], "did you mean slurm"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--bayes_opt_iters", "0"], "must be >= 1"),
+        (["--bayes_opt_iters", "2", "--reproductions", "-1"], "--reproductions must be >= 0"),
+        (["--bayes_opt_iters", "2", "--trial_executor", "slurmm"], "did you mean slurm"),
+    ],
+)
 def test_bad_search_flags_are_errors(tmp_path, capsys, flags, message):
     code, err = run_cli(tmp_path, capsys, *MARKER, *flags)
     assert code == 2 and message in err
 
 
 def test_an_unknown_class_in_the_search_config_fails_before_the_search(tmp_path, capsys):
-    code, err = run_cli(tmp_path, capsys, *MARKER, "--bayes_opt_iters", "2",
-                        "--loss_funcs~SWAP~2", "{MultiSimilarityLos: {}}")
+    code, err = run_cli(
+        tmp_path, capsys, *MARKER, "--bayes_opt_iters", "2", "--loss_funcs~SWAP~2", "{MultiSimilarityLos: {}}"
+    )
     assert code == 2 and "Traceback" not in err and "nearest: MultiSimilarityLoss" in err
     assert not (tmp_path / "logs" / "x" / "trials" / "ax_state.json").exists()
 
 
-CONFIG = {"config_general": {"seed": 0, "slurm": {"partition": "a"}},
-          "config_loss_and_miners": {"loss_funcs": {"metric_loss": {"MultiSimilarityLoss": {
-              "alpha~LOG_BAYESIAN~": [0.1, 10.0]}}}}}
+CONFIG = {
+    "config_general": {"seed": 0, "slurm": {"partition": "a"}},
+    "config_loss_and_miners": {
+        "loss_funcs": {"metric_loss": {"MultiSimilarityLoss": {"alpha~LOG_BAYESIAN~": [0.1, 10.0]}}}
+    },
+}
 
 
 def open_search(layout, config, sobol=None):
@@ -85,10 +101,9 @@ def test_a_second_search_process_on_the_same_folder_is_refused(tmp_path):
     from dmlbench.search.state import search_lock
 
     layout = SearchLayout(tmp_path / "exp")
-    with search_lock(layout):
-        with pytest.raises(ExperimentError, match="another search is running"):
-            with search_lock(layout):
-                pass
+    with search_lock(layout), pytest.raises(ExperimentError, match="another search is running"):  # noqa: SIM117
+        with search_lock(layout):
+            pass
     with search_lock(layout):  # released when the first one ends
         pass
 
@@ -115,22 +130,19 @@ def test_a_second_copy_of_a_job_waits_for_the_first_then_reads_its_result(tmp_pa
 
 def test_a_search_refused_before_its_state_leaves_no_lock_or_folder(tmp_path):
     fresh = SearchLayout(tmp_path / "fresh")
-    with pytest.raises(ConfigError, match="refused"):
-        with state.search_lock(fresh):
-            assert fresh.lock_path.exists()
-            raise ConfigError("refused")
+    with pytest.raises(ConfigError, match="refused"), state.search_lock(fresh):
+        assert fresh.lock_path.exists()
+        raise ConfigError("refused")
     assert not fresh.experiment_dir.exists()
 
     other = SearchLayout(tmp_path / "other")  # an experiment that is not a search: its files stay
     (other.experiment_dir / "configs").mkdir(parents=True)
-    with pytest.raises(ExperimentError, match="not a search"):
-        with state.search_lock(other):
-            open_search(other, CONFIG)
+    with pytest.raises(ExperimentError, match="not a search"), state.search_lock(other):
+        open_search(other, CONFIG)
     assert sorted(p.name for p in other.experiment_dir.iterdir()) == ["configs"]
 
     kept = SearchLayout(tmp_path / "kept")  # once search.json is written the folder is a search
-    with pytest.raises(RuntimeError):
-        with state.search_lock(kept):
-            open_search(kept, CONFIG)
-            raise RuntimeError("killed later")
+    with pytest.raises(RuntimeError), state.search_lock(kept):
+        open_search(kept, CONFIG)
+        raise RuntimeError("killed later")
     assert kept.settings_path.exists() and kept.lock_path.exists()

@@ -11,24 +11,53 @@ import pytest
 from dmlbench.cli import main
 from dmlbench.errors import ConfigError
 from dmlbench.search.executors import JobSpec, ProcessExecutor, make_executor, wait_any
-from dmlbench.search.slurm_executor import SubmititExecutor, submitit_parameters
 from dmlbench.search.jobs import read_result
+from dmlbench.search.slurm_executor import SubmititExecutor, submitit_parameters
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_search_argv(root: Path, data: Path, config_dir: Path) -> list[str]:
     return [
-        "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-        "--experiment_name", "slurm_search", "--root_experiment_folder", str(root), "--dataset_root", str(data),
-        "--root_config_folder", str(config_dir), "--config_general", "[default, slurm_local]",
-        "--num_epochs_train", "1", "--iterations_per_epoch", "2", "--save_interval", "1", "--batch_size", "16",
-        "--check_untrained_accuracy", "false",
-        "--dataset~APPLY~2", "{num_classes: 16, images_per_class: 8}",
-        "--split_manager~APPLY~2", "{num_training_partitions: 2, num_training_sets: 2}",
-        "--loss_funcs~APPLY~3", "{alpha~BAYESIAN~: [1, 4]}",
-        "--bayes_opt_iters", "2", "--sobol_trials", "2", "--reproductions", "0",
-        "--trial_executor", "slurm", "--max_parallel_trials", "2",
+        "--reproduce_results",
+        str(REPO / "exp_configs" / "demo"),
+        "--merge_argparse_when_resuming",
+        "--experiment_name",
+        "slurm_search",
+        "--root_experiment_folder",
+        str(root),
+        "--dataset_root",
+        str(data),
+        "--root_config_folder",
+        str(config_dir),
+        "--config_general",
+        "[default, slurm_local]",
+        "--num_epochs_train",
+        "1",
+        "--iterations_per_epoch",
+        "2",
+        "--save_interval",
+        "1",
+        "--batch_size",
+        "16",
+        "--check_untrained_accuracy",
+        "false",
+        "--dataset~APPLY~2",
+        "{num_classes: 16, images_per_class: 8}",
+        "--split_manager~APPLY~2",
+        "{num_training_partitions: 2, num_training_sets: 2}",
+        "--loss_funcs~APPLY~3",
+        "{alpha~BAYESIAN~: [1, 4]}",
+        "--bayes_opt_iters",
+        "2",
+        "--sobol_trials",
+        "2",
+        "--reproductions",
+        "0",
+        "--trial_executor",
+        "slurm",
+        "--max_parallel_trials",
+        "2",
     ]
 
 
@@ -39,7 +68,8 @@ def slurm_search(tmp_path_factory):
     config_dir = base / "configs"
     (config_dir / "config_general").mkdir(parents=True)
     (config_dir / "config_general" / "slurm_local.yaml").write_text(
-        "slurm:\n  cluster: local\n  timeout_min: 10\n  partition: ignored_by_the_local_executor\n")
+        "slurm:\n  cluster: local\n  timeout_min: 10\n  partition: ignored_by_the_local_executor\n"
+    )
     assert main(tiny_search_argv(base / "logs", base / "data", config_dir)) == 0
     return base / "logs" / "slurm_search", base / "data"
 
@@ -56,8 +86,9 @@ def test_search_through_submitit_completes_every_trial_and_reports(slurm_search)
         # submitit's own files and the job's logs are in the trial's folder
         assert (folder / "slurm" / f"{job_id}_submitted.pkl").exists()
         assert "epoch 1" in (folder / "slurm" / f"{job_id}_0_log.err").read_text()  # training progress
-    assert (experiment / "trials" / "trial_0000" / "meta" / "trial_submitit_job.txt").read_text() != \
-        (experiment / "trials" / "trial_0001" / "meta" / "trial_submitit_job.txt").read_text()
+    assert (experiment / "trials" / "trial_0000" / "meta" / "trial_submitit_job.txt").read_text() != (
+        experiment / "trials" / "trial_0001" / "meta" / "trial_submitit_job.txt"
+    ).read_text()
     best = report["best_trial"]["index"]
     assert (experiment / "trials" / f"trial_{best:04d}" / "meta" / "test_submitit_job.txt").exists()
 
@@ -75,7 +106,7 @@ def test_a_trial_gives_the_same_objective_in_a_local_parallel_child_process(slur
 
     executor = ProcessExecutor(capacity=1)
     spec = JobSpec("trial", copy_trial(experiment / "trials" / "trial_0000", tmp_path / "child"), data)
-    handle, = executor.submit([spec])
+    (handle,) = executor.submit([spec])
     assert wait_any([handle], poll_s=0.1) == [handle]
     assert handle.failure() is None
     in_child = read_result("trial", spec.job_dir)
@@ -88,25 +119,39 @@ def test_a_failing_child_job_reports_its_error(tmp_path):
     folder = tmp_path / "broken"
     (folder / "configs").mkdir(parents=True)  # no config files
     executor = ProcessExecutor(capacity=1)
-    handle, = executor.submit([JobSpec("trial", folder, tmp_path)])
+    (handle,) = executor.submit([JobSpec("trial", folder, tmp_path)])
     wait_any([handle], poll_s=0.1)
     assert "holds no config_" in handle.failure()
 
 
 def test_submitit_options_map_the_friendly_names(tmp_path):
-    options = {"cluster": "local", "partition": "gpu", "time": 90, "gpus": 1, "max_parallel": 4, "retries": 2,
-               "slurm_qos": "high"}
+    options = {
+        "cluster": "local",
+        "partition": "gpu",
+        "time": 90,
+        "gpus": 1,
+        "max_parallel": 4,
+        "retries": 2,
+        "slurm_qos": "high",
+    }
     cluster, parameters = submitit_parameters(options)
     assert cluster == "local"
-    assert parameters == {"slurm_partition": "gpu", "timeout_min": 90, "gpus_per_node": 1, "slurm_qos": "high",
-                          "name": "dmlbench"}  # the executor's own keys are not submitit options
+    assert parameters == {
+        "slurm_partition": "gpu",
+        "timeout_min": 90,
+        "gpus_per_node": 1,
+        "slurm_qos": "high",
+        "name": "dmlbench",
+    }  # the executor's own keys are not submitit options
     executor = SubmititExecutor(options)
     assert (executor.capacity, executor.retries) == (4, 2)
     assert SubmititExecutor({"cluster": "local", "array_parallelism": 3}).capacity == 3  # old name
     with pytest.raises(ConfigError, match="slurm.retries: expected an integer >= 0"):
         SubmititExecutor({"cluster": "local", "retries": -1})
     # a friendly name and the submitit name it stands for: neither silently wins
-    with pytest.raises(ConfigError, match=r"slurm: time and timeout_min are the same option, given twice \(10 and 20\)"):
+    with pytest.raises(
+        ConfigError, match=r"slurm: time and timeout_min are the same option, given twice \(10 and 20\)"
+    ):
         submitit_parameters({"time": 10, "timeout_min": 20})
     with pytest.raises(ConfigError, match="slurm: processes and tasks_per_node are the same option"):
         SubmititExecutor({"cluster": "local", "processes": 2, "tasks_per_node": 4, "gpus": 2})
@@ -156,8 +201,11 @@ def test_local_parallel_on_cpu_shares_the_cores_out(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(executors.os, "cpu_count", lambda: 16)
-    monkeypatch.setattr(executors.subprocess, "Popen", lambda command, env, **kwargs: envs.append(env) or
-                        type("P", (), {"poll": lambda self: None})())
+    monkeypatch.setattr(
+        executors.subprocess,
+        "Popen",
+        lambda command, env, **kwargs: envs.append(env) or type("P", (), {"poll": lambda self: None})(),
+    )
     executor = ProcessExecutor(capacity=4)
     executor.submit([JobSpec("trial", tmp_path / "t0", tmp_path)])
     assert envs[0]["OMP_NUM_THREADS"] == "4" and envs[0]["CUDA_VISIBLE_DEVICES"] == ""

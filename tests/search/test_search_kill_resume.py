@@ -22,14 +22,37 @@ ALPHA = "loss_funcs.metric_loss.MultiSimilarityLoss.alpha"
 def search_argv(root: Path, data: Path, reproductions: int) -> list[str]:
     """The demo shrunk to seconds: 16 classes x 8 images, 2 folds, 1 epoch of 2 iterations."""
     return [
-        "--reproduce_results", str(REPO / "exp_configs" / "demo"), "--merge_argparse_when_resuming",
-        "--experiment_name", "search", "--root_experiment_folder", str(root), "--dataset_root", str(data),
-        "--num_epochs_train", "1", "--iterations_per_epoch", "2", "--save_interval", "1", "--batch_size", "16",
-        "--check_untrained_accuracy", "false",
-        "--dataset~APPLY~2", "{num_classes: 16, images_per_class: 8}",
-        "--split_manager~APPLY~2", "{num_training_partitions: 2, num_training_sets: 2}",
-        "--loss_funcs~APPLY~3", "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
-        "--bayes_opt_iters", "4", "--sobol_trials", "2", "--reproductions", str(reproductions),
+        "--reproduce_results",
+        str(REPO / "exp_configs" / "demo"),
+        "--merge_argparse_when_resuming",
+        "--experiment_name",
+        "search",
+        "--root_experiment_folder",
+        str(root),
+        "--dataset_root",
+        str(data),
+        "--num_epochs_train",
+        "1",
+        "--iterations_per_epoch",
+        "2",
+        "--save_interval",
+        "1",
+        "--batch_size",
+        "16",
+        "--check_untrained_accuracy",
+        "false",
+        "--dataset~APPLY~2",
+        "{num_classes: 16, images_per_class: 8}",
+        "--split_manager~APPLY~2",
+        "{num_training_partitions: 2, num_training_sets: 2}",
+        "--loss_funcs~APPLY~3",
+        "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
+        "--bayes_opt_iters",
+        "4",
+        "--sobol_trials",
+        "2",
+        "--reproductions",
+        str(reproductions),
     ]
 
 
@@ -56,8 +79,13 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path, caps
 
     env = dict(os.environ, TQDM_DISABLE="1", PYTHONPATH=str(REPO))
     log = open(tmp_path / "first_run.log", "w")
-    process = subprocess.Popen([sys.executable, str(REPO / "run.py"), *argv], cwd=tmp_path, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "run.py"), *argv],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     # kill while the second trial runs: trial 0 has its result, trial 1 its folder
     wait_for(trials / "trial_0000" / "meta" / "trial_result.json", process)
     wait_for(trials / "trial_0001" / "configs" / "trial_parameters.json", process)
@@ -68,8 +96,10 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path, caps
     first_result = (trials / "trial_0000" / "meta" / "trial_result.json").read_text()
     trial_1_parameters = read_json(trials / "trial_0001" / "configs" / "trial_parameters.json")
     assert not (experiment / "meta" / "report.json").exists()
-    stale = [trials / ".ax_state.json.4194399.deadbeef.tmp",  # pid above Linux's largest: a dead writer
-             trials / "trial_0001" / "configs" / ".config_general.yaml.4194399.deadbeef.tmp"]
+    stale = [
+        trials / ".ax_state.json.4194399.deadbeef.tmp",  # pid above Linux's largest: a dead writer
+        trials / "trial_0001" / "configs" / ".config_general.yaml.4194399.deadbeef.tmp",
+    ]
     for path in stale:
         path.write_text("half written")
         os.utime(path, (time.time() - 3600, time.time() - 3600))
@@ -113,14 +143,21 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path, caps
     for mode in ("separated", "concatenated"):
         stat = report["reproductions"]["results"]["test"]["trained"][mode]["mean_average_precision_at_r"]
         assert stat["n"] == 2 and stat["ci_low"] <= stat["mean"] <= stat["ci_high"]
-    runs = [read_json(experiment / "reproductions" / f"reproduction_{i:04d}" / "meta" / "test_result.json")
-            for i in range(2)]
-    separated = [run["results"]["test"]["trained"]["separated"]["mean"]["mean_average_precision_at_r"] for run in runs]
+    runs = [
+        read_json(experiment / "reproductions" / f"reproduction_{i:04d}" / "meta" / "test_result.json")
+        for i in range(2)
+    ]
+    separated = [
+        run["results"]["test"]["trained"]["separated"]["mean"]["mean_average_precision_at_r"] for run in runs
+    ]
     stat = report["reproductions"]["results"]["test"]["trained"]["separated"]["mean_average_precision_at_r"]
     assert stat["mean"] == pytest.approx(sum(separated) / 2)
-    seeds = [load_yaml_file(experiment / "reproductions" / f"reproduction_{i:04d}" / "configs" /
-                            "config_general.yaml")["seed"] for i in range(2)]
+    seeds = [
+        load_yaml_file(
+            experiment / "reproductions" / f"reproduction_{i:04d}" / "configs" / "config_general.yaml"
+        )["seed"]
+        for i in range(2)
+    ]
     assert len(set(seeds)) == 2
     assert (experiment / "meta" / "plots" / "search_trace.png").stat().st_size > 0
     assert "Reproductions of the best trial" in (experiment / "meta" / "report.md").read_text()
-

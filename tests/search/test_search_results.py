@@ -13,12 +13,25 @@ from dmlbench.search.results import TrialRow, aggregate_runs, best_so_far, best_
 
 
 def row(index, mean, status="COMPLETED", **parameters):
-    return TrialRow(index=index, status=status, generation_node="Sobol", parameters=parameters,
-                    folder=f"trials/{numbered('trial', index)}", mean=mean, sem=0.01 if mean is not None else None)
+    return TrialRow(
+        index=index,
+        status=status,
+        generation_node="Sobol",
+        parameters=parameters,
+        folder=f"trials/{numbered('trial', index)}",
+        mean=mean,
+        sem=0.01 if mean is not None else None,
+    )
 
 
 def test_best_trial_is_the_highest_observed_mean_ties_to_the_lowest_index():
-    rows = [row(0, 0.30), row(1, 0.50), row(2, 0.50), row(3, 0.90, status="FAILED"), row(4, None, status="RUNNING")]
+    rows = [
+        row(0, 0.30),
+        row(1, 0.50),
+        row(2, 0.50),
+        row(3, 0.90, status="FAILED"),
+        row(4, None, status="RUNNING"),
+    ]
     assert best_trial(rows).index == 1
     assert best_trial(list(reversed(rows))).index == 1
     assert best_trial([row(0, None, status="ABANDONED")]) is None
@@ -30,9 +43,18 @@ def test_best_so_far_is_a_running_maximum_over_completed_trials():
 
 
 def summary(separated_map, concatenated_map):
-    return {"test": {"trained": {
-        "separated": {"mean": {"mean_average_precision_at_r": separated_map}, "sem": {}, "per_fold": {}},
-        "concatenated": {"mean_average_precision_at_r": concatenated_map}}}}
+    return {
+        "test": {
+            "trained": {
+                "separated": {
+                    "mean": {"mean_average_precision_at_r": separated_map},
+                    "sem": {},
+                    "per_fold": {},
+                },
+                "concatenated": {"mean_average_precision_at_r": concatenated_map},
+            }
+        }
+    }
 
 
 def test_reproduction_intervals_are_student_t_over_reproductions():
@@ -88,8 +110,14 @@ def test_override_flags_reproduce_the_values_on_the_command_line():
 
     from dmlbench.config.overrides import parse_overrides
 
-    flags = override_flags({"loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 0.1 + 0.2, "sampler.m": 4,
-                            "name": "two words", "flag": True})
+    flags = override_flags(
+        {
+            "loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 0.1 + 0.2,
+            "sampler.m": 4,
+            "name": "two words",
+            "flag": True,
+        }
+    )
     parsed = parse_overrides(shlex.split(flags))
     assert parsed["loss_funcs"]["metric_loss"]["MultiSimilarityLoss"]["alpha"] == 0.1 + 0.2
     assert parsed["sampler"]["m"] == 4 and parsed["name"] == "two words" and parsed["flag"] is True

@@ -9,13 +9,22 @@ from dmlbench.search.space import SearchSpace
 
 CONFIG = {
     "config_loss_and_miners": {
-        "loss_funcs": {"metric_loss": {"MultiSimilarityLoss": {
-            "alpha~LOG_BAYESIAN~": [0.01, 100], "beta~BAYESIAN~": [0, 80], "base": 0.5}}},
+        "loss_funcs": {
+            "metric_loss": {
+                "MultiSimilarityLoss": {
+                    "alpha~LOG_BAYESIAN~": [0.01, 100],
+                    "beta~BAYESIAN~": [0, 80],
+                    "base": 0.5,
+                }
+            }
+        },
     },
     "config_general": {"batch_size~INT_BAYESIAN~": [16, 64], "seed": 3},
     "config_models": {"models": {"embedder": {"MLP": {"layer_sizes~CHOICE~": [64, 128]}}}},
-    "config_eval": {"eval_metric_for_best_epoch~CHOICE~": ["precision_at_1", "r_precision"],
-                    "eval_chunk_size~CHOICE~": [256, "auto"]},
+    "config_eval": {
+        "eval_metric_for_best_epoch~CHOICE~": ["precision_at_1", "r_precision"],
+        "eval_chunk_size~CHOICE~": [256, "auto"],
+    },
 }
 
 
@@ -43,10 +52,14 @@ def test_a_choice_of_mixed_types_is_offered_by_position_and_decoded_back():
     space = SearchSpace(CONFIG)
     mixed = by_name(space)["eval_chunk_size"]
     assert (mixed.parameter_type, mixed.values) == ("str", ["0", "1"])
-    values = {"loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 2.5,
-              "loss_funcs.metric_loss.MultiSimilarityLoss.beta": 40.0, "batch_size": 32,
-              "models.embedder.MLP.layer_sizes": 128, "eval_metric_for_best_epoch": "r_precision",
-              "eval_chunk_size": "1"}
+    values = {
+        "loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 2.5,
+        "loss_funcs.metric_loss.MultiSimilarityLoss.beta": 40.0,
+        "batch_size": 32,
+        "models.embedder.MLP.layer_sizes": 128,
+        "eval_metric_for_best_epoch": "r_precision",
+        "eval_chunk_size": "1",
+    }
     decoded = space.decode(values)
     assert decoded["eval_chunk_size"] == "auto"
     assert space.decode({**values, "eval_chunk_size": "0"})["eval_chunk_size"] == 256
@@ -55,13 +68,20 @@ def test_a_choice_of_mixed_types_is_offered_by_position_and_decoded_back():
 
 def test_fill_puts_the_concrete_values_under_the_plain_keys():
     space = SearchSpace(CONFIG)
-    values = {"loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 2.5,
-              "loss_funcs.metric_loss.MultiSimilarityLoss.beta": 40.0, "batch_size": 32,
-              "models.embedder.MLP.layer_sizes": 64, "eval_metric_for_best_epoch": "precision_at_1",
-              "eval_chunk_size": 256}
+    values = {
+        "loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 2.5,
+        "loss_funcs.metric_loss.MultiSimilarityLoss.beta": 40.0,
+        "batch_size": 32,
+        "models.embedder.MLP.layer_sizes": 64,
+        "eval_metric_for_best_epoch": "precision_at_1",
+        "eval_chunk_size": 256,
+    }
     filled = space.fill(values)
     assert filled["config_loss_and_miners"]["loss_funcs"]["metric_loss"]["MultiSimilarityLoss"] == {
-        "alpha": 2.5, "beta": 40.0, "base": 0.5}
+        "alpha": 2.5,
+        "beta": 40.0,
+        "base": 0.5,
+    }
     assert filled["config_general"] == {"batch_size": 32, "seed": 3}
     assert filled["config_models"]["models"]["embedder"]["MLP"] == {"layer_sizes": 64}
     assert "~" not in repr(filled)
@@ -71,10 +91,16 @@ def test_fill_puts_the_concrete_values_under_the_plain_keys():
 def test_fill_rejects_a_value_outside_the_range():
     space = SearchSpace(CONFIG)
     values = {name: None for name in space.names}
-    values.update({"loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 1000.0,
-                   "loss_funcs.metric_loss.MultiSimilarityLoss.beta": 1.0, "batch_size": 16,
-                   "models.embedder.MLP.layer_sizes": 64, "eval_metric_for_best_epoch": "r_precision",
-                   "eval_chunk_size": 256})
+    values.update(
+        {
+            "loss_funcs.metric_loss.MultiSimilarityLoss.alpha": 1000.0,
+            "loss_funcs.metric_loss.MultiSimilarityLoss.beta": 1.0,
+            "batch_size": 16,
+            "models.embedder.MLP.layer_sizes": 64,
+            "eval_metric_for_best_epoch": "r_precision",
+            "eval_chunk_size": 256,
+        }
+    )
     with pytest.raises(ConfigError, match="alpha"):
         space.fill(values)
 

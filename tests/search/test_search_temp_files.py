@@ -27,10 +27,15 @@ def temp_file(folder: Path, name: str, pid: int = DEAD_PID, age_s: float = 3600.
 
 def test_the_driver_removes_its_own_leftovers_not_the_jobs(tmp_path):
     layout = SearchLayout(tmp_path / "search")
-    own = [temp_file(layout.trials_dir, "ax_state.json"), temp_file(layout.meta_dir / "csv", "trials.csv"),
-           temp_file(layout.config_dir, "config_general.yaml")]
-    jobs = [temp_file(layout.trials_dir / "trial_0000" / "meta", "trial_result.json"),
-            temp_file(layout.experiment_dir / "reproductions" / "reproduction_0000" / "meta", "test_result.json")]
+    own = [
+        temp_file(layout.trials_dir, "ax_state.json"),
+        temp_file(layout.meta_dir / "csv", "trials.csv"),
+        temp_file(layout.config_dir, "config_general.yaml"),
+    ]
+    jobs = [
+        temp_file(layout.trials_dir / "trial_0000" / "meta", "trial_result.json"),
+        temp_file(layout.experiment_dir / "reproductions" / "reproduction_0000" / "meta", "test_result.json"),
+    ]
     alive = temp_file(layout.meta_dir, "report.json", pid=os.getpid())
 
     assert sorted(remove_search_temp_files(layout)) == sorted(own)
@@ -44,7 +49,9 @@ def test_a_job_removes_the_old_leftovers_of_its_folder(tmp_path):
     result = {"metric": "mean_average_precision_at_r", "mean": 0.25, "sem": None, "per_fold": {}}
     (folder / "meta" / "trial_result.json").write_text(json.dumps(result))
     old = temp_file(folder / "Test50_50_Partitions4_0" / "checkpoints", "latest.pt")
-    young = temp_file(folder / "meta", "trial_submitit_job.txt", age_s=STALE_TEMP_AGE_S / 4)  # the driver's, maybe
+    young = temp_file(
+        folder / "meta", "trial_submitit_job.txt", age_s=STALE_TEMP_AGE_S / 4
+    )  # the driver's, maybe
     alive = temp_file(folder / "meta", "records.db", pid=os.getpid())
 
     assert run_job("trial", folder, tmp_path)["mean"] == 0.25

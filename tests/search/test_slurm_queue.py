@@ -13,11 +13,13 @@ from dmlbench.search.slurm_queue import GONE, SlurmQueue, query_states
 
 def fake_slurm(squeue: tuple[int, str, str], sacct: tuple[int, str, str] | None = None, calls=None):
     """A runner that answers squeue and sacct with (returncode, stdout, stderr)."""
+
     def run(command):
         if calls is not None:
             calls.append(command)
         returncode, stdout, stderr = squeue if command[0] == "squeue" else sacct
         return subprocess.CompletedProcess(command, returncode, stdout, stderr)
+
     return run
 
 
@@ -26,9 +28,16 @@ NO_ACCOUNTING = (1, "", "Slurm accounting storage is disabled\n")
 
 def test_states_from_squeue_then_sacct_then_gone():
     calls = []
-    run = fake_slurm((0, "12|RUNNING\n13|CANCELLED\n14_2|PENDING\n", ""), (0, "15|CANCELLED by 0\n", ""), calls)
-    assert query_states(["12", "13", "14_2", "15", "16"], run) == \
-        {"12": "RUNNING", "13": "CANCELLED", "14_2": "PENDING", "15": "CANCELLED", "16": GONE}
+    run = fake_slurm(
+        (0, "12|RUNNING\n13|CANCELLED\n14_2|PENDING\n", ""), (0, "15|CANCELLED by 0\n", ""), calls
+    )
+    assert query_states(["12", "13", "14_2", "15", "16"], run) == {
+        "12": "RUNNING",
+        "13": "CANCELLED",
+        "14_2": "PENDING",
+        "15": "CANCELLED",
+        "16": GONE,
+    }
     assert calls[0][:7] == ["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T"]  # finished jobs included
     assert calls[1][-1] == "15,16"  # only the jobs squeue no longer lists go to sacct
 
@@ -36,7 +45,9 @@ def test_states_from_squeue_then_sacct_then_gone():
 def test_without_accounting_a_forgotten_job_is_gone_and_a_failed_squeue_says_nothing():
     forgotten = fake_slurm((1, "", "slurm_load_jobs error: Invalid job id specified\n"), NO_ACCOUNTING)
     assert query_states(["7"], forgotten) == {"7": GONE}
-    down = fake_slurm((1, "", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"))
+    down = fake_slurm(
+        (1, "", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n")
+    )
     assert query_states(["7"], down) is None
 
 
@@ -55,8 +66,9 @@ def test_the_queue_polls_once_per_interval_and_stops_polling_ended_jobs():
 class FakeJob:
     def __init__(self, folder: Path, job_id: str) -> None:
         self.job_id = job_id
-        self.paths = SimpleNamespace(result_pickle=folder / f"{job_id}_0_result.pkl",
-                                     stderr=folder / f"{job_id}_0_log.err")
+        self.paths = SimpleNamespace(
+            result_pickle=folder / f"{job_id}_0_result.pkl", stderr=folder / f"{job_id}_0_log.err"
+        )
 
 
 class FakeExecutor:
@@ -105,7 +117,10 @@ def test_a_cancelled_job_is_not_resubmitted(tmp_path):
     handle, executor, spec = handle_for(tmp_path, {"1": "CANCELLED"})
     (tmp_path / "1_0_log.err").write_text("slurmstepd: *** JOB 1 ON node CANCELLED ***\n")
     assert handle.done() and executor.submitted == ["1"]
-    assert handle.failure() == f"slurm job 1 was cancelled (scancel) without a result; log: {tmp_path / '1_0_log.err'}"
+    assert (
+        handle.failure()
+        == f"slurm job 1 was cancelled (scancel) without a result; log: {tmp_path / '1_0_log.err'}"
+    )
 
 
 def test_a_python_error_is_reported_as_is_and_not_retried(tmp_path):

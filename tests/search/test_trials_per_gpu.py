@@ -33,8 +33,15 @@ def test_capacity_and_gpu_choice(monkeypatch, tmp_path):
 
 
 def args(**kw):
-    base = dict(bayes_opt_iters=2, reproductions=0, sobol_trials=None, trial_executor="local_parallel",
-                max_parallel_trials=None, dataset_root=".", trials_per_gpu=1)
+    base = dict(
+        bayes_opt_iters=2,
+        reproductions=0,
+        sobol_trials=None,
+        trial_executor="local_parallel",
+        max_parallel_trials=None,
+        dataset_root=".",
+        trials_per_gpu=1,
+    )
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -49,6 +56,9 @@ def test_flag_checked_with_its_executor():
 def test_trials_per_gpu_without_a_gpu_says_it_has_no_effect(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert make_executor("local_parallel", {}, None, trials_per_gpu=3).capacity == 2
-    assert "--trials_per_gpu 3 has no effect without a visible GPU; 2 trials run at once" in capsys.readouterr().err
+    assert (
+        "--trials_per_gpu 3 has no effect without a visible GPU; 2 trials run at once"
+        in capsys.readouterr().err
+    )
     make_executor("local_parallel", {}, None, trials_per_gpu=1)
     assert capsys.readouterr().err == ""

@@ -13,7 +13,9 @@ def test_closed_set_hand_worked_example():
     # class 0 = even samples, class 1 = odd samples, 6 each. Per class: test = the 3 samples from
     # position 3; trainval = positions 0, 1, 2, one per fold.
     labels = np.tile([0, 1], 6)
-    schemes = ClosedSetSplitManager(test_size=0.5, test_start_idx=0.5, num_training_partitions=3, num_training_sets=3).split(labels)
+    schemes = ClosedSetSplitManager(
+        test_size=0.5, test_start_idx=0.5, num_training_partitions=3, num_training_sets=3
+    ).split(labels)
     expected_val = [[0, 1], [2, 3], [4, 5]]
     for fold, scheme in enumerate(schemes.values()):
         assert scheme["test"].tolist() == [6, 7, 8, 9, 10, 11]
@@ -57,7 +59,11 @@ def test_predefined_in_shop_query_gallery():
     official = np.array(["query", "train", "gallery", "gallery", "train", "query"])
     scheme = PredefinedSplitManager().split(np.array([5, 1, 5, 6, 2, 6]), official)["PredefinedSplitScheme_0"]
     assert list(scheme) == ["train", "query", "gallery"]
-    assert scheme["query"].tolist() == [0, 5] and scheme["gallery"].tolist() == [2, 3] and scheme["train"].tolist() == [1, 4]
+    assert (
+        scheme["query"].tolist() == [0, 5]
+        and scheme["gallery"].tolist() == [2, 3]
+        and scheme["train"].tolist() == [1, 4]
+    )
 
 
 @pytest.mark.parametrize(

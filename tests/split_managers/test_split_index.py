@@ -24,16 +24,16 @@ def test_index_split_hand_worked_example():
 
 def test_test_start_idx_is_not_mirrored():
     # powerful-benchmarker 0.9 started the block at n - floor(0.25 n) = 75 instead of 25.
-    schemes = IndexSplitManager(test_size=0.5, test_start_idx=0.25, num_training_partitions=2, num_training_sets=1).split(
-        np.zeros(100, dtype=int)
-    )
+    schemes = IndexSplitManager(
+        test_size=0.5, test_start_idx=0.25, num_training_partitions=2, num_training_sets=1
+    ).split(np.zeros(100, dtype=int))
     assert schemes["Test50_25_Partitions2_0"]["test"].tolist() == list(range(25, 75))
 
 
 def test_test_block_wraps_around_the_end():
-    schemes = IndexSplitManager(test_size=0.4, test_start_idx=0.8, num_training_partitions=2, num_training_sets=2).split(
-        np.zeros(10, dtype=int)
-    )
+    schemes = IndexSplitManager(
+        test_size=0.4, test_start_idx=0.8, num_training_partitions=2, num_training_sets=2
+    ).split(np.zeros(10, dtype=int))
     first, second = schemes.values()
     assert first["test"].tolist() == [0, 1, 8, 9]
     assert first["val"].tolist() == [2, 3, 4] and second["val"].tolist() == [5, 6, 7]
@@ -59,7 +59,9 @@ def test_class_disjoint_default_on_cub_validates_consecutive_quarters():
 
 def test_class_disjoint_splits_on_sorted_class_values_not_sample_order():
     labels = np.array([90, 10, 50, 10, 70, 30, 90, 30, 50, 70])
-    schemes = ClassDisjointSplitManager(test_size=0.4, test_start_idx=0.6, num_training_partitions=3, num_training_sets=3).split(labels)
+    schemes = ClassDisjointSplitManager(
+        test_size=0.4, test_start_idx=0.6, num_training_partitions=3, num_training_sets=3
+    ).split(labels)
     # sorted classes 10 30 50 70 90: test = ceil(2) classes from position 3 = {70, 90};
     # trainval order 10 30 50 -> one class per fold.
     for fold, scheme in enumerate(schemes.values()):

@@ -43,6 +43,8 @@ def test_manifest_hash_changes_with_any_sample_and_is_stable():
 
 def test_manifest_types_are_plain_python():
     labels = np.arange(8)
-    manifest = split_manifest(MLRCSplitManager(num_training_partitions=2, num_training_sets=1).split(labels), labels)
+    manifest = split_manifest(
+        MLRCSplitManager(num_training_partitions=2, num_training_sets=1).split(labels), labels
+    )
     entry = manifest["Test50_50_Partitions2_0"]["val"]
     assert type(entry["num_samples"]) is int and all(type(c) is int for c in entry["classes"])

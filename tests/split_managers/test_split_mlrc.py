@@ -21,7 +21,9 @@ def class_range(first: int, last: int) -> list[int]:
     return list(range(first, last + 1))
 
 
-def naive_mlrc(class_set: list[int], test_size: str, start: str, partitions: int) -> tuple[set, list[tuple[set, set]]]:
+def naive_mlrc(
+    class_set: list[int], test_size: str, start: str, partitions: int
+) -> tuple[set, list[tuple[set, set]]]:
     """Class-by-class loop: test = floor(t N) classes from sorted position floor(s N), wrapping;
     trainval = the rest ascending; fold p: val = the floor(M/P) positions just before floor(pM/P)."""
     ordered = sorted(class_set)
@@ -84,9 +86,14 @@ def test_hand_worked_example_other_test_size_and_start():
     # 10 classes, test 0.3 from 0.2: test = {2,3,4}; trainval [0,1,5,6,7,8,9], M=7, 2 val classes,
     # folds start at positions 0, 2, 4.
     labels = np.arange(10)
-    schemes = MLRCSplitManager(test_size=0.3, test_start_idx=0.2, num_training_partitions=3, num_training_sets=3).split(labels)
+    schemes = MLRCSplitManager(
+        test_size=0.3, test_start_idx=0.2, num_training_partitions=3, num_training_sets=3
+    ).split(labels)
     assert list(schemes) == ["Test30_20_Partitions3_0", "Test30_20_Partitions3_1", "Test30_20_Partitions3_2"]
-    got = [(classes_of(labels, s["train"]), classes_of(labels, s["val"]), classes_of(labels, s["test"])) for s in schemes.values()]
+    got = [
+        (classes_of(labels, s["train"]), classes_of(labels, s["val"]), classes_of(labels, s["test"]))
+        for s in schemes.values()
+    ]
     assert got == [
         ([0, 1, 5, 6, 7], [8, 9], [2, 3, 4]),
         ([5, 6, 7, 8, 9], [0, 1], [2, 3, 4]),
@@ -96,8 +103,15 @@ def test_hand_worked_example_other_test_size_and_start():
 
 @pytest.mark.parametrize(
     "num_classes, test_size, start, partitions",
-    [(200, "0.3", "0.5", 4), (200, "0.7", "0.1", 4), (196, "0.25", "0.0", 5), (50, "0.5", "0.75", 3),
-     (37, "0.4", "0.9", 2), (100, "0.29", "0.33", 4), (23, "0.2", "0.95", 6)],
+    [
+        (200, "0.3", "0.5", 4),
+        (200, "0.7", "0.1", 4),
+        (196, "0.25", "0.0", 5),
+        (50, "0.5", "0.75", 3),
+        (37, "0.4", "0.9", 2),
+        (100, "0.29", "0.33", 4),
+        (23, "0.2", "0.95", 6),
+    ],
 )
 def test_matches_naive_reference(num_classes, test_size, start, partitions):
     rng = np.random.default_rng(num_classes)
@@ -118,7 +132,9 @@ def test_trainval_is_exactly_the_non_test_classes_for_any_test_size():
     # powerful-benchmarker 0.9 took the first floor(t N) classes as trainval: wrong unless t = 0.5.
     labels = np.arange(100)
     for test_size in (0.2, 0.35, 0.5, 0.8):
-        scheme = MLRCSplitManager(test_size=test_size).split(labels)[f"Test{round(test_size * 100):02d}_50_Partitions4_0"]
+        scheme = MLRCSplitManager(test_size=test_size).split(labels)[
+            f"Test{round(test_size * 100):02d}_50_Partitions4_0"
+        ]
         test = set(classes_of(labels, scheme["test"]))
         trainval = set(classes_of(labels, scheme["train"])) | set(classes_of(labels, scheme["val"]))
         assert len(test) == round(test_size * 100)
@@ -127,7 +143,9 @@ def test_trainval_is_exactly_the_non_test_classes_for_any_test_size():
 
 def test_decimal_test_size_is_not_lost_to_float_rounding():
     # 0.29 * 100 == 28.999999999999996 in floating point; the split must hold out 29 classes.
-    schemes = MLRCSplitManager(test_size=0.29, num_training_partitions=1, num_training_sets=1).split(np.arange(100))
+    schemes = MLRCSplitManager(test_size=0.29, num_training_partitions=1, num_training_sets=1).split(
+        np.arange(100)
+    )
     assert list(schemes) == ["Test29_50_Partitions1_0"]
     assert len(schemes["Test29_50_Partitions1_0"]["test"]) == 29
 
@@ -155,14 +173,20 @@ def test_swap_from_class_disjoint_keeps_keyword_arguments():
     mlrc = build("split_manager", {"MLRCSplitManager": dict(kwargs)})
     assert isinstance(class_disjoint, ClassDisjointSplitManager) and isinstance(mlrc, MLRCSplitManager)
     labels = np.arange(30)
-    assert list(class_disjoint.split(labels)) == list(mlrc.split(labels)) == ["Test40_20_Partitions3_0", "Test40_20_Partitions3_1"]
+    assert (
+        list(class_disjoint.split(labels))
+        == list(mlrc.split(labels))
+        == ["Test40_20_Partitions3_0", "Test40_20_Partitions3_1"]
+    )
 
 
 def test_splits_by_super_label_with_hierarchy_level():
     classes = np.arange(40)
     super_of_class = classes // 4  # 10 super-classes of 4 classes each
     labels = np.stack([np.repeat(classes, 2), np.repeat(super_of_class, 2)], 1)
-    schemes = MLRCSplitManager(num_training_partitions=5, num_training_sets=5, hierarchy_level=1).split(labels)
+    schemes = MLRCSplitManager(num_training_partitions=5, num_training_sets=5, hierarchy_level=1).split(
+        labels
+    )
     for scheme in schemes.values():
         assert classes_of(labels[:, 1], scheme["test"]) == [5, 6, 7, 8, 9]
         assert len(classes_of(labels[:, 1], scheme["val"])) == 1

@@ -18,11 +18,15 @@ def test_compiled_forward_trains_like_eager(tmp_path):
     eager.train()
     compiled.train()
     for name in ("trunk", "embedder"):
-        for (key, a), b in zip(eager.models[name].state_dict().items(), compiled.models[name].state_dict().values()):
+        for (key, a), b in zip(
+            eager.models[name].state_dict().items(), compiled.models[name].state_dict().values()
+        ):
             assert torch.allclose(a.float(), b.float(), atol=1e-6), (name, key)
     # the compiled modules share their parameters with the saved models
-    assert compiled.models["embedder"].weight is dict(compiled.forward_models["embedder"].named_parameters())[
-        "_orig_mod.weight"]
+    assert (
+        compiled.models["embedder"].weight
+        is dict(compiled.forward_models["embedder"].named_parameters())["_orig_mod.weight"]
+    )
 
 
 @pytest.mark.parametrize("option", [3, "no_such_backend"])

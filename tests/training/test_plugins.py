@@ -27,15 +27,25 @@ LABELS = torch.tensor([0, 0, 1, 1, 2, 2])
 
 
 def settings(**overrides):
-    values = dict(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=10,
-                  device=torch.device("cpu"), seed=0)
+    values = dict(
+        num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=10, device=torch.device("cpu"), seed=0
+    )
     values.update(overrides)
     return TrainerSettings(**values)
 
 
 def step_trainer(tmp_path, losses, plugins, miners=None):
-    return Trainer({}, losses, miners or {}, plugins, {}, lambda epoch: None, lambda models, epoch: {},
-                   settings(), tmp_path / "checkpoints")
+    return Trainer(
+        {},
+        losses,
+        miners or {},
+        plugins,
+        {},
+        lambda epoch: None,
+        lambda models, epoch: {},
+        settings(),
+        tmp_path / "checkpoints",
+    )
 
 
 def embeddings(seed=0, n=6, dim=3):
@@ -99,13 +109,21 @@ def test_call_order_samples_before_views_in_config_order(tmp_path):
     log = []
     plugins = [Recorder("A", log), Doubler(), Recorder("B", log)]
     trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss(), "no_distance": nn.MSELoss()}, plugins)
-    assert log == [("A", "wrap_distance", "metric_loss"), ("B", "wrap_distance", "metric_loss"),
-                   ("A", "setup"), ("B", "setup")]
+    assert log == [
+        ("A", "wrap_distance", "metric_loss"),
+        ("B", "wrap_distance", "metric_loss"),
+        ("A", "setup"),
+        ("B", "setup"),
+    ]
     log.clear()
     trainer.losses.pop("no_distance")
     trainer.compute_losses(LossInputs(embeddings=embeddings(), labels=LABELS))
-    assert log == [("A", "loss_inputs", 6, True), ("B", "loss_inputs", 12, True),
-                   ("A", "make_views", 12), ("B", "make_views", 12)]
+    assert log == [
+        ("A", "loss_inputs", 6, True),
+        ("B", "loss_inputs", 12, True),
+        ("A", "make_views", 12),
+        ("B", "make_views", 12),
+    ]
 
 
 class Tagged(LpDistance):
@@ -119,9 +137,15 @@ def test_last_plugin_wraps_outermost_and_one_view_aggregation_per_loss(tmp_path)
     views = lambda d: MeanOverViews(d, role="metric_loss")  # noqa: E731
     trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss()}, [WrapWith(first), WrapWith(views)])
     outer = trainer.losses["metric_loss"].distance
-    assert isinstance(outer, MeanOverViews) and outer.base.tag == "first" and isinstance(outer.base.base, LpDistance)
+    assert (
+        isinstance(outer, MeanOverViews)
+        and outer.base.tag == "first"
+        and isinstance(outer.base.base, LpDistance)
+    )
     with pytest.raises(ConfigError, match="loss_funcs.metric_loss: two training plugins aggregate"):
-        step_trainer(tmp_path, {"metric_loss": ContrastiveLoss()}, [WrapWith(views), WrapWith(first), WrapWith(views)])
+        step_trainer(
+            tmp_path, {"metric_loss": ContrastiveLoss()}, [WrapWith(views), WrapWith(first), WrapWith(views)]
+        )
 
 
 def test_add_samples_and_with_views_keep_shapes_consistent():
@@ -144,14 +168,20 @@ def test_add_samples_and_with_views_keep_shapes_consistent():
 def test_views_reach_the_loss_and_the_miner_sees_the_last(tmp_path):
     x = embeddings()
     miner = RecordingMiner()
-    trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss(neg_margin=2.0)},
-                           [WrapWith(lambda d: MeanOverViews(d)), ShiftViews()], miners={"m": miner})
+    trainer = step_trainer(
+        tmp_path,
+        {"metric_loss": ContrastiveLoss(neg_margin=2.0)},
+        [WrapWith(lambda d: MeanOverViews(d)), ShiftViews()],
+        miners={"m": miner},
+    )
     loss = trainer.compute_losses(LossInputs(embeddings=x, labels=LABELS))["metric_loss"]
     assert torch.equal(miner.seen, x + 1.0)
+
     # independent: per-view normalised euclidean distances, averaged over the two views
     def dist(a, b):
         ua, ub = a / a.norm(), b / b.norm()
         return (ua - ub).norm().item()
+
     a1, p, a2, n = miner(x + 1.0, LABELS)
     mean_d = lambda i, j: (dist(x[i], x[j]) + dist(x[i] + 1, x[j] + 1)) / 2  # noqa: E731
     pos = [mean_d(i, j) for i, j in zip(a1.tolist(), p.tolist())]
@@ -163,8 +193,9 @@ def test_views_reach_the_loss_and_the_miner_sees_the_last(tmp_path):
 def test_custom_training_distance(tmp_path):
     x = embeddings(2)
     squared = lambda d: LpDistance(power=2)  # noqa: E731
-    trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss(pos_margin=0.0, neg_margin=10.0)},
-                           [WrapWith(squared)])
+    trainer = step_trainer(
+        tmp_path, {"metric_loss": ContrastiveLoss(pos_margin=0.0, neg_margin=10.0)}, [WrapWith(squared)]
+    )
     loss = trainer.compute_losses(LossInputs(embeddings=x, labels=LABELS))["metric_loss"]
     unit = x / x.norm(dim=1, keepdim=True)
     sq = lambda i, j: float(((unit[i] - unit[j]) ** 2).sum())  # noqa: E731
@@ -187,17 +218,28 @@ def test_multi_view_distance_outside_a_step_and_on_foreign_embeddings():
         MeanOverViews(None)
 
 
-@pytest.mark.parametrize("distance", [
-    LpDistance(), LpDistance(p=1, power=2), LpDistance(normalize_embeddings=False), CosineSimilarity(),
-    DotProductSimilarity(normalize_embeddings=False), SNRDistance(),
-])
+@pytest.mark.parametrize(
+    "distance",
+    [
+        LpDistance(),
+        LpDistance(p=1, power=2),
+        LpDistance(normalize_embeddings=False),
+        CosineSimilarity(),
+        DotProductSimilarity(normalize_embeddings=False),
+        SNRDistance(),
+    ],
+)
 def test_per_view_matrices_equal_the_distance_of_each_view(distance):
     views = torch.randn(5, 7, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     matrices = per_view_matrices(distance, views)
     assert matrices.shape == (5, 7, 7)
     for v in range(5):
         # pytorch-metric-learning normalises with the distance's own p-norm
-        unit = views[v] / views[v].norm(p=distance.p, dim=1, keepdim=True) if distance.normalize_embeddings else views[v]
+        unit = (
+            views[v] / views[v].norm(p=distance.p, dim=1, keepdim=True)
+            if distance.normalize_embeddings
+            else views[v]
+        )
         if isinstance(distance, LpDistance):  # written out: (sum |a - b|^p)^(1/p), to the power
             expected = ((unit[:, None] - unit[None]).abs() ** distance.p).sum(-1) ** (1 / distance.p)
             expected = expected**distance.power
@@ -227,12 +269,15 @@ class Projector(TrainingPlugin):
         return {"projector": self.projector}
 
     def loss_inputs(self, inputs, trainer):
-        return LossInputs(embeddings=self.projector(inputs.embeddings), labels=inputs.labels,
-                          features=inputs.features)
+        return LossInputs(
+            embeddings=self.projector(inputs.embeddings), labels=inputs.labels, features=inputs.features
+        )
 
     def on_epoch_end(self, epoch, trainer):
-        self.snapshots[epoch] = (self.projector.weight.detach().clone(),
-                                 trainer.models["embedder"].weight.detach().clone())
+        self.snapshots[epoch] = (
+            self.projector.weight.detach().clone(),
+            trainer.models["embedder"].weight.detach().clone(),
+        )
 
 
 def test_plugin_module_has_its_own_optimizer_and_warm_up(tmp_path):
@@ -240,26 +285,43 @@ def test_plugin_module_has_its_own_optimizer_and_warm_up(tmp_path):
     data = torch.randn(32, 6)
     labels = torch.arange(32) % 4
     loader = lambda epoch: torch.utils.data.DataLoader(  # noqa: E731
-        torch.utils.data.TensorDataset(data, labels), batch_size=16, shuffle=True,
-        generator=torch.Generator().manual_seed(epoch), drop_last=True)
+        torch.utils.data.TensorDataset(data, labels),
+        batch_size=16,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(epoch),
+        drop_last=True,
+    )
     models = {"trunk": nn.Linear(6, 5), "embedder": nn.Linear(5, 4)}
     plugin = Projector()
     initial = plugin.projector.weight.detach().clone()
-    config = {"optimizers": {"trunk_optimizer": {"SGD": {"lr": 0.1}}, "embedder_optimizer": {"SGD": {"lr": 0.1}},
-                             "projector_optimizer": {"SGD": {"lr": 0.5}}},
-              "frozen_for_epochs": {"projector": 1}}
+    config = {
+        "optimizers": {
+            "trunk_optimizer": {"SGD": {"lr": 0.1}},
+            "embedder_optimizer": {"SGD": {"lr": 0.1}},
+            "projector_optimizer": {"SGD": {"lr": 0.5}},
+        },
+        "frozen_for_epochs": {"projector": 1},
+    }
     parts = build_optimization({**models, **plugin.modules()}, config)
     assert parts["projector"].optimizer.param_groups[0]["lr"] == 0.5
-    trainer = Trainer(models, {"metric_loss": ContrastiveLoss()}, {}, [plugin], parts, loader,
-                      lambda current, epoch: {"mean_average_precision_at_r": float(epoch)},
-                      settings(num_epochs=2, iterations_per_epoch=2), tmp_path / "checkpoints")
+    trainer = Trainer(
+        models,
+        {"metric_loss": ContrastiveLoss()},
+        {},
+        [plugin],
+        parts,
+        loader,
+        lambda current, epoch: {"mean_average_precision_at_r": float(epoch)},
+        settings(num_epochs=2, iterations_per_epoch=2),
+        tmp_path / "checkpoints",
+    )
     embedder_start = models["embedder"].weight.detach().clone()
     trainer.train()
     projector_1, embedder_1 = plugin.snapshots[1]
     projector_2, _ = plugin.snapshots[2]
-    assert torch.equal(projector_1, initial)            # frozen in its warm-up epoch
+    assert torch.equal(projector_1, initial)  # frozen in its warm-up epoch
     assert not torch.equal(embedder_1, embedder_start)  # while the rest trained
-    assert not torch.equal(projector_2, initial)        # then trained
+    assert not torch.equal(projector_2, initial)  # then trained
     assert all(math.isfinite(v) for v in projector_2.flatten().tolist())
 
 
@@ -277,7 +339,7 @@ def test_loss_terms_are_added_with_the_inputs_the_losses_saw(tmp_path):
     losses = trainer.compute_losses(LossInputs(embeddings=x, labels=LABELS))
     assert set(losses) == {"metric_loss", "norm_reg"}
     # independent: Doubler appends a copy, so the term sees 12 rows whose squared norms repeat
-    expected = 0.5 * sum(float((row ** 2).sum()) for row in x) / len(x)
+    expected = 0.5 * sum(float((row**2).sum()) for row in x) / len(x)
     assert losses["norm_reg"].item() == pytest.approx(expected, rel=1e-12)
 
 

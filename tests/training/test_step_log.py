@@ -21,7 +21,9 @@ class Bar:
 
 def test_values_logged_per_step_in_blocks():
     calls, bar = [], Bar()
-    buffer = LossBuffer(lambda group, values, step: calls.append((group, values, step)), bar, epoch=1, every=4)
+    buffer = LossBuffer(
+        lambda group, values, step: calls.append((group, values, step)), bar, epoch=1, every=4
+    )
     values = [(0.5 + i, 0.25 * i) for i in range(6)]
     for step, (a, b) in enumerate(values):
         buffer.add({"metric_loss": torch.tensor(a, requires_grad=True) * 1, "extra": torch.tensor(b)}, step)

@@ -41,21 +41,40 @@ def make_loader_factory(seed: int = 0):
 def make_trainer(tmp_path: Path, scores=None, config_extra=None, **settings_kw) -> Trainer:
     torch.manual_seed(0)
     models = {"trunk": TensorTrunk(), "embedder": nn.Linear(8, 4)}
-    config = {"optimizers": {"trunk_optimizer": {"SGD": {"lr": 0.1}}, "embedder_optimizer": {"SGD": {"lr": 0.1}}}}
+    config = {
+        "optimizers": {"trunk_optimizer": {"SGD": {"lr": 0.1}}, "embedder_optimizer": {"SGD": {"lr": 0.1}}}
+    }
     config.update(config_extra or {})
     parts = build_optimization(models, config)
     calls = []
 
     def validator(current, epoch):
         calls.append(epoch)
-        value = scores[len(calls) - 1] if scores is not None else float(current["embedder"].weight.detach().sum())
+        value = (
+            scores[len(calls) - 1] if scores is not None else float(current["embedder"].weight.detach().sum())
+        )
         return {"mean_average_precision_at_r": value}
 
-    defaults = dict(num_epochs=6, iterations_per_epoch=3, save_interval=1, patience=100,
-                    device=torch.device("cpu"), seed=1)
+    defaults = dict(
+        num_epochs=6,
+        iterations_per_epoch=3,
+        save_interval=1,
+        patience=100,
+        device=torch.device("cpu"),
+        seed=1,
+    )
     defaults.update(settings_kw)
-    trainer = Trainer(models, {"metric_loss": ContrastiveLoss()}, {}, [], parts, make_loader_factory(),
-                      validator, TrainerSettings(**defaults), tmp_path / "checkpoints")
+    trainer = Trainer(
+        models,
+        {"metric_loss": ContrastiveLoss()},
+        {},
+        [],
+        parts,
+        make_loader_factory(),
+        validator,
+        TrainerSettings(**defaults),
+        tmp_path / "checkpoints",
+    )
     trainer.validation_calls = calls
     return trainer
 
@@ -90,7 +109,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     resumed.state.finished = False  # the first run stopped at its own num_epochs
     resumed.train()
     for name in ("trunk", "embedder"):
-        for (key, a), b in zip(straight.models[name].state_dict().items(), resumed.models[name].state_dict().values()):
+        for (key, a), b in zip(
+            straight.models[name].state_dict().items(), resumed.models[name].state_dict().values()
+        ):
             assert torch.equal(a, b), f"{name}.{key} differs after resume"
 
 
@@ -111,7 +132,8 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
     # With SGD lr 0.1 and the gradient norm clipped to 1e-3, one step moves the embedder's
     # parameters by at most 0.1 * 1e-3 in norm.
     trainer = make_trainer(
-        tmp_path, config_extra={"gradient_clippers": {"embedder_grad_clipper": {"max_norm": 1e-3}}},
+        tmp_path,
+        config_extra={"gradient_clippers": {"embedder_grad_clipper": {"max_norm": 1e-3}}},
         iterations_per_epoch=1,
     )
     before = [p.detach().clone() for p in trainer.models["embedder"].parameters()]
@@ -123,8 +145,12 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 
 def test_epoch_scheduler_steps_once_per_epoch(tmp_path):
     trainer = make_trainer(
-        tmp_path, config_extra={"lr_schedulers": {"embedder_scheduler_by_epoch": {"StepLR": {"step_size": 1, "gamma": 0.5}}}},
-        num_epochs=3, iterations_per_epoch=2,
+        tmp_path,
+        config_extra={
+            "lr_schedulers": {"embedder_scheduler_by_epoch": {"StepLR": {"step_size": 1, "gamma": 0.5}}}
+        },
+        num_epochs=3,
+        iterations_per_epoch=2,
     )
     trainer.train()
     assert trainer.parts["embedder"].optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
@@ -143,9 +169,12 @@ def test_epoch_scheduler_counts_frozen_epochs_too(tmp_path):
     # decays after epoch 2 like every other part.
     trainer = make_trainer(
         tmp_path,
-        config_extra={"frozen_for_epochs": {"trunk": 1},
-                      "lr_schedulers": {"trunk_scheduler_by_epoch": {"StepLR": {"step_size": 2, "gamma": 0.1}}}},
-        num_epochs=2, iterations_per_epoch=1,
+        config_extra={
+            "frozen_for_epochs": {"trunk": 1},
+            "lr_schedulers": {"trunk_scheduler_by_epoch": {"StepLR": {"step_size": 2, "gamma": 0.1}}},
+        },
+        num_epochs=2,
+        iterations_per_epoch=1,
     )
     trainer.train()
     assert trainer.parts["trunk"].optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1)

@@ -6,4 +6,10 @@ from dmlbench.data.fast.cache import PreResizedDataset, pre_resized
 from dmlbench.data.fast.loader import PillowBatchLoader, fast_loader_available
 from dmlbench.data.fast.plan import AugmentationPlan
 
-__all__ = ["AugmentationPlan", "PillowBatchLoader", "PreResizedDataset", "fast_loader_available", "pre_resized"]
+__all__ = [
+    "AugmentationPlan",
+    "PillowBatchLoader",
+    "PreResizedDataset",
+    "fast_loader_available",
+    "pre_resized",
+]

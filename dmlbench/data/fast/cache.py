@@ -23,9 +23,9 @@ import hashlib
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image
 from tqdm import tqdm
@@ -80,7 +80,9 @@ def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
             temporary.unlink()
 
 
-def _cache_one(dataset: RetrievalDataset, index: int, folder: Path, short_side: int, quality: int | None) -> str:
+def _cache_one(
+    dataset: RetrievalDataset, index: int, folder: Path, short_side: int, quality: int | None
+) -> str:
     """Make (if missing) the copy of sample ``index``; ``quality`` None stores PNG."""
     digest = _cache_key(dataset, index)
     target = folder / digest[:2] / (f"{digest}.jpg" if quality is not None else f"{digest}.png")
@@ -126,10 +128,16 @@ def pre_resized(
     if not 1 <= quality <= 100:
         raise ValueError(f"pre_resized: quality must be in 1..100, got {quality}")
     jpeg_quality = None if lossless else int(quality)
-    folder = Path(root).expanduser() / (f"short{int(short_side)}_png" if lossless else f"short{int(short_side)}_q{int(quality)}")
+    folder = Path(root).expanduser() / (
+        f"short{int(short_side)}_png" if lossless else f"short{int(short_side)}_q{int(quality)}"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     threads = int(num_threads or min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(threads, thread_name_prefix="dmlbench-cache") as pool:
-        jobs = pool.map(lambda i: _cache_one(dataset, i, folder, int(short_side), jpeg_quality), range(len(dataset)))
-        paths = list(tqdm(jobs, total=len(dataset), desc=f"caching images at {short_side} px", disable=not progress))
+        jobs = pool.map(
+            lambda i: _cache_one(dataset, i, folder, int(short_side), jpeg_quality), range(len(dataset))
+        )
+        paths = list(
+            tqdm(jobs, total=len(dataset), desc=f"caching images at {short_side} px", disable=not progress)
+        )
     return PreResizedDataset(dataset, paths, short_side)

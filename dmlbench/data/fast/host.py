@@ -24,8 +24,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -48,7 +49,9 @@ class HostTask(NamedTuple):
 
 def task_seed(epoch_seed: int, batch: int, part: int) -> int:
     """A 63-bit seed from ``(epoch_seed, batch, part)`` (numpy's SeedSequence hashing)."""
-    state = np.random.SeedSequence([int(epoch_seed) % 2**64, int(batch), int(part)]).generate_state(1, np.uint64)
+    state = np.random.SeedSequence([int(epoch_seed) % 2**64, int(batch), int(part)]).generate_state(
+        1, np.uint64
+    )
     return int(state[0] >> np.uint64(1))
 
 
@@ -85,14 +88,18 @@ def prepare_group(
     """``uint8 [n, h, w, 3]``: images ``indices`` (PIL RGB from ``load_image``) after the plan's
     geometric steps, with parameters drawn from ``torch.Generator().manual_seed(seed)``."""
     images = [load_image(int(i)) for i in indices]
-    params = plan.sample([im.height for im in images], [im.width for im in images], torch.Generator().manual_seed(seed))
+    params = plan.sample(
+        [im.height for im in images], [im.width for im in images], torch.Generator().manual_seed(seed)
+    )
     out_h, out_w = plan.output_size
     pixels = torch.empty((len(images), out_h, out_w, 3), dtype=torch.uint8)
     array = pixels.numpy()
     for position, image in enumerate(images):
         result = apply_steps(image, image_steps(params, position), resize_within_crop)
         if result.size != (out_w, out_h):  # the plan guarantees a fixed size; this would be a bug
-            raise RuntimeError(f"fast data path: an augmented image is {result.size}, expected {(out_w, out_h)}")
+            raise RuntimeError(
+                f"fast data path: an augmented image is {result.size}, expected {(out_w, out_h)}"
+            )
         array[position] = np.asarray(result)
     return pixels
 
@@ -100,13 +107,17 @@ def prepare_group(
 class HostTaskDataset(torch.utils.data.Dataset):
     """What a worker process runs: ``dataset[task] = (task, prepare_group(...))``."""
 
-    def __init__(self, load_image: Callable[[int], Any], plan: AugmentationPlan, resize_within_crop: bool) -> None:
+    def __init__(
+        self, load_image: Callable[[int], Any], plan: AugmentationPlan, resize_within_crop: bool
+    ) -> None:
         self.load_image = load_image
         self.plan = plan
         self.resize_within_crop = resize_within_crop
 
     def __getitem__(self, task: HostTask) -> tuple[HostTask, Tensor]:  # type: ignore[override]
-        return task, prepare_group(self.load_image, self.plan, task.indices, task.seed, self.resize_within_crop)
+        return task, prepare_group(
+            self.load_image, self.plan, task.indices, task.seed, self.resize_within_crop
+        )
 
 
 def _as_is(item: Any) -> Any:
@@ -116,7 +127,9 @@ def _as_is(item: Any) -> Any:
 class ProcessProducer:
     """Tasks done by ``workers`` DataLoader worker processes, results in task order."""
 
-    def __init__(self, work: HostTaskDataset, tasks: TaskList, workers: int, tasks_ahead: int, seed: int) -> None:
+    def __init__(
+        self, work: HostTaskDataset, tasks: TaskList, workers: int, tasks_ahead: int, seed: int
+    ) -> None:
         loader = torch.utils.data.DataLoader(
             work,
             batch_size=None,
@@ -172,7 +185,9 @@ class Normaliser:
     """``uint8 [B, h, w, 3]`` -> ``[B, 3, h, w]`` through a :class:`ColorMap`
     (``out_c = pixel_{perm[c]} * mul[c] + add[c]``), its constants kept on the device."""
 
-    def __init__(self, color: ColorMap, device: torch.device, out_dtype: torch.dtype, channels_last: bool) -> None:
+    def __init__(
+        self, color: ColorMap, device: torch.device, out_dtype: torch.dtype, channels_last: bool
+    ) -> None:
         self.perm = list(color.perm) if tuple(color.perm) != (0, 1, 2) else None
         self.mul = torch.tensor(color.mul, dtype=torch.float32).view(1, 3, 1, 1).to(device)
         self.add = torch.tensor(color.add, dtype=torch.float32).view(1, 3, 1, 1).to(device)
@@ -206,7 +221,9 @@ class HostPipeline:
         tasks_per_batch = -(-(loader.batch_size or 1) // loader.images_per_task)
         ahead = (loader.prefetch + 1) * tasks_per_batch
         if loader.decode_workers > 0:
-            self.producer: ProcessProducer | ThreadProducer = ProcessProducer(work, tasks, loader.decode_workers, ahead, seed)
+            self.producer: ProcessProducer | ThreadProducer = ProcessProducer(
+                work, tasks, loader.decode_workers, ahead, seed
+            )
         else:
             self.producer = ThreadProducer(work, tasks, loader.num_threads, ahead)
         self.threads = [threading.Thread(target=self._run, name="dmlbench-fast-stage", daemon=True)]
@@ -230,8 +247,12 @@ class HostPipeline:
                 parts.append((task, pixels))
                 if len(parts) < task.parts:
                     continue
-                if [t.part for t, _ in parts] != list(range(task.parts)) or {t.batch for t, _ in parts} != {task.batch}:
-                    raise RuntimeError("fast data path: tasks arrived out of order")  # a bug, not a user error
+                if [t.part for t, _ in parts] != list(range(task.parts)) or {t.batch for t, _ in parts} != {
+                    task.batch
+                }:
+                    raise RuntimeError(
+                        "fast data path: tasks arrived out of order"
+                    )  # a bug, not a user error
                 images, labels, event = self._stage(parts)
                 parts = []
                 if not self._put(("batch", images, labels, event)):
@@ -251,7 +272,9 @@ class HostPipeline:
         if self.stream is None:
             return self.normalise(torch.cat(pieces)), labels, None
         with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
-            on_device = torch.empty((len(indices), *pieces[0].shape[1:]), dtype=torch.uint8, device=self.device)
+            on_device = torch.empty(
+                (len(indices), *pieces[0].shape[1:]), dtype=torch.uint8, device=self.device
+            )
             start = 0
             for piece in pieces:
                 on_device[start : start + len(piece)].copy_(piece.pin_memory(), non_blocking=True)

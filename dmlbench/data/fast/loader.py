@@ -28,7 +28,8 @@ import queue
 import sys
 import threading
 from collections import Counter
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -109,7 +110,10 @@ class SwitchInterval:
 
 
 def _batches(
-    length: int, batch_size: int | None, sampler: Iterable[int] | None, batch_sampler: Iterable[Sequence[int]] | None,
+    length: int,
+    batch_size: int | None,
+    sampler: Iterable[int] | None,
+    batch_sampler: Iterable[Sequence[int]] | None,
     drop_last: bool,
 ) -> Iterable[Sequence[int]]:
     if batch_sampler is not None:
@@ -176,18 +180,24 @@ class PillowBatchLoader:
             raise ConfigError("fast data path: the dataset has no transform; pass transform=Compose([...])")
         self.plan = AugmentationPlan.from_transform(chosen)
         self.batch_sampler = _batches(len(self.source), batch_size, sampler, batch_sampler, drop_last)
-        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(
+            device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.generator = generator
         self.seed = int(seed)
-        self.decode_workers = default_decode_workers() if decode_workers is None else max(0, int(decode_workers))
+        self.decode_workers = (
+            default_decode_workers() if decode_workers is None else max(0, int(decode_workers))
+        )
         self.resize_within_crop = bool(resize_within_crop)
         if images_per_task < 1:
             raise ConfigError(f"fast data path: images_per_task must be >= 1, got {images_per_task}")
         self.images_per_task = int(images_per_task)
         if switch_interval is not None and switch_interval <= 0:
-            raise ConfigError(f"fast data path: switch_interval must be > 0 seconds or None, got {switch_interval}")
+            raise ConfigError(
+                f"fast data path: switch_interval must be > 0 seconds or None, got {switch_interval}"
+            )
         self.switch_interval = switch_interval
         self.batch_size = int(getattr(self.batch_sampler, "batch_size", None) or batch_size or 1)
         self.num_threads = int(num_threads or min(8, os.cpu_count() or 1))
@@ -232,7 +242,7 @@ class _EpochIterator:
             self.holds_switch_interval = False
             SwitchInterval.release()
 
-    def __iter__(self) -> "_EpochIterator":
+    def __iter__(self) -> _EpochIterator:
         return self
 
     def __next__(self) -> tuple[Tensor, Tensor]:
@@ -283,4 +293,3 @@ def fast_loader_available(dataset: Any, transform: Any = None) -> str | None:
     except ConfigError as error:
         return str(error)
     return None
-

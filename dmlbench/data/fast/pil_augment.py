@@ -25,11 +25,12 @@ by one level with Pillow 13 where the order flips).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image
 
 from dmlbench.data.fast.plan import StepParams
+
 
 def image_steps(params: Sequence[StepParams], index: int) -> list[tuple[str, tuple]]:
     """Image ``index``'s part of a group's parameters: ``("flip", (flag,))`` or
@@ -44,8 +45,12 @@ def image_steps(params: Sequence[StepParams], index: int) -> list[tuple[str, tup
                 (
                     "resample",
                     (
-                        int(rows.offset[index]), int(rows.length[index]), int(rows.out[index]),
-                        int(cols.offset[index]), int(cols.length[index]), int(cols.out[index]),
+                        int(rows.offset[index]),
+                        int(rows.length[index]),
+                        int(rows.out[index]),
+                        int(cols.offset[index]),
+                        int(cols.length[index]),
+                        int(cols.out[index]),
                     ),
                 )
             )
@@ -91,7 +96,9 @@ def resize_then_crop(image: Image.Image, resize: tuple, crop: tuple) -> Image.Im
     return image
 
 
-def apply_steps(image: Image.Image, steps: Sequence[tuple[str, tuple]], resize_within_crop: bool = False) -> Image.Image:
+def apply_steps(
+    image: Image.Image, steps: Sequence[tuple[str, tuple]], resize_within_crop: bool = False
+) -> Image.Image:
     """Run one image's steps (from :func:`image_steps`); ``resize_within_crop``: a whole-image
     resize followed by a crop resizes only the part the crop keeps (:func:`resize_then_crop`)."""
     position = 0

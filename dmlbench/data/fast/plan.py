@@ -11,8 +11,9 @@ per-channel affine map ``out_c = pixel_{perm(c)} * mul_c + add_c`` (ToTensor/ToB
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ from torchvision import transforms as T
 
 from dmlbench.errors import ConfigError
 
-SUPPORTED = "Resize, CenterCrop, RandomCrop, RandomResizedCrop, RandomHorizontalFlip, ToTensor, ToBGR255, Normalize"
+SUPPORTED = (
+    "Resize, CenterCrop, RandomCrop, RandomResizedCrop, RandomHorizontalFlip, ToTensor, ToBGR255, Normalize"
+)
 
 
 class AxisMap(NamedTuple):
@@ -80,7 +83,9 @@ class ResizeStep(Step):
         else:
             short = np.minimum(heights, widths)
             long = np.maximum(heights, widths)
-            new_long = np.floor(self.short * long / short).astype(np.int64)  # torchvision: int(size * long / short)
+            new_long = np.floor(self.short * long / short).astype(
+                np.int64
+            )  # torchvision: int(size * long / short)
             portrait = widths <= heights
             new_w = np.where(portrait, self.short, new_long)
             new_h = np.where(portrait, new_long, self.short)
@@ -116,7 +121,9 @@ class RandomCropStep(Step):
         th, tw = self.size
         if (heights < th).any() or (widths < tw).any():
             b = int(np.flatnonzero((heights < th) | (widths < tw))[0])
-            raise ValueError(f"RandomCrop{self.size} is larger than an image of size {(heights[b], widths[b])}")
+            raise ValueError(
+                f"RandomCrop{self.size} is larger than an image of size {(heights[b], widths[b])}"
+            )
         u = _uniform(generator, 2, len(heights))
         top = np.floor(u[0] * (heights - th + 1)).astype(np.int64)
         left = np.floor(u[1] * (widths - tw + 1)).astype(np.int64)
@@ -222,7 +229,7 @@ class AugmentationPlan:
     output_size: tuple[int, int]
 
     @classmethod
-    def from_transform(cls, transform: Any) -> "AugmentationPlan":
+    def from_transform(cls, transform: Any) -> AugmentationPlan:
         """Read a torchvision ``Compose`` (or list); unsupported steps raise :class:`ConfigError`."""
         steps: list[Step] = []
         perm, mul, add = [0, 1, 2], np.ones(3), np.zeros(3)
@@ -238,11 +245,15 @@ class AugmentationPlan:
                 if t.max_size is not None:
                     raise ConfigError(f"fast data path: {t!r}: max_size is not supported")
                 size = [t.size] if isinstance(t.size, int) else list(t.size)
-                steps.append(ResizeStep(short=int(size[0])) if len(size) == 1 else ResizeStep(fixed=_pair(size)))
+                steps.append(
+                    ResizeStep(short=int(size[0])) if len(size) == 1 else ResizeStep(fixed=_pair(size))
+                )
             elif isinstance(t, T.RandomResizedCrop):
                 _bilinear_only(t)
                 steps.append(
-                    RandomResizedCropStep(_pair(t.size), tuple(map(float, t.scale)), tuple(map(float, t.ratio)))
+                    RandomResizedCropStep(
+                        _pair(t.size), tuple(map(float, t.scale)), tuple(map(float, t.ratio))
+                    )
                 )
             elif isinstance(t, T.CenterCrop):
                 steps.append(CenterCropStep(_pair(t.size)))
@@ -274,7 +285,9 @@ class AugmentationPlan:
                 "fast data path: the transform does not end at a fixed size (add a crop or a Resize to (h, w)); "
                 "images of a batch must have one size"
             )
-        color = ColorMap(tuple(int(p) for p in perm), tuple(float(m) for m in mul), tuple(float(a) for a in add))
+        color = ColorMap(
+            tuple(int(p) for p in perm), tuple(float(m) for m in mul), tuple(float(a) for a in add)
+        )
         return cls(tuple(steps), color, output)
 
     @staticmethod
@@ -287,7 +300,9 @@ class AugmentationPlan:
                 size = step.size
         return size
 
-    def sample(self, heights: Iterable[int], widths: Iterable[int], generator: torch.Generator) -> list[StepParams]:
+    def sample(
+        self, heights: Iterable[int], widths: Iterable[int], generator: torch.Generator
+    ) -> list[StepParams]:
         """Draw every step's parameters for images of these sizes (the batch's randomness)."""
         h = np.asarray(list(heights), dtype=np.int64)
         w = np.asarray(list(widths), dtype=np.int64)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,9 @@ from dmlbench.plugins.avsl.modules import AVSLEmbedder, split_output
 from dmlbench.plugins.avsl.plugin import AVSLSimilarity
 
 
-def load(experiment_dir: Path, dataset_root: Path, fold_index: int) -> tuple[Any, Any, dict, AVSLSimilarity, Any]:
+def load(
+    experiment_dir: Path, dataset_root: Path, fold_index: int
+) -> tuple[Any, Any, dict, AVSLSimilarity, Any]:
     """The experiment, the fold, its best models, the AVSL similarity with its trained state, and
     ``embed(trunk, embedder, dataset, desc) -> (rows, labels)``."""
     from dmlbench.cli import load_saved_configs
@@ -51,7 +54,9 @@ def load(experiment_dir: Path, dataset_root: Path, fold_index: int) -> tuple[Any
         similarity = experiment.eval_similarity(fold, models, saved)
         embed = experiment.embed
     if not isinstance(similarity, AVSLSimilarity) or not isinstance(models["embedder"], AVSLEmbedder):
-        raise ConfigError(f"{experiment_dir} is not an AVSL experiment (training_plugins: AVSL, embedder AVSLEmbedder)")
+        raise ConfigError(
+            f"{experiment_dir} is not an AVSL experiment (training_plugins: AVSL, embedder AVSLEmbedder)"
+        )
     return experiment, fold, models, similarity, embed
 
 
@@ -66,8 +71,16 @@ def display_image(tensor: torch.Tensor, normalization: dict[str, Any]) -> np.nda
     return image.clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def explain(experiment_dir: Path, dataset_root: Path, query: int, fold_index: int = 0, split: str = "test",
-            top: int = 4, dims: int = 2, out: Path | None = None) -> Path:
+def explain(
+    experiment_dir: Path,
+    dataset_root: Path,
+    query: int,
+    fold_index: int = 0,
+    split: str = "test",
+    top: int = 4,
+    dims: int = 2,
+    out: Path | None = None,
+) -> Path:
     """Write the explanation PNG of query ``query`` (an index into the split) and return its path."""
     from dmlbench.models.factory import input_normalization
 
@@ -76,11 +89,13 @@ def explain(experiment_dir: Path, dataset_root: Path, query: int, fold_index: in
         raise ConfigError(f"--split {split}: {fold.scheme} has splits {', '.join(fold.indices)}")
     subset = experiment.subset_of(fold.indices[split], models["trunk"])
     if not 0 <= query < len(subset):
-        raise ConfigError(f"--query {query}: the {split} split has {len(subset)} images (0..{len(subset) - 1})")
+        raise ConfigError(
+            f"--query {query}: the {split} split has {len(subset)} images (0..{len(subset) - 1})"
+        )
     rows, labels = embed(models["trunk"], models["embedder"], subset, f"{fold.scheme} {split}")
     device = experiment.device
     with torch.no_grad():
-        scores = similarity(rows[query:query + 1].to(device), rows.to(device))[0].cpu()
+        scores = similarity(rows[query : query + 1].to(device), rows.to(device))[0].cpu()
     scores[query] = -float("inf")
     neighbours = torch.argsort(scores, descending=True, stable=True)[:top].tolist()
 
@@ -93,21 +108,39 @@ def explain(experiment_dir: Path, dataset_root: Path, query: int, fold_index: in
     levels, dim = embedder.num_levels, embedder.dim
     e, c = split_output(rows[indices].to(device), levels, dim)
     links, a, b = similarity.tensors_on(device)
-    contributions = AF.pair_attribution([t[:1].expand(top, -1) for t in e], [t[1:] for t in e],
-                                        [t[:1].expand(top, -1) for t in c], [t[1:] for t in c],
-                                        links, a, b, similarity.gamma, similarity.p).cpu()
+    contributions = AF.pair_attribution(
+        [t[:1].expand(top, -1) for t in e],
+        [t[1:] for t in e],
+        [t[:1].expand(top, -1) for t in c],
+        [t[1:] for t in c],
+        links,
+        a,
+        b,
+        similarity.gamma,
+        similarity.p,
+    ).cpu()
     normalization = input_normalization(trunk)
     pictures = [display_image(image, normalization) for image in images]
     out = out or experiment_dir / "meta" / f"explain_{split}_query{query}.png"
-    draw(out, pictures, maps, contributions, [int(labels[i]) for i in indices], -scores[neighbours], dims,
-         title=f"{experiment_dir.name} {fold.scheme} {split}: query {query}")
+    draw(
+        out,
+        pictures,
+        maps,
+        contributions,
+        [int(labels[i]) for i in indices],
+        -scores[neighbours],
+        dims,
+        title=f"{experiment_dir.name} {fold.scheme} {split}: query {query}",
+    )
     return out
 
 
 def overlay(axis: Any, picture: np.ndarray, heat: torch.Tensor, caption: str, colour: str) -> None:
     """``picture`` with ``heat`` [h, w] upsampled, min-max scaled and drawn over it."""
     height, width = picture.shape[:2]
-    heat = F.interpolate(heat[None, None].float(), size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    heat = F.interpolate(
+        heat[None, None].float(), size=(height, width), mode="bilinear", align_corners=False
+    )[0, 0]
     heat = (heat - heat.min()) / (heat.max() - heat.min() + 1e-12)
     axis.imshow(picture)
     axis.imshow(heat.numpy(), cmap="jet", alpha=0.45)
@@ -116,8 +149,16 @@ def overlay(axis: Any, picture: np.ndarray, heat: torch.Tensor, caption: str, co
     axis.set_yticks([])
 
 
-def draw(out: Path, pictures: list[np.ndarray], maps: list[torch.Tensor], contributions: torch.Tensor,
-         labels: list[int], distances: torch.Tensor, dims: int, title: str) -> None:
+def draw(
+    out: Path,
+    pictures: list[np.ndarray],
+    maps: list[torch.Tensor],
+    contributions: torch.Tensor,
+    labels: list[int],
+    distances: torch.Tensor,
+    dims: int,
+    title: str,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,8 +171,15 @@ def draw(out: Path, pictures: list[np.ndarray], maps: list[torch.Tensor], contri
         total = float(contributions[row].sum())
         same = labels[row + 1] == labels[0]
         colour = "green" if same else "red"
-        for column, picture, caption, edge in ((0, pictures[0], f"query, class {labels[0]}", "black"), (
-                1, pictures[row + 1], f"#{row + 1} class {labels[row + 1]}\nD = {float(distances[row]):.3f}", colour)):
+        for column, picture, caption, edge in (
+            (0, pictures[0], f"query, class {labels[0]}", "black"),
+            (
+                1,
+                pictures[row + 1],
+                f"#{row + 1} class {labels[row + 1]}\nD = {float(distances[row]):.3f}",
+                colour,
+            ),
+        ):
             axes[row, column].imshow(picture)
             axes[row, column].set_title(caption, fontsize=7, color=edge)
             axes[row, column].set_xticks([])
@@ -144,17 +192,27 @@ def draw(out: Path, pictures: list[np.ndarray], maps: list[torch.Tensor], contri
             level, k = divmod(position, dim)
             share = 100 * float(flat[position]) / max(total, 1e-12)
             caption = f"L{level + 1} dim {k}: {share:.0f}% of D"
-            overlay(axes[row, 2 + 2 * slot], pictures[0], maps[level][0, k].cpu(), "query " + caption, "black")
-            overlay(axes[row, 3 + 2 * slot], pictures[row + 1], maps[level][row + 1, k].cpu(), f"#{row + 1} " + caption,
-                    "black")
+            overlay(
+                axes[row, 2 + 2 * slot], pictures[0], maps[level][0, k].cpu(), "query " + caption, "black"
+            )
+            overlay(
+                axes[row, 3 + 2 * slot],
+                pictures[row + 1],
+                maps[level][row + 1, k].cpu(),
+                f"#{row + 1} " + caption,
+                "black",
+            )
         per_level = contributions[row].sum(dim=1) / max(total, 1e-12)
         bars = axes[row, -1]
         bars.barh([f"L{l + 1}" for l in range(levels)], (100 * per_level).tolist(), color="tab:blue")
         bars.set_xlim(0, 100)
         bars.set_title("share of D per level (%)", fontsize=7)
         bars.tick_params(labelsize=7)
-    figure.suptitle(f"{title}: nearest by D (green: same class); per pair the (level, dimension) terms "
-                    "contributing most to D, their activation maps overlaid", fontsize=9)
+    figure.suptitle(
+        f"{title}: nearest by D (green: same class); per pair the (level, dimension) terms "
+        "contributing most to D, their activation maps overlaid",
+        fontsize=9,
+    )
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)
@@ -162,7 +220,9 @@ def draw(out: Path, pictures: list[np.ndarray], maps: list[torch.Tensor], contri
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dmlbench.plugins.avsl.explain", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dmlbench.plugins.avsl.explain", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--experiment_name", required=True)
     parser.add_argument("--root_experiment_folder", default="logs")
     parser.add_argument("--dataset_root", default="datasets")
@@ -170,8 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fold", type=int, default=0, help="which fold's best model (0-based)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--top", type=int, default=4, help="retrieved images shown")
-    parser.add_argument("--dims", type=int, default=2, help="(level, dimension) pairs shown per retrieved image")
-    parser.add_argument("--out", type=Path, default=None, help="PNG path (default: <experiment>/meta/explain_...)")
+    parser.add_argument(
+        "--dims", type=int, default=2, help="(level, dimension) pairs shown per retrieved image"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="PNG path (default: <experiment>/meta/explain_...)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.top < 1 or args.dims < 1:
@@ -179,8 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         experiment_dir = Path(args.root_experiment_folder) / args.experiment_name
         if not (experiment_dir / "configs").is_dir():
             raise ConfigError(f"{experiment_dir} is not an experiment folder (no configs/)")
-        out = explain(experiment_dir, Path(args.dataset_root), args.query, args.fold, args.split, args.top, args.dims,
-                      args.out)
+        out = explain(
+            experiment_dir,
+            Path(args.dataset_root),
+            args.query,
+            args.fold,
+            args.split,
+            args.top,
+            args.dims,
+            args.out,
+        )
     except DMLBenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

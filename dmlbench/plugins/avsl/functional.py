@@ -118,13 +118,16 @@ def avsl_distances(
         if propagated is None:
             propagated = delta.detach()
             continue
-        gate = certainty_gate(certainties_first[level], certainties_second[level], a[level - 1], b[level - 1], gamma)
+        gate = certainty_gate(
+            certainties_first[level], certainties_second[level], a[level - 1], b[level - 1], gamma
+        )
         propagated = gate * delta.detach() + (1.0 - gate) * (propagated @ links[level - 1])
     return propagated.sum(dim=-1), level_distances
 
 
-def _final_distance_no_grad(embeddings_first, embeddings_second, certainties_first, certainties_second, links, a, b,
-                            gamma, p) -> Tensor:
+def _final_distance_no_grad(
+    embeddings_first, embeddings_second, certainties_first, certainties_second, links, a, b, gamma, p
+) -> Tensor:
     """D of :func:`avsl_distances` without autograd, with in-place updates (4 [q, r, E] temporaries)."""
     propagated: Tensor | None = None
     for level, (first, second) in enumerate(zip(embeddings_first, embeddings_second)):
@@ -162,15 +165,26 @@ def avsl_final_distance_chunked(
         for start in range(0, num_queries, rows):
             part = slice(start, min(start + rows, num_queries))
             out[part] = _final_distance_no_grad(
-                [e[part] for e in embeddings_first], embeddings_second,
-                [c[part] for c in certainties_first], certainties_second, links, a, b, gamma, p,
+                [e[part] for e in embeddings_first],
+                embeddings_second,
+                [c[part] for c in certainties_first],
+                certainties_second,
+                links,
+                a,
+                b,
+                gamma,
+                p,
             )
     return out
 
 
 def proxy_anchor_distance_loss(
-    distances: Tensor, row_labels: Tensor, col_labels: Tensor, alpha: float = 16.0,
-    pos_margin: float = 1.8, neg_margin: float = 2.2,
+    distances: Tensor,
+    row_labels: Tensor,
+    col_labels: Tensor,
+    alpha: float = 16.0,
+    pos_margin: float = 1.8,
+    neg_margin: float = 2.2,
 ) -> Tensor:
     """Proxy-Anchor on distances: samples are rows, proxies columns of ``distances`` [N, C].
 
@@ -183,7 +197,9 @@ def proxy_anchor_distance_loss(
     """
     positive = row_labels.unsqueeze(1) == col_labels.unsqueeze(0)
     pos_exp = torch.where(positive, torch.exp(alpha * (distances - pos_margin)), torch.zeros_like(distances))
-    neg_exp = torch.where(~positive, torch.exp(-alpha * (distances - neg_margin)), torch.zeros_like(distances))
+    neg_exp = torch.where(
+        ~positive, torch.exp(-alpha * (distances - neg_margin)), torch.zeros_like(distances)
+    )
     pos_term = torch.log1p(pos_exp.sum(dim=0))
     neg_term = torch.log1p(neg_exp.sum(dim=0))
     with_positives = positive.any(dim=0)
@@ -209,8 +225,10 @@ def pair_attribution(
     ``v^{l-1} = W^l ((1 - P^l) * v^l)`` and ``P^1 = 1``: entry [i, l, k] is
     ``v^l_k P^l_k delta^l_k`` of pair (first[i], second[i]).
     """
-    deltas = [(F.normalize(x, p=p, dim=-1) - F.normalize(y, p=p, dim=-1)).abs().pow(p)
-              for x, y in zip(embeddings_first, embeddings_second)]
+    deltas = [
+        (F.normalize(x, p=p, dim=-1) - F.normalize(y, p=p, dim=-1)).abs().pow(p)
+        for x, y in zip(embeddings_first, embeddings_second)
+    ]
     gates = [torch.ones_like(deltas[0])] + [
         torch.sigmoid(gamma * (certainties_first[l] * certainties_second[l] * a[l - 1] + b[l - 1]))
         for l in range(1, len(deltas))

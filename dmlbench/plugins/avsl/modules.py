@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from dmlbench.errors import ConfigError
-from dmlbench.registry import register
 from dmlbench.plugins.avsl import functional as AF
+from dmlbench.registry import register
 
 
 @register("model")
@@ -34,8 +34,10 @@ class AVSLEmbedder(nn.Module):
     def __init__(self, level_channels: list[int], dim: int = 512) -> None:
         super().__init__()
         if not level_channels or any(int(c) < 1 for c in level_channels) or int(dim) < 1:
-            raise ConfigError(f"AVSLEmbedder: need a multi-level trunk (level_channels, got {level_channels!r}) "
-                              f"and dim >= 1 (got {dim!r}); use e.g. trunk: {{MultiLevelTrunk: {{name: resnet50}}}}")
+            raise ConfigError(
+                f"AVSLEmbedder: need a multi-level trunk (level_channels, got {level_channels!r}) "
+                f"and dim >= 1 (got {dim!r}); use e.g. trunk: {{MultiLevelTrunk: {{name: resnet50}}}}"
+            )
         self.level_channels = [int(c) for c in level_channels]
         self.dim = int(dim)
         self.num_levels = len(self.level_channels)
@@ -47,10 +49,15 @@ class AVSLEmbedder(nn.Module):
 
     def _check(self, features: Any) -> None:
         if not isinstance(features, (tuple, list)) or len(features) != self.num_levels:
-            got = (f"{len(features)} maps" if isinstance(features, (tuple, list))
-                   else f"a tensor {tuple(features.shape)}")
-            raise ConfigError(f"AVSLEmbedder expects {self.num_levels} feature maps from a multi-level trunk "
-                              f"(models/multilevel.py), got {got}")
+            got = (
+                f"{len(features)} maps"
+                if isinstance(features, (tuple, list))
+                else f"a tensor {tuple(features.shape)}"
+            )
+            raise ConfigError(
+                f"AVSLEmbedder expects {self.num_levels} feature maps from a multi-level trunk "
+                f"(models/multilevel.py), got {got}"
+            )
 
     def level_embeddings(self, features: list[Tensor]) -> list[Tensor]:
         """``e^l = C_l(GAP + GMP)`` per level, [B, dim] each."""
@@ -77,8 +84,10 @@ class AVSLEmbedder(nn.Module):
 def split_output(output: Tensor, num_levels: int, dim: int) -> tuple[list[Tensor], list[Tensor]]:
     """``[e^1..e^L, c^1..c^L]`` [B, 2 L dim] -> ([e^l], [c^l])."""
     if output.shape[-1] != 2 * num_levels * dim:
-        raise ConfigError(f"AVSL: expected embeddings of width 2 x {num_levels} levels x {dim} = "
-                          f"{2 * num_levels * dim} (AVSLEmbedder), got {output.shape[-1]}")
+        raise ConfigError(
+            f"AVSL: expected embeddings of width 2 x {num_levels} levels x {dim} = "
+            f"{2 * num_levels * dim} (AVSLEmbedder), got {output.shape[-1]}"
+        )
     parts = list(output.split(dim, dim=-1))
     return parts[:num_levels], parts[num_levels:]
 

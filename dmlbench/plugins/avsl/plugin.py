@@ -20,16 +20,17 @@ links (first batch copied), then D and d^l of every (sample, proxy) pair give th
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from dmlbench.errors import ConfigError
-from dmlbench.registry import register
-from dmlbench.training.plugins import LossInputs, TrainingPlugin
 from dmlbench.plugins.avsl import functional as AF
 from dmlbench.plugins.avsl.modules import AVSLCollector, AVSLEmbedder, split_output
+from dmlbench.registry import register
+from dmlbench.training.plugins import LossInputs, TrainingPlugin
 
 
 class AVSLSimilarity:
@@ -37,10 +38,25 @@ class AVSLSimilarity:
     output), computed in query sub-blocks of at most ``max_elements`` numbers per [q, r, dim]
     temporary (knn.Similarity contract: blocks in, [q, r] scores out)."""
 
-    def __init__(self, links: list[Tensor], a: list[Tensor], b: list[Tensor], num_levels: int, dim: int,
-                 gamma: float, p: float, max_elements: int) -> None:
+    def __init__(
+        self,
+        links: list[Tensor],
+        a: list[Tensor],
+        b: list[Tensor],
+        num_levels: int,
+        dim: int,
+        gamma: float,
+        p: float,
+        max_elements: int,
+    ) -> None:
         self.links, self.a, self.b = links, a, b
-        self.num_levels, self.dim, self.gamma, self.p, self.max_elements = num_levels, dim, gamma, p, max_elements
+        self.num_levels, self.dim, self.gamma, self.p, self.max_elements = (
+            num_levels,
+            dim,
+            gamma,
+            p,
+            max_elements,
+        )
 
     def tensors_on(self, device: torch.device) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         return tuple([t.to(device, torch.float32) for t in ts] for ts in (self.links, self.a, self.b))
@@ -49,11 +65,15 @@ class AVSLSimilarity:
         eq, cq = split_output(query_block.float(), self.num_levels, self.dim)
         er, cr = split_output(reference_block.float(), self.num_levels, self.dim)
         links, a, b = self.tensors_on(query_block.device)
-        return -AF.avsl_final_distance_chunked(eq, er, cq, cr, links, a, b, self.gamma, self.p, self.max_elements)
+        return -AF.avsl_final_distance_chunked(
+            eq, er, cq, cr, links, a, b, self.gamma, self.p, self.max_elements
+        )
 
     def paired(self, query_rows: Tensor, reference_rows: Tensor) -> Tensor:
         """``-D`` of row i against row i (for re-ranking), [m]."""
-        scores = [self(query_rows[i:i + 1], reference_rows[i:i + 1])[0, 0] for i in range(len(query_rows))]
+        scores = [
+            self(query_rows[i : i + 1], reference_rows[i : i + 1])[0, 0] for i in range(len(query_rows))
+        ]
         return torch.stack(scores) if scores else query_rows.new_zeros(0)
 
 
@@ -101,20 +121,28 @@ class AVSL(TrainingPlugin):
             raise ConfigError(f"{where}.num_levels: expected >= 1, got {num_levels!r}")
         self.num_levels = int(num_levels)
         if not embedding_size or int(embedding_size) % (2 * self.num_levels):
-            raise ConfigError(f"{where}: the embedder's width {embedding_size!r} is not 2 x num_levels x dim; "
-                              "use the AVSLEmbedder with a multi-level trunk of num_levels levels")
+            raise ConfigError(
+                f"{where}: the embedder's width {embedding_size!r} is not 2 x num_levels x dim; "
+                "use the AVSLEmbedder with a multi-level trunk of num_levels levels"
+            )
         self.dim = int(embedding_size) // (2 * self.num_levels)
         weights = [1.0] * self.num_levels if level_weights is None else [float(w) for w in level_weights]
         if len(weights) != self.num_levels:
-            raise ConfigError(f"{where}.level_weights: expected {self.num_levels} weights, got {level_weights!r}")
+            raise ConfigError(
+                f"{where}.level_weights: expected {self.num_levels} weights, got {level_weights!r}"
+            )
         if int(topk) < 1 or not 0 <= float(momentum) < 1:
             raise ConfigError(f"{where}: need topk >= 1 and 0 <= momentum < 1, got {topk!r} and {momentum!r}")
         self.level_weights, self.final_weight = weights, float(final_weight)
         self.topk, self.gamma, self.p = int(topk), float(gamma), float(p)
         self.level_pa = (float(alpha), float(pos_margin), float(neg_margin))
-        self.final_pa = tuple(float(v if v is not None else d) for v, d in zip(
-            (final_alpha, final_pos_margin, final_neg_margin), self.level_pa))
-        self.batch_proxies_only = int(num_classes) > 1000 if batch_proxies_only is None else bool(batch_proxies_only)
+        self.final_pa = tuple(
+            float(v if v is not None else d)
+            for v, d in zip((final_alpha, final_pos_margin, final_neg_margin), self.level_pa)
+        )
+        self.batch_proxies_only = (
+            int(num_classes) > 1000 if batch_proxies_only is None else bool(batch_proxies_only)
+        )
         self.eval_max_elements = int(eval_max_elements)
         self.collector = AVSLCollector(self.num_levels, self.dim, int(num_classes), float(momentum))
 
@@ -125,8 +153,10 @@ class AVSL(TrainingPlugin):
     def setup(self, trainer: Any) -> None:
         embedder = trainer.models["embedder"]
         if not isinstance(embedder, AVSLEmbedder) or embedder.num_levels != self.num_levels:
-            raise ConfigError("training_plugins.AVSL needs models.embedder AVSLEmbedder with num_levels = "
-                              f"{self.num_levels} levels (got {type(embedder).__name__})")
+            raise ConfigError(
+                "training_plugins.AVSL needs models.embedder AVSLEmbedder with num_levels = "
+                f"{self.num_levels} levels (got {type(embedder).__name__})"
+            )
 
     def loss_terms(self, inputs: LossInputs, trainer: Any) -> dict[str, Tensor]:
         embedder: AVSLEmbedder = trainer.models["embedder"]
@@ -141,13 +171,23 @@ class AVSL(TrainingPlugin):
     def terms(self, embeddings: list[Tensor], certainties: list[Tensor], labels: Tensor) -> dict[str, Tensor]:
         """The weighted loss terms of a batch against the proxies (links as they are now)."""
         collector = self.collector
-        columns = torch.unique(labels) if self.batch_proxies_only else torch.arange(
-            collector.proxies[0].shape[0], device=labels.device)
+        columns = (
+            torch.unique(labels)
+            if self.batch_proxies_only
+            else torch.arange(collector.proxies[0].shape[0], device=labels.device)
+        )
         proxies = [proxy[columns] for proxy in collector.proxies]
         proxy_certainties = [torch.ones_like(proxy) * c.mean() for proxy, c in zip(proxies, certainties)]
         final, levels = AF.avsl_distances(
-            embeddings, proxies, certainties, proxy_certainties, collector.normalized_links(self.topk),
-            list(collector.a), list(collector.b), self.gamma, self.p,
+            embeddings,
+            proxies,
+            certainties,
+            proxy_certainties,
+            collector.normalized_links(self.topk),
+            list(collector.a),
+            list(collector.b),
+            self.gamma,
+            self.p,
         )
         pa = AF.proxy_anchor_distance_loss
         terms = {"avsl_final": self.final_weight * pa(final, labels, columns, *self.final_pa)}
@@ -158,6 +198,12 @@ class AVSL(TrainingPlugin):
     def eval_similarity(self) -> Callable[[Any, Any], Tensor]:
         collector = self.collector
         return AVSLSimilarity(
-            collector.normalized_links(self.topk), [t.detach() for t in collector.a],
-            [t.detach() for t in collector.b], self.num_levels, self.dim, self.gamma, self.p, self.eval_max_elements,
+            collector.normalized_links(self.topk),
+            [t.detach() for t in collector.a],
+            [t.detach() for t in collector.b],
+            self.num_levels,
+            self.dim,
+            self.gamma,
+            self.p,
+            self.eval_max_elements,
         )

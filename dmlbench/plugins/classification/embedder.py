@@ -24,8 +24,9 @@ class NormalizedEmbedder(nn.Module):
     ``input_size`` is filled in by the model factory from the trunk.
     """
 
-    def __init__(self, input_size: int, embedding_size: int | None = None, normalize: bool = True,
-                 eps: float = 1e-5) -> None:
+    def __init__(
+        self, input_size: int, embedding_size: int | None = None, normalize: bool = True, eps: float = 1e-5
+    ) -> None:
         super().__init__()
         input_size = int(input_size)
         if embedding_size is not None and (isinstance(embedding_size, bool) or int(embedding_size) < 1):

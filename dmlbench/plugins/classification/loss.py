@@ -36,6 +36,10 @@ class NormSoftmaxLoss(NormalizedSoftmaxLoss):
     """``NormalizedSoftmaxLoss`` whose class weights W [embedding_size, num_classes] start
     uniform in +-1/sqrt(embedding_size), as in the paper's official code."""
 
-    def __init__(self, num_classes: int, embedding_size: int, temperature: float = 0.05, **kwargs: Any) -> None:
+    def __init__(
+        self, num_classes: int, embedding_size: int, temperature: float = 0.05, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("weight_init_func", functools.partial(uniform_fan_in_, fan_in=embedding_size))
-        super().__init__(num_classes=num_classes, embedding_size=embedding_size, temperature=temperature, **kwargs)
+        super().__init__(
+            num_classes=num_classes, embedding_size=embedding_size, temperature=temperature, **kwargs
+        )

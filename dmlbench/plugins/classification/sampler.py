@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -58,8 +58,13 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
     Randomness comes from torch's global generator (seeded per epoch by the trainer).
     """
 
-    def __init__(self, labels: Sequence[int] | np.ndarray, batch_size: int, images_per_class: int,
-                 length_before_new_iter: int | None = None) -> None:
+    def __init__(
+        self,
+        labels: Sequence[int] | np.ndarray,
+        batch_size: int,
+        images_per_class: int,
+        length_before_new_iter: int | None = None,
+    ) -> None:
         self.labels = np.asarray(labels)
         self.batch_size = int(batch_size)
         self.images_per_class = int(images_per_class)

@@ -59,7 +59,9 @@ def squared_distances(similarity: Tensor) -> Tensor:
     return (2.0 - 2.0 * similarity).clamp(min=0.0)
 
 
-def neighbour_masks(distances: Tensor, k: int, eps: float, slope: float = DEFAULT_STEP_SLOPE) -> tuple[Tensor, Tensor]:
+def neighbour_masks(
+    distances: Tensor, k: int, eps: float, slope: float = DEFAULT_STEP_SLOPE
+) -> tuple[Tensor, Tensor]:
     """``(N, N')``: the soft-gradient k- and (k//2)-neighbourhood masks of each row of ``D``.
 
     ``N_ij = H(d_(k)(i) + eps - D_ij)`` with ``d_(k)(i)`` the k-th smallest of row i;
@@ -68,8 +70,8 @@ def neighbour_masks(distances: Tensor, k: int, eps: float, slope: float = DEFAUL
     size = distances.shape[0]
     if not 2 <= k <= size:
         raise ValueError(f"contextual similarity: k={k} must be between 2 and the batch size {size}")
-    nearest = (-distances).topk(k, dim=1).values          # [B, k], -d_(1) >= ... >= -d_(k)
-    score = eps - distances                               # N = H(score - (-d_(k)))
+    nearest = (-distances).topk(k, dim=1).values  # [B, k], -d_(1) >= ... >= -d_(k)
+    score = eps - distances  # N = H(score - (-d_(k)))
     mask_k = straight_through_step(score, nearest[:, k - 1 : k], slope)
     mask_half = straight_through_step(score, nearest[:, k // 2 - 1 : k // 2], slope)
     return mask_k, mask_half
@@ -88,8 +90,9 @@ def neighbourhood_overlap(mask: Tensor) -> Tensor:
     return 0.5 * ((mask @ mask.T) / inside_count + outside_share) * mask
 
 
-def contextual_similarity(similarity: Tensor, k: int = 4, eps: float = 0.05,
-                          slope: float = DEFAULT_STEP_SLOPE) -> Tensor:
+def contextual_similarity(
+    similarity: Tensor, k: int = 4, eps: float = 0.05, slope: float = DEFAULT_STEP_SLOPE
+) -> Tensor:
     """``Jt``: the symmetric contextual similarity [B, B] of a batch with dot products ``S``.
 
     ``J = (R Wt) / rowsum(R)`` with ``R = N' * N'^T`` (the mutual (k//2)-neighbours, diagonal
@@ -108,8 +111,14 @@ def off_diagonal(size: int, like: Tensor) -> Tensor:
     return 1.0 - torch.eye(size, device=like.device, dtype=like.dtype)
 
 
-def contextual_term(similarity: Tensor, same_label: Tensor, k: int = 4, eps: float = 0.05,
-                    slope: float = DEFAULT_STEP_SLOPE, pair_mask: Tensor | None = None) -> Tensor:
+def contextual_term(
+    similarity: Tensor,
+    same_label: Tensor,
+    k: int = 4,
+    eps: float = 0.05,
+    slope: float = DEFAULT_STEP_SLOPE,
+    pair_mask: Tensor | None = None,
+) -> Tensor:
     """``L_ctx = 1/B^2 sum_{i != j} [W (1 - Jt)^2 + (1 - W) Jt^2]``.
 
     ``pair_mask`` [B, B] (default: all pairs) keeps only some pairs in the sum (e.g. mined
@@ -130,8 +139,14 @@ def _mean_of_active(values: Tensor) -> Tensor:
     return values.sum() / active
 
 
-def contrastive_term(similarity: Tensor, same_label: Tensor, pos_margin: float = 0.75, neg_margin: float = 0.6,
-                     positive_mask: Tensor | None = None, negative_mask: Tensor | None = None) -> Tensor:
+def contrastive_term(
+    similarity: Tensor,
+    same_label: Tensor,
+    pos_margin: float = 0.75,
+    neg_margin: float = 0.6,
+    positive_mask: Tensor | None = None,
+    negative_mask: Tensor | None = None,
+) -> Tensor:
     """``L_con = sum relu(m+ - S) W / #{>0} + sum relu(S - m-) (1 - W) / #{>0}``.
 
     Each half is averaged over its active (non-zero) pairs, and is 0 when none is active. By

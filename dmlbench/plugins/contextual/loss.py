@@ -12,8 +12,8 @@ from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor
 
 from dmlbench.errors import ConfigError
-from dmlbench.registry import register
 from dmlbench.plugins.contextual import functional as CF
+from dmlbench.registry import register
 
 _ROLE = "loss_funcs.<role>.ContextualHybridLoss"
 
@@ -54,10 +54,20 @@ class ContextualHybridLoss(BaseMetricLossFunction):
 
     TERMS = ("contextual", "contrastive", "regularizer")
 
-    def __init__(self, lam: float = 0.4, gamma: float = 0.1, eps: float = 0.05, reg_sim: float = 0.25,
-                 pos_margin: float = 0.75, neg_margin: float = 0.6, k: int = 4, version: str = "256",
-                 weights: dict[str, float] | None = None, step_slope: float = CF.DEFAULT_STEP_SLOPE,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        lam: float = 0.4,
+        gamma: float = 0.1,
+        eps: float = 0.05,
+        reg_sim: float = 0.25,
+        pos_margin: float = 0.75,
+        neg_margin: float = 0.6,
+        k: int = 4,
+        version: str = "256",
+        weights: dict[str, float] | None = None,
+        step_slope: float = CF.DEFAULT_STEP_SLOPE,
+        **kwargs: Any,
+    ) -> None:
         if "distance" in kwargs:
             raise ConfigError(f"{_ROLE}.distance: this loss always uses the cosine similarity of its inputs")
         super().__init__(distance=CosineSimilarity(), **kwargs)
@@ -72,21 +82,31 @@ class ContextualHybridLoss(BaseMetricLossFunction):
         self.version = str(version)
         if weights is not None:
             if not isinstance(weights, dict) or set(weights) - set(self.TERMS):
-                raise ConfigError(f"{_ROLE}.weights: expected a mapping with keys among {', '.join(self.TERMS)}, "
-                                  f"got {weights!r}")
-            self.weights = {term: _number(f"weights.{term}", weights.get(term, 0.0), 0.0) for term in self.TERMS}
+                raise ConfigError(
+                    f"{_ROLE}.weights: expected a mapping with keys among {', '.join(self.TERMS)}, "
+                    f"got {weights!r}"
+                )
+            self.weights = {
+                term: _number(f"weights.{term}", weights.get(term, 0.0), 0.0) for term in self.TERMS
+            }
         else:
             if self.version not in ("256", "224"):
-                raise ConfigError(f"{_ROLE}.version={version!r}: choose '256' (root main.py) or '224' (224x224/)")
-            self.weights = CF.hybrid_weights(self.version, _number("lam", lam, 0.0, 1.0),
-                                             _number("gamma", gamma, 0.0, 1.0))
+                raise ConfigError(
+                    f"{_ROLE}.version={version!r}: choose '256' (root main.py) or '224' (224x224/)"
+                )
+            self.weights = CF.hybrid_weights(
+                self.version, _number("lam", lam, 0.0, 1.0), _number("gamma", gamma, 0.0, 1.0)
+            )
             if self.weights["contrastive"] < 0:
-                raise ConfigError(f"{_ROLE}: lam + gamma = {lam + gamma} > 1 leaves the contrastive term a "
-                                  "negative weight (version '256')")
+                raise ConfigError(
+                    f"{_ROLE}: lam + gamma = {lam + gamma} > 1 leaves the contrastive term a "
+                    "negative weight (version '256')"
+                )
         self.last_terms: dict[str, float] = {}
 
-    def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any, ref_emb: Tensor,
-                     ref_labels: Tensor) -> dict[str, Any]:
+    def compute_loss(
+        self, embeddings: Tensor, labels: Tensor, indices_tuple: Any, ref_emb: Tensor, ref_labels: Tensor
+    ) -> dict[str, Any]:
         if ref_emb is not embeddings:
             raise ValueError("ContextualHybridLoss compares a batch with itself; ref_emb is not supported")
         if labels is None:
@@ -102,11 +122,13 @@ class ContextualHybridLoss(BaseMetricLossFunction):
         terms: dict[str, Tensor] = {}
         if self.weights["contextual"]:
             pair_mask = None if positive_mask is None else (positive_mask + negative_mask).clamp(max=1.0)
-            terms["contextual"] = CF.contextual_term(similarity, same_label, self.k, self.eps, self.step_slope,
-                                                     pair_mask)
+            terms["contextual"] = CF.contextual_term(
+                similarity, same_label, self.k, self.eps, self.step_slope, pair_mask
+            )
         if self.weights["contrastive"]:
-            terms["contrastive"] = CF.contrastive_term(similarity, same_label, self.pos_margin, self.neg_margin,
-                                                       positive_mask, negative_mask)
+            terms["contrastive"] = CF.contrastive_term(
+                similarity, same_label, self.pos_margin, self.neg_margin, positive_mask, negative_mask
+            )
         if self.weights["regularizer"]:
             terms["regularizer"] = CF.similarity_regularizer(similarity, self.reg_sim)
         for name, value in terms.items():

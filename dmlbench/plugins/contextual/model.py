@@ -29,11 +29,20 @@ class ContextualEmbedder(nn.Module):
     ``input_size`` is filled in by the model factory from the trunk.
     """
 
-    def __init__(self, input_size: int, embedding_size: int = 512, layer_norm: bool = True, bias: bool = True,
-                 init: str = "pytorch", normalize: bool = True) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        embedding_size: int = 512,
+        layer_norm: bool = True,
+        bias: bool = True,
+        init: str = "pytorch",
+        normalize: bool = True,
+    ) -> None:
         super().__init__()
         if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 1:
-            raise ConfigError(f"ContextualEmbedder: embedding_size={embedding_size!r} must be a positive integer")
+            raise ConfigError(
+                f"ContextualEmbedder: embedding_size={embedding_size!r} must be a positive integer"
+            )
         if init not in INITS:
             raise ConfigError(f"ContextualEmbedder: init={init!r}; choose one of {', '.join(INITS)}")
         self.standardize = nn.LayerNorm(int(input_size), elementwise_affine=False) if layer_norm else None
@@ -59,12 +68,18 @@ class TrainProjector(TrainingPlugin):
     ``L2norm(P x)`` with ``P`` a bias-free ``Linear(embedding_size, output_size)``; retrieval
     uses ``x``. ``P`` is the trained part ``projector`` (``optimizers.projector_optimizer``)."""
 
-    def __init__(self, embedding_size: int | None = None, output_size: int = 2048, normalize: bool = True) -> None:
+    def __init__(
+        self, embedding_size: int | None = None, output_size: int = 2048, normalize: bool = True
+    ) -> None:
         if embedding_size is None:
-            raise ConfigError("training_plugins.TrainProjector.embedding_size: the embedder's width is unknown; "
-                              "set it (e.g. 512)")
+            raise ConfigError(
+                "training_plugins.TrainProjector.embedding_size: the embedder's width is unknown; "
+                "set it (e.g. 512)"
+            )
         if isinstance(output_size, bool) or not isinstance(output_size, int) or output_size < 1:
-            raise ConfigError(f"training_plugins.TrainProjector.output_size={output_size!r} must be a positive integer")
+            raise ConfigError(
+                f"training_plugins.TrainProjector.output_size={output_size!r} must be a positive integer"
+            )
         self.projector = nn.Linear(int(embedding_size), output_size, bias=False)
         self.normalize = bool(normalize)
 

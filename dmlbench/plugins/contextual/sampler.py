@@ -3,14 +3,15 @@ paper, SOP and iNaturalist; official ``sampling.py``, ``HierarchicalSamplerBalan
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from dmlbench.errors import ConfigError
-from dmlbench.registry import register
 from dmlbench.plugins.classification.sampler import _Deck
+from dmlbench.registry import register
 
 
 def super_labels_of(data_source: Any) -> np.ndarray | None:
@@ -48,25 +49,43 @@ class HierarchicalSampler(torch.utils.data.Sampler[int]):
     Randomness comes from torch's global generator (seeded per epoch by the trainer).
     """
 
-    def __init__(self, labels: Sequence[int] | np.ndarray, batch_size: int, samples_per_class: int = 4,
-                 super_labels: Sequence[int] | np.ndarray | None = None, data_source: Any = None,
-                 length_before_new_iter: int | None = None) -> None:
+    def __init__(
+        self,
+        labels: Sequence[int] | np.ndarray,
+        batch_size: int,
+        samples_per_class: int = 4,
+        super_labels: Sequence[int] | np.ndarray | None = None,
+        data_source: Any = None,
+        length_before_new_iter: int | None = None,
+    ) -> None:
         self.labels = np.asarray(labels)
         self.batch_size = int(batch_size)
         self.samples_per_class = int(samples_per_class)
-        if self.samples_per_class < 1 or self.batch_size < 2 or self.batch_size % (2 * self.samples_per_class):
-            raise ConfigError(f"HierarchicalSampler: batch_size={batch_size} must be a positive multiple of "
-                              f"2 x samples_per_class={samples_per_class} (two halves of whole classes)")
+        if (
+            self.samples_per_class < 1
+            or self.batch_size < 2
+            or self.batch_size % (2 * self.samples_per_class)
+        ):
+            raise ConfigError(
+                f"HierarchicalSampler: batch_size={batch_size} must be a positive multiple of "
+                f"2 x samples_per_class={samples_per_class} (two halves of whole classes)"
+            )
         self.classes_per_half = self.batch_size // 2 // self.samples_per_class
         supers = np.asarray(super_labels) if super_labels is not None else super_labels_of(data_source)
         if supers is None:
-            raise ConfigError("HierarchicalSampler: the training data has no super-labels (SOP, iNaturalist and "
-                              "CSVDataset with a super_label column have them)")
+            raise ConfigError(
+                "HierarchicalSampler: the training data has no super-labels (SOP, iNaturalist and "
+                "CSVDataset with a super_label column have them)"
+            )
         if supers.shape != self.labels.shape:
-            raise ConfigError(f"HierarchicalSampler: {supers.size} super-labels for {self.labels.size} samples")
+            raise ConfigError(
+                f"HierarchicalSampler: {supers.size} super-labels for {self.labels.size} samples"
+            )
         self.super_classes = np.unique(supers)
         if len(self.super_classes) < 2:
-            raise ConfigError("HierarchicalSampler: the training split has a single super-class; a batch needs two")
+            raise ConfigError(
+                "HierarchicalSampler: the training split has a single super-class; a batch needs two"
+            )
         self.classes_of: list[np.ndarray] = []
         for super_class in self.super_classes:
             classes = np.unique(self.labels[supers == super_class])
@@ -86,7 +105,9 @@ class HierarchicalSampler(torch.utils.data.Sampler[int]):
         samples = len(self.labels) if length_before_new_iter is None else int(length_before_new_iter)
         self.num_batches = samples // self.batch_size
         if self.num_batches < 1:
-            raise ConfigError(f"HierarchicalSampler: an epoch of {samples} samples holds no batch of {batch_size}")
+            raise ConfigError(
+                f"HierarchicalSampler: an epoch of {samples} samples holds no batch of {batch_size}"
+            )
 
     def __len__(self) -> int:
         return self.num_batches * self.batch_size

@@ -27,7 +27,9 @@ def top_k_dimensions(values: Tensor, k: int) -> Tensor:
     """Indices [N, k] of the k largest entries of each row of ``values`` [N, D], largest first;
     ties go to the lower dimension index."""
     if not 1 <= k <= values.shape[-1]:
-        raise ValueError(f"top_k_dimensions: k must be between 1 and the dimension {values.shape[-1]}, got {k}")
+        raise ValueError(
+            f"top_k_dimensions: k must be between 1 and the dimension {values.shape[-1]}, got {k}"
+        )
     return torch.sort(values, dim=-1, descending=True, stable=True).indices[..., :k]
 
 
@@ -37,7 +39,7 @@ def update_frequency(frequency: Tensor, embeddings: Tensor, labels: Tensor, k: i
     ``frequency`` [C, D] (any numeric dtype), ``embeddings`` [N, D], ``labels`` [N] in [0, C).
     Returns a new tensor; ``frequency`` is not modified.
     """
-    top = top_k_dimensions(embeddings.detach(), k)                       # [N, k]
+    top = top_k_dimensions(embeddings.detach(), k)  # [N, k]
     rows = labels.to(frequency.device).long().unsqueeze(1).expand_as(top)
     ones = torch.ones(top.shape, dtype=frequency.dtype, device=frequency.device)
     return frequency.index_put((rows, top.to(frequency.device)), ones, accumulate=True)
@@ -47,7 +49,7 @@ def same_class_differences(embeddings: Tensor, labels: Tensor, label: int) -> Te
     """The differences e_a - e_b [M, D] of the samples of class ``label``, ordered by (a, b) in
     batch order, without the zero differences (a sample with itself, or two equal embeddings).
     Computed on detached embeddings: the banks hold constants."""
-    members = embeddings.detach()[labels == label]                       # [m, D]
+    members = embeddings.detach()[labels == label]  # [m, D]
     differences = (members.unsqueeze(1) - members.unsqueeze(0)).reshape(-1, embeddings.shape[1])
     return differences[differences.abs().sum(dim=1) > 0]
 
@@ -88,10 +90,10 @@ def bank_entries(banks: Tensor, filled: Tensor, labels: Tensor, entry_draw: Tens
 
     ``banks`` [C, S, D], ``filled`` [C], ``labels`` [N], ``entry_draw`` [N] in [0, 1)."""
     labels = labels.to(banks.device).long()
-    count = filled.to(banks.device)[labels]                              # [N]
+    count = filled.to(banks.device)[labels]  # [N]
     slot = torch.floor(entry_draw.to(banks.device, torch.float64) * count).long()
     slot = torch.minimum(slot, (count - 1).clamp(min=0))
-    shift = banks[labels, slot]                                          # [N, D]
+    shift = banks[labels, slot]  # [N, D]
     return torch.where((count > 0).unsqueeze(1), shift, torch.zeros_like(shift))
 
 

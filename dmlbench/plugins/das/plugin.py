@@ -31,17 +31,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dmlbench.errors import ConfigError
+from dmlbench.plugins.das.state import DASState
 from dmlbench.registry import register
 from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
 from dmlbench.training.seeding import derive_seed
-from dmlbench.plugins.das.state import DASState
 
 _KEY = "training_plugins.DAS"
 NUM_ORIGINAL = "das_num_original"
 
 
 def _whole(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or int(value) != value
+        or value < minimum
+    ):
         raise ConfigError(f"{_KEY}.{name}: expected a whole number >= {minimum}, got {value!r}")
     return int(value)
 
@@ -90,7 +95,9 @@ class DAS(TrainingPlugin):
         seed: int | None = None,
     ) -> None:
         if num_classes is None:
-            raise ConfigError(f"{_KEY}: num_classes is required (the runner fills it in with the training classes)")
+            raise ConfigError(
+                f"{_KEY}: num_classes is required (the runner fills it in with the training classes)"
+            )
         self.num_classes = _whole("num_classes", num_classes, 1)
         self.dfs_num_scale = _whole("dfs_num_scale", dfs_num_scale, 1)
         if not isinstance(dfs_scale_range, (list, tuple)) or len(dfs_scale_range) != 2:
@@ -104,8 +111,9 @@ class DAS(TrainingPlugin):
         self.num_produce = _whole("num_produce", num_produce, 1)
         self.detach = _flag("detach", detach)
         self.normalize = _flag("normalize", normalize)
-        self.original_loss_weight = None if original_loss_weight is None else _number(
-            "original_loss_weight", original_loss_weight)
+        self.original_loss_weight = (
+            None if original_loss_weight is None else _number("original_loss_weight", original_loss_weight)
+        )
         self.seed = None if seed is None else _whole("seed", seed, 0)
         self.embedding_size = None if embedding_size is None else _whole("embedding_size", embedding_size, 1)
         if self.embedding_size is not None:
@@ -115,8 +123,10 @@ class DAS(TrainingPlugin):
 
     def _check_dimension(self, dim: int) -> None:
         if self.dfs_num_scale > dim:
-            raise ConfigError(f"{_KEY}.dfs_num_scale: K = {self.dfs_num_scale} is larger than the embedding "
-                              f"size {dim}; K dimensions are scaled per anchor, so choose K <= {dim}")
+            raise ConfigError(
+                f"{_KEY}.dfs_num_scale: K = {self.dfs_num_scale} is larger than the embedding "
+                f"size {dim}; K dimensions are scaled per anchor, so choose K <= {dim}"
+            )
 
     @property
     def state(self) -> DASState:
@@ -140,14 +150,26 @@ class DAS(TrainingPlugin):
             self._check_dimension(embeddings.shape[1])
             self.embedding_size = int(embeddings.shape[1])
         if embeddings.shape[1] != self.embedding_size:
-            raise ValueError(f"DAS: expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}")
+            raise ValueError(
+                f"DAS: expected embeddings of size {self.embedding_size}, got {embeddings.shape[1]}"
+            )
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(f"DAS: labels must be training labels 0..{self.num_classes - 1} (one bank per class), "
-                             f"got {int(labels.min())}..{int(labels.max())}")
+            raise ValueError(
+                f"DAS: labels must be training labels 0..{self.num_classes - 1} (one bank per class), "
+                f"got {int(labels.min())}..{int(labels.max())}"
+            )
         base = F.normalize(embeddings, dim=1) if self.normalize else embeddings
         self.state.observe(base, labels, self.dfs_num_scale)
-        copies = self.state.produce(base, labels, self.dfs_num_scale, self.dfs_scale_range, self.mts_scale,
-                                    self.num_produce, self.normalize, self.detach)
+        copies = self.state.produce(
+            base,
+            labels,
+            self.dfs_num_scale,
+            self.dfs_scale_range,
+            self.mts_scale,
+            self.num_produce,
+            self.normalize,
+            self.detach,
+        )
         extended = inputs.add_samples(torch.cat(copies), labels.repeat(self.num_produce))
         return replace(extended, extras={**inputs.extras, NUM_ORIGINAL: len(labels)})
 
@@ -156,15 +178,22 @@ class DAS(TrainingPlugin):
             return {}
         count = inputs.extras[NUM_ORIGINAL]
         views = None if inputs.views is None else inputs.views[:, :count]
-        original = replace(inputs, labels=inputs.labels[:count], views=views, indices_tuple=None,
-                           embeddings=inputs.embeddings[:count] if views is None else views[-1])
+        original = replace(
+            inputs,
+            labels=inputs.labels[:count],
+            views=views,
+            indices_tuple=None,
+            embeddings=inputs.embeddings[:count] if views is None else views[-1],
+        )
         for miner in trainer.miners.values():
             original.indices_tuple = miner(original.embeddings, original.labels)
         weights = trainer.settings.loss_weights
         with bound_loss_inputs(original):
-            total = sum(float(weights.get(role, 1.0)) * loss(original.embeddings, original.labels,
-                                                             original.indices_tuple)
-                        for role, loss in trainer.losses.items())
+            total = sum(
+                float(weights.get(role, 1.0))
+                * loss(original.embeddings, original.labels, original.indices_tuple)
+                for role, loss in trainer.losses.items()
+            )
         return {"das_original": self.original_loss_weight * total}
 
     def state_dict(self) -> dict[str, Any]:

@@ -39,7 +39,7 @@ class DASState:
     def reseed(self, seed: int) -> None:
         self.generator.manual_seed(int(seed))
 
-    def to(self, device: torch.device) -> "DASState":
+    def to(self, device: torch.device) -> DASState:
         """Move the tensors (not the generator, which stays on the CPU) to ``device``."""
         self.frequency = self.frequency.to(device)
         self.banks = self.banks.to(device)
@@ -54,7 +54,10 @@ class DASState:
         for label in torch.unique(labels).tolist():
             differences = das.same_class_differences(embeddings, labels, label)
             bank, pointer, filled = das.push_fifo(
-                self.banks[label], int(self.pointer[label]), int(self.filled[label]), differences.to(self.banks.dtype)
+                self.banks[label],
+                int(self.pointer[label]),
+                int(self.filled[label]),
+                differences.to(self.banks.dtype),
             )
             self.banks[label] = bank
             self.pointer[label] = pointer
@@ -84,7 +87,9 @@ class DASState:
         for _ in range(num_copies):
             scale, entry_draw = self.draw(len(labels), k, scale_range)
             shift = das.bank_entries(self.banks, self.filled, labels, entry_draw)
-            copies.append(das.produce_anchors(embeddings, dimensions, scale, shift, mts_scale, normalize, detach))
+            copies.append(
+                das.produce_anchors(embeddings, dimensions, scale, shift, mts_scale, normalize, detach)
+            )
         return copies
 
     # ------------------------------------------------------------------ checkpoint

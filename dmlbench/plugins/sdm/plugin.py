@@ -36,9 +36,9 @@ import torch
 from torch import Tensor
 
 from dmlbench.errors import ConfigError
+from dmlbench.plugins.sdm.aggregation import SoftWorstCaseDistance
 from dmlbench.registry import register
 from dmlbench.training.plugins import LossInputs, TrainingPlugin
-from dmlbench.plugins.sdm.aggregation import SoftWorstCaseDistance
 
 
 def dropout_views(views: Tensor, masks_per_view: int, p: float) -> Tensor:
@@ -64,22 +64,37 @@ class SDM(TrainingPlugin):
         mine_on: ``clean`` (the last pass's embeddings before dropout; official) or ``last_view``.
     """
 
-    def __init__(self, num_views: int = 64, dropout: float = 0.05, alpha: float = 32.0,
-                 losses: list[str] | None = None, trunk_passes: int = 1, mine_on: str = "clean") -> None:
+    def __init__(
+        self,
+        num_views: int = 64,
+        dropout: float = 0.05,
+        alpha: float = 32.0,
+        losses: list[str] | None = None,
+        trunk_passes: int = 1,
+        mine_on: str = "clean",
+    ) -> None:
         if int(num_views) != num_views or num_views < 1:
-            raise ConfigError(f"training_plugins.SDM.num_views: expected a whole number >= 1, got {num_views!r}")
+            raise ConfigError(
+                f"training_plugins.SDM.num_views: expected a whole number >= 1, got {num_views!r}"
+            )
         if not 0 <= float(dropout) < 1:
             raise ConfigError(f"training_plugins.SDM.dropout: expected 0 <= dropout < 1, got {dropout!r}")
         if float(alpha) < 0:
             raise ConfigError(f"training_plugins.SDM.alpha: expected a temperature >= 0, got {alpha!r}")
         if losses is not None and (isinstance(losses, str) or not isinstance(losses, list)):
-            raise ConfigError(f"training_plugins.SDM.losses: expected a list of loss roles, e.g. [metric_loss], "
-                              f"got {losses!r}")
+            raise ConfigError(
+                f"training_plugins.SDM.losses: expected a list of loss roles, e.g. [metric_loss], "
+                f"got {losses!r}"
+            )
         if int(trunk_passes) != trunk_passes or trunk_passes < 1 or num_views % trunk_passes:
-            raise ConfigError(f"training_plugins.SDM.trunk_passes: expected a whole number >= 1 that divides "
-                              f"num_views ({num_views}), got {trunk_passes!r} (the official code: 64 views, 8 passes)")
+            raise ConfigError(
+                f"training_plugins.SDM.trunk_passes: expected a whole number >= 1 that divides "
+                f"num_views ({num_views}), got {trunk_passes!r} (the official code: 64 views, 8 passes)"
+            )
         if mine_on not in ("clean", "last_view"):
-            raise ConfigError(f"training_plugins.SDM.mine_on: expected clean (official) or last_view, got {mine_on!r}")
+            raise ConfigError(
+                f"training_plugins.SDM.mine_on: expected clean (official) or last_view, got {mine_on!r}"
+            )
         self.num_views = int(num_views)
         self.dropout = float(dropout)
         self.alpha = float(alpha)
@@ -93,7 +108,9 @@ class SDM(TrainingPlugin):
             return distance
         if distance is None:
             if self.losses is not None:
-                raise ConfigError(f"training_plugins.SDM.losses: loss_funcs.{loss_role} has no distance to aggregate")
+                raise ConfigError(
+                    f"training_plugins.SDM.losses: loss_funcs.{loss_role} has no distance to aggregate"
+                )
             return distance
         self.wrapped_roles.append(loss_role)
         return SoftWorstCaseDistance(distance, alpha=self.alpha, role=loss_role)
@@ -102,18 +119,28 @@ class SDM(TrainingPlugin):
         roles = list(getattr(trainer, "losses", {}))
         unknown = [role for role in self.losses or [] if role not in roles]
         if unknown:
-            raise ConfigError(f"training_plugins.SDM.losses: no loss {unknown[0]!r} in loss_funcs "
-                              f"(losses: {', '.join(roles)})")
+            raise ConfigError(
+                f"training_plugins.SDM.losses: no loss {unknown[0]!r} in loss_funcs "
+                f"(losses: {', '.join(roles)})"
+            )
         if not self.wrapped_roles:
-            raise ConfigError("training_plugins.SDM: no loss in loss_funcs has a pytorch-metric-learning distance "
-                              "to aggregate over views; use e.g. MultiSimilarityLoss, ContrastiveLoss, "
-                              "TripletMarginLoss or MarginLoss")
+            raise ConfigError(
+                "training_plugins.SDM: no loss in loss_funcs has a pytorch-metric-learning distance "
+                "to aggregate over views; use e.g. MultiSimilarityLoss, ContrastiveLoss, "
+                "TripletMarginLoss or MarginLoss"
+            )
         trunk = getattr(trainer, "models", {}).get("trunk")
-        if self.trunk_passes == 1 and trunk is not None and any(
-                isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in trunk.modules()):
-            warnings.warn("training_plugins.SDM.trunk_passes: 1 takes every dropout view of one trunk pass although "
-                          "the trunk has dropout: it skips the variation between trunk passes that the official "
-                          "code's 8 passes have (trunk_passes: 8)", stacklevel=2)
+        if (
+            self.trunk_passes == 1
+            and trunk is not None
+            and any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in trunk.modules())
+        ):
+            warnings.warn(
+                "training_plugins.SDM.trunk_passes: 1 takes every dropout view of one trunk pass although "
+                "the trunk has dropout: it skips the variation between trunk passes that the official "
+                "code's 8 passes have (trunk_passes: 8)",
+                stacklevel=2,
+            )
 
     def make_views(self, inputs: LossInputs, trainer: Any) -> LossInputs:
         masks = self.num_views // self.trunk_passes

@@ -100,7 +100,7 @@ def test_the_fast_loader_reads_the_cache(dataset, tmp_path, options):
     cached = pre_resized(dataset, 50, tmp_path / "cache", lossless=True)
     cached.transform = transform
     dataset.transform = transform
-    (reference, _), = torch.utils.data.DataLoader(dataset, batch_size=5)
-    (images, labels), = PillowBatchLoader(cached, batch_size=5, device="cpu", **options)
+    ((reference, _),) = torch.utils.data.DataLoader(dataset, batch_size=5)
+    ((images, labels),) = PillowBatchLoader(cached, batch_size=5, device="cpu", **options)
     assert labels.tolist() == [3, 1, 4, 1, 5]
     assert (images - reference).abs().max() < 1e-6

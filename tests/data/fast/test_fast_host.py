@@ -21,7 +21,13 @@ from dmlbench.errors import DatasetError
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 TRAIN = T.Compose(
-    [T.Resize(56), T.RandomResizedCrop(48, scale=(0.16, 1)), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)]
+    [
+        T.Resize(56),
+        T.RandomResizedCrop(48, scale=(0.16, 1)),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(MEAN, STD),
+    ]
 )
 EVAL = T.Compose([T.Resize(56), T.CenterCrop(48), T.ToTensor(), T.Normalize(MEAN, STD)])
 
@@ -48,7 +54,9 @@ def test_task_seeds_depend_on_epoch_batch_and_part_only():
     assert all(0 <= s < 2**63 for s in seeds)
     tasks = list(TaskList([[4, 5, 6], [1, 2]], images_per_task=2, epoch_seed=9))
     assert [(t.batch, t.part, t.parts, t.indices) for t in tasks] == [
-        (0, 0, 2, (4, 5)), (0, 1, 2, (6,)), (1, 0, 1, (1, 2)),
+        (0, 0, 2, (4, 5)),
+        (0, 1, 2, (6,)),
+        (1, 0, 1, (1, 2)),
     ]
     assert tasks[2].seed == task_seed(9, 1, 0)
 
@@ -57,7 +65,9 @@ def _expected_batch(dataset, indices, seed, plan):
     """The task's images through torchvision's functional ops, with the parameters a generator
     seeded like the task draws, then ToTensor + Normalize."""
     images = [dataset.load_image(i) for i in indices]
-    params = plan.sample([im.height for im in images], [im.width for im in images], torch.Generator().manual_seed(seed))
+    params = plan.sample(
+        [im.height for im in images], [im.width for im in images], torch.Generator().manual_seed(seed)
+    )
     out = []
     for index, image in enumerate(images):
         for step, p in zip(plan.steps, params):
@@ -67,8 +77,12 @@ def _expected_batch(dataset, indices, seed, plan):
                 image = F.resize(image, [int(p.rows.out[index]), int(p.cols.out[index])])
             else:
                 image = F.resized_crop(
-                    image, int(p.rows.offset[index]), int(p.cols.offset[index]), int(p.rows.length[index]),
-                    int(p.cols.length[index]), [int(p.rows.out[index]), int(p.cols.out[index])],
+                    image,
+                    int(p.rows.offset[index]),
+                    int(p.cols.offset[index]),
+                    int(p.rows.length[index]),
+                    int(p.cols.length[index]),
+                    [int(p.rows.out[index]), int(p.cols.out[index])],
                 )
         out.append(F.normalize(F.to_tensor(image), MEAN, STD))
     return torch.stack(out)
@@ -78,8 +92,14 @@ def test_train_batches_are_torchvisions_pixels_for_each_tasks_parameters(jpeg_pa
     dataset = FileDataset(jpeg_paths, [i % 3 for i in range(len(jpeg_paths))], TRAIN)
     sampler = [12, 0, 5, 7, 3, 9, 1, 11, 2, 4]
     loader = PillowBatchLoader(
-        dataset, batch_size=5, sampler=sampler, device="cpu", seed=21, decode_workers=0,
-        images_per_task=2, resize_within_crop=False,
+        dataset,
+        batch_size=5,
+        sampler=sampler,
+        device="cpu",
+        seed=21,
+        decode_workers=0,
+        images_per_task=2,
+        resize_within_crop=False,
     )
     batches = list(loader)
     plan = AugmentationPlan.from_transform(TRAIN)
@@ -106,7 +126,9 @@ def test_worker_processes_give_the_same_batches_as_threads(jpeg_paths):
 def test_eval_batches_from_worker_processes_equal_the_pil_dataloader(jpeg_paths):
     dataset = FileDataset(jpeg_paths, list(range(len(jpeg_paths))), EVAL)
     reference = list(torch.utils.data.DataLoader(dataset, batch_size=6))
-    fast = list(PillowBatchLoader(dataset, batch_size=6, device="cpu", decode_workers=2, resize_within_crop=False))
+    fast = list(
+        PillowBatchLoader(dataset, batch_size=6, device="cpu", decode_workers=2, resize_within_crop=False)
+    )
     assert len(fast) == len(reference) == 3
     for (ref_images, ref_labels), (images, labels) in zip(reference, fast):
         assert torch.equal(labels, ref_labels)
@@ -116,8 +138,8 @@ def test_eval_batches_from_worker_processes_equal_the_pil_dataloader(jpeg_paths)
 def test_resize_within_crop_moves_almost_no_pixel(jpeg_paths):
     dataset = FileDataset(jpeg_paths, list(range(len(jpeg_paths))), TRAIN)
     options = {"batch_size": 13, "device": "cpu", "seed": 4, "decode_workers": 0}
-    (exact, _), = PillowBatchLoader(dataset, resize_within_crop=False, **options)
-    (within, _), = PillowBatchLoader(dataset, resize_within_crop=True, **options)
+    ((exact, _),) = PillowBatchLoader(dataset, resize_within_crop=False, **options)
+    ((within, _),) = PillowBatchLoader(dataset, resize_within_crop=True, **options)
     levels = ((exact - within) * torch.tensor(STD).view(1, 3, 1, 1) * 255).abs().round()
     # the same filter at the same positions; Pillow's single-precision box and (in newer versions)
     # its choice of pass order move values near a rounding boundary by a level or two. A wrong
@@ -151,8 +173,8 @@ def test_pillow_images_keep_their_mode_conversion(tmp_path):
     path = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (70, 64), (10, 200, 30, 5)).save(path)
     dataset = FileDataset([str(path)], [0], EVAL)
-    (reference, _), = torch.utils.data.DataLoader(dataset, batch_size=1)
-    (images, _), = PillowBatchLoader(dataset, batch_size=1, device="cpu", decode_workers=0)
+    ((reference, _),) = torch.utils.data.DataLoader(dataset, batch_size=1)
+    ((images, _),) = PillowBatchLoader(dataset, batch_size=1, device="cpu", decode_workers=0)
     assert (images - reference).abs().max() < 1e-5
     assert np.isfinite(images.numpy()).all()
 
@@ -173,5 +195,7 @@ def test_normaliser_equals_totensor_then_normalize(channels_last):
         T.Compose([T.CenterCrop(4), T.ToTensor(), ToBGR255(), T.Normalize([104, 117, 128], [1, 1, 1])])
     )
     got = Normaliser(bgr.color, torch.device("cpu"), torch.float32, channels_last)(pixels)
-    expected = pixels.permute(0, 3, 1, 2)[:, [2, 1, 0]].float() - torch.tensor([104.0, 117.0, 128.0]).view(1, 3, 1, 1)
+    expected = pixels.permute(0, 3, 1, 2)[:, [2, 1, 0]].float() - torch.tensor([104.0, 117.0, 128.0]).view(
+        1, 3, 1, 1
+    )
     assert (got - expected).abs().max() < 1e-4

@@ -30,7 +30,13 @@ def eval_transform(size: int = 48) -> T.Compose:
 
 def train_transform(size: int = 48) -> T.Compose:
     return T.Compose(
-        [T.Resize(56), T.RandomResizedCrop(size, scale=(0.16, 1)), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)]
+        [
+            T.Resize(56),
+            T.RandomResizedCrop(size, scale=(0.16, 1)),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(MEAN, STD),
+        ]
     )
 
 
@@ -54,10 +60,12 @@ def test_eval_path_matches_the_pil_dataloader(jpeg_paths, options):
 
 @pytest.mark.parametrize("options", [EXACT_CPU], ids=["cpu"])
 def test_bninception_convention_matches_the_pil_dataloader(jpeg_paths, options):
-    transform = T.Compose([T.Resize(56), T.CenterCrop(48), T.ToTensor(), ToBGR255(), T.Normalize([104, 117, 128], [1, 1, 1])])
+    transform = T.Compose(
+        [T.Resize(56), T.CenterCrop(48), T.ToTensor(), ToBGR255(), T.Normalize([104, 117, 128], [1, 1, 1])]
+    )
     dataset = FileDataset(jpeg_paths[:5], list(range(5)), transform)
-    (ref_images, _), = torch.utils.data.DataLoader(dataset, batch_size=5)
-    (images, _), = PillowBatchLoader(dataset, batch_size=5, device="cpu", **options)
+    ((ref_images, _),) = torch.utils.data.DataLoader(dataset, batch_size=5)
+    ((images, _),) = PillowBatchLoader(dataset, batch_size=5, device="cpu", **options)
     assert (images - ref_images).abs().max() < 1e-4
 
 
@@ -65,7 +73,10 @@ def test_bninception_convention_matches_the_pil_dataloader(jpeg_paths, options):
 def test_train_path_follows_the_sampler_order_and_labels(jpeg_paths, options):
     labels = [i % 5 for i in range(len(jpeg_paths))]
     subset = TransformedSubset(
-        FileDataset(jpeg_paths, labels), np.arange(2, 14), train_transform(), label_map={i: 10 + i for i in range(5)}
+        FileDataset(jpeg_paths, labels),
+        np.arange(2, 14),
+        train_transform(),
+        label_map={i: 10 + i for i in range(5)},
     )
     sampler = torch.utils.data.SubsetRandomSampler(range(12), generator=torch.Generator().manual_seed(7))
     order = list(sampler)  # the same permutation as the next pass, because the generator is re-seeded below
@@ -104,17 +115,19 @@ def test_augmentation_is_seeded_per_epoch(jpeg_paths, options):
 @pytest.mark.parametrize("options", [EXACT_CPU], ids=["cpu"])
 def test_datasets_that_edit_images_in_load_image_are_read_through_it(jpeg_paths, options):
     dataset = CroppingDataset(jpeg_paths[:4], [0, 1, 2, 3], eval_transform(32))
-    (ref_images, _), = torch.utils.data.DataLoader(dataset, batch_size=4)
-    (images, _), = PillowBatchLoader(dataset, batch_size=4, device="cpu", **options)
+    ((ref_images, _),) = torch.utils.data.DataLoader(dataset, batch_size=4)
+    ((images, _),) = PillowBatchLoader(dataset, batch_size=4, device="cpu", **options)
     assert (images - ref_images).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("options", [EXACT_CPU], ids=["cpu"])
 def test_png_and_grayscale_files(tmp_path, options):
-    paths = write_images(tmp_path / "png", [(70, 90)], fmt="PNG") + write_images(tmp_path / "gray", [(80, 60)], mode="L")
+    paths = write_images(tmp_path / "png", [(70, 90)], fmt="PNG") + write_images(
+        tmp_path / "gray", [(80, 60)], mode="L"
+    )
     dataset = FileDataset(paths, [0, 1], eval_transform())
-    (ref_images, _), = torch.utils.data.DataLoader(dataset, batch_size=2)
-    (images, _), = PillowBatchLoader(dataset, batch_size=2, device="cpu", **options)
+    ((ref_images, _),) = torch.utils.data.DataLoader(dataset, batch_size=2)
+    ((images, _),) = PillowBatchLoader(dataset, batch_size=2, device="cpu", **options)
     assert (images - ref_images).abs().max() < 1e-5
 
 
@@ -151,7 +164,9 @@ def test_dropping_an_unfinished_iterator_ends_its_threads(jpeg_paths, options):
 
 
 def test_fast_loader_available_explains_unsupported_transforms(jpeg_paths):
-    dataset = FileDataset(jpeg_paths[:2], [0, 1], T.Compose([T.Resize(56), T.ColorJitter(0.2), T.CenterCrop(8), T.ToTensor()]))
+    dataset = FileDataset(
+        jpeg_paths[:2], [0, 1], T.Compose([T.Resize(56), T.ColorJitter(0.2), T.CenterCrop(8), T.ToTensor()])
+    )
     assert "ColorJitter" in fast_loader_available(dataset)
     assert fast_loader_available(FileDataset(jpeg_paths[:2], [0, 1], eval_transform())) is None
 

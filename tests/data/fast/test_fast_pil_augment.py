@@ -13,7 +13,9 @@ from torchvision.transforms import functional as F
 from dmlbench.data.fast.pil_augment import apply_steps, image_steps
 from dmlbench.data.fast.plan import AugmentationPlan, HorizontalFlipStep, ResizeStep
 
-TRAIN = T.Compose([T.Resize(100), T.RandomResizedCrop(80, scale=(0.16, 1)), T.RandomHorizontalFlip(), T.ToTensor()])
+TRAIN = T.Compose(
+    [T.Resize(100), T.RandomResizedCrop(80, scale=(0.16, 1)), T.RandomHorizontalFlip(), T.ToTensor()]
+)
 EVAL = T.Compose([T.Resize(100), T.CenterCrop(80), T.ToTensor()])
 
 
@@ -23,7 +25,9 @@ def _images(sizes, seed=0):
 
 
 def _draw(plan, images, seed=0):
-    return plan.sample([im.height for im in images], [im.width for im in images], torch.Generator().manual_seed(seed))
+    return plan.sample(
+        [im.height for im in images], [im.width for im in images], torch.Generator().manual_seed(seed)
+    )
 
 
 def _torchvision_chain(image: Image.Image, plan: AugmentationPlan, params, index: int) -> np.ndarray:
@@ -36,7 +40,9 @@ def _torchvision_chain(image: Image.Image, plan: AugmentationPlan, params, index
         else:
             top, left = int(p.rows.offset[index]), int(p.cols.offset[index])
             height, width = int(p.rows.length[index]), int(p.cols.length[index])
-            image = F.resized_crop(image, top, left, height, width, [int(p.rows.out[index]), int(p.cols.out[index])])
+            image = F.resized_crop(
+                image, top, left, height, width, [int(p.rows.out[index]), int(p.cols.out[index])]
+            )
     return np.asarray(image)
 
 
@@ -78,7 +84,9 @@ def test_resize_within_a_centre_crop_is_the_same_filter():
     params = _draw(plan, images)
     for index, image in enumerate(images):
         exact = np.asarray(apply_steps(image, image_steps(params, index))).astype(int)
-        within = np.asarray(apply_steps(image, image_steps(params, index), resize_within_crop=True)).astype(int)
+        within = np.asarray(apply_steps(image, image_steps(params, index), resize_within_crop=True)).astype(
+            int
+        )
         # one Pillow resize read on the crop's box: the same filter, up to Pillow's rounding
         assert np.abs(exact - within).max() <= 2
         assert np.abs(exact - within).mean() < 0.5

@@ -22,7 +22,12 @@ from dmlbench.data.transforms import ToBGR255
 from dmlbench.errors import ConfigError
 
 MLRC_TRAIN = T.Compose(
-    [T.Resize(256), T.RandomResizedCrop(227, scale=(0.16, 1), ratio=(0.75, 1.33)), T.RandomHorizontalFlip(), T.ToTensor()]
+    [
+        T.Resize(256),
+        T.RandomResizedCrop(227, scale=(0.16, 1), ratio=(0.75, 1.33)),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+    ]
 )
 
 
@@ -44,7 +49,12 @@ def test_reads_the_mlrc_pipelines():
         (T.Compose([T.Resize(64), T.ColorJitter(0.1), T.CenterCrop(32), T.ToTensor()]), "ColorJitter"),
         (T.Compose([T.Resize(64), T.ToTensor()]), "fixed size"),
         (T.Compose([T.Resize(64), T.CenterCrop(32)]), "ToTensor"),
-        (T.Compose([T.Resize(64, interpolation=T.InterpolationMode.NEAREST), T.CenterCrop(8), T.ToTensor()]), "bilinear"),
+        (
+            T.Compose(
+                [T.Resize(64, interpolation=T.InterpolationMode.NEAREST), T.CenterCrop(8), T.ToTensor()]
+            ),
+            "bilinear",
+        ),
         (T.Compose([T.RandomCrop(32, padding=4), T.ToTensor()]), "padding"),
         (T.Compose([T.ToTensor(), T.CenterCrop(32)]), "after ToTensor"),
     ],
@@ -110,5 +120,7 @@ def test_random_resized_crop_falls_back_to_torchvision_central_crop():
 
 
 def test_horizontal_flip_probability():
-    flips = HorizontalFlipStep(0.3).sample(np.ones(4000, dtype=np.int64), np.ones(4000, dtype=np.int64), torch.Generator())
+    flips = HorizontalFlipStep(0.3).sample(
+        np.ones(4000, dtype=np.int64), np.ones(4000, dtype=np.int64), torch.Generator()
+    )
     assert math.isclose(flips.flip.mean(), 0.3, abs_tol=0.03)

@@ -37,8 +37,12 @@ def naive_link(low: Tensor, high: Tensor) -> Tensor:
     for i in range(batch):
         lows = []
         for m in range(low_channels):
-            pooled = [sum(float(low[i, m, y * fh + dy, x * fw + dx]) for dy in range(fh) for dx in range(fw))
-                      / (fh * fw) for y in range(high_h) for x in range(high_w)]
+            pooled = [
+                sum(float(low[i, m, y * fh + dy, x * fw + dx]) for dy in range(fh) for dx in range(fw))
+                / (fh * fw)
+                for y in range(high_h)
+                for x in range(high_w)
+            ]
             norm = math.sqrt(sum(v * v for v in pooled))
             lows.append([v / norm for v in pooled])
         for n in range(high_channels):
@@ -82,8 +86,10 @@ def naive_pair_distance(x_emb, y_emb, x_cert, y_cert, links, a, b, gamma) -> tup
             continue
         new = []
         for n in range(dims):
-            gate_in = gamma * (float(x_cert[level][n]) * float(y_cert[level][n]) * float(a[level - 1][n])
-                               + float(b[level - 1][n]))
+            gate_in = gamma * (
+                float(x_cert[level][n]) * float(y_cert[level][n]) * float(a[level - 1][n])
+                + float(b[level - 1][n])
+            )
             gate = 1.0 / (1.0 + math.exp(-gate_in))
             transferred = sum(propagated[m] * float(links[level - 1][m, n]) for m in range(dims))
             new.append(gate * delta[n] + (1.0 - gate) * transferred)
@@ -91,8 +97,14 @@ def naive_pair_distance(x_emb, y_emb, x_cert, y_cert, links, a, b, gamma) -> tup
     return sum(propagated), level_distances
 
 
-def naive_pa_loss(distances: list[list[float]], row_labels: list[int], col_labels: list[int],
-                  alpha: float, pos_margin: float, neg_margin: float) -> float:
+def naive_pa_loss(
+    distances: list[list[float]],
+    row_labels: list[int],
+    col_labels: list[int],
+    alpha: float,
+    pos_margin: float,
+    neg_margin: float,
+) -> float:
     """Proxy-Anchor on distances, proxies = columns, written as sums over proxies."""
     pos_terms, neg_terms = [], []
     for j, proxy_label in enumerate(col_labels):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from avsl_naive import (  # noqa: E402
+from avsl_naive import (
     naive_certainty,
     naive_link,
     naive_pa_loss,
@@ -17,7 +17,7 @@ from avsl_naive import (  # noqa: E402
     naive_topk_normalized,
 )
 
-from dmlbench.plugins.avsl import functional as AF  # noqa: E402
+from dmlbench.plugins.avsl import functional as AF
 
 D64 = torch.float64
 
@@ -80,7 +80,10 @@ def _random_inputs(seed: int, levels: int = 3, q: int = 4, r: int = 5, dims: int
     ey = [torch.randn(r, dims, generator=g, dtype=D64) for _ in range(levels)]
     cx = [torch.rand(q, dims, generator=g, dtype=D64) * 0.3 for _ in range(levels)]
     cy = [torch.rand(r, dims, generator=g, dtype=D64) * 0.3 for _ in range(levels)]
-    links = [AF.topk_column_normalized(torch.randn(dims, dims, generator=g, dtype=D64), 3) for _ in range(levels - 1)]
+    links = [
+        AF.topk_column_normalized(torch.randn(dims, dims, generator=g, dtype=D64), 3)
+        for _ in range(levels - 1)
+    ]
     a = [torch.randn(dims, generator=g, dtype=D64) for _ in range(levels - 1)]
     b = [0.1 * torch.randn(dims, generator=g, dtype=D64) for _ in range(levels - 1)]
     return ex, ey, cx, cy, links, a, b
@@ -91,8 +94,16 @@ def test_propagation_and_final_distance_match_the_recursion() -> None:
     final, levels = AF.avsl_distances(ex, ey, cx, cy, links, a, b, gamma=10.0)
     for i in range(final.shape[0]):
         for j in range(final.shape[1]):
-            d, per_level = naive_pair_distance([e[i] for e in ex], [e[j] for e in ey], [c[i] for c in cx],
-                                               [c[j] for c in cy], links, a, b, 10.0)
+            d, per_level = naive_pair_distance(
+                [e[i] for e in ex],
+                [e[j] for e in ey],
+                [c[i] for c in cx],
+                [c[j] for c in cy],
+                links,
+                a,
+                b,
+                10.0,
+            )
             assert final[i, j].item() == pytest.approx(d, abs=1e-12)
             for level, value in enumerate(per_level):
                 assert levels[level][i, j].item() == pytest.approx(value, abs=1e-12)
@@ -125,9 +136,22 @@ def test_each_weighted_term_and_gradients_of_a_b_by_finite_differences() -> None
     rows, cols = torch.tensor([0, 1, 2, 0, 1]), torch.arange(3)
 
     def naive_loss(a_vals, b_vals) -> float:
-        matrix = [[naive_pair_distance([e[i] for e in ex], [e[j] for e in ey], [c[i] for c in cx],
-                                       [c[j] for c in cy], links, a_vals, b_vals, 10.0)[0] for j in range(3)]
-                  for i in range(5)]
+        matrix = [
+            [
+                naive_pair_distance(
+                    [e[i] for e in ex],
+                    [e[j] for e in ey],
+                    [c[i] for c in cx],
+                    [c[j] for c in cy],
+                    links,
+                    a_vals,
+                    b_vals,
+                    10.0,
+                )[0]
+                for j in range(3)
+            ]
+            for i in range(5)
+        ]
         return naive_pa_loss(matrix, rows.tolist(), cols.tolist(), 16.0, 1.8, 2.2)
 
     a_t = [t.clone().requires_grad_(True) for t in a]
@@ -164,8 +188,9 @@ def test_pair_attribution_sums_to_the_naive_distance() -> None:
     assert contributions.shape == (4, 3, 6)
     assert bool((contributions >= 0).all())
     for i in range(4):
-        d, _ = naive_pair_distance([e[i] for e in ex], [e[i] for e in ey], [c[i] for c in cx], [c[i] for c in cy],
-                                   links, a, b, 10.0)
+        d, _ = naive_pair_distance(
+            [e[i] for e in ex], [e[i] for e in ey], [c[i] for c in cx], [c[i] for c in cy], links, a, b, 10.0
+        )
         assert contributions[i].sum().item() == pytest.approx(d, abs=1e-12)
     # a level whose gate is fully open (P = 1) passes nothing down: lower levels contribute 0
     shut = [torch.full_like(t, 100.0) for t in b]

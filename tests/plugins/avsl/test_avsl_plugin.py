@@ -17,13 +17,13 @@ from dmlbench.evaluation.embeddings import compute_embeddings
 from dmlbench.evaluation.retrieval import retrieval_metrics
 from dmlbench.models.factory import ModelFactory
 from dmlbench.models.multilevel import MultiLevelSmallConvNet, MultiLevelTrunk
-from dmlbench.training.plugins import LossInputs
 from dmlbench.plugins.avsl import functional as AF
 from dmlbench.plugins.avsl.modules import AVSLCollector, AVSLEmbedder
 from dmlbench.plugins.avsl.plugin import AVSL
+from dmlbench.training.plugins import LossInputs
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "evaluation"))
-from naive_retrieval import naive_metrics  # noqa: E402
+from naive_retrieval import naive_metrics
 
 D64 = torch.float64
 
@@ -53,8 +53,15 @@ def test_one_level_avsl_is_plain_proxy_anchor_on_that_level() -> None:
 
 def test_terms_are_the_weighted_losses_of_the_distances() -> None:
     g = torch.Generator().manual_seed(1)
-    plugin = AVSL(num_classes=4, embedding_size=2 * 3 * 6, num_levels=3, level_weights=[0.5, 1.0, 2.0], topk=3,
-                  final_weight=0.7, neg_margin=2.4)
+    plugin = AVSL(
+        num_classes=4,
+        embedding_size=2 * 3 * 6,
+        num_levels=3,
+        level_weights=[0.5, 1.0, 2.0],
+        topk=3,
+        final_weight=0.7,
+        neg_margin=2.4,
+    )
     plugin.collector.to(D64)
     plugin.collector.update_links([torch.randn(6, 6, generator=g, dtype=D64) for _ in range(2)])
     e = [torch.randn(10, 6, generator=g, dtype=D64) for _ in range(3)]
@@ -64,8 +71,15 @@ def test_terms_are_the_weighted_losses_of_the_distances() -> None:
     proxies = [p.detach() for p in plugin.collector.proxies]
     pc = [torch.ones_like(p) * ci.mean() for p, ci in zip(proxies, c)]
     links = [AF.topk_column_normalized(link, 3) for link in plugin.collector.links()]
-    final, levels = AF.avsl_distances(e, proxies, c, pc, links, [t.detach() for t in plugin.collector.a],
-                                      [t.detach() for t in plugin.collector.b])
+    final, levels = AF.avsl_distances(
+        e,
+        proxies,
+        c,
+        pc,
+        links,
+        [t.detach() for t in plugin.collector.a],
+        [t.detach() for t in plugin.collector.b],
+    )
     cols = torch.arange(4)
     expected_final = 0.7 * AF.proxy_anchor_distance_loss(final, labels, cols, 16, 1.8, 2.4).item()
     assert terms["avsl_final"].item() == pytest.approx(expected_final)
@@ -82,7 +96,9 @@ def test_batch_proxies_only_uses_the_batch_classes_as_columns() -> None:
     terms = plugin.terms(e, [torch.rand(6, 4)], labels)
     cols = torch.tensor([3, 700, 1499])
     d = AF.pair_deltas(e[0], plugin.collector.proxies[0][cols]).sum(-1)
-    assert terms["avsl_final"].item() == pytest.approx(AF.proxy_anchor_distance_loss(d, labels, cols).item(), rel=1e-6)
+    assert terms["avsl_final"].item() == pytest.approx(
+        AF.proxy_anchor_distance_loss(d, labels, cols).item(), rel=1e-6
+    )
 
 
 def test_ema_links_are_checkpoint_state() -> None:
@@ -112,18 +128,37 @@ def test_ranking_by_d_in_chunks_equals_the_dense_ranking() -> None:
             t.normal_(1.0, 1.0, generator=g)
     plugin.eval_max_elements = 2 * n * dims  # two queries per sub-block
     labels = torch.randint(0, 5, (n,), generator=g)
-    rows = torch.cat([torch.randn(n, levels * dims, generator=g), 0.2 * torch.rand(n, levels * dims, generator=g)], 1)
+    rows = torch.cat(
+        [torch.randn(n, levels * dims, generator=g), 0.2 * torch.rand(n, levels * dims, generator=g)], 1
+    )
     similarity = plugin.eval_similarity()
-    chunked = retrieval_metrics(rows, labels, similarity=similarity, chunk_size=4, reference_chunk_size=6,
-                                recall_at=(1, 2), device="cpu")
+    chunked = retrieval_metrics(
+        rows,
+        labels,
+        similarity=similarity,
+        chunk_size=4,
+        reference_chunk_size=6,
+        recall_at=(1, 2),
+        device="cpu",
+    )
     e = list(rows[:, : levels * dims].double().split(dims, 1))
-    c = list(rows[:, levels * dims:].double().split(dims, 1))
+    c = list(rows[:, levels * dims :].double().split(dims, 1))
     links = [w.double() for w in plugin.collector.normalized_links(4)]
-    dense, _ = AF.avsl_distances(e, e, c, c, links, [t.detach().double() for t in plugin.collector.a],
-                                 [t.detach().double() for t in plugin.collector.b])
-    orders = [sorted((j for j in range(n) if j != i), key=lambda j: (dense[i, j].item(), j)) for i in range(n)]
-    expected = naive_metrics(None, labels.tolist(), None, labels.tolist(), exclude_self=True, recall_at=(1, 2),
-                             orders=orders)
+    dense, _ = AF.avsl_distances(
+        e,
+        e,
+        c,
+        c,
+        links,
+        [t.detach().double() for t in plugin.collector.a],
+        [t.detach().double() for t in plugin.collector.b],
+    )
+    orders = [
+        sorted((j for j in range(n) if j != i), key=lambda j: (dense[i, j].item(), j)) for i in range(n)
+    ]
+    expected = naive_metrics(
+        None, labels.tolist(), None, labels.tolist(), exclude_self=True, recall_at=(1, 2), orders=orders
+    )
     for name, value in expected.items():
         assert chunked[name] == pytest.approx(value, abs=1e-12), name
 
@@ -131,18 +166,20 @@ def test_ranking_by_d_in_chunks_equals_the_dense_ranking() -> None:
 def test_embedder_output_layout_and_gradients() -> None:
     g = torch.Generator().manual_seed(4)
     embedder = AVSLEmbedder(level_channels=[3, 5], dim=4)
-    maps = [torch.randn(2, 3, 4, 4, generator=g, requires_grad=True),
-            torch.randn(2, 5, 2, 2, generator=g, requires_grad=True)]
+    maps = [
+        torch.randn(2, 3, 4, 4, generator=g, requires_grad=True),
+        torch.randn(2, 5, 2, 2, generator=g, requires_grad=True),
+    ]
     out = embedder(maps)
     assert out.shape == (2, 2 * 2 * 4)
     for level, f in enumerate(maps):
         conv = embedder.convs[level]
         pooled = f.mean(dim=(2, 3)) + f.amax(dim=(2, 3))
         expected = pooled @ conv.weight[:, :, 0, 0].T + conv.bias
-        assert torch.allclose(out[:, 4 * level: 4 * level + 4], expected, atol=1e-6)
+        assert torch.allclose(out[:, 4 * level : 4 * level + 4], expected, atol=1e-6)
         cam = torch.einsum("bchw,oc->bohw", f + AF.spread_max(f), conv.weight[:, :, 0, 0])
         cam = cam + conv.bias[None, :, None, None]
-        assert torch.allclose(out[:, 8 + 4 * level: 12 + 4 * level], AF.certainty(cam), atol=1e-6)
+        assert torch.allclose(out[:, 8 + 4 * level : 12 + 4 * level], AF.certainty(cam), atol=1e-6)
     grads = torch.autograd.grad(out[:, 8:].sum(), maps, allow_unused=True)
     assert all(grad is None or not grad.any() for grad in grads)  # certainties carry no gradient
     with pytest.raises(ConfigError, match="expects 2 feature maps"):
@@ -154,8 +191,12 @@ def test_multilevel_trunks_and_the_factory_wiring() -> None:
     assert trunk.level_channels == [128, 256, 512]
     maps = trunk(torch.zeros(1, 3, 64, 64))
     assert [tuple(m.shape) for m in maps] == [(1, 128, 8, 8), (1, 256, 4, 4), (1, 512, 2, 2)]
-    models = ModelFactory().build({"trunk": {"MultiLevelSmallConvNet": {"width": 4, "num_blocks": 3, "num_levels": 2}},
-                                   "embedder": {"AVSLEmbedder": {"dim": 3}}})
+    models = ModelFactory().build(
+        {
+            "trunk": {"MultiLevelSmallConvNet": {"width": 4, "num_blocks": 3, "num_levels": 2}},
+            "embedder": {"AVSLEmbedder": {"dim": 3}},
+        }
+    )
     assert models["embedder"].level_channels == [8, 16]
     dataset = [(torch.rand(3, 16, 16), 0), (torch.rand(3, 16, 16), 1)]
     pooled, _ = compute_embeddings(models["trunk"], None, dataset, batch_size=2, device=torch.device("cpu"))
@@ -194,9 +235,19 @@ def test_loss_terms_update_links_from_the_activation_maps() -> None:
 def test_empty_loss_funcs_without_plugin_terms_is_a_clear_error(tmp_path: Path) -> None:
     from dmlbench.training.trainer import Trainer, TrainerSettings
 
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1,
-                               device=torch.device("cpu"), seed=0)
-    trainer = Trainer({"trunk": torch.nn.Identity(), "embedder": torch.nn.Identity()}, {}, {}, [], {},
-                      lambda epoch: [], lambda models, epoch: {}, settings, tmp_path)
+    settings = TrainerSettings(
+        num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1, device=torch.device("cpu"), seed=0
+    )
+    trainer = Trainer(
+        {"trunk": torch.nn.Identity(), "embedder": torch.nn.Identity()},
+        {},
+        {},
+        [],
+        {},
+        lambda epoch: [],
+        lambda models, epoch: {},
+        settings,
+        tmp_path,
+    )
     with pytest.raises(ConfigError, match="nothing to train on"):
         trainer.compute_losses(LossInputs(embeddings=torch.randn(4, 3), labels=torch.arange(4)))

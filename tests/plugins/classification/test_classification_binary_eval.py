@@ -8,12 +8,14 @@ import torch
 from dmlbench.evaluation import retrieval_metrics
 
 #: Two classes of two samples. Codes 1[x > 0]: a0 110, a1 100, b0 110, b1 011.
-EMBEDDINGS = torch.tensor([
-    [0.9, 0.1, -0.2],   # a0
-    [0.8, -0.1, -0.3],  # a1
-    [0.7, 0.2, -0.1],   # b0
-    [-0.5, 0.6, 0.4],   # b1
-])
+EMBEDDINGS = torch.tensor(
+    [
+        [0.9, 0.1, -0.2],  # a0
+        [0.8, -0.1, -0.3],  # a1
+        [0.7, 0.2, -0.1],  # b0
+        [-0.5, 0.6, 0.4],  # b1
+    ]
+)
 LABELS = torch.tensor([0, 0, 1, 1])
 
 

@@ -8,16 +8,18 @@ import pytest
 import torch
 
 from dmlbench.errors import ConfigError
-from dmlbench.training.components import build_losses
 from dmlbench.plugins.classification import NormalizedEmbedder
+from dmlbench.training.components import build_losses
 
 
 def test_normalised_softmax_loss_is_cross_entropy_over_cosines_divided_by_the_temperature() -> None:
     """Zhai & Wu: loss_i = -log( exp(cos(x_i, w_{y_i}) / T) / sum_c exp(cos(x_i, w_c) / T) ), mean over i."""
     torch.manual_seed(0)
     num_classes, dim, temperature = 5, 8, 0.05
-    loss_fn = build_losses({"loss_funcs": {"metric_loss": {"NormalizedSoftmaxLoss": {"temperature": temperature}}}},
-                           {"num_classes": num_classes, "embedding_size": dim})["metric_loss"]
+    loss_fn = build_losses(
+        {"loss_funcs": {"metric_loss": {"NormalizedSoftmaxLoss": {"temperature": temperature}}}},
+        {"num_classes": num_classes, "embedding_size": dim},
+    )["metric_loss"]
     with torch.no_grad():  # class weights of very different lengths: only their directions may count
         loss_fn.W.copy_(torch.randn(dim, num_classes) * torch.tensor([0.1, 1.0, 3.0, 10.0, 0.5]))
     embeddings = torch.randn(6, dim) * 4.0
@@ -60,7 +62,9 @@ def test_embedder_remaps_with_a_bias_free_linear_layer_when_the_size_changes() -
     assert embedder.num_features == 4
     assert [tuple(p.shape) for p in embedder.parameters()] == [(4, 16)]
     features = torch.randn(3, 16)
-    standardised = (features - features.mean(1, keepdim=True)) / torch.sqrt(features.var(1, unbiased=False, keepdim=True) + 1e-5)
+    standardised = (features - features.mean(1, keepdim=True)) / torch.sqrt(
+        features.var(1, unbiased=False, keepdim=True) + 1e-5
+    )
     assert torch.allclose(embedder(features), standardised @ embedder.remap.weight.T, atol=1e-5)
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from dmlbench.errors import ConfigError
-from dmlbench.training.components import build_sampler
 from dmlbench.plugins.classification import ClassBalancedSampler
+from dmlbench.training.components import build_sampler
 
 #: 8 classes: most larger than 25 images, one of exactly 25, one of 3 and one of a single image.
 CLASS_SIZES = {10: 30, 11: 30, 12: 3, 13: 26, 14: 25, 15: 40, 16: 1, 17: 30}
@@ -22,7 +22,7 @@ def batches(sampler: ClassBalancedSampler, seed: int = 0) -> list[np.ndarray]:
     torch.manual_seed(seed)
     indices = np.array(list(sampler))
     assert len(indices) % BATCH == 0
-    return [indices[start:start + BATCH] for start in range(0, len(indices), BATCH)]
+    return [indices[start : start + BATCH] for start in range(0, len(indices), BATCH)]
 
 
 def test_epoch_length_is_length_before_new_iter_or_one_pass() -> None:
@@ -41,7 +41,9 @@ def test_each_batch_holds_distinct_classes_with_images_per_class_each() -> None:
 
 
 def test_images_repeat_within_a_batch_only_for_classes_smaller_than_their_share() -> None:
-    for batch in batches(ClassBalancedSampler(LABELS, BATCH, PER_CLASS, length_before_new_iter=BATCH * 8), seed=3):
+    for batch in batches(
+        ClassBalancedSampler(LABELS, BATCH, PER_CLASS, length_before_new_iter=BATCH * 8), seed=3
+    ):
         for label in np.unique(LABELS[batch]):
             members = batch[LABELS[batch] == label]
             counts = Counter(members.tolist())
@@ -73,10 +75,13 @@ def test_order_follows_the_torch_seed() -> None:
     assert not np.array_equal(first, other)
 
 
-@pytest.mark.parametrize("batch_size, per_class, message", [
-    (70, 25, "multiple of images_per_class"),
-    (75, 5, "needs 15 classes"),
-])
+@pytest.mark.parametrize(
+    "batch_size, per_class, message",
+    [
+        (70, 25, "multiple of images_per_class"),
+        (75, 5, "needs 15 classes"),
+    ],
+)
 def test_impossible_batches_are_config_errors(batch_size: int, per_class: int, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         ClassBalancedSampler(LABELS, batch_size, per_class)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from pytorch_metric_learning.losses import NormalizedSoftmaxLoss
 
-from dmlbench.registry import build
 from dmlbench.plugins.classification import NormSoftmaxLoss
+from dmlbench.registry import build
 
 D, C, N, T = 2048, 10, 30, 0.05
 LR, WD = 0.01, 1e-4
@@ -26,8 +26,8 @@ def hand_sgd_step(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Te
     norms = w.norm(dim=1, keepdim=True)
     u = w / norms
     p = torch.softmax(x_hat @ u.T / T, dim=1)
-    dz = (p - torch.nn.functional.one_hot(y, C).double()) / len(x)   # dL/dlogit * T
-    raw = dz.T @ x_hat                                               # [C, D]
+    dz = (p - torch.nn.functional.one_hot(y, C).double()) / len(x)  # dL/dlogit * T
+    raw = dz.T @ x_hat  # [C, D]
     tangential = raw - (raw * u).sum(dim=1, keepdim=True) * u
     grad = tangential / (T * norms)
     return w - LR * (grad + WD * w)
@@ -37,7 +37,7 @@ def library_sgd_step(loss: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     optimizer = torch.optim.SGD(loss.parameters(), lr=LR, momentum=0.9, weight_decay=WD)
     loss(x, y).backward()
     optimizer.step()
-    return loss.W.detach().T.clone()                                 # [C, D] like the official layout
+    return loss.W.detach().T.clone()  # [C, D] like the official layout
 
 
 def turn(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
@@ -56,8 +56,8 @@ def test_initial_weights_are_uniform_within_one_over_sqrt_d() -> None:
     w = NormSoftmaxLoss(num_classes=C, embedding_size=D).W.detach()
     bound = 1 / math.sqrt(D)
     assert w.shape == (D, C) and w.abs().max() <= bound
-    assert abs(w.std().item() - bound / math.sqrt(3)) < 0.02 * bound   # 20480 draws: sd ~0.5% of bound
-    assert abs(w.norm(dim=0).mean().item() - math.sqrt(1 / 3)) < 0.01   # row norm ~0.58, not ~45
+    assert abs(w.std().item() - bound / math.sqrt(3)) < 0.02 * bound  # 20480 draws: sd ~0.5% of bound
+    assert abs(w.norm(dim=0).mean().item() - math.sqrt(1 / 3)) < 0.01  # row norm ~0.58, not ~45
 
 
 def test_one_sgd_step_turns_the_weights_as_the_official_initialisation_does(batch) -> None:
@@ -70,8 +70,11 @@ def test_one_sgd_step_turns_the_weights_as_the_official_initialisation_does(batc
 
     # the official code's weights, drawn here, with our initial directions: the same turn
     generator = torch.Generator().manual_seed(2)
-    official_norms = torch.empty(C, D, dtype=torch.float64).uniform_(-1 / math.sqrt(D), 1 / math.sqrt(D),
-                                                                      generator=generator).norm(dim=1, keepdim=True)
+    official_norms = (
+        torch.empty(C, D, dtype=torch.float64)
+        .uniform_(-1 / math.sqrt(D), 1 / math.sqrt(D), generator=generator)
+        .norm(dim=1, keepdim=True)
+    )
     official = start / start.norm(dim=1, keepdim=True) * official_norms
     expected = turn(official, hand_sgd_step(official, x, y))
     assert torch.allclose(turn(start, stepped), expected, rtol=0.1)
@@ -86,11 +89,16 @@ def test_the_library_default_turns_thousands_of_times_less(batch) -> None:
     with torch.no_grad():  # the same directions, the library's N(0, 1) norms
         library.W.copy_(official.W / official.W.norm(dim=0) * library.W.norm(dim=0))
     ratio = turn(official.W.detach().T.clone(), library_sgd_step(official, x, y)) / turn(
-        library.W.detach().T.clone(), library_sgd_step(library, x, y))
+        library.W.detach().T.clone(), library_sgd_step(library, x, y)
+    )
     assert ratio.min() > 1000
 
 
 def test_configs_name_it_and_the_runner_fills_the_sizes() -> None:
-    loss = build("loss", {"NormSoftmaxLoss": {"temperature": 0.05}}, role="loss_funcs.metric_loss",
-                 context={"num_classes": 4, "embedding_size": 16})
+    loss = build(
+        "loss",
+        {"NormSoftmaxLoss": {"temperature": 0.05}},
+        role="loss_funcs.metric_loss",
+        context={"num_classes": 4, "embedding_size": 16},
+    )
     assert isinstance(loss, NormSoftmaxLoss) and loss.W.shape == (16, 4) and loss.W.abs().max() <= 0.25

@@ -44,11 +44,21 @@ def loop_contextual_similarity(sim: list[list[float]], k: int, eps: float) -> li
     return [[0.5 * (expanded[i][j] + expanded[j][i]) for j in range(size)] for i in range(size)]
 
 
-def loop_contrastive(sim: list[list[float]], labels: list[int], pos_margin: float, neg_margin: float) -> float:
-    pulls = [pos_margin - sim[i][j] for i in range(len(sim)) for j in range(len(sim))
-             if labels[i] == labels[j] and pos_margin - sim[i][j] > 0]
-    pushes = [sim[i][j] - neg_margin for i in range(len(sim)) for j in range(len(sim))
-              if labels[i] != labels[j] and sim[i][j] - neg_margin > 0]
+def loop_contrastive(
+    sim: list[list[float]], labels: list[int], pos_margin: float, neg_margin: float
+) -> float:
+    pulls = [
+        pos_margin - sim[i][j]
+        for i in range(len(sim))
+        for j in range(len(sim))
+        if labels[i] == labels[j] and pos_margin - sim[i][j] > 0
+    ]
+    pushes = [
+        sim[i][j] - neg_margin
+        for i in range(len(sim))
+        for j in range(len(sim))
+        if labels[i] != labels[j] and sim[i][j] - neg_margin > 0
+    ]
     return (sum(pulls) / len(pulls) if pulls else 0.0) + (sum(pushes) / len(pushes) if pushes else 0.0)
 
 
@@ -67,9 +77,17 @@ def _step(x: Tensor, threshold: Tensor, slope: float) -> Tensor:
     return hard.detach() + slope * (x - x.detach())
 
 
-def dense_hybrid(embeddings: Tensor, labels: Tensor, weights: dict[str, float], k: int = 4, eps: float = 0.05,
-                 reg_sim: float = 0.25, pos_margin: float = 0.75, neg_margin: float = 0.6,
-                 slope: float = 10.0) -> Tensor:
+def dense_hybrid(
+    embeddings: Tensor,
+    labels: Tensor,
+    weights: dict[str, float],
+    k: int = 4,
+    eps: float = 0.05,
+    reg_sim: float = 0.25,
+    pos_margin: float = 0.75,
+    neg_margin: float = 0.6,
+    slope: float = 10.0,
+) -> Tensor:
     """The weighted Hybrid loss in float64, from the definitions."""
     x = embeddings.double()
     unit = x / x.norm(dim=1, keepdim=True)
@@ -96,8 +114,11 @@ def dense_hybrid(embeddings: Tensor, labels: Tensor, weights: dict[str, float], 
     n_pull, n_push = int((pull > 0).sum()), int((push > 0).sum())
     l_con = (pull.sum() / n_pull if n_pull else 0.0) + (push.sum() / n_push if n_push else 0.0)
     l_reg = (sim.sum() / size**2 - reg_sim) ** 2
-    return weights.get("contextual", 0.0) * l_ctx + weights.get("contrastive", 0.0) * l_con \
+    return (
+        weights.get("contextual", 0.0) * l_ctx
+        + weights.get("contrastive", 0.0) * l_con
         + weights.get("regularizer", 0.0) * l_reg
+    )
 
 
 def batch(size: int, classes: int, dim: int, seed: int, kind: str) -> tuple[Tensor, Tensor]:

@@ -8,22 +8,27 @@ import pytest
 import torch
 
 from dmlbench.errors import ConfigError
+from dmlbench.plugins.contextual import ContextualEmbedder, ContextualHybridLoss, TrainProjector
 from dmlbench.registry import build
 from dmlbench.training.plugins import LossInputs
 from dmlbench.training.trainer import Trainer, TrainerSettings
-from dmlbench.plugins.contextual import ContextualEmbedder, ContextualHybridLoss, TrainProjector
 
 
-def _written_out(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                 layer_norm: bool) -> torch.Tensor:
+def _written_out(
+    features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, layer_norm: bool
+) -> torch.Tensor:
     rows = []
     for f in features.double().tolist():
         if layer_norm:
             mean = sum(f) / len(f)
             var = sum((v - mean) ** 2 for v in f) / len(f)
             f = [(v - mean) / math.sqrt(var + 1e-5) for v in f]
-        out = [sum(w * v for w, v in zip(row, f)) + (0.0 if bias is None else float(b))
-               for row, b in zip(weight.double().tolist(), bias.tolist() if bias is not None else [0.0] * len(weight))]
+        out = [
+            sum(w * v for w, v in zip(row, f)) + (0.0 if bias is None else float(b))
+            for row, b in zip(
+                weight.double().tolist(), bias.tolist() if bias is not None else [0.0] * len(weight)
+            )
+        ]
         norm = math.sqrt(sum(v * v for v in out))
         rows.append([v / norm for v in out])
     return torch.tensor(rows, dtype=torch.float64)
@@ -58,14 +63,28 @@ def test_embedder_bad_arguments() -> None:
 
 def test_projector_feeds_the_loss_the_normalised_projection_and_gets_gradients(tmp_path) -> None:
     torch.manual_seed(0)
-    plugin = build("training_plugin", {"TrainProjector": {"output_size": 32}}, role="training_plugins.TrainProjector",
-                   context={"embedding_size": 8, "num_classes": 4})
+    plugin = build(
+        "training_plugin",
+        {"TrainProjector": {"output_size": 32}},
+        role="training_plugins.TrainProjector",
+        context={"embedding_size": 8, "num_classes": 4},
+    )
     assert isinstance(plugin, TrainProjector) and set(plugin.modules()) == {"projector"}
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1,
-                               device=torch.device("cpu"), seed=0)
+    settings = TrainerSettings(
+        num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1, device=torch.device("cpu"), seed=0
+    )
     loss = ContextualHybridLoss(version="224", lam=0.05, reg_sim=0.3)
-    trainer = Trainer({}, {"metric_loss": loss}, {}, [plugin], {}, lambda epoch: None, lambda m, e: {}, settings,
-                      tmp_path / "checkpoints")
+    trainer = Trainer(
+        {},
+        {"metric_loss": loss},
+        {},
+        [plugin],
+        {},
+        lambda epoch: None,
+        lambda m, e: {},
+        settings,
+        tmp_path / "checkpoints",
+    )
     embeddings = torch.randn(16, 8, requires_grad=True)
     labels = torch.arange(4).repeat_interleave(4)
     total = trainer.compute_losses(LossInputs(embeddings=embeddings, labels=labels))["metric_loss"]

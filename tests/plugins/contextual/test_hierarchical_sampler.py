@@ -10,10 +10,10 @@ import torch
 
 from dmlbench.data.base import RetrievalDataset, TransformedSubset
 from dmlbench.errors import ConfigError
-from dmlbench.training.components import build_sampler
 from dmlbench.plugins.contextual.sampler import HierarchicalSampler
+from dmlbench.training.components import build_sampler
 
-BATCH, PER_CLASS = 16, 2          # halves of 8 = 4 classes x 2 images
+BATCH, PER_CLASS = 16, 2  # halves of 8 = 4 classes x 2 images
 
 
 def toy_labels() -> tuple[np.ndarray, np.ndarray]:
@@ -34,15 +34,17 @@ def batches(sampler: HierarchicalSampler, seed: int) -> list[np.ndarray]:
     torch.manual_seed(seed)
     indices = np.array(list(sampler))
     assert len(indices) == len(sampler)
-    return [indices[start:start + BATCH] for start in range(0, len(indices), BATCH)]
+    return [indices[start : start + BATCH] for start in range(0, len(indices), BATCH)]
 
 
 def test_each_half_is_whole_classes_of_one_super_class_and_the_halves_differ() -> None:
     labels, supers = toy_labels()
-    sampler = HierarchicalSampler(labels, BATCH, PER_CLASS, super_labels=supers, length_before_new_iter=BATCH * 50)
+    sampler = HierarchicalSampler(
+        labels, BATCH, PER_CLASS, super_labels=supers, length_before_new_iter=BATCH * 50
+    )
     assert len(sampler) == BATCH * 50
     for batch in batches(sampler, seed=0):
-        halves = batch[: BATCH // 2], batch[BATCH // 2:]
+        halves = batch[: BATCH // 2], batch[BATCH // 2 :]
         half_supers = []
         for half in halves:
             assert len(set(supers[half].tolist())) == 1
@@ -59,7 +61,9 @@ def test_each_half_is_whole_classes_of_one_super_class_and_the_halves_differ() -
 
 def test_every_class_and_image_is_reachable_and_super_classes_follow_their_size() -> None:
     labels, supers = toy_labels()
-    sampler = HierarchicalSampler(labels, BATCH, PER_CLASS, super_labels=supers, length_before_new_iter=BATCH * 400)
+    sampler = HierarchicalSampler(
+        labels, BATCH, PER_CLASS, super_labels=supers, length_before_new_iter=BATCH * 400
+    )
     drawn = np.concatenate(batches(sampler, seed=1))
     assert set(labels[drawn].tolist()) == set(labels.tolist())
     assert set(drawn.tolist()) == set(range(len(labels)))
@@ -71,7 +75,9 @@ def test_every_class_and_image_is_reachable_and_super_classes_follow_their_size(
 
 def test_same_seed_same_batches_other_seed_other_batches() -> None:
     labels, supers = toy_labels()
-    sampler = HierarchicalSampler(labels, BATCH, PER_CLASS, super_labels=supers, length_before_new_iter=BATCH * 20)
+    sampler = HierarchicalSampler(
+        labels, BATCH, PER_CLASS, super_labels=supers, length_before_new_iter=BATCH * 20
+    )
     first, again, other = batches(sampler, 7), batches(sampler, 7), batches(sampler, 8)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
@@ -83,14 +89,22 @@ def test_too_few_classes_in_a_super_class_is_a_clear_error() -> None:
         HierarchicalSampler(labels, 24, 2, super_labels=supers)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"batch_size": 12, "samples_per_class": 4}, "multiple of 2 x samples_per_class"),
-    ({"super_labels": None}, "no super-labels"),
-    ({"super_labels": np.zeros(1)}, "super-labels for"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"batch_size": 12, "samples_per_class": 4}, "multiple of 2 x samples_per_class"),
+        ({"super_labels": None}, "no super-labels"),
+        ({"super_labels": np.zeros(1)}, "super-labels for"),
+    ],
+)
 def test_bad_settings_are_config_errors(kwargs: dict, message: str) -> None:
     labels, supers = toy_labels()
-    arguments = {"labels": labels, "batch_size": BATCH, "samples_per_class": PER_CLASS, "super_labels": supers}
+    arguments = {
+        "labels": labels,
+        "batch_size": BATCH,
+        "samples_per_class": PER_CLASS,
+        "super_labels": supers,
+    }
     arguments.update(kwargs)
     with pytest.raises(ConfigError, match=message):
         HierarchicalSampler(**arguments)
@@ -111,8 +125,10 @@ class _Toy(RetrievalDataset):
 
 def test_built_by_name_reads_super_labels_from_the_training_subset() -> None:
     dataset = _Toy()
-    keep = np.flatnonzero(dataset.super_labels != 2)            # a subset: super-classes 0 and 1 only
-    subset = TransformedSubset(dataset, keep, None, {int(l): i for i, l in enumerate(np.unique(dataset.labels))})
+    keep = np.flatnonzero(dataset.super_labels != 2)  # a subset: super-classes 0 and 1 only
+    subset = TransformedSubset(
+        dataset, keep, None, {int(l): i for i, l in enumerate(np.unique(dataset.labels))}
+    )
     sampler = build_sampler({"HierarchicalSampler": {"samples_per_class": 2}}, subset.labels, 8, 5, subset)
     assert isinstance(sampler, HierarchicalSampler) and len(sampler) == 40
     torch.manual_seed(0)

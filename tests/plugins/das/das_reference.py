@@ -21,8 +21,18 @@ def top_k(values: list[float], k: int) -> list[int]:
 
 
 class NaiveDAS:
-    def __init__(self, num_classes: int, dim: int, k: int, bank_size: int, scale_range: tuple[float, float],
-                 mts_scale: float, num_produce: int, seed: int, normalize: bool = True) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        k: int,
+        bank_size: int,
+        scale_range: tuple[float, float],
+        mts_scale: float,
+        num_produce: int,
+        seed: int,
+        normalize: bool = True,
+    ) -> None:
         self.k, self.size, self.low, self.high = k, bank_size, *scale_range
         self.mts_scale, self.num_produce, self.normalize = mts_scale, num_produce, normalize
         self.count = [[0] * dim for _ in range(num_classes)]
@@ -35,11 +45,11 @@ class NaiveDAS:
         self.last_entries: list[list[list[float] | None]] = []
 
     def push(self, label: int, entries: list[list[float]]) -> None:
-        if len(entries) > self.size:          # only the last S kept, slot 0 the oldest, pointer 0
-            self.slots[label] = [list(e) for e in entries[-self.size:]]
+        if len(entries) > self.size:  # only the last S kept, slot 0 the oldest, pointer 0
+            self.slots[label] = [list(e) for e in entries[-self.size :]]
             self.pointer[label], self.filled[label] = 0, self.size
             return
-        for entry in entries:                 # entry m -> slot (pointer + m) mod S
+        for entry in entries:  # entry m -> slot (pointer + m) mod S
             self.slots[label][self.pointer[label]] = list(entry)
             self.pointer[label] = (self.pointer[label] + 1) % self.size
             self.filled[label] = min(self.size, self.filled[label] + 1)
@@ -48,14 +58,14 @@ class NaiveDAS:
         rows = embeddings.detach().double().tolist()
         points = [unit(r) for r in rows] if self.normalize else rows
         ys = [int(y) for y in labels]
-        for point, y in zip(points, ys):                              # 1. frequency matrix
+        for point, y in zip(points, ys):  # 1. frequency matrix
             for j in top_k(point, self.k):
                 self.count[y][j] += 1
-        for y in sorted(set(ys)):                                     # 2. banks
+        for y in sorted(set(ys)):  # 2. banks
             members = [p for p, label in zip(points, ys) if label == y]
             differences = [[a - b for a, b in zip(pa, pb)] for pa in members for pb in members]
             self.push(y, [d for d in differences if any(x != 0 for x in d)])
-        copies = []                                                   # 3. produced anchors
+        copies = []  # 3. produced anchors
         self.last_dimensions = [top_k([float(c) for c in self.count[y]], self.k) for y in ys]
         self.last_scales, self.last_entries = [], []
         for _ in range(self.num_produce):
@@ -69,7 +79,9 @@ class NaiveDAS:
                     produced[j] *= factor
                 entry = None
                 if self.filled[y] > 0:
-                    entry = self.slots[y][min(int(math.floor(u_entry[i] * self.filled[y])), self.filled[y] - 1)]
+                    entry = self.slots[y][
+                        min(int(math.floor(u_entry[i] * self.filled[y])), self.filled[y] - 1)
+                    ]
                     produced = [p + self.mts_scale * e for p, e in zip(produced, entry)]
                 entries.append(entry)
                 copy.append(unit(produced) if self.normalize else produced)

@@ -11,23 +11,45 @@ from das_reference import NaiveDAS
 from pytorch_metric_learning.losses import MultiSimilarityLoss, NormalizedSoftmaxLoss, ProxyAnchorLoss
 from pytorch_metric_learning.miners import MultiSimilarityMiner
 
+from dmlbench.plugins.das import DAS
+from dmlbench.plugins.sdm import SDM
 from dmlbench.registry import build
 from dmlbench.training.plugins import LossInputs
 from dmlbench.training.trainer import Trainer, TrainerSettings
-from dmlbench.plugins.das import DAS
-from dmlbench.plugins.sdm import SDM
 
 C, D = 4, 8
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 3, 0])
-OPTIONS = {"dfs_num_scale": 3, "dfs_scale_range": [0.5, 2.0], "mts_scale": 0.1, "bank_size": 5, "num_produce": 3,
-           "seed": 5}
+OPTIONS = {
+    "dfs_num_scale": 3,
+    "dfs_scale_range": [0.5, 2.0],
+    "mts_scale": 0.1,
+    "bank_size": 5,
+    "num_produce": 3,
+    "seed": 5,
+}
 
 
 def trainer_with(tmp_path, losses, plugins, miners=None, loss_weights=None) -> Trainer:
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1,
-                               device=torch.device("cpu"), seed=0, loss_weights=loss_weights or {})
-    return Trainer({}, losses, miners or {}, plugins, {}, lambda epoch: None, lambda models, epoch: {},
-                   settings, tmp_path / "checkpoints")
+    settings = TrainerSettings(
+        num_epochs=1,
+        iterations_per_epoch=1,
+        save_interval=1,
+        patience=1,
+        device=torch.device("cpu"),
+        seed=0,
+        loss_weights=loss_weights or {},
+    )
+    return Trainer(
+        {},
+        losses,
+        miners or {},
+        plugins,
+        {},
+        lambda epoch: None,
+        lambda models, epoch: {},
+        settings,
+        tmp_path / "checkpoints",
+    )
 
 
 def embeddings(seed=0):
@@ -58,20 +80,26 @@ def test_original_loss_weight_adds_the_loss_of_the_original_batch(tmp_path):
     loss = MultiSimilarityLoss(alpha=2, beta=40, base=0.5)
     miner = MultiSimilarityMiner(epsilon=0.1)
     plugin = DAS(num_classes=C, embedding_size=D, original_loss_weight=1.0, **OPTIONS)
-    trainer = trainer_with(tmp_path, {"metric_loss": loss}, [plugin], {"tuple_miner": miner},
-                           loss_weights={"metric_loss": 0.5})
+    trainer = trainer_with(
+        tmp_path, {"metric_loss": loss}, [plugin], {"tuple_miner": miner}, loss_weights={"metric_loss": 0.5}
+    )
     got = trainer.compute_losses(LossInputs(e, LABELS))
     all_embeddings, all_labels = expected_batch(e)
     on_all = loss(all_embeddings, all_labels, miner(all_embeddings, all_labels))
     on_original = loss(e, LABELS, miner(e, LABELS))
     assert got["metric_loss"].item() == pytest.approx(0.5 * on_all.item(), abs=1e-5)
-    assert got["das_original"].item() == pytest.approx(0.5 * on_original.item(), abs=1e-6)  # its loss weight too
+    assert got["das_original"].item() == pytest.approx(
+        0.5 * on_original.item(), abs=1e-6
+    )  # its loss weight too
 
 
-@pytest.mark.parametrize("make_loss", [
-    lambda: ProxyAnchorLoss(num_classes=C, embedding_size=D),
-    lambda: NormalizedSoftmaxLoss(num_classes=C, embedding_size=D, temperature=0.05),
-])
+@pytest.mark.parametrize(
+    "make_loss",
+    [
+        lambda: ProxyAnchorLoss(num_classes=C, embedding_size=D),
+        lambda: NormalizedSoftmaxLoss(num_classes=C, embedding_size=D, temperature=0.05),
+    ],
+)
 def test_proxy_based_losses_see_the_produced_anchors_as_extra_samples(tmp_path, make_loss):
     """Proxy losses compare each sample with the class proxies; the produced anchors are more samples."""
     torch.manual_seed(0)
@@ -96,13 +124,17 @@ def test_the_miner_mines_the_produced_anchors_too(tmp_path):
             seen["tuple"] = super().forward(embeddings, labels, *args, **kwargs)
             return seen["tuple"]
 
-    trainer = trainer_with(tmp_path, {"metric_loss": MultiSimilarityLoss()},
-                           [DAS(num_classes=C, embedding_size=D, **OPTIONS)], {"tuple_miner": Recording(epsilon=0.5)})
+    trainer = trainer_with(
+        tmp_path,
+        {"metric_loss": MultiSimilarityLoss()},
+        [DAS(num_classes=C, embedding_size=D, **OPTIONS)],
+        {"tuple_miner": Recording(epsilon=0.5)},
+    )
     trainer.compute_losses(LossInputs(e, LABELS))
     all_embeddings, all_labels = expected_batch(e)
     wanted = MultiSimilarityMiner(epsilon=0.5)(all_embeddings, all_labels)
     assert all(torch.equal(a, b) for a, b in zip(seen["tuple"], wanted))
-    assert int(seen["tuple"][0].max()) >= len(LABELS)                 # anchors among the produced samples
+    assert int(seen["tuple"][0].max()) >= len(LABELS)  # anchors among the produced samples
 
 
 @pytest.mark.parametrize("order", ["DAS first", "SDM first"])
@@ -111,7 +143,7 @@ def test_sdm_makes_dropout_views_of_the_produced_anchors_in_either_order(tmp_pat
 
     class Spy(MultiSimilarityLoss):
         def forward(self, embeddings, labels, *args, **kwargs):
-            views_seen.setdefault("n", len(labels))          # the first call: the configured loss
+            views_seen.setdefault("n", len(labels))  # the first call: the configured loss
             return super().forward(embeddings, labels, *args, **kwargs)
 
     das, sdm = DAS(num_classes=C, embedding_size=D, original_loss_weight=1.0, **OPTIONS), SDM(num_views=6)
@@ -134,9 +166,12 @@ def test_sdm_makes_dropout_views_of_the_produced_anchors_in_either_order(tmp_pat
 
 
 def test_built_from_config_through_the_registry():
-    plugin = build("training_plugin", {"DAS": {"dfs_num_scale": 8, "dfs_scale_range": [0.99, 1.01], "mts_scale": 0.01,
-                                    "detach": True}}, role="training_plugins.DAS",
-                   context={"num_classes": 10, "embedding_size": 16})
+    plugin = build(
+        "training_plugin",
+        {"DAS": {"dfs_num_scale": 8, "dfs_scale_range": [0.99, 1.01], "mts_scale": 0.01, "detach": True}},
+        role="training_plugins.DAS",
+        context={"num_classes": 10, "embedding_size": 16},
+    )
     assert isinstance(plugin, DAS) and plugin.dfs_num_scale == 8 and plugin.detach
 
 
@@ -148,4 +183,4 @@ def test_the_checkpoint_holds_the_state_and_the_generator(tmp_path):
     saved = torch.load(trainer.latest_path, weights_only=False)["plugins"][0]
     assert set(saved) == {"frequency", "banks", "pointer", "filled", "generator"}
     assert int(saved["frequency"].sum()) == 3 * len(LABELS)
-    assert saved["filled"].tolist() == [5, 2, 2, 0]                     # class 0: 3 samples -> 6 > 5 differences
+    assert saved["filled"].tolist() == [5, 2, 2, 0]  # class 0: 3 samples -> 6 > 5 differences

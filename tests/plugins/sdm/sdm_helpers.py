@@ -12,10 +12,20 @@ from dmlbench.training.trainer import Trainer, TrainerSettings
 
 def loss_step_trainer(tmp_path: Path, losses: dict, plugins: list, miners: dict | None = None) -> Trainer:
     """A Trainer whose compute_losses can be called directly (no models, data or optimizers)."""
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1,
-                               device=torch.device("cpu"), seed=0)
-    return Trainer({}, losses, miners or {}, plugins, {}, lambda epoch: None, lambda models, epoch: {},
-                   settings, tmp_path / "checkpoints")
+    settings = TrainerSettings(
+        num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1, device=torch.device("cpu"), seed=0
+    )
+    return Trainer(
+        {},
+        losses,
+        miners or {},
+        plugins,
+        {},
+        lambda epoch: None,
+        lambda models, epoch: {},
+        settings,
+        tmp_path / "checkpoints",
+    )
 
 
 def unit(vector: list[float]) -> list[float]:

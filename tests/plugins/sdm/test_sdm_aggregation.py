@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sdm_helpers import cosine, euclidean, soft_extreme
 from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
+from sdm_helpers import cosine, euclidean, soft_extreme
 
 from dmlbench.errors import ConfigError
-from dmlbench.training.plugins import LossInputs, bound_loss_inputs
 from dmlbench.plugins.sdm import SoftWorstCaseDistance, soft_worst_case
+from dmlbench.training.plugins import LossInputs, bound_loss_inputs
 
 
 def random_views(num_views=5, n=6, dim=4, seed=0):

@@ -20,9 +20,9 @@ from sdm_helpers import cosine, euclidean, soft_extreme
 from torch import nn
 
 from dmlbench.errors import ConfigError
+from dmlbench.plugins.sdm import SDM, dropout_views
 from dmlbench.registry import build
 from dmlbench.training.plugins import LossInputs, TrainingPlugin
-from dmlbench.plugins.sdm import SDM, dropout_views
 
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1])
 
@@ -90,7 +90,9 @@ def independent_loss(name, views, labels, alpha):
     positives = [(i, j) for i in range(n) for j in range(n) if i != j and same(i, j)]
     negatives = [(i, j) for i in range(n) for j in range(n) if not same(i, j)]
     triplets = [(a, p, q) for a, p in positives for q in range(n) if not same(a, q)]
-    if name == "ms":  # mean over anchors of (1/a) log(1 + sum_p e^{-a(S-base)}) + (1/b) log(1 + sum_n e^{b(S-base)})
+    if (
+        name == "ms"
+    ):  # mean over anchors of (1/a) log(1 + sum_p e^{-a(S-base)}) + (1/b) log(1 + sum_n e^{b(S-base)})
         a, b, base = 14.36, 75.83, 0.6616
         total = 0.0
         for i in range(n):
@@ -107,7 +109,10 @@ def independent_loss(name, views, labels, alpha):
         losses = [max(d(a, p) - d(a, q) + 0.119, 0.0) for a, p, q in triplets]
         return sum(losses) / max(1, sum(x > 0 for x in losses))
     if name == "margin":  # sum(relu(d_ap - beta + m) + relu(beta - d_an + m)) / #non-zero terms
-        beta, margin = float(torch.tensor(1.316, dtype=torch.float32)), 0.078  # MarginLoss stores beta in float32
+        beta, margin = (
+            float(torch.tensor(1.316, dtype=torch.float32)),
+            0.078,
+        )  # MarginLoss stores beta in float32
         pos = [max(d(a, p) - beta + margin, 0.0) for a, p, q in triplets]
         neg = [max(beta - d(a, q) + margin, 0.0) for a, p, q in triplets]
         return (sum(pos) + sum(neg)) / max(1, sum(x > 0 for x in pos) + sum(x > 0 for x in neg))
@@ -117,7 +122,9 @@ def independent_loss(name, views, labels, alpha):
 @pytest.mark.parametrize("name", ["ms", "contrastive", "triplet", "margin"])
 def test_losses_on_views_follow_their_published_definitions(make_trainer, name):
     generator = torch.Generator().manual_seed(3)
-    views = batch().unsqueeze(0) + 0.3 * torch.randn(4, len(LABELS), 5, generator=generator, dtype=torch.float64)
+    views = batch().unsqueeze(0) + 0.3 * torch.randn(
+        4, len(LABELS), 5, generator=generator, dtype=torch.float64
+    )
     alpha = 8.0
     plugins = [FixedViews(views), SDM(num_views=1, dropout=0.0, alpha=alpha)]  # views of views: 4 x 1
     trainer = make_trainer({"metric_loss": published_losses()[name]}, plugins)
@@ -146,8 +153,12 @@ def test_gradients_flow_to_the_embedder_through_every_view(make_trainer):
     torch.manual_seed(0)
     embedder = nn.Linear(6, 5)
     features = torch.randn(len(LABELS), 6)
-    views_leaf = (embedder(features).unsqueeze(0) + 0.2 * torch.randn(4, len(LABELS), 5)).detach().requires_grad_()
-    trainer = make_trainer({"metric_loss": MultiSimilarityLoss()}, [FixedViews(views_leaf), SDM(1, 0.0, alpha=4)])
+    views_leaf = (
+        (embedder(features).unsqueeze(0) + 0.2 * torch.randn(4, len(LABELS), 5)).detach().requires_grad_()
+    )
+    trainer = make_trainer(
+        {"metric_loss": MultiSimilarityLoss()}, [FixedViews(views_leaf), SDM(1, 0.0, alpha=4)]
+    )
     trainer.compute_losses(LossInputs(embeddings=views_leaf[0], labels=LABELS))["metric_loss"].backward()
     assert all(views_leaf.grad[v].abs().sum() > 0 for v in range(4))
 
@@ -162,14 +173,18 @@ def test_the_miner_sees_the_clean_embeddings_or_with_last_view_the_last_dropout_
     torch.manual_seed(0)
     embeddings = torch.rand(len(LABELS), 16) + 0.5
     miner = RecordingMiner(epsilon=0.1)
-    trainer = make_trainer({"metric_loss": MultiSimilarityLoss()}, [SDM(num_views=4, dropout=0.5)],
-                           miners={"tuple_miner": miner})
+    trainer = make_trainer(
+        {"metric_loss": MultiSimilarityLoss()}, [SDM(num_views=4, dropout=0.5)], miners={"tuple_miner": miner}
+    )
     trainer.compute_losses(LossInputs(embeddings=embeddings, labels=LABELS))
     assert torch.equal(miner.seen[0], embeddings) and torch.equal(miner.seen[1], LABELS)  # official: clean
 
     miner = RecordingMiner(epsilon=0.1)
-    trainer = make_trainer({"metric_loss": MultiSimilarityLoss()},
-                           [SDM(num_views=4, dropout=0.5, mine_on="last_view")], miners={"tuple_miner": miner})
+    trainer = make_trainer(
+        {"metric_loss": MultiSimilarityLoss()},
+        [SDM(num_views=4, dropout=0.5, mine_on="last_view")],
+        miners={"tuple_miner": miner},
+    )
     trainer.compute_losses(LossInputs(embeddings=embeddings, labels=LABELS))
     seen, labels = miner.seen
     assert torch.equal(labels, LABELS)
@@ -192,22 +207,33 @@ def test_samples_added_by_another_plugin_get_views_in_either_config_order(make_t
         miner = RecordingMiner(epsilon=0.1)
         trainer = make_trainer({"metric_loss": copy.deepcopy(plain)}, order, miners={"tuple_miner": miner})
         torch.manual_seed(1)
-        results.append(trainer.compute_losses(LossInputs(embeddings=embeddings, labels=LABELS))["metric_loss"])
+        results.append(
+            trainer.compute_losses(LossInputs(embeddings=embeddings, labels=LABELS))["metric_loss"]
+        )
         assert torch.equal(miner.seen[1], extended_labels)
     assert torch.equal(results[0], results[1])
 
 
 # ------------------------------------------------------------------ configuration
 def test_built_from_config_through_the_registry():
-    plugin = build("training_plugin", {"SDM": {"num_views": 8, "dropout": 0.1, "alpha": 16}}, role="training_plugins.SDM")
+    plugin = build(
+        "training_plugin", {"SDM": {"num_views": 8, "dropout": 0.1, "alpha": 16}}, role="training_plugins.SDM"
+    )
     assert isinstance(plugin, SDM) and (plugin.num_views, plugin.dropout, plugin.alpha) == (8, 0.1, 16.0)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_views": 0}, "num_views"), ({"dropout": 1.0}, "dropout"), ({"alpha": -1}, "alpha"),
-    ({"losses": "metric_loss"}, "losses"), ({"num_views": 64, "trunk_passes": 5}, "trunk_passes"),
-    ({"trunk_passes": 0}, "trunk_passes"), ({"mine_on": "views"}, "mine_on"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_views": 0}, "num_views"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"alpha": -1}, "alpha"),
+        ({"losses": "metric_loss"}, "losses"),
+        ({"num_views": 64, "trunk_passes": 5}, "trunk_passes"),
+        ({"trunk_passes": 0}, "trunk_passes"),
+        ({"mine_on": "views"}, "mine_on"),
+    ],
+)
 def test_bad_arguments_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=f"training_plugins.SDM.{message}"):
         SDM(**kwargs)
@@ -218,7 +244,9 @@ def test_losses_without_a_pairwise_distance_are_refused(make_trainer):
         make_trainer({"classifier_loss": nn.CrossEntropyLoss()}, [SDM()])
     with pytest.raises(ConfigError, match="no loss 'metric_los'"):
         make_trainer({"metric_loss": ContrastiveLoss()}, [SDM(losses=["metric_los"])])
-    trainer = make_trainer({"metric_loss": ProxyAnchorLoss(num_classes=3, embedding_size=5)}, [SDM(num_views=2)])
+    trainer = make_trainer(
+        {"metric_loss": ProxyAnchorLoss(num_classes=3, embedding_size=5)}, [SDM(num_views=2)]
+    )
     with pytest.raises(ConfigError, match="loss_funcs.metric_loss: .*MultiSimilarityLoss"):
         trainer.compute_losses(LossInputs(embeddings=batch(dtype=torch.float32), labels=LABELS))
 

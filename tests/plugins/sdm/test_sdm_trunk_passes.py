@@ -11,9 +11,9 @@ from pytorch_metric_learning.miners import MultiSimilarityMiner
 from torch import nn
 
 from dmlbench.errors import ConfigError
+from dmlbench.plugins.sdm import SDM
 from dmlbench.training.plugins import LossInputs, TrainingPlugin
 from dmlbench.training.trainer import Trainer, TrainerSettings
-from dmlbench.plugins.sdm import SDM
 
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1])
 P = 0.25
@@ -32,7 +32,7 @@ class AppendSamples(TrainingPlugin):
 
 def models() -> dict[str, nn.Module]:
     torch.manual_seed(0)
-    trunk = nn.Sequential(nn.Linear(6, 12), nn.Dropout(0.3))   # a trunk with active dropout
+    trunk = nn.Sequential(nn.Linear(6, 12), nn.Dropout(0.3))  # a trunk with active dropout
     models = {"trunk": trunk, "embedder": nn.Linear(12, 5)}
     for module in models.values():
         module.train()
@@ -40,14 +40,24 @@ def models() -> dict[str, nn.Module]:
 
 
 def trainer_with(plugins: list, tmp_path, miners: dict | None = None) -> Trainer:
-    settings = TrainerSettings(num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1,
-                               device=torch.device("cpu"), seed=0)
-    return Trainer(models(), {"metric_loss": MultiSimilarityLoss()}, miners or {}, plugins, {}, lambda e: None,
-                   lambda m, e: {}, settings, tmp_path / "checkpoints")
+    settings = TrainerSettings(
+        num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=1, device=torch.device("cpu"), seed=0
+    )
+    return Trainer(
+        models(),
+        {"metric_loss": MultiSimilarityLoss()},
+        miners or {},
+        plugins,
+        {},
+        lambda e: None,
+        lambda m, e: {},
+        settings,
+        tmp_path / "checkpoints",
+    )
 
 
 def first_pass(trainer: Trainer, images: torch.Tensor) -> LossInputs:
-    features, embeddings = trainer.forward(images)   # what Trainer._step hands the plugins
+    features, embeddings = trainer.forward(images)  # what Trainer._step hands the plugins
     return LossInputs(embeddings=embeddings, labels=LABELS, features=features, images=images)
 
 
@@ -57,7 +67,7 @@ def test_views_are_dropout_masks_of_distinct_trunk_passes(tmp_path, passes: int,
     trainer = trainer_with([SDM(num_views=num_views, dropout=P, trunk_passes=passes)], tmp_path)
     trunk, embedder = trainer.models["trunk"], trainer.models["embedder"]
 
-    torch.manual_seed(3)   # reference: the passes called directly, each followed by its masks
+    torch.manual_seed(3)  # reference: the passes called directly, each followed by its masks
     expected = []
     with torch.no_grad():
         for _ in range(passes):
@@ -72,9 +82,9 @@ def test_views_are_dropout_masks_of_distinct_trunk_passes(tmp_path, passes: int,
         pass_embeddings = expected[view // masks]
         kept = inputs.views[view] != 0
         assert torch.allclose(inputs.views[view][kept], pass_embeddings[kept] / (1 - P), atol=1e-6)
-    assert torch.allclose(inputs.mining_embeddings, expected[-1], atol=1e-6)   # the last pass, clean
+    assert torch.allclose(inputs.mining_embeddings, expected[-1], atol=1e-6)  # the last pass, clean
     if passes > 1:
-        assert not torch.allclose(expected[0], expected[1])                  # the trunk dropout differs
+        assert not torch.allclose(expected[0], expected[1])  # the trunk dropout differs
     dropped = (inputs.views == 0).double().mean().item()
     assert abs(dropped - P) < 0.06
 
