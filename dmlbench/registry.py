@@ -1,8 +1,10 @@
 """Name -> class lookup, per kind, and object construction from ``{ClassName: {kwargs}}`` specs.
 
 A config never runs code: a class name becomes an object only through this registry. Names are
-looked up first among classes registered with :func:`register` (dmlbench itself, the top-level
-``split_managers`` and ``plugins`` packages, and entry points in the group ``dmlbench.plugins``),
+looked up first among classes registered with :func:`register` (dmlbench itself, its
+``dmlbench.split_managers`` and ``dmlbench.plugins`` packages -- the repository root's
+``split_managers/`` and ``plugins/`` are symlinks to them -- and entry points in the group
+``dmlbench.plugins``),
 then in the public namespace of the well-kept libraries listed in ``LIBRARY_SOURCES``.
 
 Example::

@@ -30,9 +30,9 @@ def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k
     """Retrieval examples of ``experiment_dir`` drawn again; -> the rewritten report.html."""
     from dmlbench.config.experiment_files import is_saved_experiment, load_saved_configs
     from dmlbench.records.environment import phase_times, versions
-    from dmlbench.records.html_report import write_html_report
-    from dmlbench.records.report import write_report
+    from dmlbench.records.html_render import write_html_report
     from dmlbench.records.retrieval_run import write_retrieval_examples
+    from dmlbench.records.run_report import write_report
     from dmlbench.runner import Experiment
     from dmlbench.training import checkpoint
     from dmlbench.training.fold import training_summary

@@ -1,6 +1,6 @@
 """An experiment: its folder, its resolved config and its folds; :meth:`Experiment.run` trains
 every fold (:mod:`dmlbench.training.fold`), tests them (:mod:`dmlbench.evaluation.protocol`) and
-writes the report (:mod:`dmlbench.records.report`).
+writes the report (:mod:`dmlbench.records.run_report`).
 
 Layout of an experiment folder::
 
@@ -34,9 +34,11 @@ from dmlbench.evaluation import protocol
 from dmlbench.evaluation.protocol import EvaluationSettings
 from dmlbench.models.factory import input_normalization
 from dmlbench.records.environment import timed_phase
-from dmlbench.records.report import finish_experiment
+from dmlbench.records.run_report import finish_experiment
 from dmlbench.records.store import RecordStore
 from dmlbench.registry import build, parse_spec
+from dmlbench.split_managers import split_manifest
+from dmlbench.split_managers.checks import check_validation_splits
 from dmlbench.training import checkpoint, distributed
 from dmlbench.training.fold import train_fold, training_summary
 from dmlbench.training.seeding import derive_seed, seed_everything
@@ -111,9 +113,6 @@ class Experiment:
     def folds(self) -> list[FoldData]:
         """The split manager's schemes; the manifest is saved, and checked against the saved one."""
         if self._folds is None:
-            from dmlbench.split_managers import split_manifest  # top-level package, found like a plugin
-            from dmlbench.split_managers.checks import check_validation_splits
-
             manager = build("split_manager", self.settings["split_manager"], role="split_manager")
             dataset = self.dataset
             splits = manager.split(dataset.labels, dataset.official_split)

@@ -25,14 +25,13 @@ from dmlbench.errors import ExperimentError
 from dmlbench.evaluation.embeddings import compute_head_embeddings
 from dmlbench.evaluation.ensemble import concatenate_normalized
 from dmlbench.evaluation.retrieval import retrieval_metrics
-from dmlbench.records.report import summarize_test_results
+from dmlbench.records.run_report import summarize_test_results
 from dmlbench.training import distributed
 from dmlbench.training.plugin_set import PluginSet
+from dmlbench.vocabulary import TRAINED, UNTRAINED_STATUSES, UNTRAINED_TRUNK
 
 if TYPE_CHECKING:
     from dmlbench.runner import Experiment, FoldData
-
-UNTRAINED_STATUSES = ("untrained_trunk", "untrained_trunk_and_embedder")
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class EvaluationSettings:
         return options
 
     def statuses(self) -> list[str]:
-        return (list(UNTRAINED_STATUSES) if self.check_untrained_accuracy else []) + ["trained"]
+        return (list(UNTRAINED_STATUSES) if self.check_untrained_accuracy else []) + [TRAINED]
 
 
 def embed(
@@ -166,7 +165,7 @@ def score_sets(
 
 def fold_models(experiment: Experiment, fold: FoldData, status: str) -> tuple[dict[str, nn.Module], int, Any]:
     """The fold's models for ``status``, their epoch and the plugin similarity (trained only)."""
-    if status != "trained":
+    if status != TRAINED:
         return experiment.build_models(fold), 0, None
     models, saved = experiment.load_best_models(fold)
     plugins = PluginSet.from_config(
@@ -193,7 +192,7 @@ def embed_fold(
     """The fold's embeddings of ``split`` for each status of ``group`` (one trunk pass per set):
     ``{status: {role: (embeddings, labels)}}``, the models' epoch and the plugin similarity."""
     models, epoch, similarity = fold_models(experiment, fold, group[0])
-    heads = {status: None if status == "untrained_trunk" else models["embedder"] for status in group}
+    heads = {status: None if status == UNTRAINED_TRUNK else models["embedder"] for status in group}
     shown = "untrained" if len(group) > 1 else group[0]
     embedded: dict[str, dict[str, tuple[Tensor, Tensor]]] = {status: {} for status in group}
     for role, indices in evaluation_sets(fold, split).items():
@@ -226,7 +225,7 @@ def test(experiment: Experiment, splits: list[str], statuses: list[str], ensembl
                         fold.scheme, split, status, "fold", epoch, per_fold[status][fold.scheme]
                     )
                     fold_sets[status].append(embedded[status])
-                    if status == "trained" and "self" in embedded[status]:
+                    if status == TRAINED and "self" in embedded[status]:
                         experiment.trained_embeddings[(split, fold.scheme)] = embedded[status]["self"]
         results[split] = {}
         for status in statuses:

@@ -9,9 +9,6 @@ from typing import Any
 
 from dmlbench.records.summary import confidence_interval, mean_and_sem
 
-#: Result modes of a test, as in the experiment report.
-MODES = ("separated", "concatenated")
-
 
 @dataclass
 class TrialRow:

@@ -15,7 +15,6 @@ from tqdm.auto import tqdm
 from dmlbench.config.defaults import setting
 from dmlbench.data.base import TransformedSubset
 from dmlbench.evaluation import protocol
-from dmlbench.records.report import MAIN_METRICS
 from dmlbench.records.training_log import TrainingLog
 from dmlbench.training import distributed
 from dmlbench.training.components import (
@@ -28,6 +27,7 @@ from dmlbench.training.components import (
 from dmlbench.training.plugin_set import PluginSet
 from dmlbench.training.seeding import derive_seed
 from dmlbench.training.trainer import Trainer, TrainerSettings
+from dmlbench.vocabulary import MAIN_METRICS, TRAINED, UNTRAINED_TRUNK_AND_EMBEDDER
 
 if TYPE_CHECKING:
     from dmlbench.runner import Experiment, FoldData
@@ -123,7 +123,7 @@ def make_validator(experiment: Experiment, fold: FoldData, val_set: Any, plugins
             experiment, current["trunk"], current["embedder"], val_set, f"{fold.scheme} val"
         )
         metrics = protocol.score(experiment, embeddings, labels, similarity=plugins.similarity())
-        status = "trained" if epoch > 0 else "untrained_trunk_and_embedder"
+        status = TRAINED if epoch > 0 else UNTRAINED_TRUNK_AND_EMBEDDER
         experiment.store.add_accuracies(fold.scheme, "val", status, "fold", epoch, metrics)
         shown = ", ".join(f"{MAIN_METRICS[m]} {100 * metrics[m]:.2f}" for m in MAIN_METRICS if m in metrics)
         tqdm.write(f"[{fold.scheme}] epoch {epoch:>3} val: {shown}")

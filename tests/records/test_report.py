@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dmlbench.records.report import results_table, summarize_test_results, write_report
+from dmlbench.records.run_report import results_table, summarize_test_results, write_report
 
 
 def fold(p1, rp, mapr):

@@ -237,8 +237,8 @@ def test_compare_published_numbers_and_formats(runs, tmp_path, capsys):
 
 
 def test_search_report_html_has_trials_and_trace(tmp_path):
-    from dmlbench.search.report import write_search_outputs
     from dmlbench.search.results import TrialRow, aggregate_runs
+    from dmlbench.search.search_report import write_search_outputs
 
     def run(value: float) -> dict:
         metrics = {"mean_average_precision_at_r": value}

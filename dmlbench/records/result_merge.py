@@ -12,14 +12,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-MODES = ("separated", "concatenated")
+from dmlbench.vocabulary import RESULT_MODES
 
 
 def result_times(summary: dict[str, Any], when: str) -> dict[str, Any]:
     """``{split: {status: {mode: when}}}`` for every mode present in ``summary``."""
     return {
         split: {
-            status: {mode: when for mode in MODES if mode in entry} for status, entry in by_status.items()
+            status: {mode: when for mode in RESULT_MODES if mode in entry}
+            for status, entry in by_status.items()
         }
         for split, by_status in summary.items()
     }
@@ -36,7 +37,7 @@ def merge_results(
         for status, entry in by_status.items():
             target = merged.setdefault(split, {}).setdefault(status, {})
             stamps = times.setdefault(split, {}).setdefault(status, {})
-            for mode in MODES:
+            for mode in RESULT_MODES:
                 if mode in entry:
                     target[mode] = copy.deepcopy(entry[mode])
                     stamps[mode] = when

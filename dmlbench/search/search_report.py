@@ -15,17 +15,12 @@ from typing import Any
 from dmlbench.config.yaml_io import dump_yaml
 from dmlbench.fileio import write_text_atomic
 from dmlbench.records.plots import save_figure
-from dmlbench.records.report import (
-    MAIN_METRICS,
-    TRAINED_STATUSES,
-    format_markdown_table,
-    format_percent,
-    results_table,
-)
+from dmlbench.records.run_report import format_markdown_table, format_percent, results_table
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.messages import generator_label
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING
-from dmlbench.search.results import MODES, TrialRow, aggregate_runs, best_so_far
+from dmlbench.search.results import TrialRow, aggregate_runs, best_so_far
+from dmlbench.vocabulary import MAIN_METRICS, RESULT_MODES, ordered_statuses
 
 
 def _cell(value: Any) -> Any:
@@ -131,11 +126,8 @@ def reproduction_table(
     alone with ``interval=False``)."""
     rows = [["split", "trained_status", "mode", *metrics.values()]]
     for split, by_status in aggregate.items():
-        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [
-            s for s in by_status if s not in TRAINED_STATUSES
-        ]
-        for status in ordered:
-            for mode in MODES:
+        for status in ordered_statuses(by_status):
+            for mode in RESULT_MODES:
                 entry = by_status[status].get(mode)
                 if not entry:
                     continue
@@ -256,7 +248,7 @@ def write_search_outputs(
             ),
         )
     from dmlbench.records.environment import versions
-    from dmlbench.records.html_report import write_html_report
+    from dmlbench.records.html_render import write_html_report
 
     report["versions"] = versions()
     write_text_atomic(meta_dir / "report.json", json.dumps(report, indent=2) + "\n")

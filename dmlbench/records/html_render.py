@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.fileio import write_text_atomic
-from dmlbench.records.report import format_percent, results_table
+from dmlbench.records.run_report import format_percent, results_table
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1050px;padding:0 16px;color:#222}
@@ -119,7 +119,7 @@ def retrieval_section(report: dict[str, Any], plots_dir: Path) -> str:
 
 def search_sections(report: dict[str, Any], plots_dir: Path) -> str:
     """Best trial, its test, the reproductions (95% intervals), the trials table, the trace."""
-    from dmlbench.search.report import reproduction_table
+    from dmlbench.search.search_report import reproduction_table
 
     body = ""
     best = report.get("best_trial")

@@ -10,14 +10,7 @@ from typing import Any
 
 from dmlbench.fileio import write_text_atomic
 from dmlbench.records.summary import mean_and_sem
-
-#: Metric keys in report order, with their short column names.
-MAIN_METRICS = {
-    "precision_at_1": "P@1",
-    "r_precision": "R-Precision",
-    "mean_average_precision_at_r": "MAP@R",
-}
-TRAINED_STATUSES = ("untrained_trunk", "untrained_trunk_and_embedder", "trained")
+from dmlbench.vocabulary import MAIN_METRICS, TRAINED, ordered_statuses
 
 
 def summarize_test_results(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -48,10 +41,7 @@ def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRIC
     """Rows [split, status, mode, metric...] with values in percent ("mean ± SEM" for separated)."""
     rows = [["split", "trained_status", "mode", *metrics.values()]]
     for split, by_status in summary.items():
-        ordered = [s for s in TRAINED_STATUSES if s in by_status] + [
-            s for s in by_status if s not in TRAINED_STATUSES
-        ]
-        for status in ordered:
+        for status in ordered_statuses(by_status):
             entry = by_status[status]
             separated = entry["separated"]
             n = len(separated["per_fold"])
@@ -135,11 +125,11 @@ def finish_experiment(
     """Export the records to CSV, plot the validation curves, write the report of ``experiment``
     (a :class:`dmlbench.runner.Experiment`) and print the results table; -> the report dict.
     ``merge``: keep the earlier report's results that this test did not recompute
-    (:func:`dmlbench.records.merge.merge_results`)."""
+    (:func:`dmlbench.records.result_merge.merge_results`)."""
     from dmlbench.config.experiment_files import config_hash, saved_split_manifest_hash
-    from dmlbench.records.html_report import write_html_report
-    from dmlbench.records.merge import merge_results, result_times
+    from dmlbench.records.html_render import write_html_report
     from dmlbench.records.plots import plot_validation_curves
+    from dmlbench.records.result_merge import merge_results, result_times
     from dmlbench.registry import parse_spec
 
     experiment.store.export_csv()
@@ -204,7 +194,7 @@ def add_html_content(experiment: Any, report: dict[str, Any], training: dict[str
     if rows:
         plot_training_losses(rows, experiment.meta_dir / "plots" / "training_losses.png")
         report["plots"].append("training_losses.png")
-    split = next((s for s, by_status in report["results"].items() if "trained" in by_status), None)
+    split = next((s for s, by_status in report["results"].items() if TRAINED in by_status), None)
     queries = int(setting(experiment.settings, "eval_retrieval_examples"))
     if split is not None and queries > 0:
         with timed_phase(experiment.meta_dir, "retrieval examples"):
