@@ -51,6 +51,7 @@ def check_validation_splits(
     labels = np.asarray(labels)
     if labels.ndim == 2:
         labels = labels[:, 0]
+    small: dict[str, tuple[int, int]] = {}
     for scheme, indices in splits.items():
         if "val" not in indices:
             continue
@@ -63,8 +64,22 @@ def check_validation_splits(
                 f"model would be kept as best; {_fixes(split_manager)}"
             )
         if classes < MIN_CLASSES or queries < MIN_QUERIES:
-            warnings.warn(
-                f"split_manager: the validation split of {scheme} has only {classes} classes and {queries} queries; "
-                f"model selection on it is noisy; to {_fixes(split_manager)}",
-                stacklevel=2,
-            )
+            small[scheme] = (classes, queries)
+    if small:  # one warning for all folds
+        classes = sorted({c for c, _ in small.values()})
+        queries = sorted({q for _, q in small.values()})
+        if len(small) == 1:
+            (scheme,) = small
+            which = f"the validation split of {scheme} has"
+        else:
+            which = f"the validation splits of {len(small)} folds ({', '.join(small)}) have"
+        warnings.warn(
+            f"split_manager: {which} only {_span(classes)} classes and {_span(queries)} queries; "
+            f"model selection on it is noisy; to {_fixes(split_manager)}",
+            stacklevel=2,
+        )
+
+
+def _span(values: list[int]) -> str:
+    """``[3]`` -> "3", ``[3, 5, 4]`` sorted -> "3-5"."""
+    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"

@@ -76,3 +76,18 @@ def test_the_run_fails_before_writing_anything(tmp_path: Path, capsys: pytest.Ca
     assert main(argv) == 2
     assert "validation split of Test50_50_Partitions4_0 has 1 class (4 samples)" in capsys.readouterr().err
     assert not (tmp_path / "logs" / "tiny").exists()
+
+
+def test_small_validation_splits_of_several_folds_are_one_warning() -> None:
+    labels = np.array([0, 0, 1, 1, 2, 2, 2, 3, 3])
+    splits = {
+        "s0": {"train": np.arange(0), "val": np.array([0, 1, 2, 3])},  # 2 classes, 4 queries
+        "s1": {"train": np.arange(0), "val": np.array([2, 3, 4, 5, 6, 7, 8])},  # 3 classes, 7 queries
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_validation_splits(splits, labels)
+    assert len(caught) == 1
+    assert "validation splits of 2 folds (s0, s1) have only 2-3 classes and 4-7 queries" in str(
+        caught[0].message
+    )
