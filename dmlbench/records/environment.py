@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -26,9 +27,38 @@ def versions() -> dict[str, str]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
+    commit = git_commit(Path(__file__).resolve().parents[2])
+    if commit:  # run from a clone (or an editable install of one)
+        found["dmlbench git commit"] = commit
+        if found["dmlbench"] == "not installed":
+            found["dmlbench"] = "run from a clone (not installed)"
     found["cuda"] = torch.version.cuda or "none (CPU build)"
     found["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return found
+
+
+def git_commit(folder: Path) -> str | None:
+    """``git rev-parse HEAD`` of the work tree whose top is ``folder`` (", uncommitted changes"
+    added when tracked files differ from it); None when ``folder`` is no git work tree's top (an
+    installed copy) or git is missing."""
+    if not (Path(folder) / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    dirty = ", uncommitted changes" if status.returncode == 0 and status.stdout.strip() else ""
+    return head.stdout.strip() + dirty
 
 
 #: Phase times of this process not yet written, per meta folder: they are written when the

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.fileio import write_text_atomic
-from dmlbench.records.run_report import format_percent, results_table
+from dmlbench.records.run_report import format_mean_sem, format_percent, results_table
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1050px;padding:0 16px;color:#222}
@@ -119,7 +119,8 @@ def retrieval_section(report: dict[str, Any], plots_dir: Path) -> str:
 
 def search_sections(report: dict[str, Any], plots_dir: Path) -> str:
     """Best trial, its test, the reproductions (95% intervals), the trials table, the trace."""
-    from dmlbench.search.search_report import reproduction_table
+    from dmlbench.search.messages import generator_label
+    from dmlbench.search.search_report import objective_spread, reproduction_table
 
     body = ""
     best = report.get("best_trial")
@@ -127,9 +128,9 @@ def search_sections(report: dict[str, Any], plots_dir: Path) -> str:
         rows = [["parameter", "value"]] + [[k, repr(v)] for k, v in best["parameters"].items()]
         body += section(
             "Best trial",
-            f"<p>Trial {esc(best['index'])} ({esc(best['folder'])}): "
-            f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} "
-            f"(validation {esc(report['objective'])}, mean ± SEM over folds)</p>" + table(rows),
+            f"<p>Trial {esc(best['index'])} ({esc(best['folder'])}, "
+            f"{esc(generator_label(best['generation_node']))}): {format_mean_sem(best['mean'], best['sem'])} "
+            f"(validation {esc(report['objective'])}, {objective_spread(best['sem'])})</p>" + table(rows),
         )
     if report.get("best_trial_test"):
         body += section(
@@ -137,10 +138,16 @@ def search_sections(report: dict[str, Any], plots_dir: Path) -> str:
             table(results_table(report["best_trial_test"])),
         )
     reproductions = report.get("reproductions") or {}
-    if reproductions.get("count"):
+    count = reproductions.get("count")
+    if count == 1:  # one value per cell: no interval to show
+        body += section(
+            "Reproduction (1 retraining; percent; no interval from one reproduction)",
+            table(reproduction_table(reproductions["results"], interval=False)),
+        )
+    elif count:
         level = int(100 * reproductions["level"])
         body += section(
-            f"Reproductions ({reproductions['count']}; mean [{level}% Student-t interval], percent)",
+            f"Reproductions ({count}; mean [{level}% Student-t interval], percent)",
             table(reproduction_table(reproductions["results"])),
         )
     body += section("Trials", trials_table(report["trials"]))
@@ -154,19 +161,17 @@ def trials_table(trials: list[dict[str, Any]]) -> str:
     names = sorted({name for trial in trials for name in trial["parameters"]})
     short = [name.split(".")[-1] for name in names]
     headers = short if len(set(short)) == len(short) else names
+    from dmlbench.search.messages import generator_label
+
     rows = [["trial", "status", "generator", "objective (%)", *headers]]
     for trial in trials:
-        objective = (
-            "-"
-            if trial["mean"] is None
-            else f"{format_percent(trial['mean'])} ± {format_percent(trial['sem'])}"
-        )
+        objective = format_mean_sem(trial["mean"], trial["sem"])
         values = [trial["parameters"].get(name, "") for name in names]
         rows.append(
             [
                 trial["index"],
                 trial["status"],
-                trial["generation_node"],
+                generator_label(trial["generation_node"]),
                 objective,
                 *[f"{v:.4g}" if isinstance(v, float) else v for v in values],
             ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from dmlbench.fileio import atomic_write
+
+#: Metric keys -> the names papers and the results table use.
+METRIC_LABELS = {
+    "precision_at_1": "P@1",
+    "r_precision": "R-Precision",
+    "mean_average_precision_at_r": "MAP@R",
+    "NMI": "NMI",
+    "AMI": "AMI",
+}
+
+
+def metric_label(metric: str) -> str:
+    """A metric key as a person reads it: ``mean_average_precision_at_r`` -> ``MAP@R``,
+    ``recall_at_4`` -> ``Recall@4``; other keys with spaces for underscores."""
+    if metric in METRIC_LABELS:
+        return METRIC_LABELS[metric]
+    match = re.fullmatch(r"recall_at_(\d+)", metric)
+    if match:
+        return f"Recall@{match.group(1)}"
+    return metric.replace("_", " ")
 
 
 def plot_validation_curves(histories: dict[str, list[dict[str, Any]]], metric: str, path: Path) -> Path:
@@ -24,7 +45,7 @@ def plot_validation_curves(histories: dict[str, list[dict[str, Any]]], metric: s
             best = max(range(len(values)), key=values.__getitem__)
             axis.scatter([epochs[best]], [values[best]], s=60, facecolors="none", edgecolors=line.get_color())
     axis.set_xlabel("epoch")
-    axis.set_ylabel(f"validation {metric} (%)")
+    axis.set_ylabel(f"validation {metric_label(metric)} (%)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     return save_figure(figure, path)
@@ -46,7 +67,7 @@ def plot_training_losses(rows: list[dict[str, Any]], path: Path) -> Path:
                 marker="." if len(points) < 30 else None,
                 label=scheme,
             )
-        axis.set_title(name, fontsize=9)
+        axis.set_title(name.replace("_", " "), fontsize=9)
         axis.set_xlabel("iteration")
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)

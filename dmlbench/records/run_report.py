@@ -37,8 +37,19 @@ def format_percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
+def format_mean_sem(mean: float | None, sem: float | None, n: int | None = None) -> str:
+    """``mean ± SEM`` in percent; the mean alone when there is no SEM or fewer than 2 values
+    (one model or one fold has no spread to show); "-" for a missing mean."""
+    if mean is None:
+        return "-"
+    if sem is None or (n is not None and n < 2):
+        return format_percent(mean)
+    return f"{format_percent(mean)} ± {format_percent(sem)}"
+
+
 def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS) -> list[list[str]]:
-    """Rows [split, status, mode, metric...] with values in percent ("mean ± SEM" for separated)."""
+    """Rows [split, status, mode, metric...] with values in percent ("mean ± SEM" for separated,
+    the value alone for one model)."""
     rows = [["split", "trained_status", "mode", *metrics.values()]]
     for split, by_status in summary.items():
         for status in ordered_statuses(by_status):
@@ -50,10 +61,7 @@ def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRIC
                     split,
                     status,
                     f"separated ({n} model{'s' if n != 1 else ''})",
-                    *[
-                        f"{format_percent(separated['mean'].get(m))} ± {format_percent(separated['sem'].get(m))}"
-                        for m in metrics
-                    ],
+                    *[format_mean_sem(separated["mean"].get(m), separated["sem"].get(m), n) for m in metrics],
                 ]
             )
             if "concatenated" in entry:
@@ -61,7 +69,7 @@ def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRIC
                     [
                         split,
                         status,
-                        f"concatenated ({n} models)",
+                        f"concatenated ({n} model{'s' if n != 1 else ''})",
                         *[format_percent(entry["concatenated"].get(m)) for m in metrics],
                     ]
                 )
@@ -116,7 +124,35 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
     for plot in report.get("plots", []):
         lines += ["", f"![{plot}](plots/{plot})"]
+    lines += retrieval_markdown(report.get("retrieval"))
+    if report.get("versions"):
+        lines += ["", "## Versions", "", "| package | version |", "|---|---|"]
+        lines += [f"| {name} | {version} |" for name, version in report["versions"].items()]
     return "\n".join(lines) + "\n"
+
+
+def retrieval_markdown(retrieval: dict[str, Any] | None) -> list[str]:
+    """The retrieval examples' figures and worst classes (the figures report.html embeds, here as
+    links to ``plots/``)."""
+    if not retrieval:
+        return []
+    lines = ["", "## Retrieval examples", ""]
+    if "skipped" in retrieval:
+        return [*lines, retrieval["skipped"]]
+    lines.append(
+        f"{retrieval['split']} split; each row: the query, then its top-{retrieval['top_k']} neighbours, "
+        f"green = same class, red = other class; {retrieval['note']}."
+    )
+    for grid in retrieval["grids"]:
+        scores = ", ".join(format_percent(s) for s in grid["query_map_at_r"])
+        lines += ["", f"### {grid['name']}", "", f"query MAP@R (%): {scores}", ""]
+        lines.append(f"![retrieval examples, {grid['name']}](plots/{grid['plot']})")
+    if retrieval.get("worst_classes"):
+        lines += ["", "Worst classes (best fold):", "", "| class | MAP@R (%) |", "|---|---|"]
+        lines += [f"| {w['label']} | {format_percent(w['map_at_r'])} |" for w in retrieval["worst_classes"]]
+    for name in retrieval.get("plots", []):
+        lines += ["", f"![{name.removesuffix('.png').replace('_', ' ')}](plots/{name})"]
+    return lines
 
 
 def finish_experiment(

@@ -14,8 +14,8 @@ from typing import Any
 
 from dmlbench.config.yaml_io import dump_yaml
 from dmlbench.fileio import write_text_atomic
-from dmlbench.records.plots import save_figure
-from dmlbench.records.run_report import format_markdown_table, format_percent, results_table
+from dmlbench.records.plots import metric_label, save_figure
+from dmlbench.records.run_report import format_markdown_table, format_mean_sem, format_percent, results_table
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.messages import generator_label
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING
@@ -32,7 +32,8 @@ def _cell(value: Any) -> Any:
 
 
 def trials_csv(rows: Sequence[TrialRow], parameter_names: Sequence[str]) -> str:
-    """One line per trial: index, status, generation node, objective mean and SEM, parameters."""
+    """One line per trial: index, status, Ax's generation node and its readable name (the report's),
+    objective mean and SEM, parameters."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -40,6 +41,7 @@ def trials_csv(rows: Sequence[TrialRow], parameter_names: Sequence[str]) -> str:
             "trial",
             "status",
             "generation_node",
+            "generator",
             "objective_mean",
             "objective_sem",
             *parameter_names,
@@ -53,6 +55,7 @@ def trials_csv(rows: Sequence[TrialRow], parameter_names: Sequence[str]) -> str:
                 row.index,
                 row.status,
                 row.generation_node,
+                generator_label(row.generation_node),
                 _cell(row.mean),
                 _cell(row.sem),
                 *[_cell(row.parameters.get(name)) for name in parameter_names],
@@ -85,15 +88,15 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
 
     figure, axis = plt.subplots(figsize=(7, 4))
     observed = [row for row in rows if row.observed]
-    for node in sorted({row.generation_node for row in observed}):
-        group = [row for row in observed if row.generation_node == node]
+    for label in sorted({generator_label(row.generation_node) for row in observed}):
+        group = [row for row in observed if generator_label(row.generation_node) == label]
         axis.errorbar(
             [r.index for r in group],
             [100 * r.mean for r in group],
             yerr=[100 * (r.sem or 0.0) for r in group],
             fmt="o",
             capsize=3,
-            label=node,
+            label=label,
         )
     trace = best_so_far(rows)
     if trace:
@@ -113,7 +116,7 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
         )
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("trial")
-    axis.set_ylabel(f"validation {metric} (%)")
+    axis.set_ylabel(f"validation {metric_label(metric)} (%)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     return save_figure(figure, path)
@@ -144,6 +147,11 @@ def reproduction_table(
     return rows
 
 
+def objective_spread(sem: float | None) -> str:
+    """What a trial's objective is: a mean ± SEM over folds, or one fold's value (no SEM)."""
+    return "mean ± SEM over folds" if sem is not None else "one fold, no SEM"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     best = report.get("best_trial")
     counts = report["trial_counts"]
@@ -160,7 +168,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             "## Best trial",
             "",
             f"Trial {best['index']} (`{best['folder']}`, {generator_label(best['generation_node'])}): "
-            f"{format_percent(best['mean'])} ± {format_percent(best['sem'])} (mean ± SEM over folds).",
+            f"{format_mean_sem(best['mean'], best['sem'])} ({objective_spread(best['sem'])}).",
             "",
             "| parameter | value |",
             "|---|---|",
@@ -206,9 +214,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for row in report["trials"]:
-        objective = (
-            "-" if row["mean"] is None else f"{format_percent(row['mean'])} ± {format_percent(row['sem'])}"
-        )
+        objective = format_mean_sem(row["mean"], row["sem"])
         lines.append(
             f"| {row['index']} | {row['status']} | {generator_label(row['generation_node'])} | {objective} | "
             f"{row['folder']} |"
