@@ -94,10 +94,11 @@ def _pct(value: float | None) -> float | None:
 def _cells_from_summary(entry: dict[str, Any]) -> dict[tuple[str, str], Cell]:
     cells = {}
     separated = entry.get("separated", {})
+    several = len(separated.get("per_fold", {})) != 1  # one fold model: no SEM to show
     for metric in METRICS:
         if metric in separated.get("mean", {}):
             cells["separated", metric] = Cell(
-                _pct(separated["mean"][metric]), _pct(separated["sem"].get(metric))
+                _pct(separated["mean"][metric]), _pct(separated["sem"].get(metric)) if several else None
             )
         if metric in entry.get("concatenated", {}):
             cells["concatenated", metric] = Cell(_pct(entry["concatenated"][metric]))

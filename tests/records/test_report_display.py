@@ -111,3 +111,18 @@ def test_git_commit_of_a_clone(tmp_path: Path) -> None:
     assert git_commit(tmp_path) == head
     (tmp_path / "a.txt").write_text("2\n")
     assert git_commit(tmp_path) == head + ", uncommitted changes"
+
+
+def test_compare_cell_of_one_fold_model_has_no_sem() -> None:
+    from dmlbench.compare import format_cell
+    from dmlbench.records.comparison import _cells_from_summary
+
+    one = summarize_test_results({"test": {"trained": {"folds": {"f0": fold(0.5, 0.3, 0.2)}}}})
+    assert format_cell(_cells_from_summary(one["test"]["trained"])["separated", "precision_at_1"]) == "50.00"
+    two = summarize_test_results(
+        {"test": {"trained": {"folds": {"f0": fold(0.5, 0.3, 0.2), "f1": fold(0.7, 0.3, 0.2)}}}}
+    )
+    assert (
+        format_cell(_cells_from_summary(two["test"]["trained"])["separated", "precision_at_1"])
+        == "60.00 ± 10.00"
+    )
