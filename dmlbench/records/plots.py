@@ -12,22 +12,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from dmlbench.fileio import atomic_write
-
-#: Metric keys -> the names papers and the results table use.
-METRIC_LABELS = {
-    "precision_at_1": "P@1",
-    "r_precision": "R-Precision",
-    "mean_average_precision_at_r": "MAP@R",
-    "NMI": "NMI",
-    "AMI": "AMI",
-}
+from dmlbench.vocabulary import MAIN_METRICS
 
 
 def metric_label(metric: str) -> str:
     """A metric key as a person reads it: ``mean_average_precision_at_r`` -> ``MAP@R``,
     ``recall_at_4`` -> ``Recall@4``; other keys with spaces for underscores."""
-    if metric in METRIC_LABELS:
-        return METRIC_LABELS[metric]
+    if metric in MAIN_METRICS:
+        return MAIN_METRICS[metric]
     match = re.fullmatch(r"recall_at_(\d+)", metric)
     if match:
         return f"Recall@{match.group(1)}"

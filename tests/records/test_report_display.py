@@ -11,7 +11,12 @@ import pytest
 from dmlbench.records.environment import git_commit
 from dmlbench.records.html_render import trials_table
 from dmlbench.records.plots import metric_label
-from dmlbench.records.run_report import format_mean_sem, render_markdown, results_table, summarize_test_results
+from dmlbench.records.run_report import (
+    format_mean_sem,
+    render_markdown,
+    results_table,
+    summarize_test_results,
+)
 
 
 def fold(p1: float, rp: float, mapr: float) -> dict[str, float]:
