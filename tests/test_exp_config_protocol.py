@@ -62,7 +62,7 @@ MLRC_SCHEDULE = {"CUB200": (2, 9), "Cars196": (5, 14), "StanfordOnlineProducts":
 
 
 def resolve(argv: list[str]) -> dict[str, dict[str, Any]]:
-    """The config ``python run.py <argv>`` runs (the steps of dmlbench.cli.run before training)."""
+    """The config ``python run.py <argv>`` runs (the steps of dmlbench.cli.dispatch.run before training)."""
     args, unknown = build_parser().parse_known_args(argv)
     config = reproduced_configs(args)
     overrides = parse_overrides(unknown)

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dmlbench.cli import load_saved_configs, main
+from dmlbench.cli import main
+from dmlbench.config.experiment_files import load_saved_configs
 from dmlbench.runner import Experiment
 
 ITEMS = {"train": range(0, 6), "eval": range(6, 12)}

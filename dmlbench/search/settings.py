@@ -23,7 +23,7 @@ class SearchSettings:
 
     @classmethod
     def from_args(cls, args: Any) -> SearchSettings:
-        """From the parsed command line (:func:`dmlbench.cli.build_parser`); checks the counts."""
+        """From the parsed command line (:func:`dmlbench.cli.parse.build_parser`); checks the counts."""
         iterations = args.bayes_opt_iters
         reproductions = int(args.reproductions or 0)
         if iterations is None or iterations < 1:

@@ -34,7 +34,7 @@ def load(
 ) -> tuple[Any, Any, dict, AVSLSimilarity, Any]:
     """The experiment, the fold, its best models, the AVSL similarity with its trained state, and
     ``embed(trunk, embedder, dataset, desc) -> (rows, labels)``."""
-    from dmlbench.cli import load_saved_configs
+    from dmlbench.config.experiment_files import load_saved_configs
     from dmlbench.runner import Experiment
 
     experiment = Experiment(load_saved_configs(experiment_dir), experiment_dir, dataset_root)

@@ -1,0 +1,121 @@
+"""One command, start to end: parse, the folder's state and config, then a search or one
+experiment (trained, resumed or evaluated), with nothing half-made left behind on an error."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from dmlbench.cli.config_assembly import apply_overrides
+from dmlbench.cli.folder_state import FolderState, folder_state, starting_config
+from dmlbench.cli.parse import build_parser
+from dmlbench.config.checks import validate_config
+from dmlbench.config.experiment_files import flatten_config, record_command_line, save_configs
+from dmlbench.config.flag_checks import check_mode_flags, parse_splits_to_eval
+from dmlbench.config.overrides import parse_overrides
+from dmlbench.config.value_checks import check_pretrained_models
+from dmlbench.data.roots import default_dataset_root
+from dmlbench.errors import ConfigError, ExperimentError
+from dmlbench.integrity import remove_stale_temp_files
+from dmlbench.run_guard import EXIT_INTERRUPTED, has_checkpoints, resume_command
+from dmlbench.runner import Experiment
+from dmlbench.search.space import find_search_parameters
+from dmlbench.user_plugins import use_user_plugins
+
+
+def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
+    """Run one command line; ``failure`` receives what to tell the user if it raises (the folder
+    kept, the command that resumes it)."""
+    failure = {} if failure is None else failure
+    args, unknown = build_parser().parse_known_args(argv)
+    args.dataset_root = args.dataset_root or default_dataset_root()
+    overrides = parse_overrides(unknown)
+    parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
+    state = folder_state(args)
+    config = starting_config(args, state, overrides)
+    if overrides:
+        config = apply_overrides(config, overrides)
+    use_user_plugins(config)
+
+    search_parameters = find_search_parameters(flatten_config(config))
+    check_mode_flags(args, searching=bool(search_parameters) or args.bayes_opt_iters is not None)
+    if search_parameters or args.bayes_opt_iters is not None:
+        experiment_dir = state.experiment_dir
+        if state.continuing and (experiment_dir / "trials" / "search.json").exists():
+            raise ExperimentError(
+                f"{experiment_dir} is a hyperparameter search: rerun its command to continue it (tests and "
+                f"reproductions of the best trial are in {experiment_dir / 'meta' / 'report.md'}), or evaluate one "
+                f"trial with --root_experiment_folder {experiment_dir / 'trials'} --experiment_name trial_NNNN"
+            )
+        if args.bayes_opt_iters is None:
+            raise ConfigError(
+                f"{search_parameters[0].name} is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not "
+                "set; add --bayes_opt_iters N to search, or give a concrete value"
+            )
+        from dmlbench.search import run_search  # imported only for searches (pulls in Ax)
+
+        return run_search(args, config, experiment_dir, argv)
+    return run_experiment(args, config, state, argv, overrides, failure)
+
+
+def run_experiment(
+    args: argparse.Namespace,
+    config: dict[str, dict[str, Any]],
+    state: FolderState,
+    argv: list[str],
+    overrides: dict[str, Any],
+    failure: dict[str, Any],
+) -> int:
+    """Train (or resume, or evaluate) one experiment; on an error before the first checkpoint the
+    folder it created is removed."""
+    experiment_dir, existing, continuing = state.experiment_dir, state.existing, state.continuing
+    validate_config(flatten_config(config))
+    if existing:
+        remove_stale_temp_files(experiment_dir)
+    experiment = Experiment(config, experiment_dir, Path(args.dataset_root))
+    root_created = not experiment_dir.parent.exists()
+    try:
+        if args.evaluate or args.evaluate_ensemble:
+            splits = parse_splits_to_eval(args.splits_to_eval)
+            record_command_line(
+                experiment_dir, argv, overrides=overrides if args.merge_argparse_when_resuming else None
+            )
+            experiment.evaluate(
+                list(splits), ensemble=args.evaluate_ensemble, allow_unfinished=args.evaluate_unfinished
+            )
+            return 0
+        experiment.dataset  # noqa: B018 - a missing data set fails here, before anything is written
+        save_configs(config, experiment.config_dir)  # complete configs before the split manifest
+        experiment.folds  # noqa: B018 - builds and checks the split before training
+        check_pretrained_models(experiment.settings)  # weights on disk, before training starts
+        record_command_line(experiment_dir, argv, overrides=overrides if continuing else None)
+        experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
+        return 0
+    except BaseException as error:
+        if not existing:
+            _remove_unfinished(experiment_dir, root_created)
+        kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
+        if not isinstance(error, KeyboardInterrupt):
+            if not (args.evaluate or args.evaluate_ensemble):
+                failure.update(kept=kept, resume=resume_command(args, experiment_dir))
+            raise
+        if kept is None:
+            print(
+                "\ninterrupted before the first checkpoint; nothing was kept: rerun the same command",
+                file=sys.stderr,
+            )
+        else:
+            print(f"\ninterrupted; continue with: {resume_command(args, experiment_dir)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _remove_unfinished(experiment_dir: Path, root_created: bool) -> None:
+    """Nothing half-made is left behind by an error before the first checkpoint, nor the
+    --root_experiment_folder the command made."""
+    if experiment_dir.exists() and not has_checkpoints(experiment_dir):
+        shutil.rmtree(experiment_dir)
+        if root_created and experiment_dir.parent.is_dir() and not any(experiment_dir.parent.iterdir()):
+            experiment_dir.parent.rmdir()
