@@ -69,6 +69,7 @@ class OptimizationPart:
     schedulers: dict[str, Any] = field(default_factory=dict)  # "iteration" | "epoch" | "plateau"
     clip: dict[str, Any] | None = None
     frozen_for_epochs: int = 0
+    restart_at_epoch: int | None = None  # the optimizer's state is cleared when this epoch starts
 
 
 def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
@@ -80,11 +81,20 @@ def build_optimization(modules: dict[str, nn.Module], config: dict[str, Any]) ->
 
     A module with trainable parameters but no optimizer is an error (its parameters would silently
     stay at their initial values), and so is an optimizer for an unknown part.
+    ``restart_optimizers_after_warmup: true`` clears every optimizer's state (momentum) when the
+    epoch after the longest ``frozen_for_epochs`` starts.
     """
     optimizer_specs = dict(config.get("optimizers") or {})
     scheduler_specs = dict(config.get("lr_schedulers") or {})
     clipper_specs = dict(config.get("gradient_clippers") or {})
     frozen = dict(config.get("frozen_for_epochs") or {})
+    restart_at = None
+    if config.get("restart_optimizers_after_warmup"):
+        if not any(int(epochs) > 0 for epochs in frozen.values()):
+            raise ConfigError(
+                "restart_optimizers_after_warmup: true needs a warm-up, e.g. frozen_for_epochs: {trunk: 1}"
+            )
+        restart_at = max(int(epochs) for epochs in frozen.values()) + 1
     known = set(modules)
     for key in optimizer_specs:
         if not key.endswith("_optimizer") or key[: -len("_optimizer")] not in known:
@@ -103,7 +113,9 @@ def build_optimization(modules: dict[str, nn.Module], config: dict[str, Any]) ->
                 f"--optimizers {{{name}_optimizer: {{Adam: {{lr: 0.0001}}}}}} (or freeze it)"
             )
         optimizer = build("optimizer", spec, role=f"optimizers.{name}_optimizer", params=params)
-        part = OptimizationPart(name, module, optimizer, frozen_for_epochs=int(frozen.get(name, 0)))
+        part = OptimizationPart(
+            name, module, optimizer, frozen_for_epochs=int(frozen.get(name, 0)), restart_at_epoch=restart_at
+        )
         for suffix in SCHEDULER_SUFFIXES:
             key = f"{name}{suffix}"
             if key in scheduler_specs:

@@ -244,6 +244,9 @@ class Trainer:
         seed_everything(derive_seed(settings.seed, "epoch", epoch))
         self._set_train_mode()
         frozen = self._frozen_parts(epoch)
+        for part in self.parts.values():
+            if part.restart_at_epoch == epoch:  # the warm-up ended: a fresh optimizer state
+                part.optimizer.state.clear()
         restore = [(p, p.requires_grad) for part in frozen for p in part.module.parameters()]
         for parameter, _ in restore:
             parameter.requires_grad_(False)

@@ -54,6 +54,14 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
       class contributes all its images, repeated as evenly as possible to fill its share.
     - An epoch is ``length_before_new_iter // batch_size`` batches (the runner passes
       ``batch_size * iterations_per_epoch``); without it, one pass: ``len(labels) // batch_size``.
+    - ``image_replacement: true``: instead, each of a class's ``images_per_class`` images is an
+      independent uniform draw from the class, with replacement (an image can appear twice in a
+      batch), as the official samplers of the classification baseline (azgo14/
+      classification_metric_learning, metric_learning/sampler.py: ``np.random.choice(...,
+      replace=True)``) and of DAS (lizhaoliu-Lec/DAS, datasampler/class_random_sampler.py).
+    - ``class_replacement: true``: instead, each class slot of a batch is an independent uniform
+      draw from all classes (a class can fill two slots of a batch), as the DAS sampler
+      (``random.choice(self.classes)`` per slot).
 
     Randomness comes from torch's global generator (seeded per epoch by the trainer).
     """
@@ -64,6 +72,8 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
         batch_size: int,
         images_per_class: int,
         length_before_new_iter: int | None = None,
+        image_replacement: bool = False,
+        class_replacement: bool = False,
     ) -> None:
         self.labels = np.asarray(labels)
         self.batch_size = int(batch_size)
@@ -73,9 +83,17 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
                 f"ClassBalancedSampler: batch_size={batch_size} must be a positive multiple of "
                 f"images_per_class={images_per_class}"
             )
+        for name, value in (
+            ("image_replacement", image_replacement),
+            ("class_replacement", class_replacement),
+        ):
+            if not isinstance(value, bool):
+                raise ConfigError(f"ClassBalancedSampler: {name} must be true or false, got {value!r}")
+        self.image_replacement = image_replacement
+        self.class_replacement = class_replacement
         self.classes_per_batch = self.batch_size // self.images_per_class
         self.classes, inverse = np.unique(self.labels, return_inverse=True)
-        if self.classes_per_batch > len(self.classes):
+        if self.classes_per_batch > len(self.classes) and not class_replacement:
             raise ConfigError(
                 f"ClassBalancedSampler: a batch of {batch_size} with images_per_class={images_per_class} needs "
                 f"{self.classes_per_batch} classes, but the training split has {len(self.classes)}; lower "
@@ -98,7 +116,15 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
         class_deck = _Deck(np.arange(len(self.classes)), rng)
         image_decks: dict[int, _Deck] = {}
         for _ in range(self.num_batches):
-            for position in class_deck.draw(self.classes_per_batch):
+            if self.class_replacement:
+                positions = rng.integers(0, len(self.classes), self.classes_per_batch).tolist()
+            else:
+                positions = class_deck.draw(self.classes_per_batch)
+            for position in positions:
+                if self.image_replacement:
+                    members = self.members[position]
+                    yield from (int(members[k]) for k in rng.integers(0, len(members), self.images_per_class))
+                    continue
                 deck = image_decks.get(position)
                 if deck is None:
                     deck = image_decks[position] = _Deck(self.members[position], rng)

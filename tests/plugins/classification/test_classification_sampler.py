@@ -91,3 +91,47 @@ def test_the_runner_builds_it_by_name_with_the_epoch_length() -> None:
     sampler = build_sampler({"ClassBalancedSampler": {"images_per_class": PER_CLASS}}, LABELS, BATCH, 6, None)
     assert isinstance(sampler, ClassBalancedSampler)
     assert len(sampler) == BATCH * 6
+
+
+def test_image_replacement_draws_each_image_independently() -> None:
+    """Official samplers (classification, DAS): ``images_per_class`` uniform draws with replacement.
+    For a class of n images, k draws hold n (1 - (1 - 1/n)^k) distinct images on average
+    (n = 30, k = 25: 17.15), where distinct draws would give 25; every image equally likely."""
+    sampler = ClassBalancedSampler(
+        LABELS, BATCH, PER_CLASS, length_before_new_iter=BATCH * 400, image_replacement=True
+    )
+    distinct, drawn = [], Counter()
+    for batch in batches(sampler, seed=2):
+        per_class = Counter(LABELS[batch].tolist())
+        assert len(per_class) == BATCH // PER_CLASS and set(per_class.values()) == {PER_CLASS}
+        for label in (10, 11, 17):  # the classes of 30 images
+            members = batch[LABELS[batch] == label]
+            if len(members):
+                distinct.append(len(set(members.tolist())))
+                drawn.update(members.tolist())
+        tiny = batch[LABELS[batch] == 16]  # a class of one image: that image 25 times
+        assert len(tiny) in (0, PER_CLASS) and len(set(tiny.tolist())) <= 1
+    expected = 30 * (1 - (1 - 1 / 30) ** 25)
+    assert abs(np.mean(distinct) - expected) < 0.3, (np.mean(distinct), expected)
+    counts = np.array(list(drawn.values()))
+    assert len(counts) == 90  # every image of the three classes drawn
+    assert counts.std() / counts.mean() < 0.15  # about uniform (each image ~ 270 +- 16 draws)
+
+
+def test_class_replacement_lets_a_class_fill_two_slots_of_a_batch() -> None:
+    """DAS's sampler draws each of a batch's class slots uniformly from all classes: with 8 classes
+    and 3 slots a batch repeats a class with probability 1 - (7/8)(6/8) = 0.344."""
+    sampler = ClassBalancedSampler(
+        LABELS, BATCH, PER_CLASS, length_before_new_iter=BATCH * 2000, class_replacement=True
+    )
+    repeated = [len(set(LABELS[batch].tolist())) < 3 for batch in batches(sampler, seed=4)]
+    assert abs(np.mean(repeated) - (1 - 7 / 8 * 6 / 8)) < 0.035
+    # more slots than classes is allowed with replacement
+    wide = ClassBalancedSampler(LABELS, 20, 2, class_replacement=True, image_replacement=True)
+    torch.manual_seed(0)
+    assert len(list(wide)) == len(wide)
+
+
+def test_replacement_switches_must_be_booleans() -> None:
+    with pytest.raises(ConfigError, match="image_replacement must be true or false"):
+        ClassBalancedSampler(LABELS, BATCH, PER_CLASS, image_replacement="yes")
