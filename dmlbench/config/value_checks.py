@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import difflib
-import inspect
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -91,36 +89,21 @@ def _check_model_sizes(where: str, kwargs: dict[str, Any]) -> None:
             raise ConfigError(f"{where}.{key}: expected positive integer(s), got {value!r}")
 
 
-def _default(cls: Any, name: str, fallback: Any) -> Any:
-    try:
-        parameter = inspect.signature(cls).parameters.get(name)
-    except (TypeError, ValueError):
-        return fallback
-    return (
-        fallback if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
-    )
-
-
 def check_pretrained_weights(cls: Any, kwargs: dict[str, Any]) -> None:
-    """Raise :class:`PretrainedWeightsError` naming the file to fetch when ``cls(**kwargs)`` would need
-    pretrained weights that are not on disk (BNInception and the torchvision-based trunks)."""
-    from dmlbench.models.bninception import WEIGHTS_FILE, WEIGHTS_URL, BNInception
-    from dmlbench.models.multilevel import MultiLevelTrunk
-    from dmlbench.models.trunks import TorchvisionTrunk, _weights_entry, locate_weights
+    """Raise :class:`PretrainedWeightsError` naming the file to fetch (and the command that fetches
+    it) when ``cls(**kwargs)`` would need pretrained weights that are not on disk (BNInception and
+    the torchvision-based trunks)."""
+    from dmlbench.models.trunks import locate_weights
+    from dmlbench.models.weight_files import BNINCEPTION, weights_for
 
-    pretrained = kwargs.get("pretrained", _default(cls, "pretrained", False))
-    weights_path = kwargs.get("weights_path")
-    if isinstance(cls, type) and issubclass(cls, BNInception):
-        if pretrained:
-            locate_weights(WEIGHTS_FILE, WEIGHTS_URL, weights_path, "BNInception")
-    elif isinstance(cls, type) and issubclass(cls, (TorchvisionTrunk, MultiLevelTrunk)):
-        name = kwargs.get("name", _default(cls, "name", None))
-        try:
-            entry = _weights_entry(name, pretrained)
-        except (ValueError, KeyError, TypeError):
-            return  # an unknown model name: the trunk itself says so, with the nearest names
-        if entry is not None:
-            locate_weights(Path(entry.url).name, entry.url, weights_path, f"{cls.__name__}({name})")
+    weights = weights_for(cls, kwargs)
+    if weights is not None:
+        owner = (
+            BNINCEPTION
+            if weights.name == BNINCEPTION
+            else f"{cls.__name__}({kwargs.get('name', weights.name)})"
+        )
+        locate_weights(weights.file_name, weights.url, kwargs.get("weights_path"), owner)
 
 
 def _model_specs(models: Any) -> list[tuple[str, str, dict[str, Any]]]:

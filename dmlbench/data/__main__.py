@@ -2,10 +2,14 @@
 
     python -m dmlbench.data download NAME --root DIR [--keep-archives]
     python -m dmlbench.data check NAME --root DIR [--option KEY=VALUE ...] [--full-decode]
+    python -m dmlbench.data weights [NAME ...] [--mirror URL]
 
 ``download`` fetches, verifies and unpacks a data set (or says how to get it by hand).
 ``check`` loads the tree, prints images and classes per official split, opens every image and
-lists the missing or unreadable ones. Exit codes: 0 fine, 1 a data set problem (download failed,
+lists the missing or unreadable ones. ``weights`` fetches pretrained weights (BNInception, a
+torchvision model such as resnet50 or resnet50:IMAGENET1K_V2, or a weight file's name; without a
+name, every file the shipped configs load) into ``$TORCH_HOME/hub/checkpoints/`` and checks the
+sha256 digits in each file's name. Exit codes: 0 fine, 1 a data set problem (download failed,
 tree incomplete, bad images), 2 a usage error (unknown name, bad option).
 """
 
@@ -44,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("--root", required=True, help="folder that will contain the data set's folder")
     download.add_argument("--keep-archives", action="store_true", help="keep the archives after unpacking")
     download.add_argument("--no-progress", action="store_true", help="no progress bars")
+    weights = commands.add_parser(
+        "weights", help="fetch pretrained weights into $TORCH_HOME/hub/checkpoints (checksums checked)"
+    )
+    weights.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="BNInception, a torchvision model (resnet50, resnet50:IMAGENET1K_V2) or a weight file name "
+        "(default: every file the shipped configs load)",
+    )
+    weights.add_argument("--mirror", help="base URL tried first (the file name is appended)")
+    weights.add_argument("--no-progress", action="store_true", help="no progress bars")
     check = commands.add_parser("check", help="validate a data set tree and every image in it")
     check.add_argument("name", help="registered data set name")
     check.add_argument("--root", required=True, help="the --dataset_root the data set is read from")
@@ -103,6 +119,23 @@ def _download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _weights(args: argparse.Namespace) -> int:
+    from dmlbench.models.trunks import hub_checkpoint_dir
+    from dmlbench.models.weight_files import (
+        fetch_weights,
+        shipped_model_files,
+        weights_by_name,
+        weights_of_configs,
+    )
+
+    files = [weights_by_name(name) for name in args.names] or weights_of_configs(shipped_model_files())
+    folder = hub_checkpoint_dir()
+    for weights in files:
+        path = fetch_weights(weights, folder, mirror=args.mirror, progress=not args.no_progress)
+        print(f"{weights.name}: ready at {path}")
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     dataset_cls = lookup("dataset", args.name, role="check")
     options = _parse_options(args.option)
@@ -143,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _download(args) if args.command == "download" else _check(args)
+        command = {"download": _download, "check": _check, "weights": _weights}[args.command]
+        return command(args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

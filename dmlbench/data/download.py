@@ -5,38 +5,37 @@ checksum matches. A rerun after an interruption asks the server for the missing 
 (HTTP ``Range: bytes=<size of .part>-``); a server that ignores the range sends the whole file,
 which then replaces the partial one. Several URLs (mirrors) are tried in order.
 
-Archives (.zip, .tar, .tar.gz, .tgz) are unpacked without letting a member escape the target
-folder (no absolute paths, no ``..``, no links pointing outside, nothing tarfile's ``data`` filter
-refuses, no file over a folder); a failed unpacking removes what it extracted.
+Archives are unpacked by :mod:`dmlbench.data.unpacking` (safely). A failed download leaves no
+folder it created empty.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
 import os
 import shutil
 import socket
-import tarfile
 import urllib.error
 import urllib.request
-import zipfile
-import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from dmlbench.data.unpacking import ARCHIVE_SUFFIXES, unpack
 from dmlbench.errors import DatasetError
+
+__all__ = ["RemoteFile", "download_dataset", "fetch", "unpack"]
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "dmlbench-data-download/1.0 (+python urllib)"
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,8 @@ class RemoteFile:
 
     ``subdir`` is where the file goes, relative to the user's root; an archive is unpacked
     there. ``md5``/``sha256`` are the published checksums (None where none is published:
-    the download then proceeds with a warning). ``size_hint`` is for messages only. An
+    the download then proceeds with a warning); ``sha256_prefix`` is the leading hex digits of
+    the sha256 that ``torch.hub`` weight files carry in their names (``resnet50-0676ba61.pth``). ``size_hint`` is for messages only. An
     ``optional`` file that cannot be fetched only causes a warning.
     """
 
@@ -53,6 +53,7 @@ class RemoteFile:
     urls: tuple[str, ...]
     md5: str | None = None
     sha256: str | None = None
+    sha256_prefix: str | None = None
     subdir: str = ""
     size_hint: str = ""
     optional: bool = False
@@ -108,7 +109,32 @@ def checksum_problem(path: Path, remote: RemoteFile, progress: bool = False) -> 
             actual = file_digest(path, algorithm, progress)
             if actual.lower() != expected.lower():
                 return f"{algorithm} mismatch for {remote.filename}: expected {expected}, got {actual}"
+    if remote.sha256_prefix:
+        actual = file_digest(path, "sha256", progress)
+        if not actual.lower().startswith(remote.sha256_prefix.lower()):
+            return (
+                f"sha256 mismatch for {remote.filename}: expected it to start with {remote.sha256_prefix}, "
+                f"got {actual}"
+            )
     return None
+
+
+@contextlib.contextmanager
+def folders_removed_if_failed(folder: Path) -> Iterator[None]:
+    """Create ``folder`` (and missing parents); if the ``with`` block raises, remove the ones it
+    created that are still empty, so a failed download leaves no empty folders behind."""
+    folder = Path(folder)
+    created = [path for path in [folder, *folder.parents] if not path.exists()]  # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in created:
+            try:
+                path.rmdir()
+            except OSError:  # not empty (a partial download to resume), or not ours to remove
+                break
+        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,12 +216,23 @@ def fetch(
     published checksum.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    with folders_removed_if_failed(folder):
+        return _fetch_into(remote, folder, dataset, progress, timeout, urlopen)
+
+
+def _fetch_into(
+    remote: RemoteFile,
+    folder: Path,
+    dataset: str,
+    progress: bool,
+    timeout: float,
+    urlopen: Callable[..., Any],
+) -> DownloadReport:
     final = folder / remote.filename
     part = folder / (remote.filename + ".part")
     prefix = f"{dataset}: " if dataset else ""
     report = DownloadReport(final)
-    if not (remote.md5 or remote.sha256):
+    if not (remote.md5 or remote.sha256 or remote.sha256_prefix):
         logger.warning(
             "%sno published checksum for %s; it will be downloaded without verification",
             prefix,
@@ -231,143 +268,6 @@ def fetch(
 
 
 # --------------------------------------------------------------------------------------------
-# unpacking
-
-
-def _inside(target: Path, member_name: str) -> bool:
-    resolved = (target / member_name).resolve()
-    return resolved == target or target in resolved.parents
-
-
-def _check_tar_members(archive: Path, members: Iterable[tarfile.TarInfo], target: Path) -> None:
-    for member in members:
-        if os.path.isabs(member.name) or not _inside(target, member.name):
-            raise DatasetError(f"unsafe path {member.name!r} in {archive}; refusing to unpack it")
-        if member.issym() or member.islnk():
-            # a symlink is relative to its own folder, a hard link to the archive root
-            base = Path(member.name).parent if member.issym() else Path()
-            if os.path.isabs(member.linkname) or not _inside(target, str(base / member.linkname)):
-                raise DatasetError(
-                    f"link {member.name!r} -> {member.linkname!r} in {archive} points outside "
-                    f"{target}; refusing to unpack it"
-                )
-        elif not (member.isfile() or member.isdir()):
-            raise DatasetError(f"special file {member.name!r} in {archive}; refusing to unpack it")
-
-
-def _check_collisions(archive: Path, entries: list[tuple[str, bool | None]], target: Path) -> None:
-    """Refuse a file member whose name is a folder (on disk, or a member's parent folder in the
-    archive): unpacking would fail half-way with "Is a directory". ``(name, is_dir)``; links
-    (``is_dir`` None) are left to the link checks and tarfile's data filter."""
-    folders = {str(parent) for name, _ in entries for parent in Path(name).parents if str(parent) != "."}
-    folders |= {str(Path(name)) for name, is_dir in entries if is_dir}
-    for name, is_dir in entries:
-        if is_dir is None:
-            continue
-        if is_dir:
-            if (target / name).exists() and not (target / name).is_dir():
-                raise DatasetError(
-                    f"{archive}: folder {name!r} collides with the file {target / name}; move that "
-                    "file away and unpack again"
-                )
-            continue
-        if str(Path(name)) in folders:
-            raise DatasetError(
-                f"{archive}: {name!r} is both a file and a folder in the archive; refusing to unpack it"
-            )
-        if (target / name).is_dir():
-            raise DatasetError(
-                f"{archive}: file {name!r} collides with the folder {target / name}; move that folder "
-                "away and unpack again"
-            )
-
-
-def _created_paths(target: Path, names: Iterable[str]) -> list[Path]:
-    """The paths that unpacking ``names`` would create (members and their parent folders that do
-    not exist yet), outermost first."""
-    created: dict[Path, None] = {}
-    for name in names:
-        path = target / name
-        for candidate in [*reversed(path.relative_to(target).parents), Path(name)]:
-            full = target / candidate
-            if str(candidate) != "." and not full.exists() and not full.is_symlink():
-                created.setdefault(full, None)
-    return list(created)
-
-
-def _remove_created(paths: list[Path]) -> None:
-    """Undo a partial unpacking: remove what it created (innermost first)."""
-    for path in reversed(paths):
-        if path.is_symlink() or path.is_file():
-            path.unlink(missing_ok=True)
-        elif path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
-
-
-def unpack(archive: str | Path, target: str | Path, progress: bool = True) -> None:
-    """Unpack a .zip/.tar/.tar.gz/.tgz archive into ``target``, refusing members that would land
-    outside it, links that tarfile's ``data`` filter refuses, and names that collide with folders.
-    A failed unpacking removes what it had extracted (files that were there before are kept)."""
-    archive, target = Path(archive), Path(target)
-    target_existed = target.exists()
-    target.mkdir(parents=True, exist_ok=True)
-    target = target.resolve()
-    name = archive.name.lower()
-    created: list[Path] = []
-    try:
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as bundle:
-                infos = bundle.infolist()
-                for info in infos:
-                    if os.path.isabs(info.filename) or not _inside(target, info.filename):
-                        raise DatasetError(
-                            f"unsafe path {info.filename!r} in {archive}; refusing to unpack it"
-                        )
-                _check_collisions(archive, [(i.filename.rstrip("/"), i.is_dir()) for i in infos], target)
-                created = _created_paths(target, [i.filename for i in infos])
-                for info in tqdm(infos, desc=f"unpack {archive.name}", unit="file", disable=not progress):
-                    bundle.extract(info, target)
-        elif name.endswith((".tar", ".tar.gz", ".tgz")):
-            with tarfile.open(archive) as bundle:
-                members = bundle.getmembers()
-                _check_tar_members(archive, members, target)
-                _check_collisions(
-                    archive,
-                    [(m.name, None if m.issym() or m.islnk() else m.isdir()) for m in members],
-                    target,
-                )
-                created = _created_paths(target, [m.name for m in members])
-                extract_kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=not progress):
-                    bundle.extract(member, target, **extract_kwargs)
-        else:
-            raise DatasetError(f"{archive}: not an archive this tool unpacks ({', '.join(ARCHIVE_SUFFIXES)})")
-    except BaseException as error:
-        _remove_created(created)
-        if not target_existed and target.is_dir() and not any(target.iterdir()):
-            target.rmdir()
-        if isinstance(error, getattr(tarfile, "FilterError", ())):
-            raise DatasetError(
-                f"{archive}: member refused by tarfile's data filter ({_one_line(error)}); the "
-                "archive holds a link or file that would escape or alter the target; refusing to "
-                "unpack it"
-            ) from error
-        if isinstance(error, (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error)):
-            raise DatasetError(
-                f"{archive} is corrupt ({_one_line(error)}); delete it and download again"
-            ) from error
-        if isinstance(error, OSError) and not isinstance(error, DatasetError):
-            raise DatasetError(
-                f"{archive}: cannot unpack into {target} ({error.strerror or error}); nothing was left behind"
-            ) from error
-        raise
-
-
-# --------------------------------------------------------------------------------------------
 # whole data sets
 
 
@@ -397,7 +297,26 @@ def download_dataset(
         raise DatasetError(f"{name}: " + dataset_cls.manual_download.format(root=root))
     if not dataset_cls.remote_files:
         raise DatasetError(f"{name} reads your own files; there is nothing to download")
-    root.mkdir(parents=True, exist_ok=True)
+    with folders_removed_if_failed(root):
+        _download_files(dataset_cls, root, progress, keep_archives, timeout, urlopen)
+    found = dataset_cls.find_folder(root)
+    if found is None:
+        raise DatasetError(
+            f"{name}: downloaded and unpacked into {root}, but {dataset_cls.expected_marker(root)} "
+            f"is still missing; the archive layout may have changed"
+        )
+    return found
+
+
+def _download_files(
+    dataset_cls: Any,
+    root: Path,
+    progress: bool,
+    keep_archives: bool,
+    timeout: float,
+    urlopen: Callable[..., Any],
+) -> None:
+    name = dataset_cls.registry_name
     if shutil.disk_usage(root).free < 1 << 30:
         logger.warning("%s: less than 1 GiB free under %s", name, root)
     for remote in dataset_cls.remote_files:
@@ -415,10 +334,3 @@ def download_dataset(
             unpack(report.path, folder, progress=progress)
             if not keep_archives:
                 report.path.unlink()
-    found = dataset_cls.find_folder(root)
-    if found is None:
-        raise DatasetError(
-            f"{name}: downloaded and unpacked into {root}, but {dataset_cls.expected_marker(root)} "
-            f"is still missing; the archive layout may have changed"
-        )
-    return found

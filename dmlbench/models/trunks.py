@@ -3,10 +3,11 @@
 A trunk maps images ``[B, 3, H, W]`` to pooled features ``[B, num_features]`` and declares
 ``num_features`` and ``input_normalization`` (the mean/std its weights expect).
 
-Weights are never downloaded: this code looks for the file under ``TORCH_HOME/hub/checkpoints/``
-(``~/.cache/torch/hub/checkpoints/`` by default, the folder ``torch.hub`` itself uses) or at an
-explicit ``weights_path``, and otherwise raises :class:`PretrainedWeightsError` naming the file,
-its URL and where to put it.
+Weights are never downloaded at run time: this code looks for the file under
+``TORCH_HOME/hub/checkpoints/`` (``~/.cache/torch/hub/checkpoints/`` by default, the folder
+``torch.hub`` itself uses) or at an explicit ``weights_path``, and otherwise raises
+:class:`PretrainedWeightsError` naming the file, the command that fetches it
+(``python -m dmlbench.data weights``, :mod:`dmlbench.models.weight_files`) and its URL.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def fetch_command(file_name: str) -> str:
+    """The command that fetches ``file_name`` into the hub cache (with its checksum)."""
+    name = "BNInception" if file_name.startswith("bn_inception-") else file_name
+    return f"python -m dmlbench.data weights {name}"
+
+
 def locate_weights(file_name: str, url: str, weights_path: str | Path | None, owner: str) -> Path:
     """The weights file to load: ``weights_path`` if given, else ``file_name`` in the hub cache."""
     if weights_path is not None:
@@ -52,9 +59,9 @@ def locate_weights(file_name: str, url: str, weights_path: str | Path | None, ow
     path = hub_checkpoint_dir() / file_name
     if not path.is_file():
         raise PretrainedWeightsError(
-            f"{owner}: pretrained weights {file_name} not found in {path.parent} (nothing is downloaded); "
-            f"fetch {url} into that folder (or set TORCH_HOME, or pass weights_path: /path/to/{file_name}), "
-            "or use pretrained: false"
+            f"{owner}: pretrained weights {file_name} not found in {path.parent} (nothing is downloaded "
+            f"at run time); fetch them with `{fetch_command(file_name)}` (or fetch {url} into that folder, "
+            f"set TORCH_HOME, or pass weights_path: /path/to/{file_name}), or use pretrained: false"
         )
     return path
 

@@ -255,3 +255,13 @@ def test_optional_file_failure_only_warns(fake_server, tmp_path, monkeypatch, ca
 def test_download_of_unknown_name_is_a_usage_error(tmp_path, capsys):
     assert main(["download", "CUB201", "--root", str(tmp_path)]) == 2
     assert "nearest: CUB200" in capsys.readouterr().err
+
+
+def test_failed_download_leaves_no_empty_folder(tmp_path, monkeypatch):
+    spec = RemoteFile("CUB_200_2011.tgz", ("http://127.0.0.1:9/CUB_200_2011.tgz",), md5="0" * 32)
+    monkeypatch.setattr(CUB200, "remote_files", (spec,))
+    assert main(["download", "CUB200", "--root", str(tmp_path / "new" / "data"), "--no-progress"]) == 1
+    assert list(tmp_path.iterdir()) == []  # neither data/ nor new/ is left
+    (tmp_path / "kept").mkdir()
+    assert main(["download", "CUB200", "--root", str(tmp_path / "kept"), "--no-progress"]) == 1
+    assert (tmp_path / "kept").is_dir()  # a folder that was there stays
