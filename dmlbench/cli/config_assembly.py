@@ -11,7 +11,8 @@ from typing import Any
 from dmlbench.config.defaults import BUILTIN_CONFIG_DIR
 from dmlbench.config.exp_config_lookup import find_exp_config
 from dmlbench.config.experiment_files import is_saved_experiment, read_category_files
-from dmlbench.config.files import CATEGORIES, exp_config_file_lists, load_category, parse_file_list
+from dmlbench.config.files import exp_config_file_lists, load_category, parse_file_list
+from dmlbench.config.keys import CATEGORIES
 from dmlbench.config.merge import merge_configs
 from dmlbench.errors import ConfigError
 

@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dmlbench.config.files import CATEGORIES
 from dmlbench.config.flag_checks import OneLineArgumentParser
+from dmlbench.config.keys import CATEGORIES
 
 
 def build_parser() -> argparse.ArgumentParser:

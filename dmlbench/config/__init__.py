@@ -16,7 +16,8 @@ The search markers (``~BAYESIAN~`` ...) are read by :mod:`dmlbench.search.space`
 Pure Python: nothing here imports torch.
 """
 
-from dmlbench.config.files import CATEGORIES, load_category, parse_file_list
+from dmlbench.config.files import load_category, parse_file_list
+from dmlbench.config.keys import CATEGORIES
 from dmlbench.config.merge import combine_overrides, merge_configs
 from dmlbench.config.overrides import parse_overrides
 from dmlbench.config.yaml_io import dump_yaml, load_yaml_file, parse_value, write_yaml_atomic

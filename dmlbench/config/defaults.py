@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from dmlbench.config.files import CATEGORIES
+from dmlbench.config.keys import CATEGORIES
 from dmlbench.config.yaml_io import load_yaml_file
 
 BUILTIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"

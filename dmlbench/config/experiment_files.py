@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dmlbench.config.files import CATEGORIES
 from dmlbench.config.key_checks import check_file_keys
+from dmlbench.config.keys import CATEGORIES
 from dmlbench.config.yaml_io import dump_yaml, load_yaml_file
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic

@@ -16,20 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.config.key_checks import check_file_keys
+from dmlbench.config.keys import CATEGORIES
 from dmlbench.config.merge import merge_configs
 from dmlbench.config.yaml_io import load_yaml_file, parse_value
 from dmlbench.errors import ConfigError
-
-CATEGORIES = (
-    "config_general",
-    "config_models",
-    "config_loss_and_miners",
-    "config_optimizers",
-    "config_transforms",
-    "config_eval",
-    "config_dataset",
-    "config_factories",
-)
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 

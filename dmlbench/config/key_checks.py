@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from dmlbench.config.keys import CATEGORIES
+from dmlbench.config.yaml_io import load_yaml_file
 from dmlbench.errors import ConfigError
 
 BUILTIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -27,9 +29,6 @@ NESTED_KEYS: dict[str, tuple[str, ...]] = {"transforms": ("train", "eval")}
 @functools.lru_cache(maxsize=1)
 def keys_by_category() -> dict[str, tuple[str, ...]]:
     """``{category: keys of its default.yaml}`` (read with the project's YAML loader)."""
-    from dmlbench.config.files import CATEGORIES
-    from dmlbench.config.yaml_io import load_yaml_file
-
     return {
         category: tuple(load_yaml_file(BUILTIN_CONFIG_DIR / category / "default.yaml"))
         for category in CATEGORIES

@@ -12,6 +12,17 @@ from typing import Any
 
 from dmlbench.errors import ConfigError
 
+#: The config categories, in merge and save order (one folder and one file of each per experiment).
+CATEGORIES = (
+    "config_general",
+    "config_models",
+    "config_loss_and_miners",
+    "config_optimizers",
+    "config_transforms",
+    "config_eval",
+    "config_dataset",
+    "config_factories",
+)
 #: Search-space suffix -> parameter kind.
 SEARCH_SUFFIXES: dict[str, str] = {
     "~BAYESIAN~": "float",
