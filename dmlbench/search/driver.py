@@ -33,7 +33,8 @@ from dmlbench.config.experiment_files import (
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
 from dmlbench.integrity import read_json_object, remove_stale_temp_files
-from dmlbench.search.executors import JobHandle, JobSpec, make_executor, wait_any
+from dmlbench.search.executor_common import JobHandle, JobSpec, wait_any
+from dmlbench.search.executor_factory import make_executor
 from dmlbench.search.jobs import read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
 from dmlbench.search.messages import generator_label

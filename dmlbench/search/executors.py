@@ -1,37 +1,5 @@
-"""Trial executors: where the search's jobs (:mod:`dmlbench.search.jobs`) run.
-
-- ``local`` (default): one job at a time, in the search's own process.
-- ``local_parallel``: up to ``max_parallel`` jobs at once, one child process each
-  (``python -m dmlbench.search.jobs ...``); with GPUs visible each child gets one of them
-  (``CUDA_VISIBLE_DEVICES``), on CPU the cores are shared out (``OMP_NUM_THREADS``). Children
-  die with the search (Linux ``PR_SET_PDEATHSIG``).
-- ``slurm``: one submitit job per search job (no job arrays: each job's submitit files and Slurm
-  logs go to its own folder, ``<trial>/slurm/<job id>_0_log.{out,err}``). Options come from the
-  ``slurm`` mapping of config_general, e.g.::
-
-      slurm:
-        partition: gpu          # -> slurm_partition
-        time: 1440              # minutes -> timeout_min (default 1440)
-        gpus_per_node: 1
-        cpus_per_task: 8
-        mem_gb: 64
-        max_parallel: 16        # jobs at once (default 8; old name array_parallelism)
-        retries: 1              # resubmissions of a job killed from outside (default 1)
-        processes: 1            # tasks per job (-> tasks_per_node): > 1 trains data-parallel
-        cluster: slurm          # submitit cluster; "local" runs the same path on this machine
-                                # (each running job on its own `gpus` of the visible GPUs)
-        # any other submitit parameter by its own name, e.g. slurm_qos: high
-
-  Job states come from ``squeue`` (:mod:`dmlbench.search.slurm_queue`), so clusters without
-  accounting (no ``sacct``) work too. A job that ends without a result: if its trial raised, the
-  error is reported (``meta/job_error.txt``); if it was cancelled (``scancel``), it is reported as
-  cancelled and not resubmitted (that is how to stop one trial); otherwise (killed, node failure,
-  out of memory) it is resubmitted up to ``retries`` times, resuming from its checkpoints, and then
-  reported. A search marks a reported trial FAILED and goes on.
-
-A handle reports ``done()`` and then ``failure()`` (None on success); results are read from the
-job's folder, so the executor never has to carry them.
-"""
+"""Local trial executors: ``local`` (in the search's process) and ``local_parallel`` (child
+processes); :mod:`dmlbench.search.executor_factory` describes every executor and makes them."""
 
 from __future__ import annotations
 
@@ -40,45 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from dmlbench.errors import ConfigError
-from dmlbench.search.jobs import read_error, read_result, run_job
-
-EXECUTORS = ("local", "local_parallel", "slurm")
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    kind: str
-    job_dir: Path
-    dataset_root: Path
-
-
-class JobHandle(Protocol):
-    spec: JobSpec
-
-    def done(self) -> bool: ...
-
-    def failure(self) -> str | None: ...
-
-
-def _failure_from_folder(spec: JobSpec, fallback: str) -> str | None:
-    if read_result(spec.kind, spec.job_dir) is not None:
-        return None
-    message = read_error(spec.job_dir)
-    return fallback if message == "no result and no error recorded" else message
-
-
-def _python_path() -> str:
-    """PYTHONPATH that finds dmlbench, split_managers and plugins from any working directory."""
-    existing = os.environ.get("PYTHONPATH")
-    return str(REPOSITORY_ROOT) + (os.pathsep + existing if existing else "")
+from dmlbench.search.executor_common import JobHandle, JobSpec, failure_from_folder, python_path, visible_gpus
+from dmlbench.search.jobs import run_job
 
 
 # ---------------------------------------------------------------------------------- local
@@ -125,16 +60,6 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def visible_gpus() -> list[str]:
-    """GPU ids this process may use (from CUDA_VISIBLE_DEVICES, else every device torch sees)."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [gpu.strip() for gpu in listed.split(",") if gpu.strip() and gpu.strip() != "-1"]
-    import torch
-
-    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-
-
 class ProcessHandle:
     def __init__(self, spec: JobSpec, process: subprocess.Popen, gpu: str | None, log: Any) -> None:
         self.spec, self.process, self.gpu, self._log = spec, process, gpu, log
@@ -146,7 +71,7 @@ class ProcessHandle:
         return finished
 
     def failure(self) -> str | None:
-        return _failure_from_folder(self.spec, f"process exited with code {self.process.returncode}")
+        return failure_from_folder(self.spec, f"process exited with code {self.process.returncode}")
 
 
 class ProcessExecutor:
@@ -179,7 +104,7 @@ class ProcessExecutor:
     def submit(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
         handles: list[JobHandle] = []
         for spec in specs:
-            env = dict(os.environ, PYTHONPATH=_python_path(), PYTHONUNBUFFERED="1")
+            env = dict(os.environ, PYTHONPATH=python_path(), PYTHONUNBUFFERED="1")
             gpu = self._free_gpu()
             if gpu is not None:
                 env["CUDA_VISIBLE_DEVICES"] = gpu
@@ -224,37 +149,3 @@ def check_one_gpu_device(device: Any) -> None:
             "it is given (as cuda:0); set device: cuda or auto, and choose the GPUs with "
             "CUDA_VISIBLE_DEVICES"
         )
-
-
-def make_executor(name: str, settings: dict[str, Any], capacity: int | None, trials_per_gpu: int = 1) -> Any:
-    """The executor ``--trial_executor name`` asks for."""
-    if capacity is not None and capacity < 1:
-        raise ConfigError(f"--max_parallel_trials must be >= 1, got {capacity}")
-    if name == "local":
-        if capacity not in (None, 1):
-            raise ConfigError(
-                "--trial_executor local runs one trial at a time; use local_parallel "
-                f"for --max_parallel_trials {capacity}"
-            )
-        return InProcessExecutor()
-    if name == "local_parallel":
-        check_one_gpu_device(settings.get("device"))
-        return ProcessExecutor(capacity, trials_per_gpu)
-    if name == "slurm":
-        from dmlbench.search.slurm_executor import SubmititExecutor
-
-        return SubmititExecutor(settings.get("slurm") or {}, capacity)
-    import difflib
-
-    close = difflib.get_close_matches(name, EXECUTORS, n=1)
-    hint = f"; did you mean {close[0]}?" if close else ""
-    raise ConfigError(f"--trial_executor {name!r} is unknown{hint} (choices: {', '.join(EXECUTORS)})")
-
-
-def wait_any(handles: Sequence[JobHandle], poll_s: float = 0.25) -> list[JobHandle]:
-    """Block until at least one handle is done; return the done ones."""
-    while True:
-        done = [handle for handle in handles if handle.done()]
-        if done or not handles:
-            return done
-        time.sleep(poll_s)

@@ -55,7 +55,7 @@ def check_executor_flags(
 ) -> None:
     """``--trial_executor``, ``--max_parallel_trials`` and ``--sobol_trials``, checked before any search
     state (folder, lock, Ax state) is written."""
-    from dmlbench.search.executors import EXECUTORS
+    from dmlbench.search.executor_common import EXECUTORS  # pulls in submitit
 
     if executor not in EXECUTORS:
         close = difflib.get_close_matches(executor, EXECUTORS, n=1)

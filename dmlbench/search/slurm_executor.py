@@ -1,4 +1,4 @@
-"""The ``slurm`` trial executor: one submitit job per search job (see :mod:`dmlbench.search.executors`
+"""The ``slurm`` trial executor: one submitit job per search job (see :mod:`dmlbench.search.executor_factory`
 for the options). Slurm job states come from :mod:`dmlbench.search.slurm_queue`."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from dmlbench.errors import ConfigError
 from dmlbench.fileio import write_text_atomic
-from dmlbench.search.executors import JobHandle, JobSpec, _failure_from_folder, _python_path, visible_gpus
+from dmlbench.search.executor_common import JobHandle, JobSpec, failure_from_folder, python_path, visible_gpus
 from dmlbench.search.jobs import SearchJob, read_result
 from dmlbench.search.layout import JOB_ERROR
 from dmlbench.search.slurm_queue import ACTIVE, SlurmQueue
@@ -172,9 +172,9 @@ class SubmititHandle:
             try:
                 self.job.task(0).result()  # rank 0's: with several processes, the one that reports
             except Exception as error:  # the job's own traceback is in meta/job_error.txt
-                return _failure_from_folder(self.spec, f"{name}: {str(error)[-300:]}")
-            return _failure_from_folder(self.spec, f"{name} left no result")
-        return _failure_from_folder(self.spec, self._ended_message())
+                return failure_from_folder(self.spec, f"{name}: {str(error)[-300:]}")
+            return failure_from_folder(self.spec, f"{name} left no result")
+        return failure_from_folder(self.spec, self._ended_message())
 
 
 def _checked_parameters(
@@ -193,7 +193,7 @@ def _checked_parameters(
         ) from error
     setup = list(parameters.pop("setup", None) or [])
     if probe.cluster in ("slurm", "local"):  # jobs find dmlbench wherever they start
-        parameters[f"{probe.cluster}_setup"] = [f"export PYTHONPATH={_python_path()}", *setup]
+        parameters[f"{probe.cluster}_setup"] = [f"export PYTHONPATH={python_path()}", *setup]
     if probe.cluster == "local":
         parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
     elif probe.cluster == "slurm":

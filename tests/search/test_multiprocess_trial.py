@@ -19,7 +19,7 @@ import submitit
 from dmlbench.cli import main
 from dmlbench.config.experiment_files import config_dir, load_saved_configs, save_configs
 from dmlbench.errors import ConfigError
-from dmlbench.search.executors import JobSpec, wait_any
+from dmlbench.search.executor_common import JobSpec, wait_any
 from dmlbench.search.jobs import read_result, run_job
 from dmlbench.search.layout import JOB_ERROR
 from dmlbench.search.slurm_executor import SubmititExecutor, SubmititHandle, submitit_parameters

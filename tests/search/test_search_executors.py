@@ -10,7 +10,9 @@ import pytest
 
 from dmlbench.cli import main
 from dmlbench.errors import ConfigError
-from dmlbench.search.executors import JobSpec, ProcessExecutor, make_executor, wait_any
+from dmlbench.search.executor_common import REPOSITORY_ROOT, JobSpec, wait_any
+from dmlbench.search.executor_factory import make_executor
+from dmlbench.search.executors import ProcessExecutor
 from dmlbench.search.jobs import read_result
 from dmlbench.search.slurm_executor import SubmititExecutor, submitit_parameters
 
@@ -191,7 +193,7 @@ def test_local_parallel_gives_each_running_trial_its_own_gpu(tmp_path, monkeypat
     first.process.returncode = 0  # the trial on GPU 3 ends; the next one gets GPU 3
     executor.submit([JobSpec("trial", tmp_path / "t2", tmp_path)])
     assert launched[-1][1]["CUDA_VISIBLE_DEVICES"] == "3"
-    assert str(executors.REPOSITORY_ROOT) in launched[-1][1]["PYTHONPATH"].split(":")
+    assert str(REPOSITORY_ROOT) in launched[-1][1]["PYTHONPATH"].split(":")
 
 
 def test_local_parallel_on_cpu_shares_the_cores_out(tmp_path, monkeypatch):

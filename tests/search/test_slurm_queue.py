@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
-from dmlbench.search.executors import JobSpec
+from dmlbench.search.executor_common import JobSpec
 from dmlbench.search.slurm_executor import SubmititHandle
 from dmlbench.search.slurm_queue import GONE, SlurmQueue, query_states
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from dmlbench.errors import ConfigError
-from dmlbench.search.executors import ProcessExecutor, make_executor
+from dmlbench.search.executor_factory import make_executor
+from dmlbench.search.executors import ProcessExecutor
 from dmlbench.search.settings import SearchSettings
 
 

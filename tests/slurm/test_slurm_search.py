@@ -462,7 +462,7 @@ def test_a_two_process_job_ends_when_one_process_fails(workdir):
     from dmlbench.cli import main
     from dmlbench.config.experiment_files import config_dir as configs_of
     from dmlbench.config.experiment_files import load_saved_configs, save_configs
-    from dmlbench.search.executors import JobSpec
+    from dmlbench.search.executor_common import JobSpec
     from dmlbench.search.slurm_executor import SubmititExecutor, SubmititHandle
 
     data = workdir / "data"
