@@ -25,7 +25,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dmlbench.evaluation.retrieval import retrieval_metrics  # noqa: E402
+from dmlbench.evaluation import RetrievalSettings, retrieval_metrics  # noqa: E402
 from dmlbench.plugins.avsl.plugin import AVSL  # noqa: E402
 
 
@@ -83,10 +83,12 @@ def main() -> None:
     metrics = retrieval_metrics(
         rows,
         labels,
-        similarity=similarity,
-        device=device,
-        chunk_size=args.chunk_size,
-        reference_chunk_size=args.reference_chunk_size,
+        RetrievalSettings(
+            similarity=similarity,
+            device=device,
+            chunk_size=args.chunk_size,
+            reference_chunk_size=args.reference_chunk_size,
+        ),
     )
     if device.type == "cuda":
         torch.cuda.synchronize()

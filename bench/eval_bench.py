@@ -125,9 +125,9 @@ def _evaluator(method: str, device: str, pml_batch: int):
 
     if method == "dmlbench":
         sys.path.insert(0, str(REPO))
-        from dmlbench.evaluation import retrieval_metrics
+        from dmlbench.evaluation import RetrievalSettings, retrieval_metrics
 
-        return lambda x, y: retrieval_metrics(x, y, device=device)
+        return lambda x, y: retrieval_metrics(x, y, RetrievalSettings(device=device))
     from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
     if method == "pml_faiss":

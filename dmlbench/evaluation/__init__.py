@@ -1,7 +1,8 @@
 """Evaluation: exact memory-bounded k-NN and the MLRC retrieval metrics.
 
-Main entry point: :func:`retrieval_metrics`. The pieces (``knn``, ``metrics``, ``topk``,
-``clustering``) are plain functions of tensors that can be used on their own. Command line:
+Main entry point: :func:`retrieval_metrics`, its options one :class:`RetrievalSettings`. The
+pieces (``knn``, ``metrics``, ``topk``, ``clustering``) are plain functions of tensors that can
+be used on their own. Command line:
 ``python -m dmlbench.evaluation --embeddings E.npy --labels L.npy``.
 """
 
@@ -16,9 +17,11 @@ from dmlbench.evaluation.metrics import (
     relevant_counts,
 )
 from dmlbench.evaluation.retrieval import retrieval_metrics
+from dmlbench.evaluation.retrieval_settings import RetrievalSettings
 from dmlbench.evaluation.topk import topk_lowest_index_ties
 
 __all__ = [
+    "RetrievalSettings",
     "Similarity",
     "exact_knn",
     "kmeans",

@@ -97,6 +97,7 @@ def evaluate_files(args: argparse.Namespace) -> dict[str, float]:
     """Load the files named by the parsed arguments and return the metrics (raises a
     :class:`DMLBenchError` on bad input)."""
     from dmlbench.evaluation.retrieval import retrieval_metrics
+    from dmlbench.evaluation.retrieval_settings import RetrievalSettings
 
     if (args.query_embeddings is None) != (args.query_labels is None):
         raise ConfigError("give --query-embeddings and --query-labels together")
@@ -116,18 +117,20 @@ def evaluate_files(args: argparse.Namespace) -> dict[str, float]:
     return retrieval_metrics(
         embeddings,
         labels,
+        RetrievalSettings(
+            k=args.k,
+            recall_at=tuple(args.recall_at),
+            chunk_size=args.chunk_size,
+            normalize=not args.no_normalize,
+            ranking=args.ranking,
+            binarize=args.binarize,
+            backend=args.backend,
+            device=args.device,
+            nmi=args.nmi,
+            ami=args.ami,
+        ),
         query_embeddings=query_embeddings,
         query_labels=query_labels,
-        k=args.k,
-        recall_at=tuple(args.recall_at),
-        chunk_size=args.chunk_size,
-        normalize=not args.no_normalize,
-        ranking=args.ranking,
-        binarize=args.binarize,
-        backend=args.backend,
-        device=args.device,
-        nmi=args.nmi,
-        ami=args.ami,
     )
 
 

@@ -25,6 +25,7 @@ from dmlbench.errors import ExperimentError
 from dmlbench.evaluation.embeddings import compute_head_embeddings
 from dmlbench.evaluation.ensemble import concatenate_normalized
 from dmlbench.evaluation.retrieval import retrieval_metrics
+from dmlbench.evaluation.retrieval_settings import RetrievalSettings
 from dmlbench.records.run_report import summarize_test_results
 from dmlbench.training import distributed
 from dmlbench.training.plugin_set import PluginSet
@@ -123,12 +124,12 @@ def score(
 def _score(
     experiment: Experiment, embeddings: Tensor, labels: Tensor, similarity: Any, query: dict[str, Any]
 ) -> dict[str, float]:
-    options = {**experiment.evaluation.metric_options(), **query}
-    metrics = retrieval_metrics(
-        embeddings, labels, device=experiment.device, similarity=similarity, **options
-    )
+    options = experiment.evaluation.metric_options()
+    settings = RetrievalSettings(device=experiment.device, similarity=similarity, **options)
+    metrics = retrieval_metrics(embeddings, labels, settings, **query)
     if experiment.evaluation.binarize:
-        binary = retrieval_metrics(embeddings, labels, device=experiment.device, binarize=True, **options)
+        binary_settings = RetrievalSettings(device=experiment.device, binarize=True, **options)
+        binary = retrieval_metrics(embeddings, labels, binary_settings, **query)
         metrics.update({f"binary_{name}": value for name, value in binary.items()})
     return metrics
 

@@ -17,7 +17,7 @@ every backend (see topk.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -33,7 +33,6 @@ from dmlbench.evaluation.inputs import (
     to_device,
 )
 from dmlbench.evaluation.knn import (
-    BUILTIN_RANKINGS,
     builtin_score,
     checked_similarity,
     default_chunk_size,
@@ -42,8 +41,7 @@ from dmlbench.evaluation.knn import (
     symmetric_knn_blocks,
 )
 from dmlbench.evaluation.metrics import neighbour_hits, relevant_counts, retrieval_sums
-
-BACKENDS = ("torch", "faiss")
+from dmlbench.evaluation.retrieval_settings import RetrievalSettings
 
 #: Block side of the symmetric (compared-to-self, CPU) path, and the most memory its running
 #: top-k of unfinished blocks may take before the plain row blocks are used instead.
@@ -60,74 +58,36 @@ DEFAULT_SIMILARITY_BLOCK = (256, 1024)
 def retrieval_metrics(
     embeddings: Any,
     labels: Any,
+    settings: RetrievalSettings | None = None,
     *,
     query_embeddings: Any = None,
     query_labels: Any = None,
-    k: int | None = None,
-    recall_at: Sequence[int] = (),
-    chunk_size: int | None = None,
-    normalize: bool = True,
-    similarity: Callable[[Any, Any], torch.Tensor] | None = None,
-    rerank_k: int | None = None,
-    binarize: bool = False,
-    backend: str = "torch",
-    device: str | torch.device | None = None,
-    ranking: str = "dot",
     similarity_inputs: Any = None,
     query_similarity_inputs: Any = None,
-    reference_chunk_size: int | None = None,
-    nmi: bool = False,
-    ami: bool = False,
-    kmeans_seed: int = 0,
-    symmetric: bool | None = None,
 ) -> dict[str, float]:
     """Mean P@1, R-Precision, MAP@R (keys ``precision_at_1``, ``r_precision``,
-    ``mean_average_precision_at_r``), ``recall_at_{K}`` for K in ``recall_at``, and ``nmi`` /
-    ``ami`` if asked; all in [0, 1].
+    ``mean_average_precision_at_r``), ``recall_at_{K}`` for K in ``settings.recall_at``, and
+    ``nmi`` / ``ami`` if asked; all in [0, 1].
 
     Args:
         embeddings, labels: the reference set [N, D] and its labels [N] (torch or numpy; labels
             may be any comparable values). With a custom similarity scoring all pairs,
             ``embeddings`` may be any per-sample inputs (see ``knn.Similarity``).
+        settings: how to rank and what to score (:class:`RetrievalSettings`; default: MLRC's).
         query_embeddings, query_labels: a separate query set (query vs gallery mode).
-        k: neighbours per query (default: what MAP@R needs, see the module doc).
-        recall_at: the K of Recall@K (e.g. (1, 2, 4, 8) or (1, 10, 100, 1000)).
-        chunk_size: queries per block; bounds the extra memory to a few [chunk_size, N] float32
-            blocks (default: 256 MiB blocks on CPU, 2 GiB on CUDA; 256 with a custom similarity).
-        reference_chunk_size: references per block (default: all; 1024 with a custom similarity
-            scoring all pairs).
-        normalize: L2-normalise the embeddings first (the MLRC protocol does).
-        ranking: "dot" (cosine when normalised) or "euclidean" (smallest L2 distance first).
-        similarity: a custom pairwise similarity (contract: ``knn.Similarity``). With
-            ``rerank_k=None`` it scores all pairs, in [chunk_size, reference_chunk_size] blocks;
-            with ``rerank_k=c`` it re-ranks the c nearest by the plain embeddings.
-        similarity_inputs, query_similarity_inputs: per-sample inputs given to the similarity
-            (default: the embeddings as passed, not normalised).
-        binarize: rank by Hamming distance between sign codes 1[x > 0].
-        backend: "torch" (exact, chunked) or "faiss" (plain k-NN only; needs faiss installed).
-        device: where to compute (default: the embeddings' CUDA device, else CUDA if present).
-        symmetric: compared to self, score each pair of [chunk_size, chunk_size] blocks once
-            and use it both ways (half the matrix products; default: on CPU when k is small).
-        nmi, ami: also k-means (clusters = classes, seeded by ``kmeans_seed``) on the query
-            embeddings, scored by NMI / AMI.
+        similarity_inputs, query_similarity_inputs: per-sample inputs given to
+            ``settings.similarity`` (default: the embeddings as passed, not normalised).
     """
-    _check_options(
-        backend,
-        ranking,
-        query_embeddings,
-        query_labels,
-        similarity,
-        rerank_k,
-        binarize,
-        nmi,
-        ami,
-        chunk_size,
-        reference_chunk_size,
-    )
+    settings = RetrievalSettings() if settings is None else settings
+    settings.check()
+    if (query_embeddings is None) != (query_labels is None):
+        raise ConfigError("give query_embeddings and query_labels together (or neither, to compare to self)")
+    similarity, rerank_k = settings.similarity, settings.rerank_k
+    chunk_size, reference_chunk_size = settings.chunk_size, settings.reference_chunk_size
     separate_queries = query_embeddings is not None
     exclude_self = not separate_queries
-    scores_all_pairs = similarity is not None and rerank_k is None
-    target = choose_device(device, embeddings, query_embeddings)
+    scores_all_pairs = settings.scores_all_pairs
+    target = choose_device(settings.device, embeddings, query_embeddings)
     reference_labels, query_label_vector = as_label_vectors(labels, query_labels, target)
     if query_label_vector is None:
         query_label_vector = reference_labels
@@ -146,16 +106,18 @@ def retrieval_metrics(
     if scores_all_pairs:
         references, queries = similarity_references, similarity_queries
     else:
-        references, queries = _prepared_sets(embeddings, query_embeddings, target, normalize, binarize)
+        references, queries = _prepared_sets(
+            embeddings, query_embeddings, target, settings.normalize, settings.binarize
+        )
     _check_lengths(queries, query_label_vector, references, reference_labels, separate_queries)
 
     num_relevant = relevant_counts(query_label_vector, reference_labels, exclude_self)
     if not bool((num_relevant > 0).any()):
         where = "in the gallery" if separate_queries else "(every class has a single sample)"
         raise DatasetError(f"no query has a relevant item {where}; retrieval metrics are undefined")
-    recall_at = _checked_recall_at(recall_at)
+    recall_at = _checked_recall_at(settings.recall_at)
     num_candidates = row_count(references) - int(exclude_self)
-    k = _neighbour_count(k, int(num_relevant.max()), recall_at, num_candidates)
+    k = _neighbour_count(settings.k, int(num_relevant.max()), recall_at, num_candidates)
 
     if scores_all_pairs:
         blocks = knn_blocks(
@@ -174,59 +136,21 @@ def retrieval_metrics(
             references,
             candidate_k,
             exclude_self=exclude_self,
-            backend=backend,
-            ranking=ranking,
+            backend=settings.backend,
+            ranking=settings.ranking,
             device=target,
             chunk_size=chunk_size,
             reference_chunk_size=reference_chunk_size,
-            symmetric=symmetric,
+            symmetric=settings.symmetric,
         )
         if similarity is not None:
             blocks = _reranked(blocks, similarity, k, similarity_queries, similarity_references)
 
     results = _mean_metrics(blocks, query_label_vector, reference_labels, num_relevant, recall_at)
-    if nmi or ami:
-        assignment = kmeans(queries, int(torch.unique(query_label_vector).numel()), seed=kmeans_seed)
-        results.update(clustering_scores(query_label_vector, assignment, nmi=nmi, ami=ami))
+    if settings.nmi or settings.ami:
+        assignment = kmeans(queries, int(torch.unique(query_label_vector).numel()), seed=settings.kmeans_seed)
+        results.update(clustering_scores(query_label_vector, assignment, nmi=settings.nmi, ami=settings.ami))
     return results
-
-
-def _check_options(
-    backend,
-    ranking,
-    query_embeddings,
-    query_labels,
-    similarity,
-    rerank_k,
-    binarize,
-    nmi,
-    ami,
-    chunk_size,
-    reference_chunk_size,
-) -> None:
-    """Refuse contradictory options before any work is done."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown evaluation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if ranking not in BUILTIN_RANKINGS:
-        raise ConfigError(f"unknown ranking {ranking!r}; choose one of {', '.join(BUILTIN_RANKINGS)}")
-    if (query_embeddings is None) != (query_labels is None):
-        raise ConfigError("give query_embeddings and query_labels together (or neither, to compare to self)")
-    if similarity is not None and binarize:
-        raise ConfigError("binarize and a custom similarity cannot be combined")
-    if similarity is not None and rerank_k is None:
-        if backend == "faiss":
-            raise ConfigError(
-                "backend 'faiss' cannot score all pairs with a custom similarity; "
-                "pass rerank_k or use backend='torch'"
-            )
-        if nmi or ami:
-            raise ConfigError(
-                "NMI/AMI need plain embeddings; they cannot be computed when a custom similarity "
-                "scores all pairs"
-            )
-    for name, value in (("chunk_size", chunk_size), ("reference_chunk_size", reference_chunk_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{name} must be a positive number of samples, got {value!r}")
 
 
 def _prepared_sets(embeddings, query_embeddings, device, normalize, binarize):

@@ -14,7 +14,7 @@ from pytorch_metric_learning.distances import CosineSimilarity
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from pytorch_metric_learning.utils.inference import CustomKNN
 
-from dmlbench.evaluation import retrieval_metrics
+from dmlbench.evaluation import RetrievalSettings, retrieval_metrics
 
 METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r")
 
@@ -55,7 +55,7 @@ def clustered(seed, num_samples, num_classes, dims=16):
 def test_compared_to_self_matches_pml(seed):
     embeddings, labels = clustered(seed, 400, 60)
     labels[:3] = [1000, 1001, 1002]  # singleton classes: both leave them out
-    ours = retrieval_metrics(embeddings, labels, chunk_size=37, device="cpu")
+    ours = retrieval_metrics(embeddings, labels, RetrievalSettings(chunk_size=37, device="cpu"))
     for calculator in pml_calculators():
         theirs = calculator.get_accuracy(embeddings, labels)
         for name in METRICS:
@@ -69,10 +69,9 @@ def test_query_vs_gallery_matches_pml():
     ours = retrieval_metrics(
         gallery,
         gallery_labels,
+        RetrievalSettings(chunk_size=50, device="cpu"),
         query_embeddings=queries,
         query_labels=query_labels,
-        chunk_size=50,
-        device="cpu",
     )
     for calculator in pml_calculators():
         theirs = calculator.get_accuracy(

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
-from dmlbench.evaluation import kmeans, retrieval_metrics
+from dmlbench.evaluation import RetrievalSettings, kmeans, retrieval_metrics
 
 
 def blobs(seed, num_classes, per_class, dims=4, spread=0.3):
@@ -30,7 +30,9 @@ def test_kmeans_ends_at_a_lloyd_fixed_point(seed):
 def test_two_far_apart_blobs_are_found(seed):
     embeddings, labels = blobs(seed + 10, num_classes=2, per_class=25)
     got = retrieval_metrics(
-        embeddings, labels, nmi=True, ami=True, normalize=False, device="cpu", kmeans_seed=seed
+        embeddings,
+        labels,
+        RetrievalSettings(nmi=True, ami=True, normalize=False, device="cpu", kmeans_seed=seed),
     )
     assert got["nmi"] == pytest.approx(1.0) and got["ami"] == pytest.approx(1.0)
 
@@ -38,7 +40,9 @@ def test_two_far_apart_blobs_are_found(seed):
 def test_nmi_ami_are_scikit_learn_scores_of_the_kmeans_clusters():
     embeddings, labels = blobs(4, num_classes=4, per_class=10, spread=8.0)  # overlapping: imperfect clusters
     got = retrieval_metrics(
-        embeddings, labels, nmi=True, ami=True, normalize=False, device="cpu", kmeans_seed=3
+        embeddings,
+        labels,
+        RetrievalSettings(nmi=True, ami=True, normalize=False, device="cpu", kmeans_seed=3),
     )
     assignment = kmeans(torch.from_numpy(embeddings), 4, seed=3).numpy()
     assert got["nmi"] == pytest.approx(normalized_mutual_info_score(labels, assignment))

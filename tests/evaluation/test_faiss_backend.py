@@ -7,7 +7,7 @@ import pytest
 from naive_retrieval import l2_normalised, naive_metrics, negative_hamming
 
 from dmlbench.errors import ConfigError
-from dmlbench.evaluation import retrieval_metrics
+from dmlbench.evaluation import RetrievalSettings, retrieval_metrics
 
 
 def test_missing_faiss_is_a_config_error(monkeypatch):
@@ -20,7 +20,9 @@ def test_missing_faiss_is_a_config_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_faiss)
     with pytest.raises(ConfigError, match="pip install faiss-cpu"):
-        retrieval_metrics(np.eye(4, dtype=np.float32), [0, 0, 1, 1], backend="faiss", device="cpu")
+        retrieval_metrics(
+            np.eye(4, dtype=np.float32), [0, 0, 1, 1], RetrievalSettings(backend="faiss", device="cpu")
+        )
 
 
 faiss = pytest.importorskip("faiss")
@@ -39,7 +41,7 @@ def test_faiss_matches_naive_loop_on_random_data():
         recall_at=(1, 4),
     )
     got = retrieval_metrics(
-        embeddings, labels, backend="faiss", recall_at=(1, 4), chunk_size=40, device="cpu"
+        embeddings, labels, RetrievalSettings(backend="faiss", recall_at=(1, 4), chunk_size=40, device="cpu")
     )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
@@ -51,17 +53,16 @@ def test_faiss_obeys_the_tie_rule(ranking):
     embeddings = rng.integers(-1, 2, size=(90, 3)).astype(np.float32)  # many exact ties and duplicates
     labels = rng.integers(0, 5, size=90)
     torch_result = retrieval_metrics(
-        embeddings, labels, normalize=False, ranking=ranking, recall_at=(1, 3), device="cpu"
+        embeddings,
+        labels,
+        RetrievalSettings(normalize=False, ranking=ranking, recall_at=(1, 3), device="cpu"),
     )
     faiss_result = retrieval_metrics(
         embeddings,
         labels,
-        normalize=False,
-        ranking=ranking,
-        recall_at=(1, 3),
-        backend="faiss",
-        chunk_size=17,
-        device="cpu",
+        RetrievalSettings(
+            normalize=False, ranking=ranking, recall_at=(1, 3), backend="faiss", chunk_size=17, device="cpu"
+        ),
     )
     assert faiss_result == pytest.approx(torch_result, abs=1e-12)
 
@@ -78,11 +79,9 @@ def test_faiss_binarized_and_query_vs_gallery():
     got = retrieval_metrics(
         gallery,
         gallery_labels,
+        RetrievalSettings(binarize=True, backend="faiss", device="cpu"),
         query_embeddings=queries,
         query_labels=query_labels,
-        binarize=True,
-        backend="faiss",
-        device="cpu",
     )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name

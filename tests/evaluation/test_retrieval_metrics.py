@@ -13,7 +13,7 @@ from naive_retrieval import (
 )
 
 from dmlbench.errors import ConfigError, DatasetError
-from dmlbench.evaluation import exact_knn, retrieval_metrics
+from dmlbench.evaluation import RetrievalSettings, exact_knn, retrieval_metrics
 
 
 def assert_close(got: dict, expected: dict, tolerance: float = 1e-9) -> None:
@@ -43,7 +43,9 @@ def test_hand_worked_example_with_singleton():
     embeddings = np.array([[0.0], [1.0], [3.0], [4.0], [10.0], [20.0]])
     labels = np.array(["A", "A", "B", "A", "B", "C"])
     got = retrieval_metrics(
-        embeddings, labels, normalize=False, ranking="euclidean", recall_at=(1, 2), device="cpu"
+        embeddings,
+        labels,
+        RetrievalSettings(normalize=False, ranking="euclidean", recall_at=(1, 2), device="cpu"),
     )
     assert_close(
         got,
@@ -66,7 +68,7 @@ def test_hand_worked_tie_is_broken_by_lowest_reference_index():
     _, indices = exact_knn(torch.tensor(embeddings, dtype=torch.float32), k=3)
     assert indices[0].tolist() == [1, 2, 3]
     assert indices[2].tolist() == [0, 1, 3]
-    got = retrieval_metrics(embeddings, labels, normalize=False, device="cpu")
+    got = retrieval_metrics(embeddings, labels, RetrievalSettings(normalize=False, device="cpu"))
     # q0: 1B 2A -> P@1 0; q1: 0A 2A 3B -> R=1: P@1 0; q2: 0A -> 1; q3: 0A 1B -> R=1: 0
     assert got["precision_at_1"] == pytest.approx(0.25)
 
@@ -83,15 +85,19 @@ def test_compared_to_self_matches_naive_loop(seed, chunk_size):
         exclude_self=True,
         recall_at=(1, 2, 4, 8),
     )
-    got = retrieval_metrics(embeddings, labels, recall_at=(1, 2, 4, 8), chunk_size=chunk_size, device="cpu")
+    got = retrieval_metrics(
+        embeddings, labels, RetrievalSettings(recall_at=(1, 2, 4, 8), chunk_size=chunk_size, device="cpu")
+    )
     assert_close(got, expected)
 
 
 def test_reference_blocks_give_the_same_result():
     embeddings, labels = clustered_data(5)
-    whole = retrieval_metrics(embeddings, labels, recall_at=(1, 3), device="cpu")
+    whole = retrieval_metrics(embeddings, labels, RetrievalSettings(recall_at=(1, 3), device="cpu"))
     blocked = retrieval_metrics(
-        embeddings, labels, recall_at=(1, 3), chunk_size=9, reference_chunk_size=13, device="cpu"
+        embeddings,
+        labels,
+        RetrievalSettings(recall_at=(1, 3), chunk_size=9, reference_chunk_size=13, device="cpu"),
     )
     assert blocked == whole
 
@@ -113,15 +119,17 @@ def test_query_vs_gallery_matches_naive_loop_and_keeps_identical_items():
     got = retrieval_metrics(
         gallery,
         gallery_labels,
+        RetrievalSettings(recall_at=(1, 10), chunk_size=6, device="cpu"),
         query_embeddings=queries,
         query_labels=query_labels,
-        recall_at=(1, 10),
-        chunk_size=6,
-        device="cpu",
     )
     assert_close(got, expected)
     identical = retrieval_metrics(
-        gallery, gallery_labels, query_embeddings=gallery[:5], query_labels=gallery_labels[:5], device="cpu"
+        gallery,
+        gallery_labels,
+        RetrievalSettings(device="cpu"),
+        query_embeddings=gallery[:5],
+        query_labels=gallery_labels[:5],
     )
     assert identical["precision_at_1"] == 1.0
 
@@ -139,12 +147,14 @@ def test_ties_follow_the_rule_on_integer_embeddings(chunk_size):
         got = retrieval_metrics(
             embeddings,
             labels,
-            normalize=False,
-            ranking=ranking,
-            recall_at=(1, 5),
-            chunk_size=chunk_size,
-            reference_chunk_size=chunk_size + 3,
-            device="cpu",
+            RetrievalSettings(
+                normalize=False,
+                ranking=ranking,
+                recall_at=(1, 5),
+                chunk_size=chunk_size,
+                reference_chunk_size=chunk_size + 3,
+                device="cpu",
+            ),
         )
         assert_close(got, expected)
 
@@ -163,16 +173,16 @@ def test_binarized_codes_rank_by_hamming_distance():
         embeddings, labels, embeddings, labels, exclude_self=True, score=negative_hamming, recall_at=(1, 2, 4)
     )
     got = retrieval_metrics(
-        embeddings, labels, binarize=True, recall_at=(1, 2, 4), chunk_size=11, device="cpu"
+        embeddings, labels, RetrievalSettings(binarize=True, recall_at=(1, 2, 4), chunk_size=11, device="cpu")
     )
     assert_close(got, expected)
 
 
 def test_torch_and_numpy_inputs_agree_and_labels_may_be_float():
     embeddings, labels = clustered_data(14)
-    from_numpy = retrieval_metrics(embeddings, labels, device="cpu")
+    from_numpy = retrieval_metrics(embeddings, labels, RetrievalSettings(device="cpu"))
     from_torch = retrieval_metrics(
-        torch.from_numpy(embeddings), torch.from_numpy(labels).float(), device="cpu"
+        torch.from_numpy(embeddings), torch.from_numpy(labels).float(), RetrievalSettings(device="cpu")
     )
     assert from_numpy == from_torch
 
@@ -187,23 +197,27 @@ def test_default_k_is_large_enough_for_the_largest_class():
     expected = naive_metrics(
         l2_normalised(embeddings), labels, l2_normalised(embeddings), labels, exclude_self=True
     )
-    assert_close(retrieval_metrics(embeddings, labels, device="cpu"), expected)
+    assert_close(retrieval_metrics(embeddings, labels, RetrievalSettings(device="cpu")), expected)
 
 
 def test_k_smaller_than_needed_is_refused():
     embeddings, labels = clustered_data(16)
     largest_r = np.bincount(labels).max() - 1
     with pytest.raises(ConfigError, match="MAP@R"):
-        retrieval_metrics(embeddings, labels, k=int(largest_r) - 1, device="cpu")
+        retrieval_metrics(embeddings, labels, RetrievalSettings(k=int(largest_r) - 1, device="cpu"))
     with pytest.raises(ConfigError, match="recall_at"):
-        retrieval_metrics(embeddings, labels, k=int(largest_r), recall_at=(int(largest_r) + 5,), device="cpu")
-    larger = retrieval_metrics(embeddings, labels, k=int(largest_r) + 20, device="cpu")
-    assert larger == retrieval_metrics(embeddings, labels, device="cpu")
+        retrieval_metrics(
+            embeddings,
+            labels,
+            RetrievalSettings(k=int(largest_r), recall_at=(int(largest_r) + 5,), device="cpu"),
+        )
+    larger = retrieval_metrics(embeddings, labels, RetrievalSettings(k=int(largest_r) + 20, device="cpu"))
+    assert larger == retrieval_metrics(embeddings, labels, RetrievalSettings(device="cpu"))
 
 
 def test_recall_at_more_than_all_references_counts_every_query_with_a_match():
     embeddings, labels = clustered_data(17, num_samples=30)
-    got = retrieval_metrics(embeddings, labels, recall_at=(1000,), device="cpu")
+    got = retrieval_metrics(embeddings, labels, RetrievalSettings(recall_at=(1000,), device="cpu"))
     assert got["recall_at_1000"] == 1.0
 
 
@@ -220,9 +234,12 @@ def test_recall_at_more_than_all_references_counts_every_query_with_a_match():
 )
 def test_bad_arguments_raise_one_line_errors(kwargs, error, message):
     embeddings, labels = clustered_data(18, num_samples=20, dims=4)
-    arguments = {"embeddings": embeddings, "labels": labels, "device": "cpu", **kwargs}
+    data = {"embeddings": embeddings, "labels": labels}
+    options = {"device": "cpu"}
+    for key, value in kwargs.items():
+        (data if key in {"labels", "query_embeddings"} else options)[key] = value
     with pytest.raises(error, match=message):
-        retrieval_metrics(**arguments)
+        retrieval_metrics(**data, settings=RetrievalSettings(**options))
 
 
 def test_non_finite_embeddings_and_all_singletons_are_data_errors():
@@ -230,9 +247,9 @@ def test_non_finite_embeddings_and_all_singletons_are_data_errors():
     broken = embeddings.copy()
     broken[3, 1] = np.nan
     with pytest.raises(DatasetError, match="row 3"):
-        retrieval_metrics(broken, labels, device="cpu")
+        retrieval_metrics(broken, labels, RetrievalSettings(device="cpu"))
     with pytest.raises(DatasetError, match="single sample"):
-        retrieval_metrics(embeddings, np.arange(20), device="cpu")
+        retrieval_metrics(embeddings, np.arange(20), RetrievalSettings(device="cpu"))
 
 
 def test_string_item_ids_in_query_vs_gallery():
@@ -241,9 +258,9 @@ def test_string_item_ids_in_query_vs_gallery():
     got = retrieval_metrics(
         gallery,
         ["id_1", "id_2", "id_1"],
+        RetrievalSettings(device="cpu"),
         query_embeddings=queries,
         query_labels=["id_1", "id_2"],
-        device="cpu",
     )
     assert got["precision_at_1"] == 1.0 and got["mean_average_precision_at_r"] == 1.0
 
@@ -251,8 +268,8 @@ def test_string_item_ids_in_query_vs_gallery():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     embeddings, labels = clustered_data(20, num_samples=500, num_classes=40, dims=32)
-    cpu = retrieval_metrics(embeddings, labels, recall_at=(1, 4), device="cpu")
-    cuda = retrieval_metrics(embeddings, labels, recall_at=(1, 4), device="cuda")
+    cpu = retrieval_metrics(embeddings, labels, RetrievalSettings(recall_at=(1, 4), device="cpu"))
+    cuda = retrieval_metrics(embeddings, labels, RetrievalSettings(recall_at=(1, 4), device="cuda"))
     assert_close(cuda, cpu, 1e-9)
 
 
@@ -267,11 +284,9 @@ def test_symmetric_blocks_give_the_naive_results(block):
         got = retrieval_metrics(
             tied,
             tied_labels,
-            normalize=False,
-            recall_at=(1, 3),
-            chunk_size=block,
-            symmetric=symmetric,
-            device="cpu",
+            RetrievalSettings(
+                normalize=False, recall_at=(1, 3), chunk_size=block, symmetric=symmetric, device="cpu"
+            ),
         )
         assert_close(got, expected)
 
@@ -280,7 +295,11 @@ def test_symmetric_needs_compared_to_self():
     embeddings, labels = clustered_data(22, num_samples=20, dims=4)
     with pytest.raises(ConfigError, match="symmetric"):
         retrieval_metrics(
-            embeddings, labels, query_embeddings=embeddings, query_labels=labels, symmetric=True, device="cpu"
+            embeddings,
+            labels,
+            RetrievalSettings(symmetric=True, device="cpu"),
+            query_embeddings=embeddings,
+            query_labels=labels,
         )
 
 
@@ -292,8 +311,12 @@ def test_cuda_follows_the_tie_rule():
     expected = naive_metrics(embeddings, labels, embeddings, labels, exclude_self=True, recall_at=(1, 7))
     for chunk_size in (13, None):
         got = retrieval_metrics(
-            embeddings, labels, normalize=False, recall_at=(1, 7), chunk_size=chunk_size, device="cuda"
+            embeddings,
+            labels,
+            RetrievalSettings(normalize=False, recall_at=(1, 7), chunk_size=chunk_size, device="cuda"),
         )
         assert_close(got, expected)
-    codes = retrieval_metrics(embeddings + 0.5, labels, binarize=True, device="cuda")
-    assert_close(codes, retrieval_metrics(embeddings + 0.5, labels, binarize=True, device="cpu"))
+    codes = retrieval_metrics(embeddings + 0.5, labels, RetrievalSettings(binarize=True, device="cuda"))
+    assert_close(
+        codes, retrieval_metrics(embeddings + 0.5, labels, RetrievalSettings(binarize=True, device="cpu"))
+    )

@@ -6,7 +6,7 @@ import torch
 from naive_retrieval import dot_score, l2_normalised, naive_metrics, neighbour_order
 
 from dmlbench.errors import ConfigError
-from dmlbench.evaluation import retrieval_metrics
+from dmlbench.evaluation import RetrievalSettings, retrieval_metrics
 
 
 def negative_l1(queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
@@ -52,11 +52,9 @@ def test_all_pairs_in_blocks_matches_naive_loop():
     got = retrieval_metrics(
         embeddings,
         labels,
-        similarity=negative_l1,
-        recall_at=(1, 4),
-        chunk_size=8,
-        reference_chunk_size=11,
-        device="cpu",
+        RetrievalSettings(
+            similarity=negative_l1, recall_at=(1, 4), chunk_size=8, reference_chunk_size=11, device="cpu"
+        ),
     )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
@@ -81,10 +79,7 @@ def test_similarity_receives_per_sample_structures():
     got = retrieval_metrics(
         {"x": embeddings, "w": weights},
         labels,
-        similarity=weighted,
-        chunk_size=7,
-        reference_chunk_size=16,
-        device="cpu",
+        RetrievalSettings(similarity=weighted, chunk_size=7, reference_chunk_size=16, device="cpu"),
     )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
@@ -103,7 +98,9 @@ def test_rerank_of_a_candidate_list(with_paired):
     expected = naive_metrics(None, labels, None, labels, exclude_self=True, orders=orders)
     similarity = NegativeL1WithPaired() if with_paired else negative_l1
     got = retrieval_metrics(
-        embeddings, labels, similarity=similarity, rerank_k=rerank_k, chunk_size=9, device="cpu"
+        embeddings,
+        labels,
+        RetrievalSettings(similarity=similarity, rerank_k=rerank_k, chunk_size=9, device="cpu"),
     )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
@@ -113,9 +110,11 @@ def test_rerank_of_a_candidate_list(with_paired):
 
 def test_rerank_of_every_candidate_equals_scoring_all_pairs():
     embeddings, labels = data(3)
-    all_pairs = retrieval_metrics(embeddings, labels, similarity=negative_l1, device="cpu")
+    all_pairs = retrieval_metrics(embeddings, labels, RetrievalSettings(similarity=negative_l1, device="cpu"))
     reranked = retrieval_metrics(
-        embeddings, labels, similarity=NegativeL1WithPaired(), rerank_k=len(labels), device="cpu"
+        embeddings,
+        labels,
+        RetrievalSettings(similarity=NegativeL1WithPaired(), rerank_k=len(labels), device="cpu"),
     )
     assert reranked == pytest.approx(all_pairs, abs=1e-12)
 
@@ -129,12 +128,9 @@ def test_query_vs_gallery_with_similarity():
     got = retrieval_metrics(
         gallery,
         gallery_labels,
+        RetrievalSettings(similarity=negative_l1, chunk_size=6, reference_chunk_size=25, device="cpu"),
         query_embeddings=queries,
         query_labels=query_labels,
-        similarity=negative_l1,
-        chunk_size=6,
-        reference_chunk_size=25,
-        device="cpu",
     )
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
@@ -143,10 +139,20 @@ def test_query_vs_gallery_with_similarity():
 def test_broken_similarities_are_reported():
     embeddings, labels = data(6)
     with pytest.raises(ConfigError, match="shape"):
-        retrieval_metrics(embeddings, labels, similarity=lambda q, r: q @ r.T[:, :1], device="cpu")
+        retrieval_metrics(
+            embeddings, labels, RetrievalSettings(similarity=lambda q, r: q @ r.T[:, :1], device="cpu")
+        )
     with pytest.raises(ConfigError, match="NaN"):
-        retrieval_metrics(embeddings, labels, similarity=lambda q, r: (q @ r.T) * float("nan"), device="cpu")
+        retrieval_metrics(
+            embeddings,
+            labels,
+            RetrievalSettings(similarity=lambda q, r: (q @ r.T) * float("nan"), device="cpu"),
+        )
     with pytest.raises(ConfigError, match="rerank_k"):
-        retrieval_metrics(embeddings, labels, similarity=negative_l1, rerank_k=1, device="cpu")
+        retrieval_metrics(
+            embeddings, labels, RetrievalSettings(similarity=negative_l1, rerank_k=1, device="cpu")
+        )
     with pytest.raises(ConfigError, match="binarize"):
-        retrieval_metrics(embeddings, labels, similarity=negative_l1, binarize=True, device="cpu")
+        retrieval_metrics(
+            embeddings, labels, RetrievalSettings(similarity=negative_l1, binarize=True, device="cpu")
+        )

@@ -10,7 +10,7 @@ Loss: normalised softmax, ``CE(W_n x / T, y)`` with every class weight row L2-no
 Batches: :class:`ClassBalancedSampler` (``batch_size / images_per_class`` classes, each with
 ``images_per_class`` images). Warm-up: ``frozen_for_epochs: {trunk: 1}``. Evaluation: the raw
 features (cosine) and their binarised codes ``1[x > 0]`` compared by Hamming distance
-(``retrieval_metrics(..., binarize=True)``, config key ``eval_binarize``).
+(``retrieval_metrics`` with ``RetrievalSettings(binarize=True)``, config key ``eval_binarize``).
 
 The exp_configs ``cub_classification``, ``car_classification``, ``sop_classification`` and
 ``inshop_classification`` hold the paper's settings.

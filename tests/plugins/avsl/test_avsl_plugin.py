@@ -13,8 +13,8 @@ import torch
 from pytorch_metric_learning.losses import ProxyAnchorLoss
 
 from dmlbench.errors import ConfigError
+from dmlbench.evaluation import RetrievalSettings, retrieval_metrics
 from dmlbench.evaluation.embeddings import compute_embeddings
-from dmlbench.evaluation.retrieval import retrieval_metrics
 from dmlbench.models.factory import ModelFactory
 from dmlbench.models.multilevel import MultiLevelSmallConvNet, MultiLevelTrunk
 from dmlbench.plugins.avsl import functional as AF
@@ -135,11 +135,9 @@ def test_ranking_by_d_in_chunks_equals_the_dense_ranking() -> None:
     chunked = retrieval_metrics(
         rows,
         labels,
-        similarity=similarity,
-        chunk_size=4,
-        reference_chunk_size=6,
-        recall_at=(1, 2),
-        device="cpu",
+        RetrievalSettings(
+            similarity=similarity, chunk_size=4, reference_chunk_size=6, recall_at=(1, 2), device="cpu"
+        ),
     )
     e = list(rows[:, : levels * dims].double().split(dims, 1))
     c = list(rows[:, levels * dims :].double().split(dims, 1))
