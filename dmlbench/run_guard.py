@@ -14,17 +14,21 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dmlbench.errors import ConfigError
+from dmlbench.errors import ConfigError, ExperimentError
+from dmlbench.writer_lock import LOCK_NAME, acquire
 
 DEFAULT_ROOT = "logs"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+#: Longest file name most file systems take (ext4, xfs, btrfs, APFS: 255 bytes).
+MAX_NAME_BYTES = 255
 
 
 class Terminated(KeyboardInterrupt):
@@ -47,7 +51,55 @@ def check_experiment_name(name: str) -> str:
             f"--experiment_name {name!r}: must be a plain folder name (no '/', '..' or absolute path); "
             "put the parent folder in --root_experiment_folder"
         )
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ConfigError(
+            f"--experiment_name {name[:40]}...: {len(name.encode('utf-8'))} bytes long; a folder name "
+            f"may have at most {MAX_NAME_BYTES} (choose a shorter name)"
+        )
     return name
+
+
+def check_root_folder(root: str | Path) -> None:
+    """A ``--root_experiment_folder`` (or one of its parents) that is a file: one line naming it."""
+    for path in (Path(root), *Path(root).absolute().parents):
+        if os.path.lexists(path):
+            if not path.is_dir():
+                raise ExperimentError(
+                    f"--root_experiment_folder {root}: {path} is a file, not a folder; "
+                    "choose another --root_experiment_folder"
+                )
+            return
+
+
+def lock_experiment_folder(experiment_dir: Path, continuing: bool) -> None:
+    """Take the folder's writer lock (:mod:`dmlbench.writer_lock`) before anything is read or
+    written there; a new experiment's folder is made for it. A folder to continue that does not
+    exist is left to the caller's one-line error (nothing is made)."""
+    check_root_folder(experiment_dir.parent)
+    if os.path.lexists(experiment_dir) and not experiment_dir.is_dir():
+        raise ExperimentError(f"{experiment_dir} is a file, not an experiment folder; choose another name")
+    if continuing and not experiment_dir.is_dir():
+        return
+    acquire(experiment_dir, create=True)
+
+
+def holds_files(directory: Path) -> bool:
+    """Whether ``directory`` exists and holds anything besides the writer lock file."""
+    return directory.is_dir() and any(entry.name != LOCK_NAME for entry in directory.iterdir())
+
+
+def clear_folder(directory: Path) -> None:
+    """Remove everything inside ``directory`` except the writer lock file; the folder itself (a
+    link, or one that existed before the command) stays, and no link is followed."""
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def debug_enabled(argv: list[str]) -> bool:
@@ -125,6 +177,8 @@ def is_partial_start(directory: Path) -> bool:
     if not configs.is_dir() or has_checkpoints(directory):
         return False
     for entry in directory.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
         if entry.name == "configs":
             if any(not (f.name.startswith(_START_FILES) or f.name.endswith(".tmp")) for f in entry.iterdir()):
                 return False

@@ -4,7 +4,6 @@ experiment (trained, resumed or evaluated), with nothing half-made left behind o
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from dmlbench.config.value_checks import check_pretrained_models
 from dmlbench.data.roots import default_dataset_root
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.integrity import remove_stale_temp_files
-from dmlbench.run_guard import EXIT_INTERRUPTED, has_checkpoints, resume_command
+from dmlbench.run_guard import EXIT_INTERRUPTED, clear_folder, has_checkpoints, resume_command
 from dmlbench.runner import Experiment
 from dmlbench.search.space import find_search_parameters
 from dmlbench.user_plugins import use_user_plugins
@@ -76,7 +75,6 @@ def run_experiment(
     if existing:
         remove_stale_temp_files(experiment_dir)
     experiment = Experiment(config, experiment_dir, Path(args.dataset_root))
-    root_created = not experiment_dir.parent.exists()
     try:
         if args.evaluate or args.evaluate_ensemble:
             splits = parse_splits_to_eval(args.splits_to_eval)
@@ -95,8 +93,10 @@ def run_experiment(
         experiment.run(resume=bool(args.resume_training), resume_from=args.resume_training or "latest")
         return 0
     except BaseException as error:
-        if not existing:
-            _remove_unfinished(experiment_dir, root_created)
+        if not existing and not has_checkpoints(experiment_dir):
+            # nothing half-made is left behind by an error before the first checkpoint; the lock's
+            # release removes the folders this command made (a link or a folder made before stays)
+            clear_folder(experiment_dir)
         kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
         if not isinstance(error, KeyboardInterrupt):
             if not (args.evaluate or args.evaluate_ensemble):
@@ -110,12 +110,3 @@ def run_experiment(
         else:
             print(f"\ninterrupted; continue with: {resume_command(args, experiment_dir)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def _remove_unfinished(experiment_dir: Path, root_created: bool) -> None:
-    """Nothing half-made is left behind by an error before the first checkpoint, nor the
-    --root_experiment_folder the command made."""
-    if experiment_dir.exists() and not has_checkpoints(experiment_dir):
-        shutil.rmtree(experiment_dir)
-        if root_created and experiment_dir.parent.is_dir() and not any(experiment_dir.parent.iterdir()):
-            experiment_dir.parent.rmdir()

@@ -14,6 +14,7 @@ from dmlbench.run_guard import (
     report_failure,
     sigterm_as_interrupt,
 )
+from dmlbench.writer_lock import release_all
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             return report_failure(error, debug, failure.get("kept"), failure.get("resume"))
         finally:
+            release_all()  # the writer locks of this command (and the folders they made, if empty)
             leave_process_group(finished=code == 0)
     return EXIT_TERMINATED if signals["terminated"] and code == EXIT_INTERRUPTED else code
 

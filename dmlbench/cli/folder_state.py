@@ -4,7 +4,6 @@ continue it (--resume_training, --evaluate) or refuse; and the config it starts 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,14 @@ from dmlbench.cli.config_assembly import default_configs, reproduced_configs
 from dmlbench.config.exp_config_lookup import find_exp_config
 from dmlbench.config.experiment_files import configs_complete, load_saved_configs
 from dmlbench.errors import ConfigError, ExperimentError
-from dmlbench.run_guard import check_experiment_name, has_checkpoints, is_partial_start
+from dmlbench.run_guard import (
+    check_experiment_name,
+    clear_folder,
+    has_checkpoints,
+    holds_files,
+    is_partial_start,
+    lock_experiment_folder,
+)
 
 
 @dataclass
@@ -42,14 +48,15 @@ def folder_state(args: argparse.Namespace) -> FolderState:
     """The folder's state; a new start's folder left by a start that never reached a checkpoint
     is removed (the command starts it again)."""
     experiment_dir = experiment_dir_for(args)
-    existing = experiment_dir.exists() and any(experiment_dir.iterdir())
     continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
+    lock_experiment_folder(experiment_dir, continuing)  # one writer per folder, held to the end
+    existing = holds_files(experiment_dir)
     if existing and not continuing and args.bayes_opt_iters is None and is_partial_start(experiment_dir):
         print(
             f"note: {experiment_dir} holds a start that never reached a checkpoint; starting it again",
             file=sys.stderr,
         )
-        shutil.rmtree(experiment_dir)
+        clear_folder(experiment_dir)
         existing = False
     return FolderState(experiment_dir, existing, continuing)
 

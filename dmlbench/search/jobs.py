@@ -25,7 +25,6 @@ after it in a collective call: a process killed from outside leaves no error, as
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from dmlbench.errors import ExperimentError
 from dmlbench.fileio import write_text_atomic, write_text_from_any_rank
 from dmlbench.integrity import read_json_object, remove_stale_temp_files
 from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
+from dmlbench.writer_lock import acquire
 
 JOB_KINDS = ("trial", "test", "reproduction")
 RESULT_FILES = {"trial": TRIAL_RESULT, "test": TEST_RESULT, "reproduction": TEST_RESULT}
@@ -77,14 +77,13 @@ def read_error(job_dir: Path) -> str:
 
 @contextlib.contextmanager
 def folder_lock(job_dir: Path) -> Iterator[None]:
-    """Exclusive ``flock`` on ``job_dir/.job.lock`` (blocks while another process holds it)."""
-    job_dir.mkdir(parents=True, exist_ok=True)
-    with open(job_dir / ".job.lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    """The folder's writer lock (:mod:`dmlbench.writer_lock`, the one run.py takes too); blocks
+    while another process holds it."""
+    lock = acquire(job_dir, create=True, wait=True, what="job")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _strip_history(training: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import fcntl
 import json
 import os
@@ -75,7 +76,16 @@ def _remove_made(made: list) -> None:
 
 @contextlib.contextmanager
 def _locked(layout: SearchLayout) -> Iterator[None]:
-    with open(layout.lock_path, "a+") as handle:
+    try:  # never through a link: a planted trials/.search.lock would be truncated
+        descriptor = os.open(layout.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise ExperimentError(
+            f"{layout.lock_path} is a symbolic link: dmlbench never writes through links inside an "
+            "experiment folder; remove the link and rerun"
+        ) from None
+    with os.fdopen(descriptor, "r+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
