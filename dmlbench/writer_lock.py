@@ -57,7 +57,8 @@ class FolderLock:
         finally:
             os.close(self.descriptor)
             self.descriptor = -1
-            _held.pop(_key(self.folder), None)
+            if _held.get(_key(self.folder)) is self:
+                del _held[_key(self.folder)]
 
 
 _held: dict[str, FolderLock] = {}
@@ -118,10 +119,11 @@ def acquire(
 ) -> FolderLock:
     """Take the writer lock of ``folder`` (made first with its parents when ``create``).
 
-    Without ``wait`` a held lock is an :class:`ExperimentError` naming the holder; a lock this
-    process holds already is returned as it is."""
+    Without ``wait`` a held lock is an :class:`ExperimentError` naming the holder, and a lock this
+    process holds already is returned as it is; with ``wait`` it blocks until the holder lets go
+    (another thread of this process too)."""
     folder = Path(folder)
-    held = _held.get(_key(folder))
+    held = None if wait else _held.get(_key(folder))
     if held is not None and held.descriptor >= 0:
         return held
     made: list[Path] = []
@@ -150,7 +152,8 @@ def acquire(
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         lock = FolderLock(folder, descriptor, made)
-        _held[_key(folder)] = lock
+        if not wait:  # a command's lock, let go by release_all; a job's is let go by its caller
+            _held[_key(folder)] = lock
         return lock
     raise ExperimentError(f"{path}: could not take the lock (it keeps being replaced); rerun")
 

@@ -87,11 +87,17 @@ class AxSearch:
         return search
 
     @classmethod
-    def load(cls, state_path: Path) -> AxSearch:
+    def load(cls, state_path: Path, seed: int | None = None) -> AxSearch:
+        """The client saved in ``state_path``, with its ``seed`` restored: Ax's snapshot keeps the
+        generation strategy (Sobol's seed and position) but not the client's ``random_seed``, under
+        which every proposal is generated; without it a resumed search proposes other points."""
         from ax import Client
 
         quiet_ax()
-        return cls(Client.load_from_json_file(str(state_path)), state_path)
+        client = Client.load_from_json_file(str(state_path))
+        if seed is not None:
+            client._random_seed = seed  # ax 1.3: no public setter; read by get_next_trials
+        return cls(client, state_path)
 
     def save(self) -> None:
         """Write the client's snapshot atomically (temp file, fsync, rename over ``state_path``)."""
@@ -116,6 +122,9 @@ class AxSearch:
 
         if count <= 0:
             return {}
+        # proposed from the saved state, as a resumed search does: the live client would warm-start
+        # its model fit from the previous one and propose points that differ in the last digits
+        self.client = AxSearch.load(self.state_path, self.client._random_seed).client
         try:
             proposed = self.client.get_next_trials(max_trials=count)
         except (DataRequiredError, MaxParallelismReachedException, OptimizationComplete):

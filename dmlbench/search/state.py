@@ -20,6 +20,7 @@ from dmlbench.integrity import corrupt, read_json_object
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.optimizer import AxSearch, default_sobol_trials
 from dmlbench.search.space import SearchSpace
+from dmlbench.writer_lock import LOCK_NAME
 
 #: Config keys about where jobs run, not what they compute (may change between runs).
 RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers")
@@ -147,12 +148,24 @@ def open_search(
                 f"--sobol_trials {sobol_trials}: this search started with {saved['sobol_trials']}; "
                 "the generation strategy cannot change mid-search"
             )
+        saved_seed = int(saved.get("seed", seed))
         if not layout.ax_state_path.exists():
+            if not _trial_folders(layout):  # killed during its start: the start is redone, same seed
+                return AxSearch.create(
+                    space,
+                    metric,
+                    saved_seed,
+                    saved["sobol_trials"],
+                    layout.ax_state_path,
+                    layout.experiment_dir.name,
+                )
             raise ExperimentError(
                 f"{layout.ax_state_path} is missing: the search state is lost; choose a new --experiment_name"
             )
-        return load_ax_state(layout)
-    if layout.experiment_dir.exists() and any(p.name != "trials" for p in layout.experiment_dir.iterdir()):
+        return load_ax_state(layout, saved_seed)
+    if layout.experiment_dir.exists() and any(
+        p.name not in ("trials", LOCK_NAME) for p in layout.experiment_dir.iterdir()
+    ):
         raise ExperimentError(
             f"{layout.experiment_dir} already holds an experiment that is not a search; "
             "choose another --experiment_name"
@@ -160,6 +173,11 @@ def open_search(
     sobol = sobol_trials if sobol_trials is not None else default_sobol_trials(iterations)
     if sobol < 1:
         raise ConfigError(f"--sobol_trials must be >= 1, got {sobol}")
+    # Ax's state first, the search's identity last: a start killed between the two writes has no
+    # search.json and is simply made again by the same command
+    search = AxSearch.create(
+        space, metric, seed, sobol, layout.ax_state_path, name=layout.experiment_dir.name
+    )
     write_text_atomic(
         layout.settings_path,
         json.dumps(
@@ -176,11 +194,17 @@ def open_search(
         )
         + "\n",
     )
-    return AxSearch.create(space, metric, seed, sobol, layout.ax_state_path, name=layout.experiment_dir.name)
+    return search
 
 
-def load_ax_state(layout: SearchLayout) -> AxSearch:
-    """The saved Ax state; a damaged file is one line naming it (the trial folders stay intact)."""
+def _trial_folders(layout: SearchLayout) -> list:
+    return [p for p in layout.trials_dir.glob("trial_*") if p.is_dir()] if layout.trials_dir.is_dir() else []
+
+
+def load_ax_state(layout: SearchLayout, seed: int | None = None) -> AxSearch:
+    """The saved Ax state, with the search's ``seed`` (Ax's snapshot does not keep the client's
+    seed, which seeds every Bayesian proposal); a damaged file is one line naming it (the trial
+    folders stay intact)."""
     path = layout.ax_state_path
     read_json_object(
         path,
@@ -188,7 +212,7 @@ def load_ax_state(layout: SearchLayout) -> AxSearch:
         "(its finished trials' folders and results are kept in this one)",
     )
     try:
-        return AxSearch.load(path)
+        return AxSearch.load(path, seed)
     except Exception as error:  # Ax raises many kinds on a JSON that is valid but not its own
         raise corrupt(
             path,
