@@ -43,5 +43,9 @@ class SmallConvNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = int(num_features)
 
+    def forward_features(self, images: Tensor) -> Tensor:
+        """The last feature map ``[B, num_features, h, w]`` (before the global average pooling)."""
+        return self.features(images)
+
     def forward(self, images: Tensor) -> Tensor:
         return self.pool(self.features(images)).flatten(1)
