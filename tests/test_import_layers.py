@@ -23,6 +23,7 @@ LAYERS = {
     "__main__": 6,
     "report": 6,
     "compare": 6,
+    "explain": 6,
     # a search runs experiments (search/jobs.py builds a runner.Experiment per trial)
     "search": 5,
     "runner": 4,
@@ -77,6 +78,7 @@ UPWARD_ALLOWANCES: dict[str, tuple[str, str]] = {
         "dmlbench.search",
     ),
     "split manifest and checks live with the split managers": ("dmlbench.runner", "dmlbench.split_managers"),
+    "explain reads the affine form of two plugin embedders": ("dmlbench.explain", "dmlbench.plugins"),
 }
 
 
