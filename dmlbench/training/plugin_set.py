@@ -26,7 +26,7 @@ from dmlbench.errors import ConfigError
 from dmlbench.registry import build
 from dmlbench.training.checkpoint import load_models
 from dmlbench.training.plugin_checks import check_declared_parameters
-from dmlbench.training.plugins import TrainingPlugin
+from dmlbench.training.plugins import StepContext, TrainingPlugin
 
 #: The registry kind of training plugins (``@register(PLUGIN_KIND)``).
 PLUGIN_KIND = "training_plugin"
@@ -83,9 +83,9 @@ class PluginSet:
                 distance = plugin.wrap_distance(distance, role)
             loss.distance = distance
 
-    def setup(self, trainer: Any) -> None:
+    def setup(self, context: StepContext) -> None:
         for plugin in self.plugins:
-            plugin.setup(trainer)
+            plugin.setup(context)
 
     def state_dicts(self) -> list[dict[str, Any]]:
         """What a checkpoint's ``plugins`` entry holds: each plugin's ``state_dict()``, in order."""
@@ -102,9 +102,9 @@ class PluginSet:
         load_models(saved, self.modules())
         self.load_states(saved)
 
-    def on_epoch_end(self, epoch: int, trainer: Any) -> None:
+    def on_epoch_end(self, epoch: int, context: StepContext) -> None:
         for plugin in self.plugins:
-            plugin.on_epoch_end(epoch, trainer)
+            plugin.on_epoch_end(epoch, context)
 
     def similarity(self) -> Callable[[Any, Any], Tensor] | None:
         """The one plugin similarity for retrieval (validation and test), or ``None``."""

@@ -5,19 +5,24 @@ and named in config_loss_and_miners as ``training_plugins: {Name: {kwargs}}`` (c
 arguments ``num_classes`` and ``embedding_size`` are filled in when it accepts them). Every
 method has a do-nothing default, so a plugin overrides only what it needs and plugins compose.
 
+Every hook that runs during training receives the :class:`StepContext` ``context``: the fold's
+``models``, ``losses``, ``miners`` and ``settings``, ``forward(images)`` and ``run_losses(inputs)``
+(the configured losses, mined and weighted, exactly as the trainer runs them). A plugin uses only
+that, never the trainer behind it.
+
 The four points (docs/extending.md has a longer example of each):
 
 (a) ``make_views`` -- several views of the batch's embeddings (e.g. several dropout masks),
     and :class:`MultiViewDistance`, a pytorch-metric-learning distance whose matrix aggregates
     its base distance over the views (the unchanged loss consumes it)::
 
-        def make_views(self, inputs, trainer):
+        def make_views(self, inputs, context):
             views = torch.stack([F.dropout(inputs.embeddings, 0.1) for _ in range(8)])
             return inputs.with_views(views)
 
 (b) ``loss_inputs`` -- add or transform embedding-space samples and labels::
 
-        def loss_inputs(self, inputs, trainer):
+        def loss_inputs(self, inputs, context):
             noisy = inputs.embeddings + 0.01 * torch.randn_like(inputs.embeddings)
             return inputs.add_samples(noisy, inputs.labels)
 
@@ -29,7 +34,7 @@ The four points (docs/extending.md has a longer example of each):
 
 (e) ``loss_terms`` -- extra loss terms (a regulariser, an auxiliary loss) added to the total::
 
-        def loss_terms(self, inputs, trainer):
+        def loss_terms(self, inputs, context):
             return {"norm_reg": 1e-3 * inputs.embeddings.pow(2).sum(dim=1).mean()}
 
 (d) ``modules`` -- extra trained modules; ``<name>`` is updated by ``optimizers.<name>_optimizer``
@@ -47,10 +52,11 @@ Order rules (what the trainer does, each step):
 3. ``loss_inputs`` of every plugin, in config order (samples are added before views exist);
 4. ``make_views`` of every plugin, in config order; a later one sees the earlier one's views
    (views of views); whenever ``views`` is set, ``embeddings`` is its last view;
-5. the miners mine ``inputs.miner_input()`` -- ``mining_embeddings`` when a plugin set it (SDM:
-   the clean embeddings), else ``embeddings`` (the last view) -- with their own, plain distance;
-6. the losses run on ``embeddings`` with these inputs bound, so a :class:`MultiViewDistance`
-   reads ``views`` and ``labels`` (see :func:`bound_loss_inputs`);
+5.-6. ``context.run_losses(inputs)``: the miners mine ``inputs.miner_input()`` --
+   ``mining_embeddings`` when a plugin set it (SDM: the clean embeddings), else ``embeddings`` (the
+   last view) -- with their own, plain distance; then the losses run on ``embeddings`` with these
+   inputs bound, so a :class:`MultiViewDistance` reads ``views`` and ``labels`` (see
+   :func:`bound_loss_inputs`), each times its ``loss_weights`` entry;
 7. ``loss_terms`` of every plugin, in config order: named extra terms added to the total.
 
 So SDM (views) and DAS (samples) compose in either config order: DAS's extra samples get
@@ -60,16 +66,17 @@ dropout views too.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from pytorch_metric_learning.distances import BaseDistance, CosineSimilarity, DotProductSimilarity, LpDistance
 from torch import Tensor, nn
 
 from dmlbench.errors import ConfigError
+from dmlbench.training.settings import TrainerSettings
 
 
 @dataclass
@@ -137,6 +144,48 @@ class LossInputs:
         return self.views if self.views is not None else self.embeddings.unsqueeze(0)
 
 
+@runtime_checkable
+class StepContext(Protocol):
+    """What a training plugin's hooks see of the training step (the trainer implements it).
+
+    Read-only: a plugin reads these and calls the two methods; it changes nothing here.
+    """
+
+    @property
+    def models(self) -> Mapping[str, nn.Module]:
+        """The fold's models by name: ``trunk``, ``embedder`` (the modules being trained)."""
+        ...
+
+    @property
+    def losses(self) -> Mapping[str, nn.Module]:
+        """The configured losses by role (``loss_funcs``), distances already wrapped by the plugins."""
+        ...
+
+    @property
+    def miners(self) -> Mapping[str, Any]:
+        """The configured miners by role (``mining_funcs``)."""
+        ...
+
+    @property
+    def settings(self) -> TrainerSettings:
+        """The fold's training settings (``seed``, ``loss_weights``, ``device``, ...)."""
+        ...
+
+    def forward(self, images: Tensor) -> tuple[Any, Tensor]:
+        """Trunk features and float32 embeddings [B, D] of ``images``, as the step's own forward pass."""
+        ...
+
+    def run_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
+        """The configured losses on ``inputs``, by role: ``w_role * loss_role(embeddings, labels, tuples)``.
+
+        Every miner mines ``inputs.miner_input()`` and its tuples are stored in
+        ``inputs.indices_tuple`` (the last miner's are used; without miners the field stays as it
+        is); the losses run with ``inputs`` bound (:func:`bound_loss_inputs`); ``w_role`` is
+        ``settings.loss_weights[role]``, 1 when absent. The trainer's own losses are this call.
+        """
+        ...
+
+
 class TrainingPlugin:
     """Base class of the training step's extension points; override what you need."""
 
@@ -151,18 +200,18 @@ class TrainingPlugin:
         """
         return distance
 
-    def setup(self, trainer: Any) -> None:
+    def setup(self, context: StepContext) -> None:
         """Called once, after every plugin's ``wrap_distance`` (e.g. to check what was wrapped)."""
 
-    def loss_inputs(self, inputs: LossInputs, trainer: Any) -> LossInputs:
+    def loss_inputs(self, inputs: LossInputs, context: StepContext) -> LossInputs:
         """(b) Called after the forward pass, before any views: add or transform samples and labels."""
         return inputs
 
-    def make_views(self, inputs: LossInputs, trainer: Any) -> LossInputs:
+    def make_views(self, inputs: LossInputs, context: StepContext) -> LossInputs:
         """(a) Called after every plugin's ``loss_inputs``: return ``inputs.with_views(views)``."""
         return inputs
 
-    def loss_terms(self, inputs: LossInputs, trainer: Any) -> dict[str, Tensor]:
+    def loss_terms(self, inputs: LossInputs, context: StepContext) -> dict[str, Tensor]:
         """(e) Extra loss terms by name (a regulariser, an auxiliary loss), added to the total.
 
         Called after the configured losses, with the same inputs they saw (samples added, views
@@ -176,7 +225,7 @@ class TrainingPlugin:
         :class:`dmlbench.evaluation.knn.Similarity`); ``None`` keeps the embedding dot product."""
         return None
 
-    def on_epoch_end(self, epoch: int, trainer: Any) -> None:
+    def on_epoch_end(self, epoch: int, context: StepContext) -> None:
         """Called after each training epoch."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from dmlbench.errors import ConfigError
+from dmlbench.models.batchnorm import freeze_batchnorm_statistics
 from dmlbench.models.multilevel import as_float
 from dmlbench.progress import advance, progress
 from dmlbench.training import checkpoint
@@ -28,28 +28,11 @@ from dmlbench.training.components import OptimizationPart
 from dmlbench.training.plugin_set import PluginSet, as_plugin_set
 from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
 from dmlbench.training.seeding import derive_seed, seed_everything
+from dmlbench.training.settings import TrainerSettings
 from dmlbench.training.step_log import LossBuffer
 
 #: validate(models, epoch) -> {metric name: value}
 Validator = Callable[[dict[str, nn.Module], int], dict[str, float]]
-
-
-@dataclass
-class TrainerSettings:
-    num_epochs: int
-    iterations_per_epoch: int
-    save_interval: int
-    patience: int
-    device: torch.device
-    seed: int
-    metric_for_best: str = "mean_average_precision_at_r"
-    freeze_trunk_batchnorm: bool = True  # as config_models/default.yaml (MLRC: trunk BatchNorm frozen)
-    mixed_precision: str | None = None  # None | "bf16" | "fp16"
-    channels_last: bool = False
-    loss_weights: dict[str, float] = field(default_factory=dict)
-    compile_models: bool | str = (
-        False  # torch.compile of the training forward (dmlbench/training/compiled.py)
-    )
 
 
 @dataclass
@@ -62,13 +45,6 @@ class TrainingState:
     finished: bool = False
     stop_reason: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)  # one row per validation
-
-
-def freeze_batchnorm_statistics(module: nn.Module) -> None:
-    """Put every BatchNorm layer of ``module`` in eval mode (running statistics not updated)."""
-    for layer in module.modules():
-        if isinstance(layer, _BatchNorm):
-            layer.eval()
 
 
 class Trainer:
@@ -287,24 +263,31 @@ class Trainer:
             embeddings = self.forward_models["embedder"](features)
         return as_float(features), embeddings.float()
 
-    def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
-        """Every loss, weighted, after the plugins changed what the losses see (order rules in
-        :mod:`dmlbench.training.plugins`): (b) samples, (a) views, mining on
-        ``inputs.miner_input()``, the losses with the inputs bound for view-aggregating distances, then
-        (e) the plugins' extra loss terms."""
-        for plugin in self.plugins:
-            inputs = plugin.loss_inputs(inputs, self)
-        for plugin in self.plugins:
-            inputs = plugin.make_views(inputs, self)
+    def run_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
+        """The configured losses on ``inputs``, weighted, by role (:meth:`StepContext.run_losses`):
+        every miner mines ``inputs.miner_input()`` into ``inputs.indices_tuple``, then
+        ``loss_weights[role] * loss(embeddings, labels, indices_tuple)`` with the inputs bound for
+        view-aggregating distances."""
         for miner in self.miners.values():
             inputs.indices_tuple = miner(inputs.miner_input(), inputs.labels)
         weights = self.settings.loss_weights
         with bound_loss_inputs(inputs):
-            losses = {
+            return {
                 role: float(weights.get(role, 1.0))
                 * loss(inputs.embeddings, inputs.labels, inputs.indices_tuple)
                 for role, loss in self.losses.items()
             }
+
+    def compute_losses(self, inputs: LossInputs) -> dict[str, Tensor]:
+        """Every loss, weighted, after the plugins changed what the losses see (order rules in
+        :mod:`dmlbench.training.plugins`): (b) samples, (a) views, :meth:`run_losses` (mining on
+        ``inputs.miner_input()``, the losses with the inputs bound for view-aggregating distances),
+        then (e) the plugins' extra loss terms."""
+        for plugin in self.plugins:
+            inputs = plugin.loss_inputs(inputs, self)
+        for plugin in self.plugins:
+            inputs = plugin.make_views(inputs, self)
+        losses = self.run_losses(inputs)
         for plugin in self.plugins:
             for name, term in plugin.loss_terms(inputs, self).items():
                 if name in losses:

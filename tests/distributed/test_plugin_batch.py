@@ -27,7 +27,7 @@ class AddNoisySamples(TrainingPlugin):
         self.seen: list[list[int]] = []
         self.draws: list[float] = []
 
-    def loss_inputs(self, inputs, trainer):
+    def loss_inputs(self, inputs, context):
         self.seen.append(inputs.labels.tolist())
         noise = torch.randn(1, inputs.embeddings.shape[1])
         self.draws.append(float(noise.sum()))

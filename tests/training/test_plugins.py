@@ -17,7 +17,9 @@ from dmlbench.training.components import build_optimization
 from dmlbench.training.plugins import (
     LossInputs,
     MultiViewDistance,
+    StepContext,
     TrainingPlugin,
+    _bound_inputs,
     bound_loss_inputs,
     per_view_matrices,
 )
@@ -60,14 +62,14 @@ class Recorder(TrainingPlugin):
         self.log.append((self.name, "wrap_distance", loss_role))
         return distance
 
-    def setup(self, trainer):
+    def setup(self, context):
         self.log.append((self.name, "setup"))
 
-    def loss_inputs(self, inputs, trainer):
+    def loss_inputs(self, inputs, context):
         self.log.append((self.name, "loss_inputs", len(inputs.labels), inputs.views is None))
         return inputs
 
-    def make_views(self, inputs, trainer):
+    def make_views(self, inputs, context):
         self.log.append((self.name, "make_views", len(inputs.labels)))
         return inputs
 
@@ -75,14 +77,14 @@ class Recorder(TrainingPlugin):
 class Doubler(TrainingPlugin):
     """(b) appends a negated copy of the batch, labels shifted by 100."""
 
-    def loss_inputs(self, inputs, trainer):
+    def loss_inputs(self, inputs, context):
         return inputs.add_samples(-inputs.embeddings, inputs.labels + 100)
 
 
 class ShiftViews(TrainingPlugin):
     """(a) two views: the embeddings and the embeddings plus a constant shift."""
 
-    def make_views(self, inputs, trainer):
+    def make_views(self, inputs, context):
         return inputs.with_views(torch.stack([inputs.embeddings, inputs.embeddings + 1.0]))
 
 
@@ -268,15 +270,15 @@ class Projector(TrainingPlugin):
     def modules(self):
         return {"projector": self.projector}
 
-    def loss_inputs(self, inputs, trainer):
+    def loss_inputs(self, inputs, context):
         return LossInputs(
             embeddings=self.projector(inputs.embeddings), labels=inputs.labels, features=inputs.features
         )
 
-    def on_epoch_end(self, epoch, trainer):
+    def on_epoch_end(self, epoch, context):
         self.snapshots[epoch] = (
             self.projector.weight.detach().clone(),
-            trainer.models["embedder"].weight.detach().clone(),
+            context.models["embedder"].weight.detach().clone(),
         )
 
 
@@ -329,7 +331,7 @@ class NormPenalty(TrainingPlugin):
     def __init__(self, name="norm_reg", weight=0.5):
         self.name, self.weight = name, weight
 
-    def loss_terms(self, inputs, trainer):
+    def loss_terms(self, inputs, context):
         return {self.name: self.weight * inputs.embeddings.pow(2).sum(dim=1).mean()}
 
 
@@ -347,3 +349,53 @@ def test_loss_term_name_clash_is_an_error(tmp_path):
     trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss()}, [NormPenalty(name="metric_loss")])
     with pytest.raises(ValueError, match="already used by a loss"):
         trainer.compute_losses(LossInputs(embeddings=embeddings(), labels=LABELS))
+
+
+def test_run_losses_mines_the_miner_input_weights_each_loss_and_binds_the_inputs(tmp_path):
+    """Hand-worked: loss a = sum of the embeddings, loss b = 10 * their count; weights 0.5 and (absent) 1."""
+    x, clean = embeddings(1), embeddings(2)
+    seen = {}
+
+    def miner(mined, labels):
+        seen["mined"] = mined
+        return "tuples"
+
+    class Recording(nn.Module):
+        def __init__(self, value):
+            super().__init__()
+            self.value = value
+
+        def forward(self, embeddings, labels, indices_tuple):
+            seen.setdefault("tuples", []).append(indices_tuple)
+            seen.setdefault("bound", []).append(_bound_inputs.get())
+            return self.value(embeddings)
+
+    losses = {"a": Recording(lambda e: e.sum()), "b": Recording(lambda e: torch.tensor(10.0 * len(e)))}
+    trainer = step_trainer(tmp_path, losses, [], miners={"tuple_miner": miner})
+    trainer.settings.loss_weights = {"a": 0.5}
+    inputs = LossInputs(embeddings=x, labels=LABELS, mining_embeddings=clean)
+    got = trainer.run_losses(inputs)
+    assert set(got) == {"a", "b"}
+    assert got["a"].item() == pytest.approx(0.5 * float(x.sum()))
+    assert got["b"].item() == 60.0
+    assert seen["mined"] is clean  # mining_embeddings, not the embeddings
+    assert seen["tuples"] == ["tuples", "tuples"] and inputs.indices_tuple == "tuples"
+    assert seen["bound"] == [inputs, inputs] and _bound_inputs.get() is None  # bound only during the losses
+
+
+def test_the_trainer_is_the_step_context_every_hook_receives(tmp_path):
+    contexts = []
+
+    class Seer(TrainingPlugin):
+        def setup(self, context):
+            contexts.append(context)
+
+        def loss_terms(self, inputs, context):
+            contexts.append(context)
+            return {}
+
+    trainer = step_trainer(tmp_path, {"metric_loss": ContrastiveLoss()}, [Seer()])
+    trainer.compute_losses(LossInputs(embeddings=embeddings(), labels=LABELS))
+    assert contexts == [trainer, trainer]
+    assert isinstance(trainer, StepContext)
+    assert not isinstance(object(), StepContext)

@@ -21,7 +21,7 @@ links (first batch copied), then D and d^l of every (sample, proxy) pair give th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +30,7 @@ from dmlbench.errors import ConfigError
 from dmlbench.plugins.avsl import functional as AF
 from dmlbench.plugins.avsl.modules import AVSLCollector, AVSLEmbedder, split_output
 from dmlbench.registry import register
-from dmlbench.training.plugins import LossInputs, TrainingPlugin
+from dmlbench.training.plugins import LossInputs, StepContext, TrainingPlugin
 
 
 class AVSLSimilarity:
@@ -150,16 +150,16 @@ class AVSL(TrainingPlugin):
     def modules(self) -> dict[str, nn.Module]:
         return {"collector": self.collector}
 
-    def setup(self, trainer: Any) -> None:
-        embedder = trainer.models["embedder"]
+    def setup(self, context: StepContext) -> None:
+        embedder = context.models["embedder"]
         if not isinstance(embedder, AVSLEmbedder) or embedder.num_levels != self.num_levels:
             raise ConfigError(
                 "training_plugins.AVSL needs models.embedder AVSLEmbedder with num_levels = "
                 f"{self.num_levels} levels (got {type(embedder).__name__})"
             )
 
-    def loss_terms(self, inputs: LossInputs, trainer: Any) -> dict[str, Tensor]:
-        embedder: AVSLEmbedder = trainer.models["embedder"]
+    def loss_terms(self, inputs: LossInputs, context: StepContext) -> dict[str, Tensor]:
+        embedder = cast(AVSLEmbedder, context.models["embedder"])  # checked in setup
         features = list(inputs.features)
         batch = features[0].shape[0]
         embeddings, certainties = split_output(inputs.embeddings[:batch], self.num_levels, self.dim)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dmlbench.errors import ConfigError
 from dmlbench.registry import register
-from dmlbench.training.plugins import LossInputs, TrainingPlugin
+from dmlbench.training.plugins import LossInputs, StepContext, TrainingPlugin
 
 INITS = ("pytorch", "kaiming_fan_out")
 
@@ -86,7 +85,7 @@ class TrainProjector(TrainingPlugin):
     def modules(self) -> dict[str, nn.Module]:
         return {"projector": self.projector}
 
-    def loss_inputs(self, inputs: LossInputs, trainer: Any) -> LossInputs:
+    def loss_inputs(self, inputs: LossInputs, context: StepContext) -> LossInputs:
         projected = self.projector(inputs.embeddings)
         if self.normalize:
             projected = F.normalize(projected, p=2, dim=1)

@@ -10,8 +10,9 @@ Each training step (docs/methods/das.md):
 3. the copies are appended with their labels (extension point (b)), so the unchanged loss and
    miner see ``[e, e'_1, ..., e'_n]``; with SDM after it, each gets dropout views.
 
-``original_loss_weight: w`` adds ``w * L(e)``, the configured losses on the original batch only,
-as the extra loss term ``das_original``. The official code's ``--aux_loss`` (total
+``original_loss_weight: w`` adds ``w * L(e)``, the configured losses on the original batch only
+(the step context's ``run_losses``: mined and weighted as the trainer's own losses), as the extra
+loss term ``das_original``. The official code's ``--aux_loss`` (total
 ``L(e) + a * L(all)``) is ``original_loss_weight: 1`` with ``loss_weights: {metric_loss: a}``.
 
 Config::
@@ -33,7 +34,7 @@ from torch import Tensor
 from dmlbench.errors import ConfigError
 from dmlbench.plugins.das.state import DASState
 from dmlbench.registry import register
-from dmlbench.training.plugins import LossInputs, TrainingPlugin, bound_loss_inputs
+from dmlbench.training.plugins import LossInputs, StepContext, TrainingPlugin
 from dmlbench.training.seeding import derive_seed
 
 _KEY = "training_plugins.DAS"
@@ -138,13 +139,13 @@ class DAS(TrainingPlugin):
         return self._state
 
     # ------------------------------------------------------------------ extension points
-    def setup(self, trainer: Any) -> None:
+    def setup(self, context: StepContext) -> None:
         if self.seed is None:
-            self._run_seed = derive_seed(int(getattr(trainer.settings, "seed", 0)), "DAS")
+            self._run_seed = derive_seed(int(context.settings.seed), "DAS")
             if self._state is not None:
                 self._state.reseed(self._run_seed)
 
-    def loss_inputs(self, inputs: LossInputs, trainer: Any) -> LossInputs:
+    def loss_inputs(self, inputs: LossInputs, context: StepContext) -> LossInputs:
         embeddings, labels = inputs.embeddings, inputs.labels
         if self.embedding_size is None:
             self._check_dimension(embeddings.shape[1])
@@ -173,27 +174,20 @@ class DAS(TrainingPlugin):
         extended = inputs.add_samples(torch.cat(copies), labels.repeat(self.num_produce))
         return replace(extended, extras={**inputs.extras, NUM_ORIGINAL: len(labels)})
 
-    def loss_terms(self, inputs: LossInputs, trainer: Any) -> dict[str, Tensor]:
+    def loss_terms(self, inputs: LossInputs, context: StepContext) -> dict[str, Tensor]:
         if self.original_loss_weight is None:
             return {}
         count = inputs.extras[NUM_ORIGINAL]
         views = None if inputs.views is None else inputs.views[:, :count]
-        original = replace(
+        original = replace(  # the batch without the produced copies; mined on its own embeddings
             inputs,
             labels=inputs.labels[:count],
             views=views,
             indices_tuple=None,
+            mining_embeddings=None,
             embeddings=inputs.embeddings[:count] if views is None else views[-1],
         )
-        for miner in trainer.miners.values():
-            original.indices_tuple = miner(original.embeddings, original.labels)
-        weights = trainer.settings.loss_weights
-        with bound_loss_inputs(original):
-            total = sum(
-                float(weights.get(role, 1.0))
-                * loss(original.embeddings, original.labels, original.indices_tuple)
-                for role, loss in trainer.losses.items()
-            )
+        total = sum(context.run_losses(original).values())
         return {"das_original": self.original_loss_weight * total}
 
     def state_dict(self) -> dict[str, Any]:

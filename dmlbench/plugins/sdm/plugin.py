@@ -38,7 +38,7 @@ from torch import Tensor
 from dmlbench.errors import ConfigError
 from dmlbench.plugins.sdm.aggregation import SoftWorstCaseDistance
 from dmlbench.registry import register
-from dmlbench.training.plugins import LossInputs, TrainingPlugin
+from dmlbench.training.plugins import LossInputs, StepContext, TrainingPlugin
 
 
 def dropout_views(views: Tensor, masks_per_view: int, p: float) -> Tensor:
@@ -115,8 +115,8 @@ class SDM(TrainingPlugin):
         self.wrapped_roles.append(loss_role)
         return SoftWorstCaseDistance(distance, alpha=self.alpha, role=loss_role)
 
-    def setup(self, trainer: Any) -> None:
-        roles = list(getattr(trainer, "losses", {}))
+    def setup(self, context: StepContext) -> None:
+        roles = list(context.losses)
         unknown = [role for role in self.losses or [] if role not in roles]
         if unknown:
             raise ConfigError(
@@ -129,7 +129,7 @@ class SDM(TrainingPlugin):
                 "to aggregate over views; use e.g. MultiSimilarityLoss, ContrastiveLoss, "
                 "TripletMarginLoss or MarginLoss"
             )
-        trunk = getattr(trainer, "models", {}).get("trunk")
+        trunk = context.models.get("trunk")
         if (
             self.trunk_passes == 1
             and trunk is not None
@@ -142,12 +142,12 @@ class SDM(TrainingPlugin):
                 stacklevel=2,
             )
 
-    def make_views(self, inputs: LossInputs, trainer: Any) -> LossInputs:
+    def make_views(self, inputs: LossInputs, context: StepContext) -> LossInputs:
         masks = self.num_views // self.trunk_passes
         stack = inputs.view_stack()
         views = [dropout_views(stack, masks, self.dropout)]
         for _ in range(self.trunk_passes - 1):  # pass, its masks, next pass, ...: the official order
-            stack = self._extra_pass(inputs, trainer)
+            stack = self._extra_pass(inputs, context)
             views.append(dropout_views(stack, masks, self.dropout))
         clean = stack[-1]
         inputs = inputs.with_views(torch.cat(views))
@@ -155,7 +155,7 @@ class SDM(TrainingPlugin):
             inputs = replace(inputs, mining_embeddings=clean)
         return inputs
 
-    def _extra_pass(self, inputs: LossInputs, trainer: Any) -> Tensor:
+    def _extra_pass(self, inputs: LossInputs, context: StepContext) -> Tensor:
         """One more forward pass of trunk and embedder over the batch's images, as a view [1, N, D]."""
         if inputs.images is None or inputs.views is not None or len(inputs.images) != len(inputs.embeddings):
             raise ConfigError(
@@ -163,5 +163,5 @@ class SDM(TrainingPlugin):
                 "images, so they need the batch as the trainer made it (no samples or views added by another "
                 "plugin first); use trunk_passes: 1 with such plugins"
             )
-        _, embeddings = trainer.forward(inputs.images)
+        _, embeddings = context.forward(inputs.images)
         return embeddings.to(inputs.embeddings.dtype).unsqueeze(0)

@@ -52,7 +52,7 @@ def test_produced_anchors_match_the_definition_over_several_batches(scale_range,
     )
     reference = NaiveDAS(C, D, K, S, scale_range, mts_scale, num_produce=3, seed=7)
     for embeddings, labels in batches(SCHEDULE):
-        out = plugin.loss_inputs(LossInputs(embeddings, labels), trainer=None)
+        out = plugin.loss_inputs(LossInputs(embeddings, labels), context=None)
         expected = reference.step(embeddings, labels)
         n = len(labels)
         assert torch.equal(out.embeddings[:n], embeddings)  # the originals come first, unchanged
@@ -84,7 +84,7 @@ def test_which_dimensions_are_scaled_and_by_what():
     )
     reference = NaiveDAS(C, D, K, S, (0.5, 2.0), 0.0, num_produce=2, seed=3, normalize=False)
     for embeddings, labels in batches(SCHEDULE[:3], seed=1):
-        out = plugin.loss_inputs(LossInputs(embeddings, labels), trainer=None)
+        out = plugin.loss_inputs(LossInputs(embeddings, labels), context=None)
         reference.step(embeddings, labels)
         n = len(labels)
         for copy in range(2):
@@ -150,7 +150,7 @@ def test_first_batch_single_sample_class_has_an_empty_bank_and_no_shift():
     )
     embeddings = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 0.0, 1.0], [2.0, 0.0, 1.0, 0.0]])
     labels = torch.tensor([0, 1, 1])
-    out = plugin.loss_inputs(LossInputs(embeddings, labels), trainer=None)
+    out = plugin.loss_inputs(LossInputs(embeddings, labels), context=None)
     assert plugin.state.filled.tolist() == [0, 2, 0]  # class 0 alone: nothing to store
     produced = out.embeddings[3:]
     assert torch.allclose(
@@ -195,7 +195,7 @@ def test_detach_controls_the_gradient_of_the_produced_anchors():
     for detach in (True, False):
         plugin = DAS(num_classes=2, embedding_size=D, dfs_num_scale=K, bank_size=S, detach=detach, seed=0)
         leaf = embeddings.clone().requires_grad_(True)
-        out = plugin.loss_inputs(LossInputs(leaf, labels), trainer=None)
+        out = plugin.loss_inputs(LossInputs(leaf, labels), context=None)
         out.embeddings[4:].sum().backward()
         assert (leaf.grad is not None and leaf.grad.abs().sum() > 0) == (not detach)
 
@@ -205,7 +205,7 @@ def test_k_larger_than_the_dimension_is_a_clear_error():
         DAS(num_classes=3, embedding_size=8, dfs_num_scale=9)
     plugin = DAS(num_classes=3, dfs_num_scale=9)  # size only known at the first batch
     with pytest.raises(ConfigError, match="larger than the embedding size 4"):
-        plugin.loss_inputs(LossInputs(torch.randn(2, 4), torch.tensor([0, 0])), trainer=None)
+        plugin.loss_inputs(LossInputs(torch.randn(2, 4), torch.tensor([0, 0])), context=None)
 
 
 @pytest.mark.parametrize(
@@ -229,7 +229,7 @@ def test_bad_options_are_one_line_errors(kwargs, message):
 def test_labels_outside_the_training_classes_are_refused():
     plugin = DAS(num_classes=2, embedding_size=4, dfs_num_scale=2)
     with pytest.raises(ValueError, match="labels must be training labels 0..1"):
-        plugin.loss_inputs(LossInputs(torch.randn(2, 4), torch.tensor([0, 5])), trainer=None)
+        plugin.loss_inputs(LossInputs(torch.randn(2, 4), torch.tensor([0, 5])), context=None)
 
 
 def test_state_round_trip_continues_exactly():
@@ -237,11 +237,11 @@ def test_state_round_trip_continues_exactly():
     data = batches(SCHEDULE, seed=4)
     first = DAS(num_classes=C, embedding_size=D, dfs_num_scale=K, bank_size=S, seed=11)
     for embeddings, labels in data[:3]:
-        first.loss_inputs(LossInputs(embeddings, labels), trainer=None)
+        first.loss_inputs(LossInputs(embeddings, labels), context=None)
     second = DAS(num_classes=C, embedding_size=D, dfs_num_scale=K, bank_size=S, seed=99)
     second.load_state_dict(first.state_dict())
     for embeddings, labels in data[3:]:
-        a = first.loss_inputs(LossInputs(embeddings, labels), trainer=None).embeddings
-        b = second.loss_inputs(LossInputs(embeddings, labels), trainer=None).embeddings
+        a = first.loss_inputs(LossInputs(embeddings, labels), context=None).embeddings
+        b = second.loss_inputs(LossInputs(embeddings, labels), context=None).embeddings
         assert torch.equal(a, b)
     assert not math.isnan(float(a.sum()))

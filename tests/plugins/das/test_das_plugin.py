@@ -93,6 +93,30 @@ def test_original_loss_weight_adds_the_loss_of_the_original_batch(tmp_path):
     )  # its loss weight too
 
 
+def test_the_original_term_is_the_step_contexts_losses_on_the_original_batch():
+    """DAS needs nothing of the trainer but the step context: its term is w * sum of run_losses(original)."""
+    calls = []
+
+    class Context:  # a fake step context: run_losses returns fixed values, records what it got
+        settings = TrainerSettings(1, 1, 1, 1, torch.device("cpu"), seed=0)
+
+        def run_losses(self, inputs):
+            calls.append(inputs)
+            return {"a": torch.tensor(2.0), "b": torch.tensor(3.0)}
+
+    plugin = DAS(num_classes=C, embedding_size=D, original_loss_weight=0.25, **OPTIONS)
+    context = Context()
+    plugin.setup(context)
+    e = embeddings(6)
+    extended = plugin.loss_inputs(LossInputs(e, LABELS), context)
+    extended.mining_embeddings, extended.indices_tuple = torch.zeros(4 * len(LABELS), D), "mined on all"
+    terms = plugin.loss_terms(extended, context)
+    assert list(terms) == ["das_original"] and terms["das_original"].item() == 0.25 * 5.0
+    (original,) = calls
+    assert torch.equal(original.embeddings, e) and torch.equal(original.labels, LABELS)
+    assert original.mining_embeddings is None and original.indices_tuple is None and original.views is None
+
+
 @pytest.mark.parametrize(
     "make_loss",
     [
@@ -151,8 +175,8 @@ def test_sdm_makes_dropout_views_of_the_produced_anchors_in_either_order(tmp_pat
     trainer = trainer_with(tmp_path, {"metric_loss": Spy()}, plugins)
     original_make_views = sdm.make_views
 
-    def recording_make_views(inputs, trainer):
-        out = original_make_views(inputs, trainer)
+    def recording_make_views(inputs, context):
+        out = original_make_views(inputs, context)
         views_seen["shape"] = tuple(out.views.shape)
         return out
 

@@ -48,14 +48,14 @@ class FixedViews(TrainingPlugin):
     def __init__(self, views):
         self.views = views
 
-    def make_views(self, inputs, trainer):
+    def make_views(self, inputs, context):
         return inputs.with_views(self.views)
 
 
 class AppendSamples(TrainingPlugin):
     """Test plugin (b): appends the first two samples, negated, with labels 7 and 7."""
 
-    def loss_inputs(self, inputs, trainer):
+    def loss_inputs(self, inputs, context):
         return inputs.add_samples(-inputs.embeddings[:2], torch.tensor([7, 7]))
 
 

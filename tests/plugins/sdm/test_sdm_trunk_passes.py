@@ -26,7 +26,7 @@ class RecordingMiner(MultiSimilarityMiner):
 
 
 class AppendSamples(TrainingPlugin):
-    def loss_inputs(self, inputs, trainer):
+    def loss_inputs(self, inputs, context):
         return inputs.add_samples(-inputs.embeddings[:2], torch.tensor([7, 7]))
 
 
