@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from pytorch_metric_learning.losses import ContrastiveLoss
+from pytorch_metric_learning.miners import BatchHardMiner
 
 from dmlbench.errors import ConfigError
 from dmlbench.training.plugin_set import PluginSet
@@ -31,14 +32,20 @@ def doc() -> dict:
     return namespace
 
 
-def trainer(tmp_path, plugins, losses=None) -> Trainer:
+def trainer(tmp_path, plugins, losses=None, models=None, miners=None, loss_weights=None) -> Trainer:
     settings = TrainerSettings(
-        num_epochs=1, iterations_per_epoch=1, save_interval=1, patience=10, device=torch.device("cpu"), seed=0
+        num_epochs=1,
+        iterations_per_epoch=1,
+        save_interval=1,
+        patience=10,
+        device=torch.device("cpu"),
+        seed=0,
+        loss_weights=loss_weights or {},
     )
     return Trainer(
-        {},
+        models or {},
         losses if losses is not None else {"metric_loss": ContrastiveLoss()},
-        {},
+        miners or {},
         plugins,
         {},
         lambda epoch: None,
@@ -53,7 +60,7 @@ def batch(seed: int = 0, dim: int = 4) -> torch.Tensor:
 
 
 def test_the_page_has_an_example_per_extension_point(doc) -> None:
-    assert len(python_blocks()) >= 7
+    assert len(python_blocks()) >= 8
     for name in [
         "MyMethod",
         "NoisyViews",
@@ -62,6 +69,7 @@ def test_the_page_has_an_example_per_extension_point(doc) -> None:
         "Projector",
         "NormPenalty",
         "ForgotModules",
+        "SecondPass",
     ]:
         assert name in doc, name
 
@@ -129,3 +137,35 @@ def test_a_parameter_outside_modules_is_refused_at_build_time(doc, tmp_path) -> 
     assert "\n" not in str(error.value)
     plugin = doc["MyMethod"](strength=2.0)
     PluginSet([plugin])
+
+
+def test_second_pass_repeats_the_mined_weighted_losses_on_a_new_forward_pass(doc, tmp_path) -> None:
+    """Deterministic models: the second pass gives the same embeddings, so the term is
+    weight * loss_weight * contrastive(e, labels, batch-hard tuples of e), computed here with the library
+    directly (the mined value differs from the unmined one, so mining is checked too)."""
+    torch.manual_seed(0)
+    embedder = torch.nn.Linear(4, 3)
+    images = batch()
+    miner = BatchHardMiner()
+    plugin = doc["SecondPass"](weight=0.25)
+    step = trainer(
+        tmp_path,
+        [plugin],
+        models={"trunk": torch.nn.Identity(), "embedder": embedder},
+        miners={"tuple_miner": miner},
+        loss_weights={"metric_loss": 2.0},
+    )
+    e = embedder(images)
+    losses = step.compute_losses(LossInputs(embeddings=e, labels=LABELS, images=images))
+    e = e.detach()
+    expected = 0.25 * 2.0 * ContrastiveLoss()(e, LABELS, miner(e, LABELS)).item()
+    assert expected != pytest.approx(0.25 * 2.0 * ContrastiveLoss()(e, LABELS).item(), rel=1e-3)
+    assert set(losses) == {"metric_loss", "second_pass"}
+    assert losses["second_pass"].item() == pytest.approx(expected, rel=1e-5)
+    assert plugin.loss_terms(LossInputs(embeddings=e, labels=LABELS), step) == {}  # no images: no term
+
+
+def test_second_pass_refuses_an_empty_loss_funcs_in_setup(doc, tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"training_plugins\.SecondPass: loss_funcs is empty") as error:
+        trainer(tmp_path, [doc["SecondPass"]()], losses={})
+    assert "\n" not in str(error.value)

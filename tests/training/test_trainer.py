@@ -158,10 +158,13 @@ def test_epoch_scheduler_steps_once_per_epoch(tmp_path):
 
 
 def test_frozen_batchnorm_statistics(tmp_path):
+    """freeze_trunk_batchnorm freezes the running statistics only: the affine parameters still train."""
     trainer = make_trainer(tmp_path, freeze_trunk_batchnorm=True, num_epochs=1)
-    before = trainer.models["trunk"].bn.running_mean.clone()
+    bn = trainer.models["trunk"].bn
+    before, weight = bn.running_mean.clone(), bn.weight.detach().clone()
     trainer._train_epoch(1)
-    assert torch.equal(trainer.models["trunk"].bn.running_mean, before)
+    assert torch.equal(bn.running_mean, before)
+    assert bn.weight.requires_grad and not torch.equal(bn.weight.detach(), weight)
 
 
 def test_epoch_scheduler_counts_frozen_epochs_too(tmp_path):
