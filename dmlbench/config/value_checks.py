@@ -32,6 +32,7 @@ BOOLEANS = (
     "eval_binarize",
     "images_in_memory",
     "restart_optimizers_after_warmup",
+    "lr_schedulers_wait_for_warmup",
 )
 MIXED_PRECISION = (None, "bf16", "fp16")
 BASE_METRICS = ("mean_average_precision_at_r", "r_precision", "precision_at_1")

@@ -70,6 +70,7 @@ class OptimizationPart:
     clip: dict[str, Any] | None = None
     frozen_for_epochs: int = 0
     restart_at_epoch: int | None = None  # the optimizer's state is cleared when this epoch starts
+    epoch_schedulers_wait: int = 0  # the per-epoch scheduler does not step after epochs <= this
 
 
 def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
@@ -82,19 +83,19 @@ def build_optimization(modules: dict[str, nn.Module], config: dict[str, Any]) ->
     A module with trainable parameters but no optimizer is an error (its parameters would silently
     stay at their initial values), and so is an optimizer for an unknown part.
     ``restart_optimizers_after_warmup: true`` clears every optimizer's state (momentum) when the
-    epoch after the longest ``frozen_for_epochs`` starts.
+    epoch after the longest ``frozen_for_epochs`` starts; ``lr_schedulers_wait_for_warmup: true``
+    keeps the per-epoch schedulers still during those warm-up epochs.
     """
     optimizer_specs = dict(config.get("optimizers") or {})
     scheduler_specs = dict(config.get("lr_schedulers") or {})
     clipper_specs = dict(config.get("gradient_clippers") or {})
     frozen = dict(config.get("frozen_for_epochs") or {})
-    restart_at = None
-    if config.get("restart_optimizers_after_warmup"):
-        if not any(int(epochs) > 0 for epochs in frozen.values()):
-            raise ConfigError(
-                "restart_optimizers_after_warmup: true needs a warm-up, e.g. frozen_for_epochs: {trunk: 1}"
-            )
-        restart_at = max(int(epochs) for epochs in frozen.values()) + 1
+    warmup = max([int(epochs) for epochs in frozen.values()] + [0])
+    for key in ("restart_optimizers_after_warmup", "lr_schedulers_wait_for_warmup"):
+        if config.get(key) and warmup == 0:
+            raise ConfigError(f"{key}: true needs a warm-up, e.g. frozen_for_epochs: {{trunk: 1}}")
+    restart_at = warmup + 1 if config.get("restart_optimizers_after_warmup") else None
+    schedulers_wait = warmup if config.get("lr_schedulers_wait_for_warmup") else 0
     known = set(modules)
     for key in optimizer_specs:
         if not key.endswith("_optimizer") or key[: -len("_optimizer")] not in known:
@@ -114,7 +115,12 @@ def build_optimization(modules: dict[str, nn.Module], config: dict[str, Any]) ->
             )
         optimizer = build("optimizer", spec, role=f"optimizers.{name}_optimizer", params=params)
         part = OptimizationPart(
-            name, module, optimizer, frozen_for_epochs=int(frozen.get(name, 0)), restart_at_epoch=restart_at
+            name,
+            module,
+            optimizer,
+            frozen_for_epochs=int(frozen.get(name, 0)),
+            restart_at_epoch=restart_at,
+            epoch_schedulers_wait=schedulers_wait,
         )
         for suffix in SCHEDULER_SUFFIXES:
             key = f"{name}{suffix}"

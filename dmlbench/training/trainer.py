@@ -246,7 +246,9 @@ class Trainer:
             for parameter, requires_grad in restore:
                 parameter.requires_grad_(requires_grad)
         for part in self.parts.values():
-            if "epoch" in part.schedulers:  # counts epochs, frozen or not: every part decays on schedule
+            # counts epochs, frozen or not (every part decays on schedule), from the end of the
+            # warm-up with lr_schedulers_wait_for_warmup
+            if "epoch" in part.schedulers and epoch > part.epoch_schedulers_wait:
                 part.schedulers["epoch"].step()
         self.plugins.on_epoch_end(epoch, self)
 

@@ -139,10 +139,8 @@ def test_the_full_training_starts_with_a_new_optimizer(tmp_path: Path) -> None:
     assert steps[1]["metric_loss"][1] > 0
 
 
-def test_restart_without_a_warm_up_is_a_config_error() -> None:
-    config = {
-        "optimizers": {"trunk_optimizer": {"SGD": {"lr": 0.1}}},
-        "restart_optimizers_after_warmup": True,
-    }
-    with pytest.raises(ConfigError, match="needs a warm-up"):
+@pytest.mark.parametrize("key", ["restart_optimizers_after_warmup", "lr_schedulers_wait_for_warmup"])
+def test_warm_up_switches_without_a_warm_up_are_config_errors(key: str) -> None:
+    config = {"optimizers": {"trunk_optimizer": {"SGD": {"lr": 0.1}}}, key: True}
+    with pytest.raises(ConfigError, match=f"{key}: true needs a warm-up"):
         build_optimization({"trunk": nn.Linear(2, 2)}, config)
