@@ -22,33 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 from dmlbench.explain.draw import Neighbour, display_image, draw_explanation, explanation_record, write_json
 from dmlbench.explain.pairs import explain_pairs
+from dmlbench.explain.ranking import rank_query
 
 if TYPE_CHECKING:
     from dmlbench.runner import Experiment, FoldData
 
 AVSL_EMBEDDER = "AVSLEmbedder"
-
-
-def rank_query(embeddings: torch.Tensor, query: int, top: int) -> tuple[list[int], list[float]]:
-    """The ``top`` nearest other samples of row ``query`` by cosine similarity, with their
-    similarities: the report's k-NN (float64, :func:`dmlbench.evaluation.knn.exact_topk`, its tie
-    rule), for one query."""
-    from dmlbench.evaluation.knn import builtin_score, exact_topk
-
-    normalised = torch.nn.functional.normalize(embeddings.double(), dim=1)
-    scores, indices = exact_topk(
-        normalised[query : query + 1],
-        normalised,
-        min(top, len(normalised) - 1),
-        score=builtin_score("dot"),
-        self_index=torch.tensor([query]),
-    )
-    return [int(i) for i in indices[0]], [float(s) for s in scores[0]]
 
 
 def experiment_folder(root: Path, name: str) -> Path:

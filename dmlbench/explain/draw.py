@@ -74,6 +74,7 @@ def draw_explanation(
     neighbours: Sequence[Neighbour],
     explanations: Sequence[PairExplanation],
     title: str,
+    dpi: int = 100,
 ) -> Path:
     """The figure: per neighbour row, the query's and the neighbour's heatmap of that pair."""
     from dmlbench.records.plots import plt
@@ -103,7 +104,7 @@ def draw_explanation(
     figure.suptitle(title, fontsize=8)
     figure.tight_layout()
     with atomic_write(out, "wb") as file:
-        figure.savefig(file, format="png", dpi=100)
+        figure.savefig(file, format="png", dpi=dpi)
     plt.close(figure)
     return out
 
