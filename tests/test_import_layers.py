@@ -24,6 +24,8 @@ LAYERS = {
     "report": 6,
     "compare": 6,
     "explain": 6,
+    # the similarity decomposition behind explain and the report's explanations
+    "attribution": 3,
     # a search runs experiments (search/jobs.py builds a runner.Experiment per trial)
     "search": 5,
     "runner": 4,
@@ -78,7 +80,7 @@ UPWARD_ALLOWANCES: dict[str, tuple[str, str]] = {
         "dmlbench.search",
     ),
     "split manifest and checks live with the split managers": ("dmlbench.runner", "dmlbench.split_managers"),
-    "explain reads the affine form of two plugin embedders": ("dmlbench.explain", "dmlbench.plugins"),
+    "explain sends AVSL experiments to the AVSL explanation": ("dmlbench.explain", "dmlbench.plugins"),
 }
 
 

@@ -7,7 +7,7 @@ The query (an index into the split, as in report.html) and its ``--top`` nearest
 ranked as the report ranks them (cosine similarity of the embeddings, self excluded, ties to the
 lower index; by default the report's best fold, ``--ensemble`` the concatenated fold models).
 Each query-neighbour similarity is decomposed over pairs of positions of the trunk's last
-feature maps (:mod:`dmlbench.explain.decompose`); the figure overlays each pair's two marginal
+feature maps (:mod:`dmlbench.attribution.decompose`); the figure overlays each pair's two marginal
 heatmaps on the images, and a JSON beside it lists per neighbour its index, label,
 ``similarity``, ``contribution_sum`` and ``exact``. AVSL experiments go to the AVSL explanation
 (:mod:`dmlbench.plugins.avsl.explain`).
@@ -22,10 +22,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dmlbench.attribution.draw import (
+    Neighbour,
+    display_image,
+    draw_explanation,
+    explanation_record,
+    write_json,
+)
+from dmlbench.attribution.pairs import explain_pairs
+from dmlbench.attribution.ranking import rank_query
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
-from dmlbench.explain.draw import Neighbour, display_image, draw_explanation, explanation_record, write_json
-from dmlbench.explain.pairs import explain_pairs
-from dmlbench.explain.ranking import rank_query
 
 if TYPE_CHECKING:
     from dmlbench.runner import Experiment, FoldData

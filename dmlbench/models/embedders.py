@@ -1,11 +1,39 @@
-"""Embedders: the small heads that map trunk features to the embedding space."""
+"""Embedders: the small heads that map trunk features to the embedding space.
+
+An embedder that is an affine map of the pooled features ``y`` (at least at each image) says so
+with ``affine_form(y) -> (M, c)``, ``e = M y + c`` before any L2 normalisation (``None`` where
+it is not affine): ``python -m dmlbench.explain`` then splits the similarity exactly
+(docs/explain.md); other embedders are linearised there.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from dmlbench.errors import ConfigError
 from dmlbench.registry import register
+
+
+def layer_norm_matrix(layer_norm: nn.LayerNorm | None, features: Tensor) -> Tensor:
+    """A LayerNorm without affine parameters as a matrix at ``features`` [C]:
+    ``LN(y) = (y - mean(y)) / s = (I - 1 1^T / C) y / s`` with ``s = sqrt(var(y) + eps)``, one
+    scalar of the image (the identity matrix for ``layer_norm=None``)."""
+    size = features.shape[0]
+    eye = torch.eye(size, dtype=features.dtype, device=features.device)
+    if layer_norm is None:
+        return eye
+    if layer_norm.elementwise_affine:
+        raise ValueError("layer_norm_matrix: a LayerNorm with affine parameters is not handled")
+    return (eye - 1.0 / size) / torch.sqrt(features.var(unbiased=False) + layer_norm.eps)
+
+
+def linear_form(linear: nn.Linear, matrix: Tensor) -> tuple[Tensor, Tensor]:
+    """``(W matrix, b)`` of ``linear`` after ``matrix`` (a zero ``b`` without bias)."""
+    weight = linear.weight.detach()
+    bias = linear.bias.detach() if linear.bias is not None else torch.zeros_like(weight[:, 0])
+    return weight @ matrix.to(weight.dtype), bias
+
 
 WEIGHT_INITS = ("default", "kaiming_normal_fan_out")
 
@@ -47,6 +75,14 @@ class MLP(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features)
 
+    def affine_form(self, features: Tensor) -> tuple[Tensor, Tensor] | None:
+        """``(W, b)`` of a one-layer MLP; ``None`` with hidden layers or a final ReLU."""
+        if len(self.net) != 1 or not isinstance(self.net[0], nn.Linear):
+            return None
+        return linear_form(
+            self.net[0], torch.eye(features.shape[0], dtype=features.dtype, device=features.device)
+        )
+
 
 @register("model")
 class IdentityEmbedder(nn.Module):
@@ -58,3 +94,9 @@ class IdentityEmbedder(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return features
+
+    def affine_form(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """``(I, 0)``."""
+        return torch.eye(features.shape[0], dtype=features.dtype, device=features.device), torch.zeros_like(
+            features
+        )

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from dmlbench.attribution.decompose import heatmaps, pair_contributions, position_embeddings, position_parts
+from dmlbench.attribution.forms import affine_form, spatial_trunk
+from dmlbench.attribution.pairs import explain_pairs
 from dmlbench.errors import ConfigError
-from dmlbench.explain.decompose import heatmaps, pair_contributions, position_embeddings, position_parts
-from dmlbench.explain.forms import affine_form, spatial_trunk
-from dmlbench.explain.pairs import explain_pairs
 from dmlbench.models.embedders import MLP, IdentityEmbedder
 from dmlbench.models.multilevel import MultiLevelSmallConvNet
 from dmlbench.models.pooling import build_pooling

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from dmlbench.explain.examples import explain_examples
+from dmlbench.attribution.examples import explain_examples
 from dmlbench.models.embedders import MLP, IdentityEmbedder
 from dmlbench.models.multilevel import MultiLevelSmallConvNet
 from dmlbench.models.small_cnn import SmallConvNet

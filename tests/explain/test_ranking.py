@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dmlbench.explain.ranking import rank_query
+from dmlbench.attribution.ranking import rank_query
 from dmlbench.records.retrieval_examples import nearest_neighbours
 
 

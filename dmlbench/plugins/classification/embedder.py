@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from dmlbench.errors import ConfigError
+from dmlbench.models.embedders import layer_norm_matrix
 from dmlbench.registry import register
 
 
@@ -47,3 +49,11 @@ class NormalizedEmbedder(nn.Module):
         if self.normalize:
             x = nn.functional.normalize(x, p=2, dim=1)
         return x
+
+    def affine_form(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Before the L2 normalisation, ``e = W Q y / s`` at ``features`` ``y`` [C]
+        (:func:`~dmlbench.models.embedders.layer_norm_matrix`; ``W = I`` without ``remap``)."""
+        matrix = layer_norm_matrix(self.standardize, features)
+        if self.remap is not None:
+            matrix = self.remap.weight.detach() @ matrix
+        return matrix, torch.zeros(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dmlbench.errors import ConfigError
+from dmlbench.models.embedders import layer_norm_matrix, linear_form
 from dmlbench.registry import register
 from dmlbench.training.plugins import LossInputs, StepContext, TrainingPlugin
 
@@ -59,6 +60,11 @@ class ContextualEmbedder(nn.Module):
             x = self.standardize(x)
         x = self.remap(x)
         return F.normalize(x, p=2, dim=1) if self.normalize else x
+
+    def affine_form(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Before the L2 normalisation, ``e = W Q y / s + b`` at ``features`` ``y`` [C]
+        (:func:`~dmlbench.models.embedders.layer_norm_matrix`: ``Q / s`` is LayerNorm at ``y``)."""
+        return linear_form(self.remap, layer_norm_matrix(self.standardize, features))
 
 
 @register("training_plugin")

@@ -1,4 +1,4 @@
-"""Which trunks, poolings and embedders the decomposition of :mod:`dmlbench.explain.decompose`
+"""Which trunks, poolings and embedders the decomposition of :mod:`dmlbench.attribution.decompose`
 covers, and how each is written as its feature map, pooling and affine form.
 
 Trunks: any trunk with ``forward_features(images) -> [B, C, h, w]`` and a global pooling module
@@ -7,12 +7,12 @@ output is that pooling of those maps. Multi-level trunks (AVSL) have their own e
 
 Embedders (``e`` before any L2 normalisation, which the cosine ignores):
 
-- ``IdentityEmbedder``: ``M = I``, ``c = 0`` -- exact;
-- ``MLP`` of one linear layer (no final ReLU): ``M = W``, ``c = b`` -- exact;
-- ``NormalizedEmbedder`` (classification baseline) and ``ContextualEmbedder``: ``LayerNorm``
-  without affine parameters, ``LN(y) = (y - mean(y)) / s`` with ``s = sqrt(var(y) + eps)``, is
-  ``Q y / s`` with the centring matrix ``Q = I - 1 1^T / C``; ``1 / s`` is a scalar of the image
-  (like ``1 / |e|``), so ``M = W Q / s`` and ``c = b`` (or 0) -- exact;
+- an embedder with ``affine_form(y) -> (M, c)`` (not ``None``) is that affine map at the image --
+  exact. ``IdentityEmbedder`` (``M = I``), ``MLP`` of one layer without final ReLU (``M = W``,
+  ``c = b``), and the plugins' ``NormalizedEmbedder`` and ``ContextualEmbedder``: their LayerNorm
+  without affine parameters is ``Q y / s`` with the centring matrix ``Q = I - 1 1^T / C`` and
+  ``s = sqrt(var(y) + eps)`` a scalar of the image (like ``|e|``), so ``M = W Q / s``, ``c = b``
+  (:func:`dmlbench.models.embedders.layer_norm_matrix`);
 - any other embedder (an MLP with hidden layers, a user's head): its linearisation at the image,
   ``M = de/dy`` (autograd) and ``c = e - M y``. The terms still add up to the similarity, but
   which hidden units are active is decided by the whole image, so ``exact: false``. For a ReLU
@@ -27,9 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from dmlbench.attribution.decompose import AffineForm
 from dmlbench.errors import ConfigError
-from dmlbench.explain.decompose import AffineForm
-from dmlbench.models.embedders import MLP, IdentityEmbedder
 from dmlbench.models.pooling import GeneralizedMeanPooling, GlobalAvgMaxPool, GlobalAvgPool, GlobalMaxPool
 
 
@@ -81,44 +80,14 @@ def spatial_trunk(trunk: nn.Module) -> SpatialTrunk:
     return SpatialTrunk(features, name, p, eps)
 
 
-def _centred_scaled(layer_norm: nn.LayerNorm | None, pooled: Tensor) -> Tensor:
-    """The matrix of ``LN(y) = Q y / s`` at ``y`` (an identity matrix without LayerNorm)."""
-    size = pooled.shape[0]
-    eye = torch.eye(size, dtype=pooled.dtype, device=pooled.device)
-    if layer_norm is None:
-        return eye
-    scale = torch.sqrt(pooled.var(unbiased=False) + layer_norm.eps)
-    return (eye - 1.0 / size) / scale
-
-
-def _linear_parts(linear: nn.Linear | None, size: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    if linear is None:
-        return torch.eye(size, dtype=like.dtype, device=like.device), torch.zeros(
-            size, dtype=like.dtype, device=like.device
-        )
-    bias = linear.bias if linear.bias is not None else torch.zeros_like(linear.weight[:, 0])
-    return linear.weight.detach(), bias.detach()
-
-
 def affine_form(embedder: nn.Module, pooled: Tensor) -> AffineForm:
     """``e = M y + c`` of ``embedder`` at the pooled features ``pooled`` [C] (module docstring)."""
-    from dmlbench.plugins.classification.embedder import NormalizedEmbedder
-    from dmlbench.plugins.contextual.model import ContextualEmbedder
-
-    size = pooled.shape[0]
-    if isinstance(embedder, IdentityEmbedder):
-        weight, bias = _linear_parts(None, size, pooled)
-        return AffineForm(weight, bias, True)
-    if isinstance(embedder, MLP) and len(embedder.net) == 1 and isinstance(embedder.net[0], nn.Linear):
-        weight, bias = _linear_parts(embedder.net[0], size, pooled)
-        return AffineForm(weight, bias, True)
-    if isinstance(embedder, (NormalizedEmbedder, ContextualEmbedder)):
-        standardize = embedder.standardize
-        if standardize is not None and standardize.elementwise_affine:
-            return linearised(embedder, pooled)
-        weight, bias = _linear_parts(embedder.remap, size, pooled)
-        return AffineForm(weight @ _centred_scaled(standardize, pooled), bias, True)
-    return linearised(embedder, pooled)
+    declared = getattr(embedder, "affine_form", None)
+    form = declared(pooled) if callable(declared) else None
+    if form is None:
+        return linearised(embedder, pooled)
+    matrix, offset = form
+    return AffineForm(matrix.to(pooled.dtype), offset.to(pooled.dtype), True)
 
 
 def linearised(embedder: nn.Module, pooled: Tensor) -> AffineForm:

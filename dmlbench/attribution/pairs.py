@@ -1,5 +1,5 @@
 """A query and its neighbours through one or several trained models: the per-pair decomposition
-of :mod:`dmlbench.explain.decompose`, computed in float64 on copies of the models."""
+of :mod:`dmlbench.attribution.decompose`, computed in float64 on copies of the models."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from dmlbench.errors import ConfigError
-from dmlbench.explain.decompose import (
+from dmlbench.attribution.decompose import (
     EXACT_POOLINGS,
     heatmaps,
     mean_over_models,
@@ -18,7 +17,8 @@ from dmlbench.explain.decompose import (
     position_embeddings,
     position_parts,
 )
-from dmlbench.explain.forms import SpatialTrunk, affine_form, spatial_trunk
+from dmlbench.attribution.forms import SpatialTrunk, affine_form, spatial_trunk
+from dmlbench.errors import ConfigError
 
 #: Largest relative difference tolerated between the trunk's output and its pooled maps (float64).
 TOLERANCE = 1e-6

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmlbench.explain.pairs import PairExplanation
+from dmlbench.attribution.pairs import PairExplanation
 from dmlbench.fileio import atomic_write
 
 SAME_CLASS, OTHER_CLASS = "#00aa00", "#dc0000"

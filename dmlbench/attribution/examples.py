@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from dmlbench.attribution.draw import Neighbour, display_image, draw_explanation, explanation_record
+from dmlbench.attribution.pairs import explain_pairs
+from dmlbench.attribution.ranking import rank_query
 from dmlbench.errors import ConfigError
-from dmlbench.explain.draw import Neighbour, display_image, draw_explanation, explanation_record
-from dmlbench.explain.pairs import explain_pairs
-from dmlbench.explain.ranking import rank_query
 
 #: Resolution of the report's explanation figures (small: they are embedded in the page).
 REPORT_DPI = 60
