@@ -272,7 +272,8 @@ def _init_chain(factory: Any) -> list[Any]:
     ``__init__`` methods along its MRO, or the function itself."""
     if not inspect.isclass(factory):
         return [factory]
-    return [owner.__init__ for owner in inspect.getmro(factory) if owner is not object]
+    classes: tuple[Any, ...] = inspect.getmro(factory)  # Any: each class's own __init__ is read
+    return [owner.__init__ for owner in classes if owner is not object]
 
 
 def _keyword_verdict(factory: Any, name: str) -> bool | None:

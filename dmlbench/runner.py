@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -89,7 +89,12 @@ class Experiment:
     @property
     def store(self) -> RecordStore:
         if self._store is None:
-            self._store = RecordStore(self.meta_dir) if distributed.is_main() else distributed.Discard()
+            # ranks > 0 of torchrun: a stand-in that records nothing
+            self._store = (
+                RecordStore(self.meta_dir)
+                if distributed.is_main()
+                else cast(RecordStore, distributed.Discard())
+            )
         return self._store
 
     @property

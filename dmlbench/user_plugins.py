@@ -78,6 +78,8 @@ def load_user_plugins(paths: Iterable[str]) -> list[str]:
             )
             namespace.__path__ = []
             sys.modules[NAMESPACE] = namespace
+        if spec is None or spec.loader is None:  # not reached for a .py file or a package
+            raise ConfigError(f"plugin_paths: {path} cannot be imported")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         try:

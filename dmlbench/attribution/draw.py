@@ -84,7 +84,9 @@ def draw_explanation(
         rows, 3, figsize=(4.8, 2.3 * rows + 0.7), squeeze=False, gridspec_kw={"width_ratios": [1, 1, 0.06]}
     )
     for row, (neighbour, explanation) in enumerate(zip(neighbours, explanations)):
-        scale = float(max(explanation.query_map.abs().max(), explanation.neighbour_map.abs().max(), 1e-12))
+        scale = max(
+            float(explanation.query_map.abs().max()), float(explanation.neighbour_map.abs().max()), 1e-12
+        )
         colour = SAME_CLASS if neighbour.label == query_label else OTHER_CLASS
         exact = "exact" if explanation.exact else "approx."
         _panel(

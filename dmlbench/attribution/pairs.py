@@ -4,7 +4,9 @@ of :mod:`dmlbench.attribution.decompose`, computed in float64 on copies of the m
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -96,7 +98,10 @@ def explain_pairs(models: list[dict[str, nn.Module]], images: list[Tensor]) -> l
         spatial_source = spatial_trunk(model["trunk"])
         trunk, embedder = float64_copy(model["trunk"]), float64_copy(model["embedder"])
         spatial = SpatialTrunk(
-            trunk.forward_features, spatial_source.pooling, spatial_source.gem_p, spatial_source.gem_eps
+            cast(Callable[[Tensor], Tensor], trunk.forward_features),
+            spatial_source.pooling,
+            spatial_source.gem_p,
+            spatial_source.gem_eps,
         )
         per_model.append([image_terms(spatial, trunk, embedder, image) for image in images])
     explanations = []

@@ -192,4 +192,4 @@ def dump_yaml(obj: Any) -> str:
 def write_yaml_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as YAML to ``path`` so that readers see the old file or the new one, never
     a mix (serialized first, then :func:`dmlbench.fileio.write_text_atomic`)."""
-    write_text_atomic(path, dump_yaml(obj))  # a serialization error leaves the disk untouched
+    write_text_atomic(Path(path), dump_yaml(obj))  # a serialization error leaves the disk untouched

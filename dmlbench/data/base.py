@@ -67,9 +67,9 @@ class RetrievalDataset(torch.utils.data.Dataset):
     def _set_samples(
         self,
         paths: Sequence[str | Path],
-        labels: Sequence[int],
-        super_labels: Sequence[int] | None = None,
-        official_split: Sequence[str] | None = None,
+        labels: Sequence[int] | np.ndarray,
+        super_labels: Sequence[int] | np.ndarray | None = None,
+        official_split: Sequence[str] | np.ndarray | None = None,
     ) -> None:
         """Store the sample lists as arrays, checking that they line up."""
         self.paths = [str(p) for p in paths]

@@ -35,7 +35,7 @@ def _subfolders(folder: Path) -> list[str]:
 
 def _images_below(folder: Path, extensions: tuple[str, ...]) -> list[str]:
     """Image files below ``folder``, recursively, in sorted order."""
-    found = []
+    found: list[str] = []
     for current, dirs, files in os.walk(folder):
         dirs.sort()
         found.extend(
@@ -73,7 +73,9 @@ class ImageFolder(RetrievalDataset):
         top = _subfolders(base)
         if split_folders is None:
             split_folders = bool(top) and all(name.lower() in SPLIT_FOLDER_NAMES for name in top)
-        groups = [(name, base / name) for name in top] if split_folders else [(None, base)]
+        groups: list[tuple[str | None, Path]] = (
+            [(name, base / name) for name in top] if split_folders else [(None, base)]
+        )
 
         samples: list[tuple[str, str, str | None]] = []  # (path, class name, split)
         for split, group_folder in groups:
@@ -89,5 +91,5 @@ class ImageFolder(RetrievalDataset):
         self._set_samples(
             [path for path, _, _ in samples],
             [label_of[class_name] for _, class_name, _ in samples],
-            official_split=[split for _, _, split in samples] if split_folders else None,
+            official_split=[str(split) for _, _, split in samples] if split_folders else None,
         )

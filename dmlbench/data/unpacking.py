@@ -11,6 +11,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -126,7 +127,7 @@ def unpack(archive: str | Path, target: str | Path, progress: bool = True) -> No
                     target,
                 )
                 created = _created_paths(target, [m.name for m in members])
-                extract_kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                extract_kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                 for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=not progress):
                     bundle.extract(member, target, **extract_kwargs)
         else:

@@ -119,7 +119,7 @@ def retrieval_metrics(
     num_candidates = row_count(references) - int(exclude_self)
     k = _neighbour_count(settings.k, int(num_relevant.max()), recall_at, num_candidates)
 
-    if scores_all_pairs:
+    if similarity is not None and rerank_k is None:  # scores all pairs
         blocks = knn_blocks(
             queries,
             references,
@@ -286,7 +286,7 @@ def _plain_blocks(
     )
 
 
-def _checked_rerank_k(rerank_k: int, k: int, num_candidates: int) -> int:
+def _checked_rerank_k(rerank_k: int | None, k: int, num_candidates: int) -> int:
     if isinstance(rerank_k, bool) or not isinstance(rerank_k, int) or rerank_k < 1:
         raise ConfigError(
             f"rerank_k must be a positive integer (or None to score all pairs), got {rerank_k!r}"

@@ -173,8 +173,8 @@ class BNInception(nn.Module):
 
     def forward_features(self, images: Tensor) -> Tensor:
         """The last feature map ``[B, 1024, h, w]``."""
-        x = self.conv1_dropout(self.conv1_7x7_s2(images))
-        x = F.relu(self.conv1_7x7_s2_bn(x), inplace=True)
+        x = self.conv1_dropout(self.get_submodule("conv1_7x7_s2")(images))
+        x = F.relu(self.get_submodule("conv1_7x7_s2_bn")(x), inplace=True)
         x = F.max_pool2d(x, 3, stride=2, ceil_mode=True)
         x = self._unit("conv2_3x3", self._unit("conv2_3x3_reduce", x))
         x = F.max_pool2d(x, 3, stride=2, ceil_mode=True)

@@ -63,10 +63,11 @@ class MLP(nn.Module):
         for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             if index > 0:
                 layers.append(nn.ReLU(inplace=True))
-            layers.append(nn.Linear(fan_in, fan_out))
+            linear = nn.Linear(fan_in, fan_out)
+            layers.append(linear)
             if weight_init == "kaiming_normal_fan_out":
-                nn.init.kaiming_normal_(layers[-1].weight, mode="fan_out")
-                nn.init.zeros_(layers[-1].bias)
+                nn.init.kaiming_normal_(linear.weight, mode="fan_out")
+                nn.init.zeros_(linear.bias)
         if final_relu:
             layers.append(nn.ReLU(inplace=True))
         self.net = nn.Sequential(*layers)

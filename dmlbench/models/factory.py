@@ -38,10 +38,9 @@ def _build_embedder(spec: Any, input_size: int, trunk: nn.Module | None = None) 
     parameters = inspect.signature(factory).parameters
     if "input_size" in parameters:
         kwargs.setdefault("input_size", input_size)
-    if "level_channels" in parameters and getattr(trunk, "level_channels", None) is not None:
-        kwargs.setdefault(
-            "level_channels", list(trunk.level_channels)
-        )  # a multi-level trunk (models/multilevel.py)
+    level_channels = getattr(trunk, "level_channels", None)  # a multi-level trunk (models/multilevel.py)
+    if "level_channels" in parameters and level_channels is not None:
+        kwargs.setdefault("level_channels", list(level_channels))
     return build("model", {name: kwargs}, role="models.embedder")
 
 

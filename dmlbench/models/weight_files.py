@@ -106,8 +106,11 @@ def weights_by_name(name: str) -> WeightFile:
     if name.endswith(".pth"):
         for candidate in models:
             for entry in torchvision.models.get_model_weights(candidate):
-                if Path(entry.url).name == name:
-                    return torchvision_weights(candidate, entry.name)
+                found_file = (
+                    torchvision_weights(candidate, entry.name) if Path(entry.url).name == name else None
+                )
+                if found_file is not None:
+                    return found_file
     close = difflib.get_close_matches(model, [BNINCEPTION, *models], n=3, cutoff=0.5)
     hint = f"; nearest: {', '.join(close)}" if close else ""
     raise ConfigError(

@@ -67,7 +67,7 @@ def method_of(folder: Path) -> tuple[str | None, str | None]:
     if loss is None:
         return None, None
     key = loss
-    kwargs = next(iter(loss_spec.values())) or {}
+    kwargs = next(iter((loss_spec or {}).values())) or {}
     if loss == "MarginLoss" and kwargs.get("learn_beta") and kwargs.get("num_classes", "x") is not None:
         key += " per class"
     miner = _spec_name((losses.get("mining_funcs") or {}).get("tuple_miner"))
@@ -87,8 +87,12 @@ def _dataset_of(folder: Path) -> str | None:
         return None
 
 
+def _percent(value: float) -> float:
+    return 100 * float(value)
+
+
 def _pct(value: float | None) -> float | None:
-    return None if value is None else 100 * float(value)
+    return None if value is None else _percent(value)
 
 
 def _cells_from_summary(entry: dict[str, Any]) -> dict[tuple[str, str], Cell]:
@@ -98,10 +102,10 @@ def _cells_from_summary(entry: dict[str, Any]) -> dict[tuple[str, str], Cell]:
     for metric in METRICS:
         if metric in separated.get("mean", {}):
             cells["separated", metric] = Cell(
-                _pct(separated["mean"][metric]), _pct(separated["sem"].get(metric)) if several else None
+                _percent(separated["mean"][metric]), _pct(separated["sem"].get(metric)) if several else None
             )
         if metric in entry.get("concatenated", {}):
-            cells["concatenated", metric] = Cell(_pct(entry["concatenated"][metric]))
+            cells["concatenated", metric] = Cell(_percent(entry["concatenated"][metric]))
     return cells
 
 
@@ -112,7 +116,7 @@ def _cells_from_reproductions(entry: dict[str, Any]) -> dict[tuple[str, str], Ce
             stat = (entry.get(mode) or {}).get(metric)
             if stat:
                 cells[mode, metric] = Cell(
-                    _pct(stat["mean"]), interval=(_pct(stat["ci_low"]), _pct(stat["ci_high"]))
+                    _percent(stat["mean"]), interval=(_percent(stat["ci_low"]), _percent(stat["ci_high"]))
                 )
     return cells
 

@@ -67,7 +67,9 @@ def choose_queries(scores: np.ndarray, count: int) -> list[int]:
     return worst + spaced
 
 
-def frame_colours(query_label: int, neighbour_labels: Sequence[int]) -> list[tuple[int, int, int]]:
+def frame_colours(
+    query_label: int, neighbour_labels: Sequence[int] | np.ndarray
+) -> list[tuple[int, int, int]]:
     """Green for a neighbour of the query's class, red otherwise."""
     return [GREEN if int(label) == int(query_label) else RED for label in neighbour_labels]
 

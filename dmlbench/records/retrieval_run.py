@@ -77,7 +77,8 @@ def write_retrieval_examples(
     plots_dir = experiment.meta_dir / "plots"
     label_array = labels.numpy()
     dataset_indices = np.asarray(indices)
-    per_class, curves, grids, chosen = {}, {}, [], []
+    per_class, curves, grids = {}, {}, []
+    chosen: list[int] = []
     for (name, embeddings), plot_key in zip(models_to_draw.items(), ("best_fold", "concatenated")):
         neighbours = rx.neighbours_for_metrics(embeddings, labels, top_k)
         scores = rx.per_query_map_at_r(neighbours, labels)

@@ -35,7 +35,7 @@ from dmlbench.fileio import write_text_atomic
 from dmlbench.integrity import read_json_object, remove_stale_temp_files
 from dmlbench.search.executor_common import JobHandle, JobSpec, wait_any
 from dmlbench.search.executor_factory import make_executor
-from dmlbench.search.jobs import read_error, read_result
+from dmlbench.search.jobs import finished_result, read_error, read_result
 from dmlbench.search.layout import REPRODUCTION_INFO, TRIAL_PARAMETERS, SearchLayout
 from dmlbench.search.messages import generator_label
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING, AxSearch
@@ -186,7 +186,7 @@ class Search:
         sem = "" if result["sem"] is None else f" ± {100 * result['sem']:.2f}"
         _log(
             f"trial {index} done: {self.metric} {100 * result['mean']:.2f}{sem}"
-            + (f" (best so far: trial {best.index}, {100 * best.mean:.2f})" if best else "")
+            + (f" (best so far: trial {best.index}, {100 * best.observed_mean:.2f})" if best else "")
         )
 
     def _start(self, specs: Sequence[JobSpec]) -> None:
@@ -278,7 +278,7 @@ class Search:
         failure = self.run_jobs([spec])[spec.job_dir]
         if failure:
             raise ExperimentError(f"testing the best trial failed ({spec.job_dir}): {failure}")
-        return read_result("test", spec.job_dir)["results"]
+        return finished_result("test", spec.job_dir)["results"]
 
     def prepare_reproductions(self, best: TrialRow, count: int, base_seed: int) -> list[JobSpec]:
         """Folders for ``count`` retrainings of ``best``; a set made for another best trial is
@@ -337,7 +337,7 @@ class Search:
                 f"{len(failed)} reproduction(s) failed, e.g. {folder}: {message}; rerun the same "
                 "command to retry them"
             )
-        return [read_result("reproduction", spec.job_dir)["results"] for spec in specs]
+        return [finished_result("reproduction", spec.job_dir)["results"] for spec in specs]
 
 
 def remove_search_temp_files(layout: SearchLayout) -> list[Path]:
@@ -397,7 +397,7 @@ def run_search(
                     "fix the cause and rerun the same command"
                 )
             _log(
-                f"best: trial {best.index}, {metric} {100 * best.mean:.2f}: {_format_values(best.parameters)}"
+                f"best: trial {best.index}, {metric} {100 * best.observed_mean:.2f}: {_format_values(best.parameters)}"
             )
             with timed_phase(layout.meta_dir, "best trial test"):
                 best_test = search.test_best(best)

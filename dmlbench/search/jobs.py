@@ -67,6 +67,14 @@ def read_result(kind: str, job_dir: Path) -> dict[str, Any] | None:
     )
 
 
+def finished_result(kind: str, job_dir: Path) -> dict[str, Any]:
+    """The result of a job that succeeded (an ExperimentError if it left none)."""
+    result = read_result(kind, job_dir)
+    if result is None:
+        raise ExperimentError(f"{job_dir}: the {kind} job finished without a result")
+    return result
+
+
 def read_error(job_dir: Path) -> str:
     path = Path(job_dir) / JOB_ERROR
     if not path.exists():

@@ -28,13 +28,20 @@ class TrialRow:
     def observed(self) -> bool:
         return self.status == "COMPLETED" and self.mean is not None and math.isfinite(self.mean)
 
+    @property
+    def observed_mean(self) -> float:
+        """The mean of an observed trial."""
+        if self.mean is None:
+            raise ValueError(f"trial {self.index} has no mean")
+        return self.mean
+
 
 def best_trial(rows: Sequence[TrialRow]) -> TrialRow | None:
     """The completed trial with the highest observed mean; ties go to the lowest index."""
     observed = [row for row in rows if row.observed]
     if not observed:
         return None
-    return min(observed, key=lambda row: (-row.mean, row.index))
+    return min(observed, key=lambda row: (-row.observed_mean, row.index))
 
 
 def best_so_far(rows: Sequence[TrialRow]) -> list[tuple[int, float]]:
@@ -42,7 +49,7 @@ def best_so_far(rows: Sequence[TrialRow]) -> list[tuple[int, float]]:
     trace, best = [], -math.inf
     for row in sorted(rows, key=lambda r: r.index):
         if row.observed:
-            best = max(best, row.mean)
+            best = max(best, row.observed_mean)
             trace.append((row.index, best))
     return trace
 
@@ -73,17 +80,17 @@ def aggregate_runs(summaries: Sequence[dict[str, Any]], level: float = 0.95) -> 
             for metric, value in metrics.items():
                 collected.setdefault(key, {}).setdefault(metric, []).append(float(value))
     tree: dict[str, Any] = {}
-    for (split, status, mode), metrics in collected.items():
+    for (split, status, mode), runs_of_metric in collected.items():
         node = tree.setdefault(split, {}).setdefault(status, {}).setdefault(mode, {})
-        for metric, values in metrics.items():
-            mean, sem = mean_and_sem(values)
-            low, high = confidence_interval(values, level)
+        for metric, runs in runs_of_metric.items():
+            mean, sem = mean_and_sem(runs)
+            low, high = confidence_interval(runs, level)
             node[metric] = {
                 "mean": mean,
                 "sem": sem,
                 "ci_low": low,
                 "ci_high": high,
-                "n": len(values),
-                "values": values,
+                "n": len(runs),
+                "values": runs,
             }
     return tree

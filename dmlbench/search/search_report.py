@@ -92,7 +92,7 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
         group = [row for row in observed if generator_label(row.generation_node) == label]
         axis.errorbar(
             [r.index for r in group],
-            [100 * r.mean for r in group],
+            [100 * r.observed_mean for r in group],
             yerr=[100 * (r.sem or 0.0) for r in group],
             fmt="o",
             capsize=3,
@@ -106,7 +106,7 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
         axis.step(xs, ys, where="post", color="black", linewidth=1.2, label="best so far")
     lost = [row for row in rows if row.status in ("FAILED", "ABANDONED")]
     if lost and observed:
-        bottom = min(100 * r.mean for r in observed)
+        bottom = min(100 * r.observed_mean for r in observed)
         axis.scatter(
             [r.index for r in lost],
             [bottom] * len(lost),

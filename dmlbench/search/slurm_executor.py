@@ -277,7 +277,7 @@ class SubmititExecutor:
         self.queue.refresh()
         if self.queue.state(job_id) not in ACTIVE:
             return None  # ended (or unknown): a new job resumes from the checkpoints
-        job = submitit.SlurmJob(folder=str(spec.job_dir / SUBMITIT_DIR), job_id=job_id)
+        job: Any = submitit.SlurmJob(folder=str(spec.job_dir / SUBMITIT_DIR), job_id=job_id)
         return SubmititHandle(spec, job, self)
 
     def close(self) -> None:

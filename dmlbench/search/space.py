@@ -43,7 +43,7 @@ import copy
 import math
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, Literal
 
 from dmlbench.config.keys import SEARCH_SUFFIXES, dotted, parse_key
 from dmlbench.errors import ConfigError
@@ -59,6 +59,18 @@ class SearchParameter:
     lower: float | int | None
     upper: float | int | None
     choices: list | None
+
+    @property
+    def choice_values(self) -> list:
+        """The values of a ~CHOICE~ parameter."""
+        assert self.choices is not None, f"{self.name} is a range, not a choice"
+        return self.choices
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(lower, upper) of a range parameter."""
+        assert self.lower is not None and self.upper is not None, f"{self.name} is a choice, not a range"
+        return self.lower, self.upper
 
 
 def _is_number(value: Any) -> bool:
@@ -126,10 +138,10 @@ def find_search_parameters(config: dict) -> list[SearchParameter]:
 def _checked_value(parameter: SearchParameter, value: Any) -> Any:
     """``value`` as the type the parameter needs, or a ConfigError when it does not fit."""
     if parameter.kind == "choice":
-        for choice in parameter.choices:
+        for choice in parameter.choice_values:
             if isinstance(choice, bool) == isinstance(value, bool) and value == choice:
                 return choice
-        raise ConfigError(f"value {value!r} for '{parameter.name}' is not one of {parameter.choices}")
+        raise ConfigError(f"value {value!r} for '{parameter.name}' is not one of {parameter.choice_values}")
     if not _is_number(value):
         raise ConfigError(f"value {value!r} for '{parameter.name}' is not a finite number")
     if parameter.kind == "int":
@@ -138,8 +150,9 @@ def _checked_value(parameter: SearchParameter, value: Any) -> Any:
         value = int(value)
     else:
         value = float(value)
-    tolerance = 1e-9 * max(1.0, abs(parameter.lower), abs(parameter.upper))
-    if not parameter.lower - tolerance <= value <= parameter.upper + tolerance:
+    lower, upper = parameter.bounds
+    tolerance = 1e-9 * max(1.0, abs(lower), abs(upper))
+    if not lower - tolerance <= value <= upper + tolerance:
         raise ConfigError(
             f"value {value!r} for '{parameter.name}' is outside [{parameter.lower}, {parameter.upper}]"
         )
@@ -181,7 +194,7 @@ def fill_search_parameters(config: dict, values: dict[str, Any]) -> dict:
 Config = dict[str, dict[str, Any]]
 
 
-def _choice_type(values: list) -> str | None:
+def _choice_type(values: list) -> Literal["bool", "int", "float", "str"] | None:
     """The Ax parameter type shared by all ``values`` ("bool", "int", "float", "str"), or None."""
     if all(isinstance(v, bool) for v in values):
         return "bool"
@@ -208,7 +221,7 @@ class AxParameter:
 
     @property
     def encoded_by_position(self) -> bool:
-        return self.parameter.kind == "choice" and _choice_type(self.parameter.choices) is None
+        return self.parameter.kind == "choice" and _choice_type(self.parameter.choice_values) is None
 
     def ax_config(self) -> Any:
         """The ``ax.RangeParameterConfig`` / ``ax.ChoiceParameterConfig`` for this parameter."""
@@ -216,13 +229,13 @@ class AxParameter:
 
         p = self.parameter
         if p.kind == "choice":
-            value_type = _choice_type(p.choices)
+            value_type = _choice_type(p.choice_values)
             if value_type is None:
-                values: list = [str(i) for i in range(len(p.choices))]
+                values: list = [str(i) for i in range(len(p.choice_values))]
                 return ChoiceParameterConfig(
                     name=p.name, values=values, parameter_type="str", is_ordered=False
                 )
-            values = [float(v) for v in p.choices] if value_type == "float" else list(p.choices)
+            values = [float(v) for v in p.choice_values] if value_type == "float" else list(p.choice_values)
             return ChoiceParameterConfig(
                 name=p.name,
                 values=values,
@@ -231,11 +244,11 @@ class AxParameter:
             )
         if p.kind == "int":
             return RangeParameterConfig(
-                name=p.name, bounds=(int(p.lower), int(p.upper)), parameter_type="int"
+                name=p.name, bounds=(int(p.bounds[0]), int(p.bounds[1])), parameter_type="int"
             )
         return RangeParameterConfig(
             name=p.name,
-            bounds=(float(p.lower), float(p.upper)),
+            bounds=(float(p.bounds[0]), float(p.bounds[1])),
             parameter_type="float",
             scaling="log" if p.kind == "log_float" else "linear",
         )
@@ -245,11 +258,13 @@ class AxParameter:
         p = self.parameter
         if p.kind == "choice":
             if self.encoded_by_position:
-                return p.choices[int(value)]
-            for choice in p.choices:  # the config's own object (2, not 2.0)
+                return p.choice_values[int(value)]
+            for choice in p.choice_values:  # the config's own object (2, not 2.0)
                 if isinstance(choice, bool) == isinstance(value, bool) and choice == value:
                     return choice
-            raise ConfigError(f"search parameter {p.name}: Ax proposed {value!r}, not one of {p.choices}")
+            raise ConfigError(
+                f"search parameter {p.name}: Ax proposed {value!r}, not one of {p.choice_values}"
+            )
         if p.kind == "int":
             return int(value)
         return float(value)

@@ -110,7 +110,7 @@ def sample_values(space: SearchSpace) -> dict[str, Any]:
     values = {}
     for parameter in space.parameters:
         p = parameter.parameter
-        values[p.name] = p.choices[0] if p.kind == "choice" else p.lower
+        values[p.name] = p.choice_values[0] if p.kind == "choice" else p.lower
     return values
 
 

@@ -66,15 +66,15 @@ def check_validation_splits(
         if classes < MIN_CLASSES or queries < MIN_QUERIES:
             small[scheme] = (classes, queries)
     if small:  # one warning for all folds
-        classes = sorted({c for c, _ in small.values()})
-        queries = sorted({q for _, q in small.values()})
+        class_counts = sorted({c for c, _ in small.values()})
+        query_counts = sorted({q for _, q in small.values()})
         if len(small) == 1:
             (scheme,) = small
             which = f"the validation split of {scheme} has"
         else:
             which = f"the validation splits of {len(small)} folds ({', '.join(small)}) have"
         warnings.warn(
-            f"split_manager: {which} only {_span(classes)} classes and {_span(queries)} queries; "
+            f"split_manager: {which} only {_span(class_counts)} classes and {_span(query_counts)} queries; "
             f"model selection on it is noisy; to {_fixes(split_manager)}",
             stacklevel=2,
         )

@@ -62,7 +62,7 @@ class BlockSplitManager(PartitionedSplitManager):
                 "use fewer partitions or a smaller test_size"
             )
         chunks = kfold_chunks(len(trainval), folds)
-        produced = []
+        produced: list[tuple[np.ndarray, np.ndarray | None]] = []
         for fold in self.folds_to_produce():
             in_val = np.zeros(len(trainval), dtype=bool)
             in_val[chunks[fold]] = True

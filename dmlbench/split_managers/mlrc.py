@@ -92,7 +92,7 @@ class MLRCSplitManager(PartitionedSplitManager):
                 "use fewer partitions or a smaller test_size"
             )
         num_train = num_trainval - num_val
-        produced = []
+        produced: list[tuple[np.ndarray, np.ndarray | None]] = []
         for fold in self.folds_to_produce():
             first = fold * num_trainval // folds
             train = trainval[(first + np.arange(num_train)) % num_trainval]

@@ -9,7 +9,7 @@ on the data, e.g. the number of mined pairs).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -25,13 +25,13 @@ def compiled_models(models: dict[str, nn.Module], option: Any) -> dict[str, nn.M
         raise ConfigError(
             f"compile_models: expected false, true or a torch.compile backend name, got {option!r}"
         )
-    kwargs = {} if option is True else {"backend": option}
+    kwargs: dict[str, Any] = {} if option is True else {"backend": option}
     if option not in (True, *torch._dynamo.list_backends(exclude_tags=())):
         raise ConfigError(
             f"compile_models: unknown backend {option!r}; choices: true (inductor), "
             f"{', '.join(torch._dynamo.list_backends(exclude_tags=()))}"
         )
     return {
-        name: torch.compile(module, **kwargs) if name in ("trunk", "embedder") else module
+        name: cast(nn.Module, torch.compile(module, **kwargs)) if name in ("trunk", "embedder") else module
         for name, module in models.items()
     }

@@ -146,7 +146,7 @@ class _GatherIdenticalLoss(torch.autograd.Function):
     tensor: the adjoint (reduce-scatter of identical gradients) is ``W`` times the local slice."""
 
     @staticmethod
-    def forward(ctx: Any, tensor: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
         world = dist.get_world_size()
         parts = [torch.empty_like(tensor) for _ in range(world)]
         dist.all_gather(parts, tensor.contiguous())
@@ -154,7 +154,7 @@ class _GatherIdenticalLoss(torch.autograd.Function):
         return torch.cat(parts)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         return grad[ctx.rank * ctx.size : (ctx.rank + 1) * ctx.size] * ctx.world
 
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -320,7 +320,9 @@ class Trainer:
             if self.data_parallel is None
             else self.data_parallel.losses(self, inputs)
         )
-        total = sum(losses.values())  # finiteness is checked when the values are read (LossBuffer)
+        total = cast(
+            Tensor, sum(losses.values())
+        )  # finiteness is checked when the values are read (LossBuffer)
         self.scaler.scale(total).backward()
         if self.data_parallel is not None:
             self.data_parallel.average_gradients()

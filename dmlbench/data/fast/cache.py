@@ -103,7 +103,7 @@ def _cache_one(
     else:
         image = dataset.load_image(index).convert("RGB")
     if min(image.size) > short_side:
-        image = image.resize(resized_size(*image.size, short_side), Image.BILINEAR)
+        image = image.resize(resized_size(*image.size, short_side), Image.Resampling.BILINEAR)
     if quality is None:
         _write_atomically(target, lambda tmp: image.save(tmp, format="PNG"))
     else:

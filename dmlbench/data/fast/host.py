@@ -114,7 +114,7 @@ class HostTaskDataset(torch.utils.data.Dataset):
         self.plan = plan
         self.resize_within_crop = resize_within_crop
 
-    def __getitem__(self, task: HostTask) -> tuple[HostTask, Tensor]:  # type: ignore[override]
+    def __getitem__(self, task: HostTask) -> tuple[HostTask, Tensor]:
         return task, prepare_group(
             self.load_image, self.plan, task.indices, task.seed, self.resize_within_crop
         )
@@ -133,7 +133,7 @@ class ProcessProducer:
         loader = torch.utils.data.DataLoader(
             work,
             batch_size=None,
-            sampler=tasks,  # type: ignore[arg-type]
+            sampler=tasks,
             num_workers=workers,
             collate_fn=_as_is,
             prefetch_factor=max(2, -(-tasks_ahead // workers)),

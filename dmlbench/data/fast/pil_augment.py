@@ -41,6 +41,7 @@ def image_steps(params: Sequence[StepParams], index: int) -> list[tuple[str, tup
             steps.append(("flip", (bool(p.flip[index]),)))
         else:
             rows, cols = p.rows, p.cols
+            assert rows is not None and cols is not None  # a step without a flip maps both axes
             steps.append(
                 (
                     "resample",
@@ -63,7 +64,7 @@ def resample_exactly(image: Image.Image, step: tuple) -> Image.Image:
     if (top, left, height, width) != (0, 0, image.height, image.width):
         image = image.crop((left, top, left + width, top + height))
     if (out_h, out_w) != (height, width):
-        image = image.resize((out_w, out_h), Image.BILINEAR)
+        image = image.resize((out_w, out_h), Image.Resampling.BILINEAR)
     return image
 
 
@@ -90,9 +91,9 @@ def resize_then_crop(image: Image.Image, resize: tuple, crop: tuple) -> Image.Im
         min((left + crop_w) * scale_x, float(width)),
         min((top + crop_h) * scale_y, float(height)),
     )
-    image = image.resize((crop_w, crop_h), Image.BILINEAR, box=box)
+    image = image.resize((crop_w, crop_h), Image.Resampling.BILINEAR, box=box)
     if (out_h, out_w) != (crop_h, crop_w):
-        image = image.resize((out_w, out_h), Image.BILINEAR)
+        image = image.resize((out_w, out_h), Image.Resampling.BILINEAR)
     return image
 
 
@@ -106,7 +107,7 @@ def apply_steps(
         kind, values = steps[position]
         if kind == "flip":
             if values[0]:
-                image = image.transpose(Image.FLIP_LEFT_RIGHT)
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             position += 1
             continue
         following = steps[position + 1] if position + 1 < len(steps) else None
@@ -117,7 +118,7 @@ def apply_steps(
             and _is_whole_image_resize(image, values)
             and (values[2], values[5]) != (values[1], values[4])  # the resize is not the identity
         )
-        if mergeable and _inside((values[2], values[5]), following[1]):
+        if mergeable and following is not None and _inside((values[2], values[5]), following[1]):
             image = resize_then_crop(image, values, following[1])
             position += 2
             continue

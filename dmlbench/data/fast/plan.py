@@ -55,6 +55,11 @@ def _bilinear_only(transform: Any) -> None:
         )
 
 
+def _float_pair(values: Any) -> tuple[float, float]:
+    first, second = (float(value) for value in values)
+    return first, second
+
+
 def _pair(size: Any) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size
@@ -87,8 +92,8 @@ class ResizeStep(Step):
                 np.int64
             )  # torchvision: int(size * long / short)
             portrait = widths <= heights
-            new_w = np.where(portrait, self.short, new_long)
-            new_h = np.where(portrait, new_long, self.short)
+            new_w = np.asarray(np.where(portrait, self.short, new_long))
+            new_h = np.asarray(np.where(portrait, new_long, self.short))
         zero = np.zeros_like(heights)
         return StepParams(AxisMap(zero, heights, new_h), AxisMap(zero, widths, new_w), None)
 
@@ -250,11 +255,7 @@ class AugmentationPlan:
                 )
             elif isinstance(t, T.RandomResizedCrop):
                 _bilinear_only(t)
-                steps.append(
-                    RandomResizedCropStep(
-                        _pair(t.size), tuple(map(float, t.scale)), tuple(map(float, t.ratio))
-                    )
-                )
+                steps.append(RandomResizedCropStep(_pair(t.size), _float_pair(t.scale), _float_pair(t.ratio)))
             elif isinstance(t, T.CenterCrop):
                 steps.append(CenterCropStep(_pair(t.size)))
             elif isinstance(t, T.RandomCrop):
@@ -286,7 +287,9 @@ class AugmentationPlan:
                 "images of a batch must have one size"
             )
         color = ColorMap(
-            tuple(int(p) for p in perm), tuple(float(m) for m in mul), tuple(float(a) for a in add)
+            (int(perm[0]), int(perm[1]), int(perm[2])),
+            (float(mul[0]), float(mul[1]), float(mul[2])),
+            (float(add[0]), float(add[1]), float(add[2])),
         )
         return cls(tuple(steps), color, output)
 
@@ -310,6 +313,6 @@ class AugmentationPlan:
         for step in self.steps:
             p = step.sample(h, w, generator)
             params.append(p)
-            if p.rows is not None:
+            if p.rows is not None and p.cols is not None:
                 h, w = p.rows.out, p.cols.out
         return params

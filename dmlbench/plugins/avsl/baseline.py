@@ -46,6 +46,8 @@ class ProxyAnchorDistanceLoss(_Loss):
     metric, ``torch.cdist``) or ``squared_euclidean``.
     """
 
+    proxy_labels: Tensor  # a buffer
+
     def __init__(
         self,
         num_classes: int,

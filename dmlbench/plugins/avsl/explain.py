@@ -42,17 +42,13 @@ def load(
     if not 0 <= fold_index < len(folds):
         raise ConfigError(f"--fold {fold_index}: the experiment has {len(folds)} folds")
     fold = folds[fold_index]
-    try:  # the evaluation helpers of dmlbench.evaluation.protocol (the runner's own methods before it)
-        from dmlbench.evaluation import protocol
+    from dmlbench.evaluation import protocol
 
-        models, _, similarity = protocol.fold_models(experiment, fold, "trained")
+    models, _, similarity = protocol.fold_models(experiment, fold, "trained")
 
-        def embed(*args: Any) -> Any:
-            return protocol.embed(experiment, *args)
-    except ImportError:
-        models, saved = experiment.load_best_models(fold)
-        similarity = experiment.eval_similarity(fold, models, saved)
-        embed = experiment.embed
+    def embed(*args: Any) -> Any:
+        return protocol.embed(experiment, *args)
+
     if not isinstance(similarity, AVSLSimilarity) or not isinstance(models["embedder"], AVSLEmbedder):
         raise ConfigError(
             f"{experiment_dir} is not an AVSL experiment (training_plugins: AVSL, embedder AVSLEmbedder)"

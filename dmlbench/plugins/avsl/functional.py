@@ -57,7 +57,7 @@ def link_matrix(low_map: Tensor, high_map: Tensor) -> Tensor:
     ``A[m, n] = (1/B) sum_b <low[b, m], high[b, n]>``.
     """
     if low_map.shape[2:] != high_map.shape[2:]:
-        low_map = F.adaptive_avg_pool2d(low_map, high_map.shape[2:])
+        low_map = F.adaptive_avg_pool2d(low_map, (high_map.shape[2], high_map.shape[3]))
     low = F.normalize(low_map.flatten(2), p=2, dim=-1)
     high = F.normalize(high_map.flatten(2), p=2, dim=-1)
     return torch.einsum("bmj,bnj->mn", low, high) / low.shape[0]
@@ -122,6 +122,7 @@ def avsl_distances(
             certainties_first[level], certainties_second[level], a[level - 1], b[level - 1], gamma
         )
         propagated = gate * delta.detach() + (1.0 - gate) * (propagated @ links[level - 1])
+    assert propagated is not None, "no embedding levels"
     return propagated.sum(dim=-1), level_distances
 
 
@@ -140,6 +141,7 @@ def _final_distance_no_grad(
         gate.mul_(a[level - 1]).add_(b[level - 1]).mul_(gamma).sigmoid_()
         transferred = propagated @ links[level - 1]
         propagated = delta.sub_(transferred).mul_(gate).add_(transferred)  # P delta + (1 - P) transferred
+    assert propagated is not None, "no embedding levels"
     return propagated.sum(dim=-1)
 
 
@@ -234,9 +236,9 @@ def pair_attribution(
         for l in range(1, len(deltas))
     ]
     weight = torch.ones_like(deltas[-1])
-    contributions = [None] * len(deltas)
+    contributions: list[Tensor] = []  # from the last level down
     for level in range(len(deltas) - 1, -1, -1):
-        contributions[level] = weight * gates[level] * deltas[level]
+        contributions.append(weight * gates[level] * deltas[level])
         if level > 0:
             weight = ((1.0 - gates[level]) * weight) @ links[level - 1].T
-    return torch.stack(contributions, dim=1)
+    return torch.stack(contributions[::-1], dim=1)

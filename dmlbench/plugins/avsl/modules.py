@@ -41,10 +41,12 @@ class AVSLEmbedder(nn.Module):
         self.level_channels = [int(c) for c in level_channels]
         self.dim = int(dim)
         self.num_levels = len(self.level_channels)
-        self.convs = nn.ModuleList(nn.Conv2d(c, self.dim, kernel_size=1) for c in self.level_channels)
-        for conv in self.convs:
+        convs = [nn.Conv2d(c, self.dim, kernel_size=1) for c in self.level_channels]
+        for conv in convs:
             nn.init.kaiming_normal_(conv.weight, mode="fan_out")
-            nn.init.zeros_(conv.bias)
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
+        self.convs = nn.ModuleList(convs)
         self.num_features = 2 * self.num_levels * self.dim
 
     def _check(self, features: Any) -> None:
@@ -67,7 +69,7 @@ class AVSLEmbedder(nn.Module):
         """``M^l = C_l(F + U(F))`` per level, no gradient, in the weights' precision even under autocast:
         [B, dim, H_l, W_l]."""
         with torch.no_grad(), torch.autocast(features[0].device.type, enabled=False):
-            maps = [f.detach().to(conv.weight.dtype) for conv, f in zip(self.convs, features)]
+            maps = [f.detach().to(next(conv.parameters()).dtype) for conv, f in zip(self.convs, features)]
             return [conv(f + AF.spread_max(f)) for conv, f in zip(self.convs, maps)]
 
     def forward(self, features: Any) -> Tensor:
@@ -96,6 +98,8 @@ class AVSLCollector(nn.Module):
     """Per-level proxies [num_classes, dim], the gate parameters a^l (init 1) and b^l (init 0) per
     dimension for levels 2..L, and the link matrices A^{l-1 -> l} [dim, dim] as buffers (an EMA
     with ``momentum``; the first batch is copied), so checkpoints hold them."""
+
+    links_initialized: Tensor  # a buffer
 
     def __init__(self, num_levels: int, dim: int, num_classes: int, momentum: float = 0.5) -> None:
         super().__init__()

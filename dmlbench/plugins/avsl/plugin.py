@@ -59,7 +59,8 @@ class AVSLSimilarity:
         )
 
     def tensors_on(self, device: torch.device) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-        return tuple([t.to(device, torch.float32) for t in ts] for ts in (self.links, self.a, self.b))
+        links, a, b = ([t.to(device, torch.float32) for t in ts] for ts in (self.links, self.a, self.b))
+        return links, a, b
 
     def __call__(self, query_block: Tensor, reference_block: Tensor) -> Tensor:
         eq, cq = split_output(query_block.float(), self.num_levels, self.dim)
@@ -160,6 +161,7 @@ class AVSL(TrainingPlugin):
 
     def loss_terms(self, inputs: LossInputs, context: StepContext) -> dict[str, Tensor]:
         embedder = cast(AVSLEmbedder, context.models["embedder"])  # checked in setup
+        assert inputs.features is not None, "AVSL's trunk returns its feature levels"
         features = list(inputs.features)
         batch = features[0].shape[0]
         embeddings, certainties = split_output(inputs.embeddings[:batch], self.num_levels, self.dim)

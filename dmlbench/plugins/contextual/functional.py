@@ -35,12 +35,12 @@ class _StraightThroughStep(torch.autograd.Function):
     """``H(x - t)`` forward; ``dH/dx = slope`` backward, no gradient to ``t`` or ``slope``."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, threshold: Tensor, slope: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, threshold: Tensor, slope: float) -> Tensor:
         ctx.slope = slope
         return (x >= threshold).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None, None]:
         return grad_output * ctx.slope, None, None
 
 

@@ -121,7 +121,11 @@ class ContextualHybridLoss(BaseMetricLossFunction):
         total = similarity.new_zeros(())
         terms: dict[str, Tensor] = {}
         if self.weights["contextual"]:
-            pair_mask = None if positive_mask is None else (positive_mask + negative_mask).clamp(max=1.0)
+            pair_mask = (
+                None
+                if positive_mask is None or negative_mask is None
+                else (positive_mask + negative_mask).clamp(max=1.0)
+            )
             terms["contextual"] = CF.contextual_term(
                 similarity, same_label, self.k, self.eps, self.step_slope, pair_mask
             )
