@@ -25,7 +25,7 @@ Config::
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -187,7 +187,7 @@ class DAS(TrainingPlugin):
             mining_embeddings=None,
             embeddings=inputs.embeddings[:count] if views is None else views[-1],
         )
-        total = sum(context.run_losses(original).values())
+        total = cast(Tensor, sum(context.run_losses(original).values()))
         return {"das_original": self.original_loss_weight * total}
 
     def state_dict(self) -> dict[str, Any]:
