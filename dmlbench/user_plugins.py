@@ -16,6 +16,7 @@ unless one of its files or packages is named in ``plugin_paths``.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import re
 import sys
