@@ -31,8 +31,7 @@ def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k
     from dmlbench.config.experiment_files import is_saved_experiment, load_saved_configs
     from dmlbench.records.environment import phase_times, versions
     from dmlbench.records.html_render import write_html_report
-    from dmlbench.records.retrieval_run import write_retrieval_examples
-    from dmlbench.records.run_report import write_report
+    from dmlbench.records.run_report import without_history, write_report
     from dmlbench.runner import Experiment
     from dmlbench.training import checkpoint
     from dmlbench.training.fold import training_summary
@@ -60,12 +59,10 @@ def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k
             "experiment": experiment_dir.name,
             "results": {},
             "plots": [],
-            "training": {
-                k: {n: v for n, v in info.items() if n != "history"} for k, info in training.items()
-            },
+            "training": without_history(training),
         }
     )
-    report["retrieval"] = write_retrieval_examples(experiment, training, queries, top_k, split)
+    report["retrieval"] = experiment.retrieval_examples(training, split, queries, top_k)
     report["versions"] = versions()
     report["phase_times"] = phase_times(experiment.meta_dir)
     write_report(experiment.meta_dir, report)

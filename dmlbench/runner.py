@@ -1,6 +1,10 @@
 """An experiment: its folder, its resolved config and its folds; :meth:`Experiment.run` trains
-every fold (:mod:`dmlbench.training.fold`), tests them (:mod:`dmlbench.evaluation.protocol`) and
-writes the report (:mod:`dmlbench.records.run_report`).
+every fold (:mod:`dmlbench.training.fold`), tests them (:mod:`dmlbench.evaluation.protocol`),
+draws the retrieval examples (:mod:`dmlbench.records.retrieval_run`) and writes the report
+(:mod:`dmlbench.records.run_report`). This module is the one orchestrator: the lower layers get
+what they use -- explicit arguments, or the Experiment seen through the small protocols
+:class:`~dmlbench.training.fold.FoldEnvironment` and
+:class:`~dmlbench.evaluation.protocol.TestEnvironment` -- and return plain data.
 
 Layout of an experiment folder::
 
@@ -27,14 +31,23 @@ from dmlbench.config.experiment_files import (
     save_configs,
 )
 from dmlbench.data.base import RetrievalDataset, TransformedSubset
+from dmlbench.data.folds import FoldData
 from dmlbench.data.memory import InMemoryDataset
 from dmlbench.data.transforms import build_split_transforms
 from dmlbench.errors import ExperimentError
 from dmlbench.evaluation import protocol
-from dmlbench.evaluation.protocol import EvaluationSettings
+from dmlbench.evaluation.ensemble import concatenate_normalized
+from dmlbench.evaluation.protocol import Embedded, EvaluationSettings, TestOutcome
 from dmlbench.models.factory import input_normalization
 from dmlbench.records.environment import timed_phase
-from dmlbench.records.run_report import finish_experiment
+from dmlbench.records.retrieval_run import example_folds, write_retrieval_examples
+from dmlbench.records.run_report import (
+    ReportInputs,
+    finish_experiment,
+    report_results,
+    retrieval_split,
+    utc_now,
+)
 from dmlbench.records.store import RecordStore
 from dmlbench.registry import build, parse_spec
 from dmlbench.split_managers import split_manifest
@@ -49,13 +62,6 @@ def resolve_device(name: str | None) -> torch.device:
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-@dataclass
-class FoldData:
-    scheme: str
-    indices: dict[str, np.ndarray]
-    label_map: dict[int, int]  # original label -> contiguous training label
 
 
 @dataclass
@@ -81,9 +87,6 @@ class Experiment:
         self._folds: list[FoldData] | None = None
         self._transforms: dict[str, Any] | None = None
         self._store: RecordStore | None = None
-        # the test phase's trained embeddings and labels per (split, fold): the report's retrieval
-        # examples reuse them instead of embedding the split again
-        self.trained_embeddings: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ data and folds
     @property
@@ -198,10 +201,70 @@ class Experiment:
 
     # ------------------------------------------------------------------ whole runs
     def train_fold(self, fold: FoldData, resume: bool, resume_from: str = "latest") -> dict[str, Any]:
+        """Train ``fold`` (:func:`dmlbench.training.fold.train_fold`); -> its training outcome."""
         return train_fold(self, fold, resume, resume_from)
 
-    def test(self, splits: list[str], statuses: list[str], ensemble: bool) -> dict[str, Any]:
+    def test(self, splits: list[str], statuses: list[str], ensemble: bool) -> TestOutcome:
+        """Test every fold on ``splits`` (:func:`dmlbench.evaluation.protocol.test`)."""
         return protocol.test(self, splits, statuses, ensemble)
+
+    def retrieval_examples(
+        self,
+        training: dict[str, Any],
+        split: str,
+        queries: int,
+        top_k: int = 5,
+        cached: dict[tuple[str, str], Embedded] | None = None,
+    ) -> dict[str, Any]:
+        """Draw the retrieval examples of ``split`` (:mod:`dmlbench.records.retrieval_run`) with the
+        trained embeddings of a test just run (``cached``, per (split, scheme)), embedding again
+        (rank 0 alone) the folds it lacks; -> what the report shows."""
+        chosen = example_folds({fold.scheme: fold.indices for fold in self.folds}, training, split)
+        if isinstance(chosen, str):
+            return {"skipped": chosen}
+        embedded: dict[str, Embedded] = {}
+        for fold in self.folds:
+            if fold.scheme in chosen.schemes:
+                pair = (cached or {}).get((split, fold.scheme))
+                if pair is None:
+                    pair = protocol.trained_embeddings(
+                        self, fold, chosen.indices, f"{fold.scheme} {split} examples"
+                    )
+                embedded[fold.scheme] = (pair[0].cpu(), pair[1].cpu())
+        concatenated = (
+            concatenate_normalized([embeddings for embeddings, _ in embedded.values()])
+            if len(embedded) > 1
+            else None
+        )
+        return write_retrieval_examples(
+            chosen,
+            embedded[chosen.best_fold][1],
+            embedded[chosen.best_fold][0],
+            concatenated,
+            self.dataset.load_image,
+            self.meta_dir / "plots",
+            queries,
+            top_k,
+        )
+
+    def report(self, outcome: TestOutcome, training: dict[str, Any], merge: bool = False) -> dict[str, Any]:
+        """Write the report of a test's ``outcome`` and the folds' ``training``
+        (:func:`dmlbench.records.run_report.finish_experiment`); ``merge`` keeps the earlier
+        report's results that this test did not recompute. -> the report dict."""
+        created = utc_now()
+        results, tested_at = report_results(self.meta_dir, outcome.summary, created, merge)
+        split = retrieval_split(results)
+        queries = int(setting(self.settings, "eval_retrieval_examples"))
+        retrieval = None
+        if split is not None and queries > 0:
+            with timed_phase(self.meta_dir, "retrieval examples"):
+                retrieval = self.retrieval_examples(
+                    training, split, queries, cached=outcome.trained_embeddings
+                )
+        inputs = ReportInputs(
+            self.experiment_dir, self.config, created, results, tested_at, training, retrieval
+        )
+        return finish_experiment(inputs, self.store)
 
     def run(self, resume: bool = False, resume_from: str = "latest") -> dict[str, Any]:
         """Train every fold (resuming from ``resume_from`` checkpoints if ``resume``), then test."""
@@ -222,10 +285,10 @@ class Experiment:
             with timed_phase(self.meta_dir, f"train {fold.scheme}"):
                 training[fold.scheme] = self.train_fold(fold, resume=resume, resume_from=resume_from)
         with timed_phase(self.meta_dir, "test"):
-            summary = self.test(["test"], self.evaluation.statuses(), ensemble=True)
+            outcome = self.test(["test"], self.evaluation.statuses(), ensemble=True)
         if not distributed.is_main():
-            return summary  # torchrun: rank 0 writes the report
-        return finish_experiment(self, summary, training)
+            return outcome.summary  # torchrun: rank 0 writes the report
+        return self.report(outcome, training)
 
     def evaluate(self, splits: list[str], ensemble: bool, allow_unfinished: bool = False) -> dict[str, Any]:
         """Test saved models without training (``--evaluate`` / ``--evaluate_ensemble``); folds whose
@@ -249,7 +312,7 @@ class Experiment:
                 "checkpoints so far"
             )
         with timed_phase(self.meta_dir, "evaluate"):
-            summary = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
+            outcome = self.test(splits, self.evaluation.statuses(), ensemble=ensemble)
         if not distributed.is_main():
-            return summary
-        return finish_experiment(self, summary, training, merge=True)
+            return outcome.summary
+        return self.report(outcome, training, merge=True)

@@ -14,25 +14,28 @@ For every split and trained status (``untrained_trunk``: trunk features of the i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from dmlbench.config.defaults import setting
+from dmlbench.data.folds import FoldData
 from dmlbench.errors import ExperimentError
 from dmlbench.evaluation.embeddings import compute_head_embeddings
 from dmlbench.evaluation.ensemble import concatenate_normalized
 from dmlbench.evaluation.retrieval import retrieval_metrics
 from dmlbench.evaluation.retrieval_settings import RetrievalSettings
-from dmlbench.records.run_report import summarize_test_results
+from dmlbench.records.store import RecordStore
+from dmlbench.records.summary import mean_and_sem
 from dmlbench.training import distributed
 from dmlbench.training.plugin_set import PluginSet
 from dmlbench.vocabulary import TRAINED, UNTRAINED_STATUSES, UNTRAINED_TRUNK
 
-if TYPE_CHECKING:
-    from dmlbench.runner import Experiment, FoldData
+#: Embeddings [N, D] and labels [N] of one sample set.
+Embedded = tuple[Tensor, Tensor]
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,41 @@ class EvaluationSettings:
         return (list(UNTRAINED_STATUSES) if self.check_untrained_accuracy else []) + [TRAINED]
 
 
+class TestEnvironment(Protocol):
+    """What the test reads of an experiment (:class:`dmlbench.runner.Experiment` is one): its
+    folds, how to build or load a fold's models and the eval-transformed samples, the device,
+    the evaluation settings, the flat config (``training_plugins``) and the record store."""
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def evaluation(self) -> EvaluationSettings: ...
+    @property
+    def folds(self) -> list[FoldData]: ...
+    @property
+    def store(self) -> RecordStore: ...
+    def build_models(self, fold: FoldData) -> dict[str, nn.Module]: ...
+    def load_best_models(self, fold: FoldData) -> tuple[dict[str, nn.Module], dict[str, Any]]: ...
+    def plugin_context(self, fold: FoldData, models: dict[str, nn.Module]) -> dict[str, Any]: ...
+    def subset_of(self, indices: np.ndarray, trunk: nn.Module) -> Any: ...
+
+
+@dataclass
+class TestOutcome:
+    """What :func:`test` returns: ``summary`` ``{split: {status: {"separated": {mean, sem,
+    per_fold}, "concatenated": metrics}}}`` and ``trained_embeddings`` ``{(split, scheme):
+    (embeddings, labels)}`` of the trained models on the self-compared splits (the report's
+    retrieval examples reuse them instead of embedding the split again)."""
+
+    summary: dict[str, Any]
+    trained_embeddings: dict[tuple[str, str], Embedded] = field(default_factory=dict)
+
+
 def embed(
-    experiment: Experiment,
+    settings: EvaluationSettings,
+    device: torch.device,
     trunk: nn.Module,
     embedder: nn.Module | None,
     dataset: Any,
@@ -83,11 +119,12 @@ def embed(
     """Embeddings [N, D] and labels [N] of ``dataset`` (``embedder=None``: trunk features).
     Under torchrun every rank embeds its shard and all get the whole (a collective call);
     ``collective=False`` embeds everything in this process alone (work done on rank 0 only)."""
-    return embed_heads(experiment, trunk, {"out": embedder}, dataset, desc, collective)["out"]
+    return embed_heads(settings, device, trunk, {"out": embedder}, dataset, desc, collective)["out"]
 
 
 def embed_heads(
-    experiment: Experiment,
+    settings: EvaluationSettings,
+    device: torch.device,
     trunk: nn.Module,
     heads: dict[str, nn.Module | None],
     dataset: Any,
@@ -95,14 +132,13 @@ def embed_heads(
     collective: bool = True,
 ) -> dict[str, tuple[Tensor, Tensor]]:
     """:func:`embed` for several heads on one trunk pass: ``{name: (embeddings, labels)}``."""
-    settings = experiment.evaluation
     part = distributed.shard(dataset) if collective else dataset
     outputs, labels = compute_head_embeddings(
         trunk,
         heads,
         part,
         batch_size=settings.batch_size,
-        device=experiment.device,
+        device=device,
         num_workers=settings.num_workers,
         desc=desc,
     )
@@ -113,22 +149,33 @@ def embed_heads(
 
 
 def score(
-    experiment: Experiment, embeddings: Tensor, labels: Tensor, similarity: Any = None, **query: Any
+    settings: EvaluationSettings,
+    device: torch.device,
+    embeddings: Tensor,
+    labels: Tensor,
+    similarity: Any = None,
+    **query: Any,
 ) -> dict[str, float]:
     """MLRC metrics (and Recall@K); with ``eval_binarize`` also the same metrics of the binary
     codes 1[x > 0] ranked by Hamming distance, prefixed ``binary_``. ``query`` holds
     ``query_embeddings``/``query_labels`` for query-vs-gallery scoring."""
-    return distributed.main_result(lambda: _score(experiment, embeddings, labels, similarity, query))
+    return distributed.main_result(lambda: _score(settings, device, embeddings, labels, similarity, query))
 
 
 def _score(
-    experiment: Experiment, embeddings: Tensor, labels: Tensor, similarity: Any, query: dict[str, Any]
+    settings: EvaluationSettings,
+    device: torch.device,
+    embeddings: Tensor,
+    labels: Tensor,
+    similarity: Any,
+    query: dict[str, Any],
 ) -> dict[str, float]:
-    options = experiment.evaluation.metric_options()
-    settings = RetrievalSettings(device=experiment.device, similarity=similarity, **options)
-    metrics = retrieval_metrics(embeddings, labels, settings, **query)
-    if experiment.evaluation.binarize:
-        binary_settings = RetrievalSettings(device=experiment.device, binarize=True, **options)
+    options = settings.metric_options()
+    metrics = retrieval_metrics(
+        embeddings, labels, RetrievalSettings(device=device, similarity=similarity, **options), **query
+    )
+    if settings.binarize:
+        binary_settings = RetrievalSettings(device=device, binarize=True, **options)
         binary = retrieval_metrics(embeddings, labels, binary_settings, **query)
         metrics.update({f"binary_{name}": value for name, value in binary.items()})
     return metrics
@@ -148,14 +195,18 @@ def evaluation_sets(fold: FoldData, split: str) -> dict[str, np.ndarray]:
 
 
 def score_sets(
-    experiment: Experiment, embedded: dict[str, tuple[Tensor, Tensor]], similarity: Any = None
+    settings: EvaluationSettings,
+    device: torch.device,
+    embedded: dict[str, Embedded],
+    similarity: Any = None,
 ) -> dict[str, float]:
     """Score ``{"self": (E, L)}`` against itself, or ``{"query": ..., "gallery": ...}``."""
     if "self" in embedded:
-        return score(experiment, *embedded["self"], similarity=similarity)
+        return score(settings, device, *embedded["self"], similarity=similarity)
     (query, query_labels), (gallery, gallery_labels) = embedded["query"], embedded["gallery"]
     return score(
-        experiment,
+        settings,
+        device,
         gallery,
         gallery_labels,
         query_embeddings=query,
@@ -164,15 +215,13 @@ def score_sets(
     )
 
 
-def fold_models(experiment: Experiment, fold: FoldData, status: str) -> tuple[dict[str, nn.Module], int, Any]:
+def fold_models(env: TestEnvironment, fold: FoldData, status: str) -> tuple[dict[str, nn.Module], int, Any]:
     """The fold's models for ``status``, their epoch and the plugin similarity (trained only)."""
     if status != TRAINED:
-        return experiment.build_models(fold), 0, None
-    models, saved = experiment.load_best_models(fold)
+        return env.build_models(fold), 0, None
+    models, saved = env.load_best_models(fold)
     plugins = PluginSet.from_config(
-        experiment.settings.get("training_plugins"),
-        experiment.plugin_context(fold, models),
-        experiment.device,
+        env.settings.get("training_plugins"), env.plugin_context(fold, models), env.device
     )
     plugins.load_checkpoint(saved)
     return models, int(saved["epoch"]), plugins.similarity()
@@ -188,20 +237,21 @@ def status_groups(statuses: list[str]) -> list[list[str]]:
 
 
 def embed_fold(
-    experiment: Experiment, fold: FoldData, split: str, group: list[str]
-) -> tuple[dict[str, dict[str, tuple[Tensor, Tensor]]], int, Any]:
+    env: TestEnvironment, fold: FoldData, split: str, group: list[str]
+) -> tuple[dict[str, dict[str, Embedded]], int, Any]:
     """The fold's embeddings of ``split`` for each status of ``group`` (one trunk pass per set):
     ``{status: {role: (embeddings, labels)}}``, the models' epoch and the plugin similarity."""
-    models, epoch, similarity = fold_models(experiment, fold, group[0])
+    models, epoch, similarity = fold_models(env, fold, group[0])
     heads = {status: None if status == UNTRAINED_TRUNK else models["embedder"] for status in group}
     shown = "untrained" if len(group) > 1 else group[0]
-    embedded: dict[str, dict[str, tuple[Tensor, Tensor]]] = {status: {} for status in group}
+    embedded: dict[str, dict[str, Embedded]] = {status: {} for status in group}
     for role, indices in evaluation_sets(fold, split).items():
         outputs = embed_heads(
-            experiment,
+            env.evaluation,
+            env.device,
             models["trunk"],
             heads,
-            experiment.subset_of(indices, models["trunk"]),
+            env.subset_of(indices, models["trunk"]),
             f"{fold.scheme} {split}{'' if role == 'self' else ' ' + role} {shown}",
         )
         for status, pair in outputs.items():
@@ -209,25 +259,35 @@ def embed_fold(
     return embedded, epoch, similarity
 
 
-def test(experiment: Experiment, splits: list[str], statuses: list[str], ensemble: bool) -> dict[str, Any]:
+def trained_embeddings(env: TestEnvironment, fold: FoldData, indices: np.ndarray, desc: str) -> Embedded:
+    """The embeddings and labels of samples ``indices`` by the fold's ``best.pt``, computed in
+    this process alone (work done on rank 0 only)."""
+    models, _, _ = fold_models(env, fold, TRAINED)
+    subset = env.subset_of(indices, models["trunk"])
+    return embed(
+        env.evaluation, env.device, models["trunk"], models["embedder"], subset, desc, collective=False
+    )
+
+
+def test(env: TestEnvironment, splits: list[str], statuses: list[str], ensemble: bool) -> TestOutcome:
     """Test each fold model (and the concatenated ensemble) on ``splits`` for each status; every
-    score is recorded in the experiment's store. Returns the separated/concatenated summary."""
-    store = experiment.store
+    score is recorded in ``env.store``. -> the separated/concatenated summary and the trained
+    embeddings of the self-compared splits."""
+    store, outcome = env.store, TestOutcome({})
     results: dict[str, dict[str, Any]] = {}
     for split in splits:
         per_fold: dict[str, dict[str, dict[str, float]]] = {status: {} for status in statuses}
-        fold_sets: dict[str, list[dict[str, tuple[Tensor, Tensor]]]] = {status: [] for status in statuses}
+        fold_sets: dict[str, list[dict[str, Embedded]]] = {status: [] for status in statuses}
         for group in status_groups(statuses):
-            for fold in experiment.folds:
-                embedded, epoch, similarity = embed_fold(experiment, fold, split, group)
+            for fold in env.folds:
+                embedded, epoch, similarity = embed_fold(env, fold, split, group)
                 for status in group:
-                    per_fold[status][fold.scheme] = score_sets(experiment, embedded[status], similarity)
-                    store.add_accuracies(
-                        fold.scheme, split, status, "fold", epoch, per_fold[status][fold.scheme]
-                    )
+                    scores = score_sets(env.evaluation, env.device, embedded[status], similarity)
+                    per_fold[status][fold.scheme] = scores
+                    store.add_accuracies(fold.scheme, split, status, "fold", epoch, scores)
                     fold_sets[status].append(embedded[status])
                     if status == TRAINED and "self" in embedded[status]:
-                        experiment.trained_embeddings[(split, fold.scheme)] = embedded[status]["self"]
+                        outcome.trained_embeddings[(split, fold.scheme)] = embedded[status]["self"]
         results[split] = {}
         for status in statuses:
             entry: dict[str, Any] = {"folds": per_fold[status]}
@@ -237,12 +297,31 @@ def test(experiment: Experiment, splits: list[str], statuses: list[str], ensembl
                     role: (concatenate_normalized([s[role][0] for s in sets]), sets[0][role][1])
                     for role in sets[0]
                 }
-                entry["concatenated"] = score_sets(experiment, concatenated)
+                entry["concatenated"] = score_sets(env.evaluation, env.device, concatenated)
                 store.add_accuracies("ensemble", split, status, "concatenated", -1, entry["concatenated"])
             results[split][status] = entry
-    summary = summarize_test_results(results)
-    for split, by_status in summary.items():
+    outcome.summary = summarize_test_results(results)
+    for split, by_status in outcome.summary.items():
         for status, entry in by_status.items():
             store.add_accuracies("ensemble", split, status, "separated", -1, entry["separated"]["mean"])
             store.add_accuracies("ensemble", split, status, "separated_sem", -1, entry["separated"]["sem"])
+    return outcome
+
+
+def summarize_test_results(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """``{split: {status: {"folds": {scheme: metrics}, "concatenated": metrics}}}`` ->
+    the same tree with ``separated: {mean, sem, per_fold}`` in place of ``folds``."""
+    summary: dict[str, Any] = {}
+    for split, by_status in results.items():
+        summary[split] = {}
+        for status, result in by_status.items():
+            folds = result.get("folds", {})
+            metric_names = list(next(iter(folds.values()))) if folds else []
+            mean, sem = {}, {}
+            for metric in metric_names:
+                mean[metric], sem[metric] = mean_and_sem([fold[metric] for fold in folds.values()])
+            entry: dict[str, Any] = {"separated": {"mean": mean, "sem": sem, "per_fold": folds}}
+            if "concatenated" in result:
+                entry["concatenated"] = result["concatenated"]
+            summary[split][status] = entry
     return summary

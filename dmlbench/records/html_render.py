@@ -1,6 +1,8 @@
 """``meta/report.html``: one self-contained page per experiment (no network; every figure is
 embedded as a base64 PNG data URI) built from report.json's content, ``configs/`` and the
-figures under ``meta/plots/``. The same renderer serves single experiments and searches."""
+figures under ``meta/plots/``. :func:`render_page` is a pure function of the title, the facts
+line and the sections; an experiment's sections are here, a search's in
+:mod:`dmlbench.search.search_html`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.fileio import write_text_atomic
-from dmlbench.records.run_report import format_mean_sem, format_percent, results_table
+from dmlbench.records.result_tables import format_percent, results_table
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1050px;padding:0 16px;color:#222}
@@ -117,68 +119,6 @@ def retrieval_section(report: dict[str, Any], plots_dir: Path) -> str:
     return section("Retrieval examples", body)
 
 
-def search_sections(report: dict[str, Any], plots_dir: Path) -> str:
-    """Best trial, its test, the reproductions (95% intervals), the trials table, the trace."""
-    from dmlbench.search.messages import generator_label
-    from dmlbench.search.search_report import objective_spread, reproduction_table
-
-    body = ""
-    best = report.get("best_trial")
-    if best:
-        rows = [["parameter", "value"]] + [[k, repr(v)] for k, v in best["parameters"].items()]
-        body += section(
-            "Best trial",
-            f"<p>Trial {esc(best['index'])} ({esc(best['folder'])}, "
-            f"{esc(generator_label(best['generation_node']))}): {format_mean_sem(best['mean'], best['sem'])} "
-            f"(validation {esc(report['objective'])}, {objective_spread(best['sem'])})</p>" + table(rows),
-        )
-    if report.get("best_trial_test"):
-        body += section(
-            "Best trial on the test split (percent; mean ± SEM over fold models)",
-            table(results_table(report["best_trial_test"])),
-        )
-    reproductions = report.get("reproductions") or {}
-    count = reproductions.get("count")
-    if count == 1:  # one value per cell: no interval to show
-        body += section(
-            "Reproduction (1 retraining; percent; no interval from one reproduction)",
-            table(reproduction_table(reproductions["results"], interval=False)),
-        )
-    elif count:
-        level = int(100 * reproductions["level"])
-        body += section(
-            f"Reproductions ({count}; mean [{level}% Student-t interval], percent)",
-            table(reproduction_table(reproductions["results"])),
-        )
-    body += section("Trials", trials_table(report["trials"]))
-    if "search_trace.png" in report.get("plots", []):
-        body += section("Search trace", image(plots_dir / "search_trace.png", "search trace"))
-    return body
-
-
-def trials_table(trials: list[dict[str, Any]]) -> str:
-    """One row per trial; parameters by their last name component when that is unambiguous."""
-    names = sorted({name for trial in trials for name in trial["parameters"]})
-    short = [name.split(".")[-1] for name in names]
-    headers = short if len(set(short)) == len(short) else names
-    from dmlbench.search.messages import generator_label
-
-    rows = [["trial", "status", "generator", "objective (%)", *headers]]
-    for trial in trials:
-        objective = format_mean_sem(trial["mean"], trial["sem"])
-        values = [trial["parameters"].get(name, "") for name in names]
-        rows.append(
-            [
-                trial["index"],
-                trial["status"],
-                generator_label(trial["generation_node"]),
-                objective,
-                *[f"{v:.4g}" if isinstance(v, float) else v for v in values],
-            ]
-        )
-    return table(rows)
-
-
 def provenance_section(experiment_dir: Path, report: dict[str, Any]) -> str:
     """Exact command, versions, wall time per phase, resolved config (collapsible)."""
     configs = experiment_dir / "configs"
@@ -201,35 +141,57 @@ def provenance_section(experiment_dir: Path, report: dict[str, Any]) -> str:
     return section("Provenance", body) if body else ""
 
 
-def render_html(report: dict[str, Any], experiment_dir: Path) -> str:
-    """The whole page for report.json's content ``report`` of ``experiment_dir``."""
-    plots_dir = experiment_dir / "meta" / "plots"
-    title = report["experiment"] + (" (hyperparameter search)" if "trials" in report else "")
+def report_facts(report: dict[str, Any]) -> list[str]:
+    """The line under the title: when the report was written, the data set and split manager,
+    the split manifest's hash."""
     facts = [f"written {report.get('created', '?')}"]
     if report.get("dataset"):
         facts.append(f"data set {report['dataset']}, split manager {report.get('split_manager', '?')}")
     if report.get("split_manifest_sha256"):
         facts.append(f"split manifest sha256 {str(report['split_manifest_sha256'])[:16]}…")
+    return facts
+
+
+def experiment_sections(report: dict[str, Any], plots_dir: Path) -> list[str]:
+    """An experiment's sections: test results, training, retrieval examples."""
+    return [
+        results_section(report),
+        training_section(report, plots_dir),
+        retrieval_section(report, plots_dir),
+    ]
+
+
+def render_page(title: str, facts: list[str], sections: list[str]) -> str:
+    """The whole self-contained page: ``title``, the ``facts`` line, then ``sections`` (HTML
+    fragments; empty ones are left out). A pure function of its arguments."""
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f"<p class='meta'>{esc('; '.join(facts))}</p>",
+        *sections,
+        IMAGE_CHECK,
+        "</body></html>",
     ]
-    if "trials" in report:
-        parts.append(search_sections(report, plots_dir))
-    else:
-        parts += [
-            results_section(report),
-            training_section(report, plots_dir),
-            retrieval_section(report, plots_dir),
-        ]
-    parts += [provenance_section(experiment_dir, report), IMAGE_CHECK, "</body></html>"]
     return "\n".join(p for p in parts if p)
 
 
-def write_html_report(experiment_dir: Path, report: dict[str, Any]) -> Path:
-    """Write ``meta/report.html`` atomically; -> its path."""
+def write_html_page(experiment_dir: Path, title: str, report: dict[str, Any], sections: list[str]) -> Path:
+    """Write ``meta/report.html`` atomically: ``title``, the facts of ``report``, ``sections``, then
+    the provenance of ``experiment_dir``; -> its path."""
     path = Path(experiment_dir) / "meta" / "report.html"
-    write_text_atomic(path, render_html(report, Path(experiment_dir)))
+    page = render_page(
+        title,
+        report_facts(report),
+        [*sections, provenance_section(Path(experiment_dir), report)],
+    )
+    write_text_atomic(path, page)
     return path
+
+
+def write_html_report(experiment_dir: Path, report: dict[str, Any]) -> Path:
+    """Write an experiment's ``meta/report.html`` (report.json's content ``report``); -> its path."""
+    plots_dir = Path(experiment_dir) / "meta" / "plots"
+    return write_html_page(
+        experiment_dir, report["experiment"], report, experiment_sections(report, plots_dir)
+    )

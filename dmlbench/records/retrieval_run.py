@@ -1,22 +1,22 @@
-"""Retrieval examples of a trained experiment: embed the test split with the best fold's
-``best.pt`` and with every fold (their concatenation; the embeddings of a test run just before
-are reused), then draw the grids, the per-class MAP@R
-and the precision-recall-style curves (:mod:`dmlbench.records.retrieval_examples`) under
-``meta/plots/``."""
+"""Retrieval examples of a trained experiment, from plain data: given the test split's
+embeddings of the best fold's ``best.pt`` and of every fold (their concatenation), draw the
+grids, the per-class MAP@R and the precision-recall-style curves
+(:mod:`dmlbench.records.retrieval_examples`) under ``meta/plots/``. Which folds to embed comes
+from :func:`example_folds`; the embedding itself is the caller's (the test's embeddings, or
+embedded again for ``python -m dmlbench.report``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
-from dmlbench.evaluation import protocol
-from dmlbench.evaluation.ensemble import concatenate_normalized
 from dmlbench.records import retrieval_examples as rx
-
-if TYPE_CHECKING:
-    from dmlbench.runner import Experiment
 
 PLOTS = {
     "best_fold": "retrieval_best_fold.png",
@@ -24,6 +24,17 @@ PLOTS = {
     "per_class": "per_class_map_at_r.png",
     "precision_recall": "precision_recall.png",
 }
+
+
+@dataclass(frozen=True)
+class ExampleFolds:
+    """The folds whose embeddings of ``split`` the examples draw: ``best_fold`` and ``schemes``
+    (every fold when they all share the split's samples ``indices``, else the best fold alone)."""
+
+    split: str
+    best_fold: str
+    schemes: list[str]
+    indices: np.ndarray
 
 
 def best_scheme(training: dict[str, Any], schemes: list[str]) -> str:
@@ -36,56 +47,48 @@ def best_scheme(training: dict[str, Any], schemes: list[str]) -> str:
     return max(scored, key=lambda pair: (pair[0], -schemes.index(pair[1])))[1] if scored else schemes[0]
 
 
+def example_folds(
+    fold_indices: dict[str, dict[str, np.ndarray]], training: dict[str, Any], split: str
+) -> ExampleFolds | str:
+    """The folds to embed for the examples of ``split``, from each fold's ``{split: indices}``
+    (in fold order) and the training outcome; or the reason there are no examples (a split
+    scored query against gallery)."""
+    schemes = list(fold_indices)
+    if split not in fold_indices[schemes[0]]:
+        return f"split {split!r} is scored query against gallery; examples need a self-compared split"
+    chosen = best_scheme(training, schemes)
+    indices = fold_indices[chosen][split]
+    if not all(np.array_equal(by_split[split], indices) for by_split in fold_indices.values()):
+        schemes = [chosen]  # per-fold splits (val): no ensemble
+    return ExampleFolds(split, chosen, schemes, indices)
+
+
 def write_retrieval_examples(
-    experiment: Experiment, training: dict[str, Any], queries: int = 8, top_k: int = 5, split: str = "test"
+    folds: ExampleFolds,
+    labels: torch.Tensor,
+    best_fold: torch.Tensor,
+    concatenated: torch.Tensor | None,
+    load_image: Callable[[int], Image.Image],
+    plots_dir: Path,
+    queries: int = 8,
+    top_k: int = 5,
 ) -> dict[str, Any]:
-    """Draw the retrieval figures of ``split``; -> what the report shows (figures, queries,
-    worst classes), or ``{"skipped": reason}`` when the split is not compared to itself."""
-    folds = experiment.folds
-    if split not in folds[0].indices:
-        return {
-            "skipped": f"split {split!r} is scored query against gallery; examples need a self-compared split"
-        }
-    chosen_fold = best_scheme(training, [fold.scheme for fold in folds])
-    indices = next(fold.indices[split] for fold in folds if fold.scheme == chosen_fold)
-    if not all(np.array_equal(fold.indices[split], indices) for fold in folds):
-        folds = [fold for fold in folds if fold.scheme == chosen_fold]  # per-fold splits (val): no ensemble
-    embedded: dict[str, torch.Tensor] = {}
-    labels = None
-    for fold in folds:
-        cached = experiment.trained_embeddings.get((split, fold.scheme))  # from the test just run
-        if cached is not None:
-            embeddings, labels = cached
-        else:
-            models, _, _ = protocol.fold_models(experiment, fold, "trained")
-            embeddings, labels = protocol.embed(
-                experiment,
-                models["trunk"],
-                models["embedder"],
-                experiment.subset_of(indices, models["trunk"]),
-                f"{fold.scheme} {split} examples",
-                collective=False,
-            )  # rank 0 only
-        embedded[fold.scheme] = embeddings.cpu()
-    assert labels is not None
-    labels = labels.cpu()
-    models_to_draw = {f"best fold ({chosen_fold})": embedded[chosen_fold]}
-    if len(embedded) > 1:
-        models_to_draw[f"concatenated ({len(embedded)} folds)"] = concatenate_normalized(
-            list(embedded.values())
-        )
-    plots_dir = experiment.meta_dir / "plots"
+    """Draw the retrieval figures of ``folds.split`` from the best fold's embeddings [N, D] (and
+    the concatenated ones of ``folds.schemes``, if given), ``labels`` [N] and ``load_image``
+    (data set index -> image); -> what the report shows (figures, queries, worst classes)."""
+    models_to_draw = {f"best fold ({folds.best_fold})": best_fold}
+    if concatenated is not None:
+        models_to_draw[f"concatenated ({len(folds.schemes)} folds)"] = concatenated
     label_array = labels.numpy()
-    dataset_indices = np.asarray(indices)
+    dataset_indices = np.asarray(folds.indices)
     per_class, curves, grids = {}, {}, []
-    chosen: list[int] = []
     for (name, embeddings), plot_key in zip(models_to_draw.items(), ("best_fold", "concatenated")):
         neighbours = rx.neighbours_for_metrics(embeddings, labels, top_k)
         scores = rx.per_query_map_at_r(neighbours, labels)
         queries_here = rx.choose_queries(scores, queries)
         top = neighbours[queries_here, :top_k].numpy()
         rx.draw_grid(
-            lambda i: experiment.dataset.load_image(int(dataset_indices[i])),
+            lambda i: load_image(int(dataset_indices[i])),
             queries_here,
             top,
             label_array,
@@ -101,14 +104,13 @@ def write_retrieval_examples(
         )
         per_class[name] = rx.per_class_map_at_r(scores, label_array)
         curves[name] = rx.precision_recall_curve(neighbours, labels)
-        chosen = chosen or queries_here
     rx.plot_per_class(per_class, plots_dir / PLOTS["per_class"])
     rx.plot_precision_recall(curves, plots_dir / PLOTS["precision_recall"])
     first = next(iter(per_class.values()))
     worst = sorted(first, key=lambda c: (first[c], c))[:5]
     return {
-        "split": split,
-        "best_fold": chosen_fold,
+        "split": folds.split,
+        "best_fold": folds.best_fold,
         "top_k": top_k,
         "grids": grids,
         "worst_classes": [{"label": c, "map_at_r": first[c]} for c in worst],

@@ -1,96 +1,122 @@
-"""The experiment report: ``meta/report.json`` (machine-readable) and ``meta/report.md``, and
-the results table printed at the end of a run."""
+"""The experiment report: ``meta/report.json`` (machine-readable), ``meta/report.md`` and
+``meta/report.html`` (:mod:`dmlbench.records.html_render`), and the results table printed at the
+end of a run. The report writer receives plain data: the test's summary, the training outcome
+and the retrieval examples already drawn."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from dmlbench.config.experiment_files import config_hash, flatten_config, saved_split_manifest_hash
 from dmlbench.fileio import write_text_atomic
-from dmlbench.records.summary import mean_and_sem
-from dmlbench.vocabulary import MAIN_METRICS, TRAINED, ordered_statuses
+from dmlbench.records.environment import phase_times, versions
+from dmlbench.records.html_render import write_html_report
+from dmlbench.records.plots import plot_training_losses, plot_validation_curves
+from dmlbench.records.result_merge import merge_results, result_times
+from dmlbench.records.result_tables import (
+    format_markdown_table,
+    format_percent,
+    format_text_table,
+    results_table,
+)
+from dmlbench.records.store import RecordStore
+from dmlbench.registry import parse_spec
+from dmlbench.vocabulary import TRAINED
 
 
-def summarize_test_results(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    """``{split: {status: {"folds": {scheme: metrics}, "concatenated": metrics}}}`` ->
-    the same tree with ``separated: {mean, sem, per_fold}`` in place of ``folds``."""
-    summary: dict[str, Any] = {}
-    for split, by_status in results.items():
-        summary[split] = {}
-        for status, result in by_status.items():
-            folds = result.get("folds", {})
-            metric_names = list(next(iter(folds.values()))) if folds else []
-            mean, sem = {}, {}
-            for metric in metric_names:
-                mean[metric], sem[metric] = mean_and_sem([fold[metric] for fold in folds.values()])
-            entry: dict[str, Any] = {"separated": {"mean": mean, "sem": sem, "per_fold": folds}}
-            if "concatenated" in result:
-                entry["concatenated"] = result["concatenated"]
-            summary[split][status] = entry
-    return summary
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything a run's report shows, as plain data.
+
+    ``results``/``tested_at``: the (merged) test summary and when each entry was tested
+    (:func:`report_results`); ``training``: each fold's outcome (with its validation history);
+    ``retrieval``: what :func:`dmlbench.records.retrieval_run.write_retrieval_examples` returned
+    (None: no examples drawn)."""
+
+    experiment_dir: Path
+    config: dict[str, dict[str, Any]]
+    created: str
+    results: dict[str, Any]
+    tested_at: dict[str, Any]
+    training: dict[str, Any]
+    retrieval: dict[str, Any] | None = None
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.experiment_dir / "meta"
 
 
-def format_percent(value: float | None) -> str:
-    """A 0..1 value as a percentage with two decimals; "-" for a missing value."""
-    return "-" if value is None else f"{100 * value:.2f}"
+def utc_now() -> str:
+    """The current UTC time in ISO format, to the second (the report's time stamps)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def format_mean_sem(mean: float | None, sem: float | None, n: int | None = None) -> str:
-    """``mean ± SEM`` in percent; the mean alone when there is no SEM or fewer than 2 values
-    (one model or one fold has no spread to show); "-" for a missing mean."""
-    if mean is None:
-        return "-"
-    if sem is None or (n is not None and n < 2):
-        return format_percent(mean)
-    return f"{format_percent(mean)} ± {format_percent(sem)}"
+def report_results(
+    meta_dir: Path, summary: dict[str, Any], when: str, merge: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(results, tested_at) of the report: ``summary`` stamped ``when``; with ``merge`` the
+    existing report.json's results that this test did not recompute are kept
+    (:func:`dmlbench.records.result_merge.merge_results`)."""
+    if merge:
+        return merge_results(*_previous_results(meta_dir), summary, when)
+    return summary, result_times(summary, when)
 
 
-def results_table(summary: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS) -> list[list[str]]:
-    """Rows [split, status, mode, metric...] with values in percent ("mean ± SEM" for separated,
-    the value alone for one model)."""
-    rows = [["split", "trained_status", "mode", *metrics.values()]]
-    for split, by_status in summary.items():
-        for status in ordered_statuses(by_status):
-            entry = by_status[status]
-            separated = entry["separated"]
-            n = len(separated["per_fold"])
-            rows.append(
-                [
-                    split,
-                    status,
-                    f"separated ({n} model{'s' if n != 1 else ''})",
-                    *[format_mean_sem(separated["mean"].get(m), separated["sem"].get(m), n) for m in metrics],
-                ]
-            )
-            if "concatenated" in entry:
-                rows.append(
-                    [
-                        split,
-                        status,
-                        f"concatenated ({n} model{'s' if n != 1 else ''})",
-                        *[format_percent(entry["concatenated"].get(m)) for m in metrics],
-                    ]
-                )
-    return rows
+def retrieval_split(results: dict[str, Any]) -> str | None:
+    """The split whose retrieval examples the report shows: the first with trained models."""
+    return next((split for split, by_status in results.items() if TRAINED in by_status), None)
 
 
-def format_markdown_table(rows: list[list[str]]) -> str:
-    header, *body = rows
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines)
+def finish_experiment(inputs: ReportInputs, store: RecordStore) -> dict[str, Any]:
+    """Export ``store`` to CSV, plot the validation and training-loss curves, write report.json,
+    report.md and report.html and print the results table; -> the report dict."""
+    store.export_csv()
+    meta_dir, settings = inputs.meta_dir, flatten_config(inputs.config)
+    plots = []
+    histories = {scheme: info["history"] for scheme, info in inputs.training.items() if info.get("history")}
+    if histories:
+        metric = settings["eval_metric_for_best_epoch"]
+        plot_validation_curves(histories, metric, meta_dir / "plots" / "validation_curves.png")
+        plots.append("validation_curves.png")
+    rows = store.training_values()
+    if rows:
+        plot_training_losses(rows, meta_dir / "plots" / "training_losses.png")
+        plots.append("training_losses.png")
+    report: dict[str, Any] = {
+        "experiment": inputs.experiment_dir.name,
+        "created": inputs.created,
+        "dataset": parse_spec(settings["dataset"], "dataset")[0],
+        "split_manager": parse_spec(settings["split_manager"], "split_manager")[0],
+        "config_sha256": config_hash(inputs.config),
+        "split_manifest_sha256": saved_split_manifest_hash(inputs.experiment_dir),
+        "results": inputs.results,
+        "tested_at": inputs.tested_at,
+        "training": without_history(inputs.training),
+        "plots": plots,
+    }
+    if inputs.retrieval is not None:
+        report["retrieval"] = inputs.retrieval
+    report["versions"] = versions()
+    report["phase_times"] = phase_times(meta_dir)
+    write_report(meta_dir, report)
+    html_path = write_html_report(inputs.experiment_dir, report)
+    print()
+    print(format_text_table(results_table(inputs.results)))
+    print(f"\nreport: {html_path}  (also report.md, report.json, records.db, csv/)")
+    return report
 
 
-def format_text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+def without_history(training: dict[str, Any]) -> dict[str, Any]:
+    """Each fold's training outcome without its validation history (the report's ``training``)."""
+    return {scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()}
 
 
-def write_report(meta_dir, report: dict[str, Any]) -> None:
+def write_report(meta_dir: Path, report: dict[str, Any]) -> None:
     """Write ``report.json`` and ``report.md`` atomically."""
     write_text_atomic(meta_dir / "report.json", json.dumps(report, indent=2, sort_keys=False) + "\n")
     write_text_atomic(meta_dir / "report.md", render_markdown(report))
@@ -155,55 +181,7 @@ def retrieval_markdown(retrieval: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def finish_experiment(
-    experiment: Any, summary: dict[str, Any], training: dict[str, Any], merge: bool = False
-) -> dict[str, Any]:
-    """Export the records to CSV, plot the validation curves, write the report of ``experiment``
-    (a :class:`dmlbench.runner.Experiment`) and print the results table; -> the report dict.
-    ``merge``: keep the earlier report's results that this test did not recompute
-    (:func:`dmlbench.records.result_merge.merge_results`)."""
-    from dmlbench.config.experiment_files import config_hash, saved_split_manifest_hash
-    from dmlbench.records.html_render import write_html_report
-    from dmlbench.records.plots import plot_validation_curves
-    from dmlbench.records.result_merge import merge_results, result_times
-    from dmlbench.registry import parse_spec
-
-    experiment.store.export_csv()
-    plots = []
-    histories = {scheme: info["history"] for scheme, info in training.items() if info.get("history")}
-    if histories:
-        metric = experiment.settings["eval_metric_for_best_epoch"]
-        plot_validation_curves(histories, metric, experiment.meta_dir / "plots" / "validation_curves.png")
-        plots.append("validation_curves.png")
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    if merge:
-        summary, times = merge_results(*_previous_results(experiment.meta_dir), summary, now)
-    else:
-        times = result_times(summary, now)
-    report = {
-        "experiment": experiment.experiment_dir.name,
-        "created": now,
-        "dataset": parse_spec(experiment.settings["dataset"], "dataset")[0],
-        "split_manager": parse_spec(experiment.settings["split_manager"], "split_manager")[0],
-        "config_sha256": config_hash(experiment.config),
-        "split_manifest_sha256": saved_split_manifest_hash(experiment.experiment_dir),
-        "results": summary,
-        "tested_at": times,
-        "training": {
-            scheme: {k: v for k, v in info.items() if k != "history"} for scheme, info in training.items()
-        },
-        "plots": plots,
-    }
-    add_html_content(experiment, report, training)
-    write_report(experiment.meta_dir, report)
-    html_path = write_html_report(experiment.experiment_dir, report)
-    print()
-    print(format_text_table(results_table(summary)))
-    print(f"\nreport: {html_path}  (also report.md, report.json, records.db, csv/)")
-    return report
-
-
-def _previous_results(meta_dir) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _previous_results(meta_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(results, tested_at) of the existing ``report.json`` (None, None when there is none or it is
     unreadable)."""
     path = meta_dir / "report.json"
@@ -217,23 +195,3 @@ def _previous_results(meta_dir) -> tuple[dict[str, Any] | None, dict[str, Any] |
             f"warning: {path} is unreadable; it is rewritten with this test's results only", file=sys.stderr
         )
         return None, None
-
-
-def add_html_content(experiment: Any, report: dict[str, Any], training: dict[str, Any]) -> None:
-    """Training loss curves, retrieval examples of the trained models, versions and phase times."""
-    from dmlbench.config.defaults import setting
-    from dmlbench.records.environment import phase_times, timed_phase, versions
-    from dmlbench.records.plots import plot_training_losses
-    from dmlbench.records.retrieval_run import write_retrieval_examples
-
-    rows = experiment.store.training_values()
-    if rows:
-        plot_training_losses(rows, experiment.meta_dir / "plots" / "training_losses.png")
-        report["plots"].append("training_losses.png")
-    split = next((s for s, by_status in report["results"].items() if TRAINED in by_status), None)
-    queries = int(setting(experiment.settings, "eval_retrieval_examples"))
-    if split is not None and queries > 0:
-        with timed_phase(experiment.meta_dir, "retrieval examples"):
-            report["retrieval"] = write_retrieval_examples(experiment, training, queries=queries, split=split)
-    report["versions"] = versions()
-    report["phase_times"] = phase_times(experiment.meta_dir)

@@ -356,8 +356,9 @@ def run_search(
     from dmlbench.config.checks import validate_config
     from dmlbench.config.value_checks import check_pretrained_models
     from dmlbench.records.environment import phase_times, timed_phase
-    from dmlbench.records.run_report import format_text_table
-    from dmlbench.search.search_report import build_search_report, reproduction_table, write_search_outputs
+    from dmlbench.records.result_tables import format_text_table
+    from dmlbench.search.results import reproduction_table
+    from dmlbench.search.search_report import build_search_report, write_search_outputs
 
     options = SearchSettings.from_args(args)
     iterations, reproductions = options.iterations, options.reproductions

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dmlbench.records.result_tables import format_percent
 from dmlbench.records.summary import confidence_interval, mean_and_sem
+from dmlbench.vocabulary import MAIN_METRICS, RESULT_MODES, ordered_statuses
 
 
 @dataclass
@@ -94,3 +96,33 @@ def aggregate_runs(summaries: Sequence[dict[str, Any]], level: float = 0.95) -> 
                 "values": runs,
             }
     return tree
+
+
+def reproduction_table(
+    aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS, interval: bool = True
+) -> list[list[str]]:
+    """Rows [split, status, mode, metric...] with "mean [CI low, CI high]" in percent (the mean
+    alone with ``interval=False``)."""
+    rows = [["split", "trained_status", "mode", *metrics.values()]]
+    for split, by_status in aggregate.items():
+        for status in ordered_statuses(by_status):
+            for mode in RESULT_MODES:
+                entry = by_status[status].get(mode)
+                if not entry:
+                    continue
+                cells = []
+                for metric in metrics:
+                    stat = entry.get(metric)
+                    bounds = (
+                        f" [{format_percent(stat['ci_low'])}, {format_percent(stat['ci_high'])}]"
+                        if stat and interval
+                        else ""
+                    )
+                    cells.append("-" if stat is None else f"{format_percent(stat['mean'])}{bounds}")
+                rows.append([split, status, mode, *cells])
+    return rows
+
+
+def objective_spread(sem: float | None) -> str:
+    """What a trial's objective is: a mean ± SEM over folds, or one fold's value (no SEM)."""
+    return "mean ± SEM over folds" if sem is not None else "one fold, no SEM"

@@ -14,13 +14,24 @@ from typing import Any
 
 from dmlbench.config.yaml_io import dump_yaml
 from dmlbench.fileio import write_text_atomic
+from dmlbench.records.environment import versions
 from dmlbench.records.plots import metric_label, save_figure
-from dmlbench.records.run_report import format_markdown_table, format_mean_sem, format_percent, results_table
+from dmlbench.records.result_tables import (
+    format_markdown_table,
+    format_mean_sem,
+    results_table,
+)
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.messages import generator_label
 from dmlbench.search.optimizer import ABANDONED, COMPLETED, FAILED, RUNNING
-from dmlbench.search.results import TrialRow, aggregate_runs, best_so_far
-from dmlbench.vocabulary import MAIN_METRICS, RESULT_MODES, ordered_statuses
+from dmlbench.search.results import (
+    TrialRow,
+    aggregate_runs,
+    best_so_far,
+    objective_spread,
+    reproduction_table,
+)
+from dmlbench.search.search_html import write_search_html
 
 
 def _cell(value: Any) -> Any:
@@ -120,36 +131,6 @@ def plot_search_trace(rows: Sequence[TrialRow], metric: str, path: Path) -> Path
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     return save_figure(figure, path)
-
-
-def reproduction_table(
-    aggregate: dict[str, Any], metrics: dict[str, str] = MAIN_METRICS, interval: bool = True
-) -> list[list[str]]:
-    """Rows [split, status, mode, metric...] with "mean [CI low, CI high]" in percent (the mean
-    alone with ``interval=False``)."""
-    rows = [["split", "trained_status", "mode", *metrics.values()]]
-    for split, by_status in aggregate.items():
-        for status in ordered_statuses(by_status):
-            for mode in RESULT_MODES:
-                entry = by_status[status].get(mode)
-                if not entry:
-                    continue
-                cells = []
-                for metric in metrics:
-                    stat = entry.get(metric)
-                    bounds = (
-                        f" [{format_percent(stat['ci_low'])}, {format_percent(stat['ci_high'])}]"
-                        if stat and interval
-                        else ""
-                    )
-                    cells.append("-" if stat is None else f"{format_percent(stat['mean'])}{bounds}")
-                rows.append([split, status, mode, *cells])
-    return rows
-
-
-def objective_spread(sem: float | None) -> str:
-    """What a trial's objective is: a mean ± SEM over folds, or one fold's value (no SEM)."""
-    return "mean ± SEM over folds" if sem is not None else "one fold, no SEM"
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -253,13 +234,10 @@ def write_search_outputs(
                 }
             ),
         )
-    from dmlbench.records.environment import versions
-    from dmlbench.records.html_render import write_html_report
-
     report["versions"] = versions()
     write_text_atomic(meta_dir / "report.json", json.dumps(report, indent=2) + "\n")
     write_text_atomic(meta_dir / "report.md", render_markdown(report))
-    write_html_report(meta_dir.parent, report)
+    write_search_html(meta_dir.parent, report)
 
 
 def build_search_report(

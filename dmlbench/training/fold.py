@@ -6,7 +6,8 @@ resume if asked, and train.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -14,7 +15,10 @@ from tqdm.auto import tqdm
 
 from dmlbench.config.defaults import setting
 from dmlbench.data.base import TransformedSubset
+from dmlbench.data.folds import FoldData
 from dmlbench.evaluation import protocol
+from dmlbench.evaluation.protocol import EvaluationSettings
+from dmlbench.records.store import RecordStore
 from dmlbench.records.training_log import TrainingLog
 from dmlbench.training import distributed
 from dmlbench.training.components import (
@@ -29,8 +33,30 @@ from dmlbench.training.seeding import derive_seed
 from dmlbench.training.trainer import Trainer, TrainerSettings
 from dmlbench.vocabulary import MAIN_METRICS, TRAINED, UNTRAINED_TRUNK_AND_EMBEDDER
 
-if TYPE_CHECKING:
-    from dmlbench.runner import Experiment, FoldData
+
+class FoldEnvironment(Protocol):
+    """What training a fold reads of an experiment (:class:`dmlbench.runner.Experiment` is one):
+    the flat config, the device, the evaluation settings (validation), where the fold's
+    TensorBoard log and checkpoints go, the record store, and how to build the fold's models,
+    samples and seed."""
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def evaluation(self) -> EvaluationSettings: ...
+    @property
+    def experiment_dir(self) -> Path: ...
+    @property
+    def store(self) -> RecordStore: ...
+    def build_models(self, fold: FoldData) -> dict[str, nn.Module]: ...
+    def subset(
+        self, fold: FoldData, split: str, trunk: nn.Module, train: bool = False
+    ) -> TransformedSubset: ...
+    def plugin_context(self, fold: FoldData, models: dict[str, nn.Module]) -> dict[str, Any]: ...
+    def fold_seed(self, fold: FoldData) -> int: ...
+    def checkpoint_dir(self, fold: FoldData) -> Path: ...
 
 
 def trainer_settings(settings: dict[str, Any], device: torch.device, seed: int) -> TrainerSettings:
@@ -51,15 +77,13 @@ def trainer_settings(settings: dict[str, Any], device: torch.device, seed: int) 
     )
 
 
-def fast_path_usable(experiment: Experiment, train_set: TransformedSubset) -> bool:
+def fast_path_usable(settings: dict[str, Any], device: torch.device, train_set: TransformedSubset) -> bool:
     """``fast_data_path: true`` on a CUDA device, and a data set of JPEG files it can serve."""
-    if not setting(experiment.settings, "fast_data_path"):
+    if not setting(settings, "fast_data_path"):
         return False
     from dmlbench.data.fast import fast_loader_available
 
-    reason = (
-        "it needs a CUDA device" if experiment.device.type != "cuda" else fast_loader_available(train_set)
-    )
+    reason = "it needs a CUDA device" if device.type != "cuda" else fast_loader_available(train_set)
     reason = reason or (
         "torchrun: each process loads its slice of the batch" if distributed.active() else None
     )
@@ -68,15 +92,16 @@ def fast_path_usable(experiment: Experiment, train_set: TransformedSubset) -> bo
     return reason is None
 
 
-def make_loader_factory(experiment: Experiment, fold: FoldData, train_set: TransformedSubset) -> Any:
+def make_loader_factory(
+    settings: dict[str, Any], device: torch.device, fold_seed: int, train_set: TransformedSubset
+) -> Any:
     """``epoch -> batches``: a new sampler and generator each epoch, seeded by (fold seed, epoch)."""
-    settings, device = experiment.settings, experiment.device
     batch_size = int(settings["batch_size"])
     iterations = int(settings["iterations_per_epoch"])
     workers = int(setting(settings, "dataloader_num_workers"))
     channels_last = bool(setting(settings, "channels_last"))
     build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)  # fail early
-    use_fast_path = fast_path_usable(experiment, train_set)
+    use_fast_path = fast_path_usable(settings, device, train_set)
 
     def loader_factory(epoch: int) -> Any:
         # A new sampler each epoch: samplers keep state between epochs (pytorch-metric-learning's
@@ -84,7 +109,7 @@ def make_loader_factory(experiment: Experiment, fold: FoldData, train_set: Trans
         sampler = build_sampler(settings["sampler"], train_set.labels, batch_size, iterations, train_set)
         generator = torch.Generator().manual_seed(
             derive_seed(
-                experiment.fold_seed(fold),
+                fold_seed,
                 "loader",
                 epoch,
                 *([distributed.rank()] if distributed.active() else []),
@@ -113,34 +138,39 @@ def make_loader_factory(experiment: Experiment, fold: FoldData, train_set: Trans
     return loader_factory
 
 
-def make_validator(experiment: Experiment, fold: FoldData, val_set: Any, plugins: PluginSet) -> Any:
-    """``(models, epoch) -> metrics`` on the val split, scored like the test (same similarity rule)."""
+def make_validator(
+    env: FoldEnvironment, scheme: str, val_set: TransformedSubset | None, plugins: PluginSet
+) -> Any:
+    """``(models, epoch) -> metrics`` on the val split, scored like the test (same similarity
+    rule); each validation is recorded in ``env.store`` (trained status; epoch 0: the initial
+    models)."""
 
     def validator(current: dict[str, nn.Module], epoch: int) -> dict[str, float]:
         if val_set is None:
             return {}  # no validation split: the trainer keeps the latest model
+        settings, device = env.evaluation, env.device
         embeddings, labels = protocol.embed(
-            experiment, current["trunk"], current["embedder"], val_set, f"{fold.scheme} val"
+            settings, device, current["trunk"], current["embedder"], val_set, f"{scheme} val"
         )
-        metrics = protocol.score(experiment, embeddings, labels, similarity=plugins.similarity())
+        metrics = protocol.score(settings, device, embeddings, labels, similarity=plugins.similarity())
         status = TRAINED if epoch > 0 else UNTRAINED_TRUNK_AND_EMBEDDER
-        experiment.store.add_accuracies(fold.scheme, "val", status, "fold", epoch, metrics)
+        env.store.add_accuracies(scheme, "val", status, "fold", epoch, metrics)
         shown = ", ".join(f"{MAIN_METRICS[m]} {100 * metrics[m]:.2f}" for m in MAIN_METRICS if m in metrics)
-        tqdm.write(f"[{fold.scheme}] epoch {epoch:>3} val: {shown}")
+        tqdm.write(f"[{scheme}] epoch {epoch:>3} val: {shown}")
         return metrics
 
     return validator
 
 
 def train_fold(
-    experiment: Experiment, fold: FoldData, resume: bool, resume_from: str = "latest"
+    env: FoldEnvironment, fold: FoldData, resume: bool, resume_from: str = "latest"
 ) -> dict[str, Any]:
     """Train ``fold`` (resuming from its ``resume_from`` checkpoint if ``resume``); returns its
     best epoch and score, number of epochs, stop reason and validation history."""
-    settings, device = experiment.settings, experiment.device
-    models = experiment.build_models(fold)
-    train_set = experiment.subset(fold, "train", models["trunk"], train=True)
-    context = experiment.plugin_context(fold, models)
+    settings, device = env.settings, env.device
+    models = env.build_models(fold)
+    train_set = env.subset(fold, "train", models["trunk"], train=True)
+    context = env.plugin_context(fold, models)
     losses = {role: loss.to(device) for role, loss in build_losses(settings, context).items()}
     miners = build_miners(settings)
     plugins = PluginSet.from_config(settings.get("training_plugins"), context, device)
@@ -148,10 +178,10 @@ def train_fold(
     modules.update({role: loss for role, loss in losses.items() if trainable_parameters(loss)})
     modules.update(plugins.modules())
     parts = build_optimization(modules, settings)
-    loader_factory = make_loader_factory(experiment, fold, train_set)
-    val_set = experiment.subset(fold, "val", models["trunk"]) if "val" in fold.indices else None
+    loader_factory = make_loader_factory(settings, device, env.fold_seed(fold), train_set)
+    val_set = env.subset(fold, "val", models["trunk"]) if "val" in fold.indices else None
     log = (
-        TrainingLog(fold.scheme, experiment.experiment_dir / fold.scheme / "tensorboard", experiment.store)
+        TrainingLog(fold.scheme, env.experiment_dir / fold.scheme / "tensorboard", env.store)
         if distributed.is_main()
         else distributed.Discard()
     )
@@ -162,9 +192,9 @@ def train_fold(
         plugins,
         parts,
         loader_factory,
-        make_validator(experiment, fold, val_set, plugins),
-        trainer_settings(settings, device, experiment.fold_seed(fold)),
-        experiment.checkpoint_dir(fold),
+        make_validator(env, fold.scheme, val_set, plugins),
+        trainer_settings(settings, device, env.fold_seed(fold)),
+        env.checkpoint_dir(fold),
         on_log=log,
         progress_label=fold.scheme,
     )

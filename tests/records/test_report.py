@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from dmlbench.records.run_report import results_table, summarize_test_results, write_report
+from dmlbench.evaluation.protocol import summarize_test_results
+from dmlbench.records.result_tables import results_table
+from dmlbench.records.run_report import write_report
 
 
 def fold(p1, rp, mapr):

@@ -8,15 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from dmlbench.evaluation.protocol import summarize_test_results
 from dmlbench.records.environment import git_commit
-from dmlbench.records.html_render import trials_table
 from dmlbench.records.plots import metric_label
-from dmlbench.records.run_report import (
-    format_mean_sem,
-    render_markdown,
-    results_table,
-    summarize_test_results,
-)
+from dmlbench.records.result_tables import format_mean_sem, results_table
+from dmlbench.records.run_report import render_markdown
+from dmlbench.search.search_html import trials_table
 
 
 def fold(p1: float, rp: float, mapr: float) -> dict[str, float]:

@@ -7,8 +7,7 @@ import logging
 import warnings
 
 from dmlbench.search.messages import CONSTANT_OUTCOME, ConstantOutcomeFilter, generator_label, quiet_libraries
-from dmlbench.search.results import aggregate_runs
-from dmlbench.search.search_report import reproduction_table
+from dmlbench.search.results import aggregate_runs, reproduction_table
 
 
 def summary(separated: float) -> dict:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dmlbench.search.layout import SearchLayout, numbered
-from dmlbench.search.results import TrialRow, aggregate_runs, best_so_far, best_trial
-from dmlbench.search.search_report import override_flags, reproduction_table, trials_csv
+from dmlbench.search.results import TrialRow, aggregate_runs, best_so_far, best_trial, reproduction_table
+from dmlbench.search.search_report import override_flags, trials_csv
 
 
 def row(index, mean, status="COMPLETED", **parameters):

@@ -35,6 +35,7 @@ def load(
     """The experiment, the fold, its best models, the AVSL similarity with its trained state, and
     ``embed(trunk, embedder, dataset, desc) -> (rows, labels)``."""
     from dmlbench.config.experiment_files import load_saved_configs
+    from dmlbench.evaluation import protocol
     from dmlbench.runner import Experiment
 
     experiment = Experiment(load_saved_configs(experiment_dir), experiment_dir, dataset_root)
@@ -42,12 +43,10 @@ def load(
     if not 0 <= fold_index < len(folds):
         raise ConfigError(f"--fold {fold_index}: the experiment has {len(folds)} folds")
     fold = folds[fold_index]
-    from dmlbench.evaluation import protocol
-
     models, _, similarity = protocol.fold_models(experiment, fold, "trained")
 
     def embed(*args: Any) -> Any:
-        return protocol.embed(experiment, *args)
+        return protocol.embed(experiment.evaluation, experiment.device, *args)
 
     if not isinstance(similarity, AVSLSimilarity) or not isinstance(models["embedder"], AVSLEmbedder):
         raise ConfigError(
