@@ -91,8 +91,8 @@ class Experiment:
     # ------------------------------------------------------------------ data and folds
     @property
     def store(self) -> RecordStore:
+        """meta/records.db; under torchrun, ranks > 0 get a stand-in that records nothing."""
         if self._store is None:
-            # ranks > 0 of torchrun: a stand-in that records nothing
             self._store = (
                 RecordStore(self.meta_dir)
                 if distributed.is_main()

@@ -53,32 +53,9 @@ LAYERS = {
 EXTENSIONS = ("plugins", "split_managers")
 
 #: Cycles still to break, by name; a cycle passes if all its modules are in one allowance.
-CYCLE_ALLOWANCES: dict[str, set[str]] = {
-    "issue 22: runner <-> training.fold / evaluation.protocol / records (arch-core)": {
-        "dmlbench.runner",
-        "dmlbench.training.fold",
-        "dmlbench.evaluation.protocol",
-        "dmlbench.records.run_report",
-        "dmlbench.records.html_render",
-        "dmlbench.records.retrieval_run",
-        "dmlbench.search.search_report",
-    },
-}
+CYCLE_ALLOWANCES: dict[str, set[str]] = {}
 #: Upward imports still to remove, by name: (importer prefix, imported prefix).
 UPWARD_ALLOWANCES: dict[str, tuple[str, str]] = {
-    "issue 22: fold takes the Experiment (arch-core)": ("dmlbench.training.fold", "dmlbench.runner"),
-    "issue 22: protocol takes the Experiment (arch-core)": (
-        "dmlbench.evaluation.protocol",
-        "dmlbench.runner",
-    ),
-    "issue 22: retrieval_run takes the Experiment (arch-core)": (
-        "dmlbench.records.retrieval_run",
-        "dmlbench.runner",
-    ),
-    "issue 22: search sections in the HTML renderer (arch-core)": (
-        "dmlbench.records.html_render",
-        "dmlbench.search",
-    ),
     "split manifest and checks live with the split managers": ("dmlbench.runner", "dmlbench.split_managers"),
     "explain sends AVSL experiments to the AVSL explanation": ("dmlbench.explain", "dmlbench.plugins"),
 }

@@ -34,7 +34,8 @@ from dmlbench.attribution.ranking import rank_query
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
 
 if TYPE_CHECKING:
-    from dmlbench.runner import Experiment, FoldData
+    from dmlbench.data.folds import FoldData
+    from dmlbench.runner import Experiment
 
 AVSL_EMBEDDER = "AVSLEmbedder"
 
@@ -127,7 +128,8 @@ def explain_experiment(
                 f"--query {query}: the {split} split has {len(subset)} images (0..{len(subset) - 1})"
             )
         rows, labels = protocol.embed(
-            experiment,
+            experiment.evaluation,
+            experiment.device,
             fold_models["trunk"],
             fold_models["embedder"],
             subset,
