@@ -24,6 +24,8 @@ LAYERS = {
     "report": 6,
     "compare": 6,
     "explain": 6,
+    # a docs tool: resolves the exp_configs as the command line does
+    "recipe_tables": 6,
     # the similarity decomposition behind explain and the report's explanations
     "attribution": 3,
     # a search runs experiments (search/jobs.py builds a runner.Experiment per trial)
