@@ -1,13 +1,18 @@
-"""Warnings as a user reads them: ``warning: <message>`` on stderr, each message once per process
-(a run, or a search whose trials run in its process), without the file name, line number and
-source line Python's default display adds. :func:`install` is called by the command-line entry
-points; a library or a test importing dmlbench keeps Python's own display."""
+"""Warnings as a user reads them: ``warning: <message>`` on stderr, each message once per run or
+search, without the file name, line number and source line Python's default display adds.
+:func:`install` is called by the command-line entry points (a library or a test importing
+dmlbench keeps Python's own display). A search's trial processes (``local_parallel``) share what
+was shown through a file named by ``DMLBENCH_WARNINGS_SHOWN`` (:func:`shared_across_processes`)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from typing import TextIO
 
 _shown: set[tuple[type, str]] = set()
@@ -23,7 +28,7 @@ def show_warning(
 ) -> None:
     """A ``warnings.showwarning`` replacement: one line, each (category, text) only once."""
     text = str(message)
-    if (category, text) in _shown:
+    if (category, text) in _shown or _shown_by_another_process(text):
         return
     _shown.add((category, text))
     stream = file if file is not None else sys.stderr
@@ -34,8 +39,47 @@ def show_warning(
         stream.write(f"{prefix}{text}\n")
 
 
+SHARED_ENV = "DMLBENCH_WARNINGS_SHOWN"
+
+
+def _shown_by_another_process(text: str) -> bool:
+    """Whether a process of this search showed ``text`` already (and if not, record it)."""
+    path = os.environ.get(SHARED_ENV)
+    if not path:
+        return False
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+    try:
+        with open(path, "a+", encoding="ascii") as file:
+            file.seek(0)
+            if digest in file.read().split():
+                return True
+            file.write(digest + "\n")
+    except OSError:
+        pass
+    return False
+
+
+@contextlib.contextmanager
+def shared_across_processes() -> Iterator[None]:
+    """While the block runs, child processes started from it show each warning text only if no
+    other process of the block showed it (a temporary file, removed at the end)."""
+    if os.environ.get(SHARED_ENV):  # an outer block already shares
+        yield
+        return
+    handle, path = tempfile.mkstemp(prefix="dmlbench_warnings_", suffix=".txt")
+    os.close(handle)
+    os.environ[SHARED_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(SHARED_ENV, None)
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
 def install() -> None:
     """Show warnings with :func:`show_warning` from now on, in this process (Python's default
     filter shows a text once per code location, but forgets what it showed whenever the filters
     change, e.g. in every ``warnings.catch_warnings``; the set here does not)."""
+    _shown.clear()  # once per command (tests run many commands in one process)
     warnings.showwarning = show_warning

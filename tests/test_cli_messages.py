@@ -34,3 +34,46 @@ def test_exp_configs_are_found_by_name_local_first(tmp_path, monkeypatch, capsys
     assert main(["--reproduce_results", "no_such_config"]) == 2
     err = one_error_line(capsys)
     assert "exp_configs/no_such_config" in err and f"shipped in {SHIPPED_EXP_CONFIGS}: car_arcface" in err
+
+
+def test_mistyped_flags_get_the_nearest_flag_or_key_whatever_else_is_given(capsys) -> None:
+    for others in ([], ["--evaluate"], ["--reproduce_results", "demo"], ["--experiment_name", "x"]):
+        assert main(["--evalute", *others]) == 2
+        assert "--evalute: not a flag nor a config key; did you mean --evaluate?" in one_error_line(capsys)
+        assert main(["--experiment-name", "x", *others]) == 2
+        assert "did you mean --experiment_name? (flags and config keys are written with underscores)" in (
+            one_error_line(capsys)
+        )
+    assert main(["--batch_sise", "3"]) == 2  # a config key
+    assert "did you mean --batch_size" in one_error_line(capsys)
+    assert main(["--num-epochs-train", "3"]) == 2
+    assert "did you mean --num_epochs_train?" in one_error_line(capsys)
+    assert main(["--zzz_qqq", "3"]) == 2
+    assert "--zzz_qqq: not a flag nor a config key; see --help" in one_error_line(capsys)
+
+
+def test_help_and_argument_errors_import_no_torch() -> None:
+    """Start-up cost: --help and bad flags answer before torch, torchvision, pytorch-metric-learning
+    or Ax are imported (bench/startup_bench.py measures the time)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from dmlbench.cli import main\n"
+        "try:\n"
+        "    code = main(sys.argv[1:])\n"
+        "except SystemExit as exit_:\n"
+        "    code = exit_.code\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'pytorch_metric_learning', 'ax') if m in sys.modules]\n"
+        "print(code, heavy, file=sys.stderr)\n"
+    )
+    for argv, expected in (
+        (["--help"], "0 []"),
+        (["--evalute"], "2 []"),
+        (["--experiment-name", "x"], "2 []"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+        )
+        assert result.stderr.splitlines()[-1] == expected, result.stderr

@@ -33,3 +33,21 @@ def test_installed_display_survives_catch_warnings() -> None:
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stderr == "warning: validation split is small\n"
+
+
+def test_processes_sharing_a_search_show_a_text_once(monkeypatch) -> None:
+    code = textwrap.dedent("""
+        import warnings
+        from dmlbench import warning_display
+        warning_display.install()
+        warnings.warn("validation split is small")
+        warnings.warn("trial-specific")
+    """)
+    with warning_display.shared_across_processes():
+        results = [
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            for _ in range(3)
+        ]
+    assert results[0].stderr == "warning: validation split is small\nwarning: trial-specific\n"
+    assert [r.stderr for r in results[1:]] == ["", ""]
+    assert warning_display.SHARED_ENV not in __import__("os").environ

@@ -11,16 +11,12 @@ from typing import Any
 from dmlbench.cli.config_assembly import apply_overrides
 from dmlbench.cli.folder_state import FolderState, folder_state, starting_config
 from dmlbench.cli.parse import build_parser
-from dmlbench.config.checks import validate_config
 from dmlbench.config.experiment_files import flatten_config, record_command_line, save_configs
-from dmlbench.config.flag_checks import check_mode_flags, parse_splits_to_eval
+from dmlbench.config.flag_checks import check_flag_names, check_mode_flags, known_flags, parse_splits_to_eval
 from dmlbench.config.overrides import parse_overrides
-from dmlbench.config.value_checks import check_pretrained_models
-from dmlbench.data.roots import default_dataset_root
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.integrity import remove_stale_temp_files
 from dmlbench.run_guard import EXIT_INTERRUPTED, clear_folder, has_checkpoints, resume_command
-from dmlbench.runner import Experiment
 from dmlbench.search.space import find_search_parameters
 from dmlbench.user_plugins import use_user_plugins
 
@@ -29,8 +25,9 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     """Run one command line; ``failure`` receives what to tell the user if it raises (the folder
     kept, the command that resumes it)."""
     failure = {} if failure is None else failure
-    args, unknown = build_parser().parse_known_args(argv)
-    args.dataset_root = args.dataset_root or default_dataset_root()
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    check_flag_names(unknown, known_flags(parser))  # a mistyped flag: "did you mean", before anything else
     overrides = parse_overrides(unknown)
     parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
     state = folder_state(args)
@@ -41,6 +38,11 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
 
     search_parameters = find_search_parameters(flatten_config(config))
     check_mode_flags(args, searching=bool(search_parameters) or args.bayes_opt_iters is not None)
+    # torch, torchvision and the registry are imported only from here on: --help and the errors
+    # above answer in a fraction of a second (bench/startup_bench.py)
+    from dmlbench.data.roots import default_dataset_root
+
+    args.dataset_root = args.dataset_root or default_dataset_root()
     if search_parameters or args.bayes_opt_iters is not None:
         experiment_dir = state.experiment_dir
         if state.continuing and (experiment_dir / "trials" / "search.json").exists():
@@ -70,6 +72,10 @@ def run_experiment(
 ) -> int:
     """Train (or resume, or evaluate) one experiment; on an error before the first checkpoint the
     folder it created is removed."""
+    from dmlbench.config.checks import validate_config
+    from dmlbench.config.value_checks import check_pretrained_models
+    from dmlbench.runner import Experiment
+
     experiment_dir, existing, continuing = state.experiment_dir, state.existing, state.continuing
     validate_config(flatten_config(config))
     if existing:

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from dmlbench import warning_display
 from dmlbench.cli.dispatch import run
 from dmlbench.run_guard import (
     EXIT_INTERRUPTED,
@@ -21,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; one line on stderr for any error (exit 2 for bad input, 1 otherwise,
     130 after Ctrl-C, 143 after SIGTERM); the traceback only with --debug / DMLBENCH_DEBUG=1."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    warning_display.install()  # each warning once, as one line
     debug = debug_enabled(argv)
     failure: dict[str, Any] = {}
     code = 1

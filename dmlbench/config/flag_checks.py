@@ -10,6 +10,8 @@ saved or reproduced config to change.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -27,11 +29,54 @@ SEARCH_FLAGS: dict[str, Any] = {
 }
 
 
+_FLAG_TOKEN = re.compile(r"^--[A-Za-z_]")
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one :class:`ConfigError` line instead of usage + exit."""
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{message}; see {self.prog} --help")
+
+
+def known_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """The parser's ``--long`` options, without the dashes."""
+    return [
+        option[2:]
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    ]
+
+
+def check_flag_names(unknown: Sequence[str], flags: Sequence[str]) -> None:
+    """Every ``--name`` left over by the parser must be a config key (its top-level key, without
+    ``.subkeys``, ``~SUFFIX~`` or ``=value``); otherwise one line with the nearest flags and keys
+    ("did you mean --evaluate?"), a hyphen written for an underscore named as such."""
+    from dmlbench.config.key_checks import base_key, keys_by_category
+
+    keys = [key for category_keys in keys_by_category().values() for key in category_keys]
+    for token in unknown:
+        if not _FLAG_TOKEN.match(token):
+            continue
+        written = token[2:].partition("=")[0]
+        name = base_key(written.split(".")[0])
+        if name in keys:
+            continue
+        flag_or_key = sorted(set(flags) | set(keys))
+        underscored = name.replace("-", "_")
+        if underscored in flag_or_key:
+            raise ConfigError(
+                f"--{name}: unknown flag; did you mean --{underscored}? (flags and config keys are written "
+                "with underscores)"
+            )
+        close = difflib.get_close_matches(underscored, flag_or_key, n=3, cutoff=0.6)
+        hint = (
+            f"; did you mean {', '.join('--' + c for c in close)}?"
+            if close
+            else "; see --help for the flags and dmlbench/configs/*/default.yaml for the config keys"
+        )
+        raise ConfigError(f"--{name}: not a flag nor a config key{hint}")
 
 
 def check_mode_flags(args: argparse.Namespace, searching: bool) -> None:

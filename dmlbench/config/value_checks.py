@@ -16,8 +16,6 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-import torch
-
 from dmlbench.errors import ConfigError
 
 POSITIVE_INTS = ("batch_size", "eval_batch_size", "num_epochs_train", "iterations_per_epoch", "save_interval")
@@ -65,6 +63,8 @@ def check_device(value: Any) -> None:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; a CUDA device must exist on this machine."""
     if value is None or value == "auto":
         return
+    import torch  # here, not at the top: commands answer --help and bad flags without torch
+
     try:
         device = torch.device(value)
     except (RuntimeError, TypeError) as error:

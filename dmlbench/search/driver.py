@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dmlbench import warning_display
 from dmlbench.config.defaults import setting
 from dmlbench.config.experiment_files import (
     flatten_config,
@@ -375,7 +376,7 @@ def run_search(
     seed = int(setting(settings, "seed"))
     layout = SearchLayout(Path(experiment_dir))
 
-    with search_lock(layout):
+    with search_lock(layout), warning_display.shared_across_processes():
         remove_search_temp_files(layout)
         # the executor checks its options (slurm: ...) before the search's state is written: a refused
         # search leaves nothing behind

@@ -262,6 +262,9 @@ class SearchJob(Checkpointable):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dmlbench import warning_display
+
+    warning_display.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 3 or argv[0] not in JOB_KINDS:
         print(
