@@ -63,3 +63,30 @@ def test_too_large_for_the_machine_is_refused_early(shapes, monkeypatch):
 def test_the_key_is_a_boolean():
     with pytest.raises(ConfigError, match="images_in_memory"):
         validate_values({"images_in_memory": "yes"})
+
+
+class CountingSource:
+    """Wraps a data set and counts the images it decodes."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset, self.decoded = dataset, 0
+
+    def __call__(self, index):
+        self.decoded += 1
+        return self.dataset.__class__.load_image(self.dataset, index)
+
+
+def test_a_second_trial_reuses_the_decoded_images_until_a_file_changes(tmp_path, monkeypatch):
+    shapes = DemoShapes(str(tmp_path), num_classes=4, images_per_class=3, image_size=24)
+    counter = CountingSource(shapes)
+    monkeypatch.setattr(shapes, "load_image", counter)
+    first = InMemoryDataset(shapes, show_progress=False).load()
+    assert counter.decoded == 12
+    second = InMemoryDataset(shapes, show_progress=False).load()  # the next trial of a search
+    assert counter.decoded == 12
+    assert all(np.array_equal(a, b) for a, b in zip(first.images, second.images))
+    # a rewritten file (new size) is decoded again, with its new pixels
+    Image.new("RGB", (24, 24), (255, 0, 0)).save(shapes.paths[5], format="PNG", compress_level=0)
+    third = InMemoryDataset(shapes, show_progress=False).load()
+    assert counter.decoded == 24
+    assert np.asarray(third.load_image(5))[0, 0].tolist() == [255, 0, 0]
