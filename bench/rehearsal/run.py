@@ -1,0 +1,223 @@
+"""Run published exp_configs at full data set size for a few training iterations, then the full
+validation, test and report phases, and record what each phase costs.
+
+    python bench/rehearsal/generate.py /data/rehearsal                  # the trees, once
+    python bench/rehearsal/run.py --data /data/rehearsal --out /tmp/rehearsal \
+        --datasets cub cars sop inshop --configs ms classification --iterations 10 \
+        --json bench/results/rehearsal_cpu.json --md bench/results/rehearsal_cpu.md
+
+Each run is ``python run.py --reproduce_results exp_configs/<name> --dataset_root DATA`` with the
+training bounded (``--num_epochs_train 1 --iterations_per_epoch N --save_interval 1``): split
+manager, sampler, losses, plugins and evaluation are the published config's. ``--trunk published``
+keeps its trunk and image size; the ImageNet weights are replaced by random ones written into a
+temporary TORCH_HOME (the rehearsal measures costs, not accuracy). ``--trunk light`` swaps in the
+small demo network at 32 px to exercise everything else (data, splits, sampler, k-NN, records,
+report) at full size on a CPU in minutes.
+
+Recorded per run: wall, user+system CPU and peak RSS of the whole command (/usr/bin/time), the
+wall time of each phase (meta/phase_times.json: training incl. validation per fold, test, report
+figures), start-up (wall minus the phases), and the bytes written: checkpoints, records.db,
+TensorBoard, report.html, the whole folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY))
+
+from bench.rehearsal.summary import markdown_table  # noqa: E402
+
+#: data set -> published exp_config per method (In-Shop has the classification recipe only).
+CONFIGS = {
+    "cub": {
+        "ms": "cub_ms",
+        "contrastive": "cub_contrastive",
+        "classification": "cub_classification",
+        "sdm": "cub_ms_sdm",
+        "das": "cub_ms_das",
+        "avsl": "cub_avsl",
+        "contextual": "cub_contextual",
+    },
+    "cars": {
+        "ms": "car_ms",
+        "contrastive": "car_contrastive",
+        "classification": "car_classification",
+        "sdm": "car_ms_sdm",
+        "das": "car_ms_das",
+        "avsl": "car_avsl",
+        "contextual": "car_contextual",
+    },
+    "sop": {
+        "ms": "sop_ms",
+        "contrastive": "sop_contrastive",
+        "classification": "sop_classification",
+        "das": "sop_ms_das",
+        "avsl": "sop_avsl",
+        "contextual": "sop_contextual",
+    },
+    "inshop": {"classification": "inshop_classification"},
+}
+LIGHT_OVERRIDES = [
+    "--models~OVERRIDE~",
+    "{trunk: {SmallConvNet: {}}, embedder: {MLP: {layer_sizes: [128]}}}",
+    "--transforms~OVERRIDE~",
+    "{train: {RandomResizedCrop: {size: 32, scale: [0.16, 1]}, RandomHorizontalFlip: {p: 0.5}}, "
+    "eval: {Resize: {size: 32}, CenterCrop: {size: 32}}}",
+    "--freeze_trunk_batchnorm",
+    "false",
+]
+LIGHT_METHODS = {"ms", "contrastive", "sdm", "das"}  # the others need their own trunk
+
+
+def write_random_weights(torch_home: Path) -> None:
+    """Random-initialised weights under the file names the trunks look for (models/trunks.py)."""
+    import torch
+    import torchvision
+
+    from dmlbench.models import bninception
+
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(bninception.BNInception(pretrained=False).state_dict(), folder / bninception.WEIGHTS_FILE)
+    for name in ("resnet50",):
+        weights = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+        model = torchvision.models.get_model(name, weights=None)
+        torch.save(model.state_dict(), folder / Path(weights.url).name)
+
+
+def folder_bytes(folder: Path, pattern: str = "**/*") -> int:
+    return sum(p.stat().st_size for p in folder.glob(pattern) if p.is_file() and not p.is_symlink())
+
+
+def disk_written(experiment: Path) -> dict[str, int]:
+    return {
+        "checkpoints": folder_bytes(experiment, "*/checkpoints/*.pt"),
+        "records_db": folder_bytes(experiment, "meta/records.db"),
+        "tensorboard": folder_bytes(experiment, "*/tensorboard/**/*"),
+        "report_html": folder_bytes(experiment, "meta/report.html"),
+        "total": folder_bytes(experiment),
+    }
+
+
+def run_one(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    experiment_name = f"{name}_{args.trunk}"
+    experiment = args.out / experiment_name
+    timing_file = args.out / f".{experiment_name}.time"
+    command = [
+        "/usr/bin/time",
+        "-f",
+        "%e %U %S %M",
+        "-o",
+        str(timing_file),
+        sys.executable,
+        str(REPOSITORY / "run.py"),
+        "--reproduce_results",
+        str(REPOSITORY / "exp_configs" / name),
+        "--experiment_name",
+        experiment_name,
+        "--root_experiment_folder",
+        str(args.out),
+        "--dataset_root",
+        str(args.data),
+        "--merge_argparse_when_resuming",
+        "--num_epochs_train",
+        "1",
+        "--iterations_per_epoch",
+        str(args.iterations),
+        "--save_interval",
+        "1",
+        "--dataloader_num_workers",
+        str(args.workers),
+        *(LIGHT_OVERRIDES if args.trunk == "light" else []),
+    ]
+    log = args.out / f"{experiment_name}.log"
+    print(f"-- {name} ({args.trunk}): log {log}", flush=True)
+    with open(log, "w") as handle:
+        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
+    row: dict[str, Any] = {"config": name, "trunk": args.trunk, "exit_code": code, "log": str(log)}
+    if timing_file.exists():
+        wall, user, system, rss_kib = timing_file.read_text().split()[-4:]
+        row.update(wall_s=float(wall), cpu_s=float(user) + float(system), peak_rss_mib=int(rss_kib) / 1024)
+    phases_file = experiment / "meta" / "phase_times.json"
+    if phases_file.exists():
+        phases = json.loads(phases_file.read_text())
+        row["phases_s"] = phases
+        if "wall_s" in row:
+            row["startup_and_rest_s"] = row["wall_s"] - sum(phases.values())
+    if experiment.exists():
+        row["disk_bytes"] = disk_written(experiment)
+    if code != 0:
+        row["error"] = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+    return row
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True, help="the generated trees (generate.py)")
+    parser.add_argument("--out", type=Path, required=True, help="root experiment folder for the runs")
+    parser.add_argument("--datasets", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=["ms"], help="methods: " + ", ".join(CONFIGS["cub"]))
+    parser.add_argument("--trunk", choices=["published", "light"], default="published")
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="append the rows to this JSON file")
+    parser.add_argument("--md", type=Path, help="write the table of the JSON file's rows here")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="rehearsal_torch_home_") as torch_home:
+        env = dict(os.environ, TORCH_HOME=torch_home)
+        if args.trunk == "published":
+            write_random_weights(Path(torch_home))
+        for dataset in args.datasets:
+            for method in args.configs:
+                name = CONFIGS[dataset].get(method)
+                if name is None or (args.trunk == "light" and method not in LIGHT_METHODS):
+                    continue
+                start = time.perf_counter()
+                row = {"dataset": dataset, "method": method, "iterations": args.iterations}
+                row.update(run_one(name, args, env))
+                print(f"   exit {row['exit_code']} after {time.perf_counter() - start:.0f} s", flush=True)
+                rows.append(row)
+    if args.json:
+        old = json.loads(args.json.read_text()) if args.json.exists() else {"runs": []}
+        old["machine"] = machine()
+        kept = [
+            r
+            for r in old["runs"]
+            if (r["config"], r["trunk"]) not in {(x["config"], x["trunk"]) for x in rows}
+        ]
+        old["runs"] = kept + rows
+        args.json.write_text(json.dumps(old, indent=1) + "\n")
+        if args.md:
+            args.md.write_text(markdown_table(old))
+    return 0 if all(row["exit_code"] == 0 for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

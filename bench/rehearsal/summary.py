@@ -1,0 +1,77 @@
+"""The rehearsal's Markdown table from its JSON rows (bench/rehearsal/run.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+def _phase(phases: dict[str, float], prefix: str) -> float:
+    return sum(seconds for name, seconds in phases.items() if name.startswith(prefix))
+
+
+def row_cells(row: dict[str, Any]) -> list[str]:
+    phases = row.get("phases_s", {})
+    disk = row.get("disk_bytes", {})
+    folds = sum(1 for name in phases if name.startswith("train "))
+    status = "ok" if row["exit_code"] == 0 else f"exit {row['exit_code']}: {' '.join(row.get('error', []))}"
+    number = lambda value, digits=0: "" if value is None else f"{value:,.{digits}f}"  # noqa: E731
+    return [
+        row["dataset"],
+        row["method"],
+        row["config"],
+        row["trunk"],
+        str(row["iterations"]),
+        number(row.get("wall_s")),
+        number(row.get("cpu_s")),
+        number(row.get("startup_and_rest_s")),
+        f"{number(_phase(phases, 'train '))} ({folds})",
+        number(phases.get("test")),
+        number(_phase(phases, "retrieval")),
+        number(row.get("peak_rss_mib")),
+        number(disk.get("checkpoints", 0) / MIB, 1),
+        number(disk.get("records_db", 0) / MIB, 2),
+        number(disk.get("tensorboard", 0) / MIB, 2),
+        number(disk.get("report_html", 0) / MIB, 2),
+        number(disk.get("total", 0) / MIB, 1),
+        status,
+    ]
+
+
+HEADER = [
+    "data set",
+    "method",
+    "exp_config",
+    "trunk",
+    "iterations",
+    "wall s",
+    "CPU s",
+    "start-up + rest s",
+    "train+val s (folds)",
+    "test s",
+    "report figures s",
+    "peak RSS MiB",
+    "checkpoints MiB",
+    "records.db MiB",
+    "TensorBoard MiB",
+    "report.html MiB",
+    "folder MiB",
+    "status",
+]
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    machine = results.get("machine", {})
+    lines = [
+        "# Rehearsal at published sizes",
+        "",
+        f"Machine: {machine}. Produced by `bench/rehearsal/run.py` on trees from "
+        "`bench/rehearsal/generate.py` (published image and class counts).",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
+    for row in results["runs"]:
+        lines.append("| " + " | ".join(row_cells(row)) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,64 @@
+"""``--estimate``: how long a command will take on this device, before it runs.
+
+A short probe with the command's own config and data (:mod:`dmlbench.estimate.probe`) measures
+the cost of a training step, an embedded image and a scored pair; the command's work is
+counted from its config and split sizes (:mod:`dmlbench.estimate.workload`); their product
+(:mod:`dmlbench.estimate.projection`) is printed per phase, with its assumptions, and one line
+with the total. Nothing is written: the probe's scratch folder is a temporary directory,
+removed before the estimate is printed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from dmlbench.config.defaults import setting
+from dmlbench.config.experiment_files import flatten_config
+from dmlbench.estimate.probe import probe
+from dmlbench.estimate.projection import Projection, format_projection, project
+from dmlbench.estimate.workload import Schedule, Search, count_work
+
+__all__ = ["estimate_command", "schedule_of"]
+
+
+def schedule_of(settings: dict[str, Any]) -> Schedule:
+    return Schedule(
+        num_epochs=int(settings["num_epochs_train"]),
+        iterations_per_epoch=int(settings["iterations_per_epoch"]),
+        save_interval=int(settings["save_interval"]),
+        check_untrained_accuracy=bool(setting(settings, "check_untrained_accuracy")),
+    )
+
+
+def estimate_command(
+    config: dict[str, dict[str, Any]],
+    dataset_root: Path,
+    startup_s: float,
+    search: Search | None = None,
+) -> Projection:
+    """Probe, count, project and print; ``startup_s`` is what this process took to get here
+    (each process of the command pays it again)."""
+    settings = flatten_config(config)
+    start = time.perf_counter()
+    costs, sizes = probe(config, dataset_root)
+    print(f"(probe: {time.perf_counter() - start:.0f} s)")
+    schedule = schedule_of(settings)
+    work = count_work(sizes.folds, sizes.test, schedule, search)
+    projection = project(work, costs, startup_s)
+    projection.assumptions += [
+        f"every fold trains all {schedule.num_epochs} epochs (num_epochs_train is an upper bound; "
+        f"early stopping with patience {settings['patience']} usually ends sooner)",
+        "the device is as busy during the run as during the probe",
+    ]
+    if search is not None:
+        projection.assumptions.append(
+            f"{search.trials} trials and {search.reproductions} reproductions, each a process of its own, "
+            "one at a time, at the probed (non-search) values"
+        )
+    from dmlbench.runner import resolve_device
+
+    device = str(resolve_device(setting(settings, "device")))
+    print(format_projection(projection, costs, work, device))
+    return projection

@@ -1,0 +1,189 @@
+"""Measure what one unit of work costs on this device, with the command's own config and data.
+
+The probe builds the experiment as the run would (models, losses, plugins, sampler, loaders,
+transforms), in a scratch folder under the system's temporary directory that is removed
+afterwards, and measures:
+
+- ``step_s``: one training iteration at the config's batch and image size (the mean of
+  ``MEASURED_STEPS`` iterations after ``WARMUP_STEPS``, read from the training log's timestamps,
+  so validation and checkpoints are not counted);
+- ``fold_setup_s``: what a fold costs besides its steps and validations (models, loader
+  workers, the first batches, checkpoints);
+- an embedding pass of ``n`` images costs ``embed_fixed_s + n * embed_per_image_s`` (two passes
+  over a sample of the validation split, ``SAMPLE`` and ``2 * SAMPLE`` images);
+- scoring ``q`` queries against ``r`` references costs ``score_fixed_s + q * r * score_per_pair_s``
+  (exact k-NN is a q x r similarity; two sizes of random unit embeddings).
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dmlbench.data.folds import FoldData
+from dmlbench.estimate.workload import FoldSize, TestSize
+from dmlbench.evaluation import protocol
+from dmlbench.records.training_log import TRAIN_LOG_EVERY
+from dmlbench.runner import Experiment
+from dmlbench.training.fold import train_fold
+
+WARMUP_STEPS = TRAIN_LOG_EVERY
+MEASURED_STEPS = TRAIN_LOG_EVERY
+SCORE_SIZES = (1024, 2048)
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Seconds per unit of work on the probed device."""
+
+    fold_setup_s: float
+    step_s: float
+    embed_fixed_s: float
+    embed_per_image_s: float
+    score_fixed_s: float
+    score_per_pair_s: float
+
+    def embedding(self, images: int) -> float:
+        return self.embed_fixed_s + images * self.embed_per_image_s if images else 0.0
+
+    def scoring(self, queries: int, references: int) -> float:
+        return self.score_fixed_s + queries * references * self.score_per_pair_s
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The split sizes the projection multiplies: per fold, and the test's (queries, references)."""
+
+    folds: list[FoldSize]
+    test: TestSize
+
+
+class TimedStore:
+    """The record store, with the time of each training-log write."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.steps: dict[int, float] = {}
+
+    def add_training_values(self, scheme: str, step: int, values: dict[str, float]) -> None:
+        self.steps[int(step)] = time.perf_counter()
+        self.store.add_training_values(scheme, step, values)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def split_sizes(folds: list[FoldData]) -> Sizes:
+    test = protocol.evaluation_sets(folds[0], "test")
+    if "self" in test:
+        size = TestSize(len(test["self"]), len(test["self"]))
+    else:
+        size = TestSize(len(test["query"]), len(test["gallery"]), to_self=False)
+    return Sizes([FoldSize(len(f.indices["train"]), len(f.indices.get("val", ()))) for f in folds], size)
+
+
+def whole_classes(indices: np.ndarray, labels: np.ndarray, at_least: int) -> np.ndarray:
+    """The samples of the first classes of ``indices`` (in label order) that hold ``at_least`` images."""
+    chosen, count = [], 0
+    for label in np.unique(labels[indices]):
+        members = indices[labels[indices] == label]
+        chosen.append(members)
+        count += len(members)
+        if count >= at_least:
+            break
+    return np.concatenate(chosen)
+
+
+def probe_config(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The config with one short epoch, validated at its end."""
+    probe = copy.deepcopy(config)
+    general = probe.setdefault("config_general", {})
+    general.update(
+        num_epochs_train=1,
+        iterations_per_epoch=WARMUP_STEPS + MEASURED_STEPS,
+        save_interval=1,
+        patience=1,
+    )
+    return probe
+
+
+def _fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """(fixed, slope) of the line through two (size, seconds) points; never negative."""
+    (x1, y1), (x2, y2) = points
+    slope = max((y2 - y1) / (x2 - x1), 0.0) if x2 != x1 else y2 / max(x2, 1)
+    return max(y1 - slope * x1, 0.0), slope
+
+
+def _timed(function: Any) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def measure(experiment: Experiment, fold: FoldData) -> UnitCosts:
+    """Train ``fold`` (whose val split is a small sample) for one short epoch, then time
+    embedding passes and scorings; see the module docstring."""
+    timed = TimedStore(experiment.store)
+    experiment._store = timed  # the trainer's log and validator write through it
+    fold_time = _timed(lambda: train_fold(experiment, fold, resume=False))
+    first, last = WARMUP_STEPS - 1, WARMUP_STEPS + MEASURED_STEPS - 1
+    step_s = (timed.steps[last] - timed.steps[first]) / MEASURED_STEPS
+
+    models = experiment.build_models(fold)
+    sample = fold.indices["val"]
+    half = sample[: max(1, len(sample) // 2)]
+    settings, device = experiment.evaluation, experiment.device
+    embed_points = []
+    for indices in (half, sample):
+        subset = experiment.subset_of(indices, models["trunk"])
+        seconds = _timed(
+            lambda s=subset: protocol.embed(settings, device, models["trunk"], models["embedder"], s, "probe")
+        )
+        embed_points.append((len(indices), seconds))
+    embed_fixed, embed_per_image = _fit(embed_points)
+
+    generator = torch.Generator().manual_seed(0)
+    score_points = []
+    for size in SCORE_SIZES:
+        embeddings = torch.nn.functional.normalize(torch.randn(size, 128, generator=generator), dim=1)
+        labels = torch.arange(size) // 8
+        seconds = _timed(lambda e=embeddings, y=labels: protocol.score(settings, device, e, y))
+        score_points.append((size * size, seconds))
+    score_fixed, score_per_pair = _fit(score_points)
+
+    validations = 2 * (embed_fixed + len(sample) * embed_per_image) + 2 * (
+        score_fixed + len(sample) ** 2 * score_per_pair
+    )
+    costs = UnitCosts(
+        fold_setup_s=max(fold_time - (WARMUP_STEPS + MEASURED_STEPS) * step_s - validations, 0.0),
+        step_s=step_s,
+        embed_fixed_s=embed_fixed,
+        embed_per_image_s=embed_per_image,
+        score_fixed_s=score_fixed,
+        score_per_pair_s=score_per_pair,
+    )
+    return costs
+
+
+def probe(
+    config: dict[str, dict[str, Any]], dataset_root: Path, sample: int = 128
+) -> tuple[UnitCosts, Sizes]:
+    """Unit costs of ``config`` on this device, and its split sizes; writes only to a temporary
+    folder that is removed."""
+    with tempfile.TemporaryDirectory(prefix="dmlbench_estimate_") as scratch:
+        experiment = Experiment(probe_config(config), Path(scratch) / "probe", dataset_root)
+        folds = experiment.folds
+        sizes = split_sizes(folds)
+        fold = folds[0]
+        indices = dict(fold.indices)
+        source = indices.get("val", indices.get("test", indices.get("gallery")))
+        indices["val"] = whole_classes(np.asarray(source), experiment.dataset.labels, sample)
+        costs = measure(experiment, FoldData(fold.scheme, indices, fold.label_map))
+    return costs, sizes
