@@ -77,7 +77,7 @@ LIGHT_OVERRIDES = [
     "--freeze_trunk_batchnorm",
     "false",
 ]
-LIGHT_METHODS = {"ms", "contrastive", "sdm", "das"}  # the others need their own trunk
+LIGHT_METHODS = {"ms", "contrastive", "sdm", "das", "classification"}  # the others need their own trunk
 
 
 def write_random_weights(torch_home: Path) -> None:
