@@ -30,6 +30,8 @@ LAYERS = {
     "attribution": 3,
     # a search runs experiments (search/jobs.py builds a runner.Experiment per trial)
     "search": 5,
+    # --estimate probes a fold through the runner and counts a search's work
+    "estimate": 5,
     "runner": 4,
     "training": 3,
     "evaluation": 3,

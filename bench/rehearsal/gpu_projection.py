@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from dmlbench.estimate.probe import UnitCosts  # noqa: E402
 from dmlbench.estimate.projection import duration, project  # noqa: E402
-from dmlbench.estimate.workload import FoldSize, Schedule, Search, TestSize, count_work  # noqa: E402
+from dmlbench.estimate.workload import FoldSize, Schedule, Search, RetrievalSize, count_work  # noqa: E402
 
 RESULTS = REPOSITORY / "bench" / "results"
 
@@ -52,6 +52,7 @@ def h200_unit_costs(batch_size: int) -> tuple[UnitCosts, dict[str, float]]:
     pairs = sop["samples"] ** 2
     later = min(run["wall_s_repeats"])
     costs = UnitCosts(
+        dataset_s=0.0,
         fold_setup_s=10.0,
         step_s=batch_size / train_rate,
         embed_fixed_s=1.0,
@@ -79,7 +80,7 @@ def table(epochs_options: tuple[int, ...] = (50, 150)) -> str:
     for name, (folds, test_images, save_interval) in CELLS.items():
         for epochs in epochs_options:
             schedule = Schedule(epochs, 100, save_interval, check_untrained_accuracy=True)
-            work = count_work(folds, TestSize(test_images, test_images), schedule, Search(50, 10))
+            work = count_work(folds, RetrievalSize(test_images, test_images), schedule, Search(50, 10))
             projection = project(work, costs, startup_s=10.0)
             per_trial = projection.total_s / (50 + 10 + 1)
             lines.append(

@@ -30,6 +30,10 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     check_flag_names(unknown, known_flags(parser))  # a mistyped flag: "did you mean", before anything else
     overrides = parse_overrides(unknown)
     parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
+    if args.estimate:  # before the folder is locked or made: --estimate writes nothing
+        from dmlbench.cli.estimating import estimate
+
+        return estimate(args, overrides)
     state = folder_state(args)
     config = starting_config(args, state, overrides)
     if overrides:

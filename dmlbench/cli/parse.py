@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="let --evaluate test folds whose training has not finished (their best checkpoint so far)",
     )
     parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="project how long this command takes on this device (a short probe; writes nothing)",
+    )
+    parser.add_argument(
         "--debug",
         action="store_true",
         help="show the traceback of an unexpected error (also DMLBENCH_DEBUG=1)",

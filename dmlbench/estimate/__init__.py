@@ -10,13 +10,15 @@ removed before the estimate is printed.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from pathlib import Path
 from typing import Any
 
 from dmlbench.config.defaults import setting
 from dmlbench.config.experiment_files import flatten_config
-from dmlbench.estimate.probe import probe
+from dmlbench.estimate.probe import MEASURED_STEPS, WARMUP_STEPS, probe
 from dmlbench.estimate.projection import Projection, format_projection, project
 from dmlbench.estimate.workload import Schedule, Search, count_work
 
@@ -41,10 +43,16 @@ def estimate_command(
     """Probe, count, project and print; ``startup_s`` is what this process took to get here
     (each process of the command pays it again)."""
     settings = flatten_config(config)
-    start = time.perf_counter()
-    costs, sizes = probe(config, dataset_root)
-    print(f"(probe: {time.perf_counter() - start:.0f} s)")
     schedule = schedule_of(settings)
+    print(
+        f"estimate: probing {WARMUP_STEPS + MEASURED_STEPS} training steps of the first fold, "
+        "embedding and scoring samples (nothing is written)",
+        flush=True,
+    )
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # the probe's own fold log is not the run's
+        costs, sizes = probe(config, dataset_root)
+    print(f"probe took {time.perf_counter() - start:.0f} s")
     work = count_work(sizes.folds, sizes.test, schedule, search)
     projection = project(work, costs, startup_s)
     projection.assumptions += [

@@ -22,14 +22,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from dmlbench.data.folds import FoldData
-from dmlbench.estimate.workload import FoldSize, TestSize
+from dmlbench.estimate.workload import FoldSize, RetrievalSize
 from dmlbench.evaluation import protocol
+from dmlbench.records.store import RecordStore
 from dmlbench.records.training_log import TRAIN_LOG_EVERY
 from dmlbench.runner import Experiment
 from dmlbench.training.fold import train_fold
@@ -41,8 +42,10 @@ SCORE_SIZES = (1024, 2048)
 
 @dataclass(frozen=True)
 class UnitCosts:
-    """Seconds per unit of work on the probed device."""
+    """Seconds per unit of work on the probed device (``dataset_s``: reading the data set's index
+    and making the split, once per process)."""
 
+    dataset_s: float
     fold_setup_s: float
     step_s: float
     embed_fixed_s: float
@@ -62,7 +65,7 @@ class Sizes:
     """The split sizes the projection multiplies: per fold, and the test's (queries, references)."""
 
     folds: list[FoldSize]
-    test: TestSize
+    test: RetrievalSize
 
 
 class TimedStore:
@@ -83,9 +86,9 @@ class TimedStore:
 def split_sizes(folds: list[FoldData]) -> Sizes:
     test = protocol.evaluation_sets(folds[0], "test")
     if "self" in test:
-        size = TestSize(len(test["self"]), len(test["self"]))
+        size = RetrievalSize(len(test["self"]), len(test["self"]))
     else:
-        size = TestSize(len(test["query"]), len(test["gallery"]), to_self=False)
+        size = RetrievalSize(len(test["query"]), len(test["gallery"]), to_self=False)
     return Sizes([FoldSize(len(f.indices["train"]), len(f.indices.get("val", ()))) for f in folds], size)
 
 
@@ -114,7 +117,7 @@ def probe_config(config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
     return probe
 
 
-def _fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     """(fixed, slope) of the line through two (size, seconds) points; never negative."""
     (x1, y1), (x2, y2) = points
     slope = max((y2 - y1) / (x2 - x1), 0.0) if x2 != x1 else y2 / max(x2, 1)
@@ -127,11 +130,11 @@ def _timed(function: Any) -> float:
     return time.perf_counter() - start
 
 
-def measure(experiment: Experiment, fold: FoldData) -> UnitCosts:
+def measure(experiment: Experiment, fold: FoldData, dataset_s: float) -> UnitCosts:
     """Train ``fold`` (whose val split is a small sample) for one short epoch, then time
     embedding passes and scorings; see the module docstring."""
     timed = TimedStore(experiment.store)
-    experiment._store = timed  # the trainer's log and validator write through it
+    experiment._store = cast(RecordStore, timed)  # a proxy: the fold's log writes through it
     fold_time = _timed(lambda: train_fold(experiment, fold, resume=False))
     first, last = WARMUP_STEPS - 1, WARMUP_STEPS + MEASURED_STEPS - 1
     step_s = (timed.steps[last] - timed.steps[first]) / MEASURED_STEPS
@@ -162,6 +165,7 @@ def measure(experiment: Experiment, fold: FoldData) -> UnitCosts:
         score_fixed + len(sample) ** 2 * score_per_pair
     )
     costs = UnitCosts(
+        dataset_s=dataset_s,
         fold_setup_s=max(fold_time - (WARMUP_STEPS + MEASURED_STEPS) * step_s - validations, 0.0),
         step_s=step_s,
         embed_fixed_s=embed_fixed,
@@ -179,11 +183,13 @@ def probe(
     folder that is removed."""
     with tempfile.TemporaryDirectory(prefix="dmlbench_estimate_") as scratch:
         experiment = Experiment(probe_config(config), Path(scratch) / "probe", dataset_root)
+        start = time.perf_counter()
         folds = experiment.folds
+        dataset_s = time.perf_counter() - start
         sizes = split_sizes(folds)
         fold = folds[0]
         indices = dict(fold.indices)
         source = indices.get("val", indices.get("test", indices.get("gallery")))
         indices["val"] = whole_classes(np.asarray(source), experiment.dataset.labels, sample)
-        costs = measure(experiment, FoldData(fold.scheme, indices, fold.label_map))
+        costs = measure(experiment, FoldData(fold.scheme, indices, fold.label_map), dataset_s)
     return costs, sizes

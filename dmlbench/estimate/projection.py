@@ -26,7 +26,7 @@ def project(work: Workload, costs: UnitCosts, startup_s: float) -> Projection:
     """Seconds per phase: start-up of every process, fold set-up, training steps, validation
     (embedding + scoring), test (embedding + scoring), reports."""
     phases = {
-        "start-up": work.jobs * startup_s,
+        "start-up": work.jobs * (startup_s + costs.dataset_s),
         "fold set-up": work.fold_trainings * costs.fold_setup_s,
         "training steps": work.training_steps * costs.step_s,
     }

@@ -28,7 +28,7 @@ class FoldSize:
 
 
 @dataclass(frozen=True)
-class TestSize:
+class RetrievalSize:
     """The test's queries and references: the same samples when compared to self (MLRC), or
     In-Shop's query and gallery sets."""
 
@@ -86,7 +86,7 @@ def _training(folds: list[FoldSize], schedule: Schedule, epochs: int) -> Workloa
     return work
 
 
-def _test(num_folds: int, test: TestSize, schedule: Schedule) -> Workload:
+def _test(num_folds: int, test: RetrievalSize, schedule: Schedule) -> Workload:
     """The test of ``num_folds`` fold models: one pass per model built, every status scored per
     fold and for the concatenation of the folds."""
     passes = 1 + (1 if schedule.check_untrained_accuracy else 0)
@@ -108,7 +108,7 @@ def _add(total: Workload, part: Workload, times: int = 1) -> None:
 
 def count_work(
     folds: list[FoldSize],
-    test: TestSize,
+    test: RetrievalSize,
     schedule: Schedule,
     search: Search | None = None,
     epochs_fraction: float = 1.0,

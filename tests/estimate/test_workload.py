@@ -7,7 +7,7 @@ import pytest
 
 from dmlbench.estimate.probe import UnitCosts
 from dmlbench.estimate.projection import REPORT_S, duration, project
-from dmlbench.estimate.workload import FoldSize, Schedule, Search, TestSize, count_work
+from dmlbench.estimate.workload import FoldSize, Schedule, Search, RetrievalSize, count_work
 
 DEMO = Schedule(num_epochs=12, iterations_per_epoch=20, save_interval=2, check_untrained_accuracy=True)
 
@@ -28,7 +28,7 @@ def test_validations_per_fold(epochs, save_interval, expected):
 
 def test_demo_run():
     # the demo: 4 MLRC folds of 18 train / 6 val classes x 32 images, a test set of 24 x 32
-    work = count_work([FoldSize(576, 192)] * 4, TestSize(768, 768), DEMO)
+    work = count_work([FoldSize(576, 192)] * 4, RetrievalSize(768, 768), DEMO)
     assert work.jobs == 1 and work.fold_trainings == 4
     assert work.training_steps == 4 * 12 * 20
     assert work.passes["val"] == [192] * 28
@@ -41,14 +41,14 @@ def test_demo_run():
 
 def test_untrained_statuses_off():
     schedule = Schedule(2, 10, 1, check_untrained_accuracy=False)
-    work = count_work([FoldSize(100, 20)] * 2, TestSize(50, 50), schedule)
+    work = count_work([FoldSize(100, 20)] * 2, RetrievalSize(50, 50), schedule)
     assert work.passes["test"] == [50, 50]
     assert work.scorings["test"] == [(50, 50)] * 3
 
 
 def test_query_gallery_without_validation():
     # In-Shop: one fold (the data set's own split), no val split, 10 queries against 20 gallery images
-    work = count_work([FoldSize(300, 0)], TestSize(10, 20, to_self=False), DEMO)
+    work = count_work([FoldSize(300, 0)], RetrievalSize(10, 20, to_self=False), DEMO)
     assert work.passes["val"] == [] and work.scorings["val"] == []
     assert work.passes["test"] == [30, 30]
     assert work.scorings["test"] == [(10, 20)] * 3  # no concatenation of a single fold
@@ -57,7 +57,7 @@ def test_query_gallery_without_validation():
 def test_search():
     schedule = Schedule(2, 10, 1, check_untrained_accuracy=True)
     folds = [FoldSize(100, 20)] * 2
-    work = count_work(folds, TestSize(40, 40), schedule, Search(trials=3, reproductions=2))
+    work = count_work(folds, RetrievalSize(40, 40), schedule, Search(trials=3, reproductions=2))
     assert work.jobs == 3 + 1 + 2
     assert work.fold_trainings == (3 + 2) * 2
     assert work.training_steps == (3 + 2) * 2 * 2 * 10
@@ -68,13 +68,14 @@ def test_search():
 
 
 def test_epochs_fraction_rounds_up():
-    work = count_work([FoldSize(10, 5)], TestSize(5, 5), DEMO, epochs_fraction=0.3)
+    work = count_work([FoldSize(10, 5)], RetrievalSize(5, 5), DEMO, epochs_fraction=0.3)
     assert work.training_steps == 4 * 20  # ceil(12 * 0.3) = 4 epochs
     assert len(work.passes["val"]) == 1 + 2  # epoch 0, 2 and the last (4)
 
 
 def test_projection_is_work_times_costs():
     costs = UnitCosts(
+        dataset_s=0.5,
         fold_setup_s=3.0,
         step_s=0.5,
         embed_fixed_s=1.0,
@@ -82,12 +83,12 @@ def test_projection_is_work_times_costs():
         score_fixed_s=0.1,
         score_per_pair_s=1e-6,
     )
-    work = count_work([FoldSize(100, 20)], TestSize(50, 50), Schedule(1, 10, 1, False))
+    work = count_work([FoldSize(100, 20)], RetrievalSize(50, 50), Schedule(1, 10, 1, False))
     projection = project(work, costs, startup_s=4.0)
     # by hand: 2 validations of 20 images, 1 test pass of 50 images, 1 status x 1 fold scored
     assert projection.phases == pytest.approx(
         {
-            "start-up": 4.0,
+            "start-up": 4.0 + 0.5,
             "fold set-up": 3.0,
             "training steps": 10 * 0.5,
             "validation": 2 * (1.0 + 20 * 0.01) + 2 * (0.1 + 400e-6),
