@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from dmlbench.estimate.probe import UnitCosts  # noqa: E402
 from dmlbench.estimate.projection import duration, project  # noqa: E402
-from dmlbench.estimate.workload import FoldSize, Schedule, Search, RetrievalSize, count_work  # noqa: E402
+from dmlbench.estimate.workload import FoldSize, RetrievalSize, Schedule, Search, count_work  # noqa: E402
 
 RESULTS = REPOSITORY / "bench" / "results"
 

@@ -7,7 +7,7 @@ import pytest
 
 from dmlbench.estimate.probe import UnitCosts
 from dmlbench.estimate.projection import REPORT_S, duration, project
-from dmlbench.estimate.workload import FoldSize, Schedule, Search, RetrievalSize, count_work
+from dmlbench.estimate.workload import FoldSize, RetrievalSize, Schedule, Search, count_work
 
 DEMO = Schedule(num_epochs=12, iterations_per_epoch=20, save_interval=2, check_untrained_accuracy=True)
 
