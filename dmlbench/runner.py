@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dmlbench.attribution.examples import explain_examples
 from dmlbench.config.defaults import setting
 from dmlbench.config.experiment_files import (
     check_or_save_split_manifest,
@@ -236,7 +237,7 @@ class Experiment:
             if len(embedded) > 1
             else None
         )
-        return write_retrieval_examples(
+        examples = write_retrieval_examples(
             chosen,
             embedded[chosen.best_fold][1],
             embedded[chosen.best_fold][0],
@@ -245,6 +246,39 @@ class Experiment:
             self.meta_dir / "plots",
             queries,
             top_k,
+        )
+        count = int(setting(self.settings, "eval_explanations"))
+        if count > 0 and examples.get("grids"):
+            best = next(fold for fold in self.folds if fold.scheme == chosen.best_fold)
+            first = examples["grids"][0]["queries"][:count]
+            examples["explanations"] = self.explanations(
+                best, chosen.indices, embedded[best.scheme], first, top_k
+            )
+        return examples
+
+    def explanations(
+        self, fold: FoldData, indices: np.ndarray, embedded: Embedded, queries: list[int], top_k: int
+    ) -> dict[str, Any]:
+        """Heatmaps of why the first example ``queries`` of ``fold`` (indices into the split's
+        samples ``indices``, embedded as ``embedded``) find their ``top_k`` neighbours
+        (:func:`dmlbench.attribution.examples.explain_examples`); -> what the report shows."""
+        models, _, similarity = protocol.fold_models(self, fold, "trained")
+        if similarity is not None:
+            return {
+                "skipped": "the models rank with their plugin's similarity; explain a query with "
+                f"python -m dmlbench.explain --experiment_name {self.experiment_dir.name} --query N"
+            }
+        subset = self.subset_of(indices, models["trunk"])
+        return explain_examples(
+            models,
+            lambda index: subset[index][0],
+            input_normalization(models["trunk"]),
+            embedded[0],
+            [int(label) for label in embedded[1]],
+            queries,
+            top_k,
+            self.meta_dir / "plots",
+            f"{self.experiment_dir.name}, best fold ({fold.scheme})",
         )
 
     def report(self, outcome: TestOutcome, training: dict[str, Any], merge: bool = False) -> dict[str, Any]:

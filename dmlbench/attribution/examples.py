@@ -21,7 +21,7 @@ from dmlbench.attribution.ranking import rank_query
 from dmlbench.errors import ConfigError
 
 #: Resolution of the report's explanation figures (small: they are embedded in the page).
-REPORT_DPI = 60
+REPORT_DPI = 72
 
 
 def plot_name(query: int) -> str:
@@ -59,6 +59,7 @@ def explain_examples(
             explanations,
             f"{title}, query {query}",
             dpi=REPORT_DPI,
+            palette=True,
         )
         record = explanation_record(int(query), int(labels[query]), neighbours, explanations)
         items.append(

@@ -19,7 +19,7 @@ from typing import Any
 from dmlbench.errors import ConfigError
 
 POSITIVE_INTS = ("batch_size", "eval_batch_size", "num_epochs_train", "iterations_per_epoch", "save_interval")
-NON_NEGATIVE_INTS = ("patience", "dataloader_num_workers", "eval_retrieval_examples")
+NON_NEGATIVE_INTS = ("patience", "dataloader_num_workers", "eval_retrieval_examples", "eval_explanations")
 OPTIONAL_POSITIVE_INTS = ("eval_chunk_size", "pre_resized_cache")
 BOOLEANS = (
     "check_untrained_accuracy",

@@ -182,7 +182,11 @@ def is_avsl(experiment_dir: Path) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dmlbench.explain", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dmlbench.explain",
+        description="Why a trained experiment retrieves what it retrieves: heatmaps of each query-neighbour "
+        "cosine similarity split over pairs of feature-map positions (docs/explain.md).",
+    )
     parser.add_argument("--experiment_name", required=True)
     parser.add_argument("--root_experiment_folder", default="logs")
     parser.add_argument("--dataset_root", default=None, help="data sets folder (default: as for run.py)")

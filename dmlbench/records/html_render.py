@@ -119,6 +119,41 @@ def retrieval_section(report: dict[str, Any], plots_dir: Path) -> str:
     return section("Retrieval examples", body)
 
 
+def explanations_section(report: dict[str, Any], plots_dir: Path) -> str:
+    """The first retrieval examples with the heatmaps of why each neighbour is near
+    (``eval_explanations``; :mod:`dmlbench.attribution`)."""
+    explanations = (report.get("retrieval") or {}).get("explanations")
+    if not explanations:
+        return ""
+    title = "Why these neighbours (explanations)"
+    if "skipped" in explanations:
+        return section(title, f"<p>{esc(explanations['skipped'])}</p>")
+    body = (
+        "<p class='meta'>The first queries of the best fold's examples and their top-"
+        f"{esc(explanations['top_k'])} neighbours. Each query-neighbour cosine similarity is split over "
+        "pairs of positions of the trunk's last feature maps (Stylianou, Souvenir, Pless, WACV 2019); each "
+        "heatmap shows its image's share: red raises the similarity, blue lowers it. Exact where marked, "
+        "else a first-order attribution (docs/explain.md); any query: python -m dmlbench.explain.</p>"
+    )
+    for item in explanations["items"]:
+        query = item["query"]
+        rows = [["rank", "index", "class", "cosine", "sum of the pair terms", "exact"]]
+        rows += [
+            [
+                n["rank"],
+                n["index"],
+                n["label"],
+                f"{n['similarity']:.4f}",
+                f"{n['contribution_sum']:.4f}",
+                "yes" if n["exact"] else "no",
+            ]
+            for n in item["neighbours"]
+        ]
+        body += f"<h3>query {esc(query['index'])} (class {esc(query['label'])})</h3>"
+        body += image(plots_dir / item["plot"], f"explanation of query {query['index']}") + table(rows)
+    return section(title, body)
+
+
 def provenance_section(experiment_dir: Path, report: dict[str, Any]) -> str:
     """Exact command, versions, wall time per phase, resolved config (collapsible)."""
     configs = experiment_dir / "configs"
@@ -153,11 +188,12 @@ def report_facts(report: dict[str, Any]) -> list[str]:
 
 
 def experiment_sections(report: dict[str, Any], plots_dir: Path) -> list[str]:
-    """An experiment's sections: test results, training, retrieval examples."""
+    """An experiment's sections: test results, training, retrieval examples, explanations."""
     return [
         results_section(report),
         training_section(report, plots_dir),
         retrieval_section(report, plots_dir),
+        explanations_section(report, plots_dir),
     ]
 
 

@@ -136,3 +136,35 @@ def test_avsl_experiments_go_to_the_avsl_explanation(tmp_path):
     assert explain(tmp_path, "--query", "3", "--top", "2", "--out", str(out)) == 0
     assert np.asarray(Image.open(out)).std() > 0
     assert explain(tmp_path, "--query", "3", "--ensemble") == 2
+
+
+def test_the_report_explains_its_first_examples(trained):
+    meta = trained / "tiny" / "meta"
+    retrieval = json.loads((meta / "report.json").read_text())["retrieval"]
+    explanations = retrieval["explanations"]  # eval_explanations: 2 by default
+    first = retrieval["grids"][0]["queries"][:2]
+    assert [item["query"]["index"] for item in explanations["items"]] == first
+    for item in explanations["items"]:
+        assert len(item["neighbours"]) == retrieval["top_k"] and item["exact"]
+        for neighbour in item["neighbours"]:
+            assert neighbour["contribution_sum"] == pytest.approx(neighbour["similarity"], abs=1e-5)
+        Image.open(meta / "plots" / item["plot"]).verify()
+    # the command explains the same query against the same neighbours
+    query = first[0]
+    assert explain(trained, "--query", str(query), "--top", str(retrieval["top_k"])) == 0
+    record = json.loads((meta / "explain" / f"test_query{query}.json").read_text())
+    assert [n["index"] for n in record["neighbours"]] == [
+        n["index"] for n in explanations["items"][0]["neighbours"]
+    ]
+
+
+def test_eval_explanations_zero_draws_none_and_a_negative_count_is_refused(tmp_path, capsys):
+    argv = ["--reproduce_results", str(EXP / "demo"), "--experiment_name", "none", "--root_experiment_folder"]
+    argv += [str(tmp_path), "--dataset_root", str(tmp_path / "data"), *TINY]
+    assert run_main([*argv, "--eval_explanations", "-1"]) == 2
+    assert "eval_explanations" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "none").exists()
+    assert run_main([*argv, "--eval_explanations", "0"]) == 0
+    retrieval = json.loads((tmp_path / "none" / "meta" / "report.json").read_text())["retrieval"]
+    assert "explanations" not in retrieval and retrieval["grids"]
+    assert not list((tmp_path / "none" / "meta" / "plots").glob("explain_*"))

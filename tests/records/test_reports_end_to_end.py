@@ -136,6 +136,25 @@ def test_run_prints_and_writes_report_html_that_renders_in_chromium(runs, tmp_pa
     assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 1000  # not a blank page
 
 
+def test_report_html_shows_why_the_first_examples_find_their_neighbours(runs, tmp_path):
+    page = runs["a"] / "meta" / "report.html"
+    dom = render_in_chromium(page, tmp_path / "shot.png")
+    retrieval = json.loads((runs["a"] / "meta" / "report.json").read_text())["retrieval"]
+    items = retrieval["explanations"]["items"]  # eval_explanations: 2 by default
+    assert [item["query"]["index"] for item in items] == retrieval["grids"][0]["queries"][:2]
+    assert "Why these neighbours (explanations)" in dom
+    shown = dict(
+        re.findall(r'<img alt="explanation of query (\d+)" src="data:image/png;base64,([^"]+)"', dom)
+    )
+    assert sorted(shown) == sorted(str(item["query"]["index"]) for item in items)
+    for data in shown.values():  # the figure: a row of two panels per neighbour
+        width, height = Image.open(io.BytesIO(base64.b64decode(data))).size
+        assert height > width > 200
+    for neighbour in items[0]["neighbours"]:
+        assert f"{neighbour['similarity']:.4f}" in dom
+    assert 'data-broken-images="0"' in dom
+
+
 def test_report_command_redraws_examples_of_a_trained_folder(runs, capsys):
     assert (
         report_command.main(
