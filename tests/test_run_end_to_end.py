@@ -149,6 +149,7 @@ def test_evaluate_saved_models_reproduces_test_numbers(finished_run, dataset_roo
     assert trained_numbers(evaluated) == trained_numbers(first)
 
 
+@pytest.mark.multiprocess
 def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, dataset_root):
     command = [
         sys.executable,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -101,6 +102,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.multiprocess
 def test_plugin_sees_the_global_batch(tmp_path):
     context = mp.get_context("spawn")
     queue = context.Queue()

@@ -15,6 +15,8 @@ import pytest
 from dmlbench.cli import main
 from dmlbench.training.distributed import RankSlice
 
+pytestmark = pytest.mark.multiprocess  # deselected by default; .ci/run runs it
+
 REPO = Path(__file__).resolve().parents[2]
 # Deterministic train transform and frozen trunk BatchNorm: then the global batch a process pair
 # sees is exactly the single process's batch (BatchNorm in train mode would use slice statistics).

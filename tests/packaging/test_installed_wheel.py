@@ -1,5 +1,6 @@
-"""Installed usage: build a wheel, install it into a fresh virtual environment (with the system's
-site-packages, so torch & co. are not downloaded) and use it from an unrelated folder: the demo by
+"""Installed usage: build a wheel, install it into a fresh virtual environment (which sees the
+site-packages of the environment running the tests, so torch & co. are not downloaded) and use it
+from an unrelated folder: the demo by
 name (shrunk to seconds), a user plugin by ``--plugin_paths``, ``python -m dmlbench``; the
 project's plugins and split managers live under ``dmlbench.`` and nothing generic lands in
 site-packages; a ``./plugins`` package in the working directory is never imported. ~1 min."""
@@ -14,6 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.packaging
 
 ROOT = Path(__file__).resolve().parents[2]
 SHRINK = [
@@ -80,10 +83,27 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env,
     )
     (wheel,) = (base / "dist").glob("dmlbench-*.whl")
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(base / "venv")], base, env)
+    _run([sys.executable, "-m", "venv", str(base / "venv")], base, env)
     python = base / "venv" / "bin" / "python"
+    _see_this_environment(python, base, env)
     _run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], base, env)
     return base / "venv"
+
+
+def _see_this_environment(python: Path, cwd: Path, env: dict[str, str]) -> None:
+    """Let the new venv import torch & co. from the environment running the tests (a venv made
+    as the README says, or the system's): a ``.pth`` file adds its site-packages folders after the
+    venv's own (``--system-site-packages`` would give the base interpreter's, which lack them
+    when the tests run in a venv). The wheel's dmlbench, in the venv's own site-packages, comes
+    first."""
+    import site
+
+    folders = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    purelib = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd, env
+    ).stdout.strip()
+    lines = [f"import site; site.addsitedir({folder!r})" for folder in folders if Path(folder).is_dir()]
+    (Path(purelib) / "zz_test_environment.pth").write_text("\n".join(lines) + "\n")
 
 
 def _env(venv: Path) -> dict[str, str]:

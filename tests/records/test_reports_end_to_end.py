@@ -110,6 +110,7 @@ def check_images_resolve(page: Path, dom: str, at_least: int) -> None:
     assert 'data-broken-images="0"' in dom  # the browser loaded every image
 
 
+@pytest.mark.browser
 def test_run_prints_and_writes_report_html_that_renders_in_chromium(runs, tmp_path):
     page = runs["a"] / "meta" / "report.html"
     assert f"report: {page}" in runs["printed"]
@@ -255,6 +256,7 @@ def test_compare_published_numbers_and_formats(runs, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("| method | experiments | CUB200 concatenated P@1")
 
 
+@pytest.mark.browser
 def test_search_report_html_has_trials_and_trace(tmp_path):
     from dmlbench.search.results import TrialRow, aggregate_runs
     from dmlbench.search.search_report import write_search_outputs

@@ -24,6 +24,8 @@ from dmlbench.search.jobs import read_result, run_job
 from dmlbench.search.layout import JOB_ERROR
 from dmlbench.search.slurm_executor import SubmititExecutor, SubmititHandle, submitit_parameters
 
+pytestmark = pytest.mark.multiprocess  # deselected by default; .ci/run runs it
+
 REPO = Path(__file__).resolve().parents[2]
 # Deterministic transforms and frozen trunk BatchNorm: two processes then see exactly the batches
 # one process sees (random crops are drawn per process; BatchNorm in train mode uses slice statistics).

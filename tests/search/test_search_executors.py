@@ -76,6 +76,7 @@ def slurm_search(tmp_path_factory):
     return base / "logs" / "slurm_search", base / "data"
 
 
+@pytest.mark.multiprocess
 def test_search_through_submitit_completes_every_trial_and_reports(slurm_search):
     experiment, _ = slurm_search
     report = json.loads((experiment / "meta" / "report.json").read_text())
@@ -100,6 +101,7 @@ def copy_trial(source: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.multiprocess
 def test_a_trial_gives_the_same_objective_in_a_local_parallel_child_process(slurm_search, tmp_path):
     """The same trial config run by another executor reproduces the submitit job's fold scores
     (deterministic on CPU: the seed is in the config)."""
@@ -117,6 +119,7 @@ def test_a_trial_gives_the_same_objective_in_a_local_parallel_child_process(slur
     assert (spec.job_dir / "trial_job.log").exists()
 
 
+@pytest.mark.multiprocess
 def test_a_failing_child_job_reports_its_error(tmp_path):
     folder = tmp_path / "broken"
     (folder / "configs").mkdir(parents=True)  # no config files

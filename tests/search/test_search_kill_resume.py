@@ -15,6 +15,8 @@ import pytest
 from dmlbench.cli import main
 from dmlbench.config.yaml_io import load_yaml_file
 
+pytestmark = pytest.mark.multiprocess  # deselected by default; .ci/run runs it
+
 REPO = Path(__file__).resolve().parents[2]
 ALPHA = "loss_funcs.metric_loss.MultiSimilarityLoss.alpha"
 

@@ -51,9 +51,12 @@ def _idle_node() -> str | None:
 REASON = _idle_node()
 #: DMLBENCH_REQUIRE_SLURM=1 (CI, after start_cluster.sh): no cluster is a failure, not a skip.
 REQUIRED = os.environ.get("DMLBENCH_REQUIRE_SLURM") == "1"
-pytestmark = pytest.mark.skipif(
-    REASON is not None and not REQUIRED, reason=f"{REASON}; start one with tests/slurm/start_cluster.sh"
-)
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(
+        REASON is not None and not REQUIRED, reason=f"{REASON}; start one with tests/slurm/start_cluster.sh"
+    ),
+]
 #: DMLBENCH_SLURM_PARTITION: the partition every job of these tests goes to (default: the cluster's).
 PARTITION = os.environ.get("DMLBENCH_SLURM_PARTITION")
 
