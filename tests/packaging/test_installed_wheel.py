@@ -165,6 +165,15 @@ def test_demo_and_user_plugin_from_another_folder(venv: Path, tmp_path: Path) ->
         env,
     )
     assert (tmp_path / "logs" / "demo2" / "meta" / "report.md").exists()
+    # the installed explanation command, on the installed run (the report already has two)
+    assert list((tmp_path / "logs" / "demo2" / "meta" / "plots").glob("explain_query*.png"))
+    python = str(venv / "bin" / "python")
+    _run(
+        [python, "-m", "dmlbench.explain", "--experiment_name", "demo2", "--query", "0", "--top", "2"],
+        tmp_path,
+        env,
+    )
+    assert (tmp_path / "logs" / "demo2" / "meta" / "explain" / "test_query0.json").exists()
 
 
 def test_unknown_user_class_without_plugin_paths_is_one_line(venv: Path, tmp_path: Path) -> None:
