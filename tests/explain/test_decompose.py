@@ -13,10 +13,12 @@ from dmlbench.attribution.decompose import heatmaps, pair_contributions, positio
 from dmlbench.attribution.forms import affine_form, spatial_trunk
 from dmlbench.attribution.pairs import explain_pairs
 from dmlbench.errors import ConfigError
+from dmlbench.models.bninception import BNInception
 from dmlbench.models.embedders import MLP, IdentityEmbedder
 from dmlbench.models.multilevel import MultiLevelSmallConvNet
 from dmlbench.models.pooling import build_pooling
 from dmlbench.models.small_cnn import SmallConvNet
+from dmlbench.models.trunks import TorchvisionTrunk
 from dmlbench.plugins.classification.embedder import NormalizedEmbedder
 from dmlbench.plugins.contextual.model import ContextualEmbedder
 
@@ -200,3 +202,24 @@ def test_a_trunk_whose_output_is_not_its_pooled_maps_is_refused():
     trunk = ScaledTrunk("avg")
     with pytest.raises(ConfigError, match="not the avg pooling of its forward_features maps"):
         explain_pairs([{"trunk": trunk, "embedder": IdentityEmbedder(8)}], [torch.rand(3, 16, 16)] * 2)
+
+
+@pytest.mark.parametrize(
+    "make_trunk",
+    [
+        lambda: TorchvisionTrunk("resnet18", pretrained=False, pooling="avg+max"),
+        lambda: TorchvisionTrunk("mobilenet_v3_small", pretrained=False, pooling="max"),
+        lambda: BNInception(pretrained=False),
+    ],
+    ids=["resnet18_avg+max", "mobilenet_max", "bninception_avg"],
+)
+def test_the_project_trunks_sum_exactly(make_trunk):
+    torch.manual_seed(5)
+    trunk = make_trunk().eval()
+    embedder = MLP([8], input_size=trunk.num_features)
+    images = [torch.rand(3, 96, 96), torch.rand(3, 96, 128)]
+    (explanation,) = explain_pairs([{"trunk": trunk, "embedder": embedder}], images)
+    assert explanation.exact
+    assert explanation.contribution_sum == pytest.approx(
+        cosine_by_forward(trunk, embedder, *images), abs=1e-12
+    )
