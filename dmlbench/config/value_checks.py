@@ -2,7 +2,8 @@
 
 - counts that must be >= 1 (batch sizes, epochs, iterations, intervals, layer and embedding sizes)
   and >= 0 (patience, data-loader workers); a boolean is never accepted as a number
-  (YAML ``true`` is not 1);
+  (YAML ``true`` is not 1); values that would exhaust memory have upper bounds (layer sizes,
+  class counts, transform sizes in pixels, ``num_threads``);
 - switches that must be booleans;
 - known choices: ``mixed_precision`` (null, bf16, fp16), ``eval_metric_for_best_epoch`` (the
   metrics validation computes), ``device`` (auto, cpu, cuda, cuda:N -- a CUDA device must exist);
@@ -37,6 +38,13 @@ BASE_METRICS = ("mean_average_precision_at_r", "r_precision", "precision_at_1")
 SPLITS = ("train", "val", "test")
 #: Model keyword arguments that are sizes (every int in them must be >= 1).
 SIZE_KWARGS = ("layer_sizes", "embedding_size", "embedding_dim", "hidden_size", "hidden_sizes", "num_classes")
+#: Upper bounds of values that would otherwise exhaust memory before any useful error: one layer's
+#: width (2^16: a 65536 x 65536 float layer is already 16 GiB), a class count, an image side in
+#: pixels after a transform, CPU threads.
+MAX_LAYER_SIZE = 65_536
+MAX_CLASSES = 1_048_576
+MAX_IMAGE_SIDE = 8_192
+MAX_THREADS = 1_024
 
 
 def is_int(value: Any) -> bool:
@@ -88,6 +96,27 @@ def _check_model_sizes(where: str, kwargs: dict[str, Any]) -> None:
         values = value if isinstance(value, list) else [value]
         if not values or not all(is_int(v) and v >= 1 for v in values):
             raise ConfigError(f"{where}.{key}: expected positive integer(s), got {value!r}")
+        most = MAX_CLASSES if key == "num_classes" else MAX_LAYER_SIZE
+        if max(values) > most:
+            raise ConfigError(f"{where}.{key}: {max(values)} is over the largest size allowed, {most}")
+
+
+def _check_transform_sizes(transforms: Any) -> None:
+    """``size`` (and ``max_size``) of every transform: positive integers up to MAX_IMAGE_SIDE."""
+    if not isinstance(transforms, dict):
+        return
+    for split, steps in transforms.items():
+        for name, kwargs in (steps or {}).items() if isinstance(steps, dict) else ():
+            for key in ("size", "max_size"):
+                value = kwargs.get(key) if isinstance(kwargs, dict) else None
+                values = value if isinstance(value, list) else [value]
+                if value is None or not all(is_int(v) for v in values):
+                    continue  # the transform's own check names a wrong type
+                if not all(1 <= v <= MAX_IMAGE_SIDE for v in values):
+                    raise ConfigError(
+                        f"transforms.{split}.{name}.{key}: expected sizes from 1 to {MAX_IMAGE_SIDE} "
+                        f"pixels, got {value!r}"
+                    )
 
 
 def check_pretrained_weights(cls: Any, kwargs: dict[str, Any]) -> None:
@@ -142,6 +171,13 @@ def validate_values(settings: dict[str, Any]) -> None:
             _int_at_least(key, settings[key], 1)
     if "seed" in settings:
         _int_at_least("seed", settings["seed"], 0)
+    if settings.get("num_threads") is not None:
+        _int_at_least("num_threads", settings["num_threads"], 1)
+        if settings["num_threads"] > MAX_THREADS:
+            raise ConfigError(
+                f"num_threads: {settings['num_threads']} is over {MAX_THREADS}; use null for one per core"
+            )
+    _check_transform_sizes(settings.get("transforms"))
     for key in BOOLEANS:
         if key in settings and not isinstance(settings[key], bool):
             raise ConfigError(f"{key}: expected true or false, got {settings[key]!r}")

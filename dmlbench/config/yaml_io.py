@@ -51,8 +51,30 @@ _TAG = "tag:yaml.org,2002:"
 _DIGITS = list("0123456789")
 
 
+#: Most values (scalars, lists, mappings) that aliases may add to a document once expanded: far
+#: above what anchors save in a real config, far below a nested-alias "billion laughs" document.
+MAX_ALIAS_VALUES = 10_000
+#: Deepest nesting of lists and mappings in a config (real ones nest fewer than 10 levels).
+MAX_DEPTH = 64
+
+
 class _ConfigLoader(yaml.SafeLoader):
-    """Safe loader with the scalar table described in the module docstring."""
+    """Safe loader with the scalar table described in the module docstring. Refused before it is
+    built: a document whose aliases (``*name``) add more than :data:`MAX_ALIAS_VALUES` values once
+    expanded or refer to themselves, or that nests deeper than :data:`MAX_DEPTH` levels."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            sizes: dict[int, int] = {}
+            added = _expanded_size(node, sizes, set()) - len(sizes)  # values written once each: len(sizes)
+            if added > MAX_ALIAS_VALUES:
+                raise yaml.MarkedYAMLError(
+                    problem=f"its aliases (*name) expand to {_rough(added)} more values, over the "
+                    f"{MAX_ALIAS_VALUES:,} a config may add by aliases; write the values out or nest fewer aliases",
+                    problem_mark=node.start_mark,
+                )
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[tuple[str, str], yaml.Node] = {}
@@ -70,6 +92,37 @@ class _ConfigLoader(yaml.SafeLoader):
                 )
             seen[identity] = key_node
         return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], depth: int = 0) -> int:
+    """Values ``node`` stands for with every alias expanded (an alias is the same node object
+    again, so each node's size is computed once: linear in the document, however large the
+    expansion)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise yaml.MarkedYAMLError(
+            problem="an alias (*name) refers to the value that contains it (a recursive config)",
+            problem_mark=node.start_mark,
+        )
+    if isinstance(node, yaml.ScalarNode):
+        sizes[key] = 1
+        return 1
+    if depth >= MAX_DEPTH:
+        raise yaml.MarkedYAMLError(
+            problem=f"lists and mappings nested more than {MAX_DEPTH} levels deep",
+            problem_mark=node.start_mark,
+        )
+    open_nodes.add(key)
+    children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+    sizes[key] = 1 + sum(_expanded_size(child, sizes, open_nodes, depth + 1) for child in children)
+    open_nodes.discard(key)
+    return sizes[key]
+
+
+def _rough(count: int) -> str:
+    return f"{count:,}" if count < 10**12 else f"about 10^{len(str(count)) - 1}"
 
 
 _ConfigLoader.yaml_implicit_resolvers = {}
@@ -127,6 +180,8 @@ def load_yaml_file(path: str | os.PathLike) -> dict:
     except yaml.YAMLError as error:
         where, problem = _describe(error)
         raise ConfigError(f"{path}:{where}: {problem}") from error
+    except RecursionError:  # PyYAML's parser recurses per level, before the depth check
+        raise ConfigError(f"{path}: lists and mappings nested more than {MAX_DEPTH} levels deep") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -164,15 +219,18 @@ def parse_value(text: str, flag: str) -> Any:
     )
     if not text.strip():
         raise ConfigError(f"{flag}: empty value; {expected}")
+    shown = text if len(text) <= 80 else text[:77] + "..."
     try:
         value = yaml.load(text, Loader=_ConfigLoader)
     except yaml.YAMLError as error:
         _, problem = _describe(error)
-        raise ConfigError(f"{flag}: cannot parse {text!r}: {problem}; {expected}") from error
+        raise ConfigError(f"{flag}: cannot parse {shown!r}: {problem}; {expected}") from error
+    except RecursionError:  # PyYAML's parser recurses per level, before the depth check
+        raise ConfigError(f"{flag}: lists and mappings nested more than {MAX_DEPTH} levels deep") from None
     glued = _keys_missing_colon_space(value)
     if glued:
         raise ConfigError(
-            f"{flag}: {glued[0]!r} in {text!r} looks like 'key:value' without a space; write 'key: value'"
+            f"{flag}: {glued[0]!r} in {shown!r} looks like 'key:value' without a space; write 'key: value'"
         )
     return value
 
