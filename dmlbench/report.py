@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.errors import DMLBenchError, ExperimentError
+from dmlbench.user_plugins import add_consent_flags, grant_from_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top_k", type=int, default=5, help="neighbours shown per query")
     parser.add_argument("--split", default="test", help="split whose samples are queried (default test)")
     parser.add_argument("--dataset_root", default=None, help="data sets folder (default: as for run.py)")
+    add_consent_flags(parser)
     return parser
 
 
@@ -73,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dmlbench.data.roots import default_dataset_root
 
     args = build_parser().parse_args(argv)
+    grant_from_flags(args)  # code the folder's config imports runs only with these flags
     try:
         path = refresh_report(
             Path(args.experiment),

@@ -12,6 +12,12 @@ Two ways, the same whether dmlbench is installed or run from its repository:
 
 Nothing else is imported from the working directory: a ``./plugins`` folder is not a plugin source
 unless one of its files or packages is named in ``plugin_paths``.
+
+Code runs only with the user's consent given on the command line. ``plugin_paths`` read from a
+config file (a ``--root_config_folder`` file, an exp_config given to ``--reproduce_results``, the
+saved configs of an experiment folder that is resumed, evaluated or received from someone else)
+is refused unless the command line names the same paths (``--plugin_paths [...]``) or passes
+``--trust_plugin_paths``. A search's jobs import what their search's command consented to.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from dmlbench.errors import ConfigError
 
 NAMESPACE = "dmlbench_user"
 _loaded: dict[Path, str] = {}
+_consented: set[str] = set()
+_trust_all = False
+#: The keys by which a command line sets plugin_paths.
+CONSENT_KEYS = ("plugin_paths", "plugin_paths~OVERRIDE~")
 
 
 def normalise_paths(value: Any) -> list[str]:
@@ -48,11 +58,87 @@ def _module_name(path: Path) -> str:
     return f"{NAMESPACE}.{stem}"
 
 
+def add_consent_flags(parser: Any) -> None:
+    """``--plugin_paths PATH ...`` and ``--trust_plugin_paths`` for the tools that open a trained
+    experiment folder (``python -m dmlbench.report``, ``dmlbench.explain``)."""
+    parser.add_argument(
+        "--plugin_paths",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="plugin files the folder's config imports",
+    )
+    parser.add_argument(
+        "--trust_plugin_paths", action="store_true", help="import every plugin_paths of the folder's config"
+    )
+
+
+def grant_from_flags(args: Any) -> None:
+    """The consent given by :func:`add_consent_flags`' flags."""
+    global _trust_all
+    grant(args.plugin_paths)
+    _trust_all = _trust_all or bool(args.trust_plugin_paths)
+
+
+def grant(paths: Iterable[str]) -> None:
+    """The user consents to importing ``paths`` (named on the command line, or the paths of a job
+    whose search had consent)."""
+    _consented.update(normalise_paths(list(paths)))
+
+
+def named_on_command_line(overrides: dict[str, Any]) -> list[str] | None:
+    """The plugin paths a command line's overrides name (absolute), or None when it names none."""
+    for key in CONSENT_KEYS:
+        if key in overrides:
+            return normalise_paths(overrides[key])
+    return None
+
+
+def consent_without_change(overrides: dict[str, Any], merging: bool) -> bool:
+    """When continuing or reproducing without ``--merge_argparse_when_resuming``, ``--plugin_paths``
+    consents to the saved config's plugins instead of changing them: taken out of ``overrides``
+    (-> whether it was there)."""
+    if merging:
+        return False
+    return any(overrides.pop(key, None) is not None for key in CONSENT_KEYS)
+
+
+def check_consent_matches(config: dict[str, dict[str, Any]], named: list[str] | None) -> None:
+    """``--plugin_paths`` given as consent must name exactly the saved config's plugin paths."""
+    paths = normalise_paths(config.get("config_general", {}).get("plugin_paths"))
+    if sorted(paths) != sorted(named or []):
+        raise ConfigError(
+            f"--plugin_paths: the saved config imports [{', '.join(paths)}]; name exactly those to "
+            "consent, or add --merge_argparse_when_resuming to change them"
+        )
+
+
+def require_consent(config: dict[str, dict[str, Any]], named: list[str] | None, trusted: bool) -> None:
+    """Every ``plugin_paths`` entry of ``config`` must be named on the command line (``named``)
+    unless ``trusted`` (``--trust_plugin_paths``); then they may be imported."""
+    paths = normalise_paths(config.get("config_general", {}).get("plugin_paths"))
+    if not trusted:
+        unnamed = [path for path in paths if path not in (named or [])]
+        if unnamed:
+            raise ConfigError(
+                f"plugin_paths: {unnamed[0]} comes from a config file, and dmlbench imports code only when "
+                f"the command line asks: add --plugin_paths [{', '.join(paths)}] to import it "
+                "(or --trust_plugin_paths for every plugin_paths of the configs)"
+            )
+    grant(paths)
+
+
 def load_user_plugins(paths: Iterable[str]) -> list[str]:
-    """Import each plugin file or package once; returns the module names. A missing path or a
-    folder without ``__init__.py`` is a :class:`ConfigError`."""
+    """Import each plugin file or package once; returns the module names. A path without the user's
+    consent (:func:`grant`), a missing path or a folder without ``__init__.py`` is a
+    :class:`ConfigError`, and so is a plugin that raises or exits while it is imported."""
     names = []
     for entry in normalise_paths(list(paths)):
+        if entry not in _consented and not _trust_all:
+            raise ConfigError(
+                f"plugin_paths: {entry} is not named on the command line; dmlbench imports code only "
+                "when the command line asks (--plugin_paths [...] or --trust_plugin_paths)"
+            )
         path = Path(entry)
         if path in _loaded:
             names.append(_loaded[path])
@@ -85,8 +171,13 @@ def load_user_plugins(paths: Iterable[str]) -> list[str]:
         sys.modules[spec.name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception:
+        except (Exception, SystemExit) as error:
             del sys.modules[spec.name]
+            if isinstance(error, SystemExit):  # a plugin ending the process is a failed import
+                raise ConfigError(
+                    f"plugin_paths: importing {path} called sys.exit({error.code!r}); a plugin file must "
+                    "only define and register classes"
+                ) from None
             raise
         _loaded[path] = spec.name
         names.append(spec.name)

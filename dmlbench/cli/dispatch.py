@@ -18,7 +18,13 @@ from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.integrity import remove_stale_temp_files
 from dmlbench.run_guard import EXIT_INTERRUPTED, clear_folder, has_checkpoints, resume_command
 from dmlbench.search.space import find_search_parameters
-from dmlbench.user_plugins import use_user_plugins
+from dmlbench.user_plugins import (
+    check_consent_matches,
+    consent_without_change,
+    named_on_command_line,
+    require_consent,
+    use_user_plugins,
+)
 
 
 def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
@@ -35,9 +41,16 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
 
         return estimate(args, overrides)
     state = folder_state(args)
+    named = named_on_command_line(overrides)  # plugin paths the user consents to import
+    from_saved = state.continuing or bool(args.reproduce_results)
+    # naming the saved config's plugins is consent, not a change of the config
+    consent_only = from_saved and consent_without_change(overrides, args.merge_argparse_when_resuming)
     config = starting_config(args, state, overrides)
     if overrides:
         config = apply_overrides(config, overrides)
+    if consent_only:
+        check_consent_matches(config, named)
+    require_consent(config, named, args.trust_plugin_paths)
     use_user_plugins(config)
 
     search_parameters = find_search_parameters(flatten_config(config))

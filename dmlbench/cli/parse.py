@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="project how long this command takes on this device (a short probe; writes nothing)",
     )
     parser.add_argument(
+        "--trust_plugin_paths",
+        action="store_true",
+        help="import the plugin_paths that config files name (else only those named by --plugin_paths)",
+    )
+    parser.add_argument(
         "--debug",
         action="store_true",
         help="show the traceback of an unexpected error (also DMLBENCH_DEBUG=1)",

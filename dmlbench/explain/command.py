@@ -32,6 +32,7 @@ from dmlbench.attribution.draw import (
 from dmlbench.attribution.pairs import explain_pairs
 from dmlbench.attribution.ranking import rank_query
 from dmlbench.errors import ConfigError, DMLBenchError, ExperimentError
+from dmlbench.user_plugins import add_consent_flags, grant_from_flags
 
 if TYPE_CHECKING:
     from dmlbench.data.folds import FoldData
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="PNG path; the JSON goes beside it (default: <experiment>/meta/explain/)",
     )
+    add_consent_flags(parser)
     return parser
 
 
@@ -238,6 +240,7 @@ def run(args: Any) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    grant_from_flags(args)  # code the folder's config imports runs only with these flags
     try:
         written = run(args)
     except DMLBenchError as error:

@@ -41,6 +41,7 @@ from dmlbench.errors import ExperimentError
 from dmlbench.fileio import write_text_atomic, write_text_from_any_rank
 from dmlbench.integrity import read_json_object, remove_stale_temp_files
 from dmlbench.search.layout import JOB_ERROR, TEST_RESULT, TRIAL_RESULT
+from dmlbench.user_plugins import grant, normalise_paths
 from dmlbench.writer_lock import acquire
 
 JOB_KINDS = ("trial", "test", "reproduction")
@@ -199,6 +200,8 @@ def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[st
             return saved
         try:
             config = load_saved_configs(job_dir)
+            # the search that wrote this job imported its plugins with the user's consent
+            grant(normalise_paths((config.get("config_general") or {}).get("plugin_paths")))
             from dmlbench.runner import Experiment  # torch & co: only once there is work
 
             experiment = Experiment(config, job_dir, Path(dataset_root))

@@ -202,7 +202,11 @@ def train_fold(
     if resume and trainer.resume(from_best=resume_from == "best"):
         print(
             f"[{fold.scheme}] resumed at epoch {trainer.state.epoch}"
-            + (" (already finished)" if trainer.state.finished else "")
+            + (
+                f" (already finished: {trainer.state.stop_reason})"
+                if trainer.state.finished
+                else f", training on to num_epochs_train = {trainer.settings.num_epochs}"
+            )
         )
     try:
         state = trainer.train()

@@ -35,6 +35,10 @@ from dmlbench.training.step_log import LossBuffer
 Validator = Callable[[dict[str, nn.Module], int], dict[str, float]]
 
 
+#: The start of the stop reason of a fold that trained its whole ``num_epochs_train``.
+REACHED = "reached num_epochs_train ="
+
+
 @dataclass
 class TrainingState:
     """Where a fold's training stands; saved in every checkpoint."""
@@ -153,7 +157,20 @@ class Trainer:
             self.state.history = [row for row in self.state.history if row["epoch"] <= self.state.best_epoch]
             self.state.finished = False
             self.state.stop_reason = ""
+        self._follow_epoch_budget()
         return True
+
+    def _follow_epoch_budget(self) -> None:
+        """A saved state against a changed ``num_epochs_train``: a fold that finished by reaching a
+        smaller one trains on to the new one (its schedulers, optimizer state and patience count
+        continue from the saved epoch); a fold that has trained past a lowered one is finished
+        there. An early stop stays a stop."""
+        state, budget = self.state, self.settings.num_epochs
+        if state.finished and state.stop_reason.startswith(REACHED) and state.epoch < budget:
+            state.finished, state.stop_reason = False, ""
+        elif not state.finished and state.epoch >= budget > 0:
+            state.finished = True
+            state.stop_reason = f"{REACHED} {budget} (lowered on resume after epoch {state.epoch})"
 
     def _load_modules(self, saved: dict[str, Any]) -> None:
         """Module weights and plugin states from a checkpoint (latest or best)."""
@@ -183,7 +200,7 @@ class Trainer:
                     )
             if epoch == settings.num_epochs and not self.state.finished:
                 self.state.finished = True
-                self.state.stop_reason = f"reached num_epochs_train = {settings.num_epochs}"
+                self.state.stop_reason = f"{REACHED} {settings.num_epochs}"
             self.save_latest()
             if self.state.finished:
                 break

@@ -27,6 +27,7 @@ from dmlbench.errors import ConfigError, DMLBenchError
 from dmlbench.plugins.avsl import functional as AF
 from dmlbench.plugins.avsl.modules import AVSLEmbedder, split_output
 from dmlbench.plugins.avsl.plugin import AVSLSimilarity
+from dmlbench.user_plugins import add_consent_flags, grant_from_flags
 
 
 def load(
@@ -231,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="PNG path (default: <experiment>/meta/explain_...)"
     )
+    add_consent_flags(parser)
     args = parser.parse_args(argv)
+    grant_from_flags(args)  # code the folder's config imports runs only with these flags
     try:
         if args.top < 1 or args.dims < 1:
             raise ConfigError("--top and --dims must be >= 1")
