@@ -32,3 +32,11 @@ class ExperimentError(DMLBenchError):
 
 class CorruptFileError(ExperimentError):
     """A file of an experiment folder that cannot be read (truncated, overwritten, edited)."""
+
+
+class StorageError(ExperimentError):
+    """The disk refused a write: no space left, a read-only file system, no permission."""
+
+    def __init__(self, message: str, read_only: bool = False) -> None:
+        super().__init__(message)
+        self.read_only = read_only  # a resume there cannot work either

@@ -9,11 +9,53 @@ then the folder is fsynced so that the rename itself is durable where the platfo
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+from dmlbench.errors import StorageError
+
+#: errno -> what the disk said, for the one-line message (:func:`storage_error`).
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+#: sqlite3's words for the same conditions (it raises no OSError).
+_SQLITE_WORDS = {"disk is full": errno.ENOSPC, "readonly database": errno.EROFS}
+
+
+def storage_error(error: BaseException, path: str | Path | None = None) -> StorageError | None:
+    """The one-line :class:`StorageError` for an error caused by a full, read-only or forbidden
+    disk (looked for along the exception's causes: ``torch.save`` hides the ``OSError`` behind a
+    ``RuntimeError``), naming ``path`` (or the error's own file name); None for any other error."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return None
+        code = getattr(seen, "errno", None) if isinstance(seen, OSError) else None
+        if code is None and type(seen).__name__ == "OperationalError":  # sqlite3
+            code = next((c for words, c in _SQLITE_WORDS.items() if words in str(seen)), None)
+        if code in _STORAGE_ERRNOS:
+            where = path or getattr(seen, "filename", None) or "a file"
+            if code in (errno.ENOSPC, errno.EDQUOT):
+                return StorageError(
+                    f"{_STORAGE_ERRNOS[code]} writing {where}: free some space there, then rerun"
+                )
+            if code == errno.EROFS:
+                return StorageError(
+                    f"{_STORAGE_ERRNOS[code]}: cannot write {where}; to continue, copy the experiment folder to "
+                    "a writable disk and point --root_experiment_folder there",
+                    read_only=True,
+                )
+            return StorageError(f"{_STORAGE_ERRNOS[code]} writing {where}: check the folder's owner and mode")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def umask_mode(mode: int = 0o777) -> int:
@@ -59,17 +101,21 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
             yield discarded
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_path(path)
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(descriptor, mode, encoding=None if "b" in mode else "utf-8") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        mapped = storage_error(error, path)
+        if mapped is not None:
+            raise mapped from error
         raise
     fsync_folder(path.parent)
 
@@ -107,13 +153,19 @@ def replace_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     """For writers that need a file name (a library's ``save(path)``): ``write(temp)``, fsync the
     temp file, then ``os.replace`` it over ``path``; on failure the temp file is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(temp)
         with open(temp, "rb") as file:
             os.fsync(file.fileno())
         os.replace(temp, path)
+    except Exception as error:
+        mapped = storage_error(error, path)
+        if mapped is not None:
+            raise mapped from error
+        raise
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
     fsync_folder(path.parent)

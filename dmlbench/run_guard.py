@@ -110,14 +110,17 @@ def has_checkpoints(directory: Path) -> bool:
     return any(Path(directory).glob("*/checkpoints/*.pt"))
 
 
-def resume_command(args: Any, experiment_dir: Path) -> str:
-    """The command that continues ``experiment_dir``, with every option it needs."""
+def resume_command(args: Any, experiment_dir: Path, plugin_paths: list[str] | None = None) -> str:
+    """The command that continues ``experiment_dir``, with every option it needs (the consent to
+    import its ``plugin_paths`` too)."""
     parts = ["python", "run.py", "--experiment_name", experiment_dir.name]
     if str(args.root_experiment_folder) != DEFAULT_ROOT:
         parts += ["--root_experiment_folder", str(args.root_experiment_folder)]
     parts += ["--dataset_root", str(args.dataset_root)]
     if getattr(args, "root_config_folder", None):
         parts += ["--root_config_folder", str(args.root_config_folder)]
+    if plugin_paths:
+        parts += ["--plugin_paths", f"[{', '.join(plugin_paths)}]"]
     return shlex.join(parts + ["--resume_training", "latest"])
 
 
@@ -149,11 +152,14 @@ def sigterm_as_interrupt() -> Iterator[dict[str, bool]]:
 def report_failure(error: BaseException, debug: bool, kept: Path | None, resume: str | None) -> int:
     """Print the one line for ``error`` (and the resume command if a folder with checkpoints was
     kept); -> the exit code (2 for bad input, 1 for anything else)."""
-    from dmlbench.errors import CorruptFileError, DMLBenchError
+    from dmlbench.errors import CorruptFileError, DMLBenchError, StorageError
+    from dmlbench.fileio import storage_error
 
+    if not isinstance(error, DMLBenchError):
+        error = storage_error(error) or error  # a full, read-only or forbidden disk: one plain line
     user_error = isinstance(error, DMLBenchError)
-    if isinstance(error, CorruptFileError):
-        kept = None  # its own message says what to do
+    if isinstance(error, CorruptFileError) or (isinstance(error, StorageError) and error.read_only):
+        kept = None  # its own message says what to do (a resume on a read-only disk cannot work)
     if debug and not user_error:
         import traceback
 

@@ -4,7 +4,8 @@ Run, resume, evaluate and search hold it for the whole command (``python -m dmlb
 and ``dmlbench.compare`` need none); a search's jobs hold it on their own folders. The kernel
 drops a ``flock`` when its process ends, however it ends, so a dead holder never blocks. The
 file holds the holder's ``pid host`` for the refusal message. It is opened without following
-a symbolic link (a planted link is refused, never written through).
+a symbolic link, and a folder holding a link anywhere inside is refused once the lock is taken
+(:func:`refuse_links`): nothing is ever written through a planted link.
 
 The command that takes the lock removes the file again when it lets go, and with it the folders
 it made if they hold nothing else (a refused or failed start leaves the disk as it was). A
@@ -102,7 +103,9 @@ def _missing_folders(folder: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def _open_lock_file(path: Path) -> int:
+def open_lock_file(path: Path) -> int:
+    """``path`` opened read-write (made 0o666 less the umask), never through a link: a link is a
+    one-line :class:`ExperimentError`."""
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     except OSError as error:
@@ -132,7 +135,7 @@ def acquire(
         folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     for _ in range(_ATTEMPTS):
-        descriptor = _open_lock_file(path)
+        descriptor = open_lock_file(path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -149,6 +152,11 @@ def acquire(
             if create:
                 folder.mkdir(parents=True, exist_ok=True)
             continue
+        try:
+            refuse_links(folder)
+        except BaseException:
+            os.close(descriptor)
+            raise
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         lock = FolderLock(folder, descriptor, made)
@@ -156,6 +164,20 @@ def acquire(
             _held[_key(folder)] = lock
         return lock
     raise ExperimentError(f"{path}: could not take the lock (it keeps being replaced); rerun")
+
+
+def refuse_links(folder: Path) -> None:
+    """No symbolic link anywhere inside ``folder`` (the folder itself may be one): what dmlbench
+    writes there (records.db, TensorBoard events, CSV files, checkpoints, reports) would go
+    wherever a planted link points. One line naming the first link found."""
+    for parent, folders, files in os.walk(folder, followlinks=False):
+        for name in sorted(folders + files):
+            path = Path(parent) / name
+            if path.is_symlink():
+                raise ExperimentError(
+                    f"{path} is a symbolic link (to {os.readlink(path)}): dmlbench never writes through "
+                    "links inside an experiment folder; replace it by a real file or folder, or remove it"
+                )
 
 
 def release_all() -> None:

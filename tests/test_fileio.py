@@ -60,6 +60,11 @@ PRIVATE_MODE_CALLS = {
         "tempfile.mkdtemp(dir=root, prefix=_temporary_prefix(folder.name))",
     ): "chmod to umask_mode(0o777) before it is renamed into place",
     ("dmlbench/data/demo.py", "temporary.chmod(umask_mode(511))"): "the umask's mode",
+    (
+        "dmlbench/writer_lock.py",
+        "os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 438)",
+    ): "0o666 less the umask",
+    ("dmlbench/writer_lock.py", "os.open(path, os.O_RDONLY | os.O_NOFOLLOW)"): "reads the holder",
 }
 RISKY = {"mkstemp", "NamedTemporaryFile", "mkdtemp", "chmod", "fchmod"}
 

@@ -123,7 +123,10 @@ def run_experiment(
         kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
         if not isinstance(error, KeyboardInterrupt):
             if not (args.evaluate or args.evaluate_ensemble):
-                failure.update(kept=kept, resume=resume_command(args, experiment_dir))
+                failure.update(
+                    kept=kept,
+                    resume=resume_command(args, experiment_dir, experiment.settings.get("plugin_paths")),
+                )
             raise
         if kept is None:
             print(
@@ -131,5 +134,8 @@ def run_experiment(
                 file=sys.stderr,
             )
         else:
-            print(f"\ninterrupted; continue with: {resume_command(args, experiment_dir)}", file=sys.stderr)
+            print(
+                f"\ninterrupted; continue with: {resume_command(args, experiment_dir, experiment.settings.get('plugin_paths'))}",
+                file=sys.stderr,
+            )
         return EXIT_INTERRUPTED

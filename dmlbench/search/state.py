@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
 import fcntl
 import json
 import os
@@ -20,7 +19,7 @@ from dmlbench.integrity import corrupt, read_json_object
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.optimizer import AxSearch, default_sobol_trials
 from dmlbench.search.space import SearchSpace
-from dmlbench.writer_lock import LOCK_NAME
+from dmlbench.writer_lock import LOCK_NAME, open_lock_file
 
 #: Config keys about where jobs run, not what they compute (may change between runs).
 RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers")
@@ -77,15 +76,7 @@ def _remove_made(made: list) -> None:
 
 @contextlib.contextmanager
 def _locked(layout: SearchLayout) -> Iterator[None]:
-    try:  # never through a link: a planted trials/.search.lock would be truncated
-        descriptor = os.open(layout.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-    except OSError as error:
-        if error.errno != errno.ELOOP:
-            raise
-        raise ExperimentError(
-            f"{layout.lock_path} is a symbolic link: dmlbench never writes through links inside an "
-            "experiment folder; remove the link and rerun"
-        ) from None
+    descriptor = open_lock_file(layout.lock_path)  # never through a link: a planted one would be truncated
     with os.fdopen(descriptor, "r+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
