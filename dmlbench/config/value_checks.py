@@ -108,11 +108,10 @@ def _check_transform_sizes(transforms: Any) -> None:
     for split, steps in transforms.items():
         for name, kwargs in (steps or {}).items() if isinstance(steps, dict) else ():
             for key in ("size", "max_size"):
-                value = kwargs.get(key) if isinstance(kwargs, dict) else None
-                values = value if isinstance(value, list) else [value]
-                if value is None or not all(is_int(v) for v in values):
-                    continue  # the transform's own check names a wrong type
-                if not all(1 <= v <= MAX_IMAGE_SIDE for v in values):
+                value: Any = kwargs.get(key) if isinstance(kwargs, dict) else None
+                sizes = [v for v in (value if isinstance(value, list) else [value]) if is_int(v)]
+                # other types are left to the transform's own check, which names them
+                if not all(1 <= v <= MAX_IMAGE_SIDE for v in sizes):
                     raise ConfigError(
                         f"transforms.{split}.{name}.{key}: expected sizes from 1 to {MAX_IMAGE_SIDE} "
                         f"pixels, got {value!r}"
