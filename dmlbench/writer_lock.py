@@ -152,14 +152,14 @@ def acquire(
             if create:
                 folder.mkdir(parents=True, exist_ok=True)
             continue
+        lock = FolderLock(folder, descriptor, made)
         try:
             refuse_links(folder)
         except BaseException:
-            os.close(descriptor)
+            lock.release()  # the lock file and the folders made for it go again
             raise
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
-        lock = FolderLock(folder, descriptor, made)
         if not wait:  # a command's lock, let go by release_all; a job's is let go by its caller
             _held[_key(folder)] = lock
         return lock

@@ -15,6 +15,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,10 +37,12 @@ class Case:
     cli: str = "run"  # run: run.py | data: python -m dmlbench.data
     code: int = 2
     archive: tuple[str, bytes] | None = None  # (file name, bytes) served to `data download CUB200`
+    links: dict[str, str] = field(default_factory=dict)  # symbolic link -> its target (relative to {tmp})
+    folders: tuple[str, ...] = ()  # empty folders made before the command
 
 
-def run(id: str, expect: str, *argv: str, files: dict | None = None) -> Case:
-    return Case(id, expect, ("--root_experiment_folder", "{tmp}/logs", *argv), files or {})
+def run(id: str, expect: str, *argv: str, files: dict | None = None, **made: Any) -> Case:
+    return Case(id, expect, ("--root_experiment_folder", "{tmp}/logs", *argv), files or {}, **made)
 
 
 NEW = ("--experiment_name", "x", "--dataset_root", "{tmp}/no_data")
@@ -436,6 +439,169 @@ CASES = [
         "[default, mine]",
         files={"cfg/config_general/mine.yaml": "patience: -3\n"},
     ),
+    # ---------------------------------------------------------------- issue 24: collisions, consent, links, bounds
+    run(
+        "yaml_alias_bomb_flag",
+        "--loss_funcs: cannot parse",
+        *NEW,
+        "--loss_funcs",
+        "{a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a], c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b], d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c], e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]}",
+    ),
+    run(
+        "yaml_alias_bomb_file",
+        "mine.yaml:1:1: its aliases (*name) expand to",
+        *MINE,
+        "--config_general",
+        "[default, mine]",
+        files={
+            "cfg/config_general/mine.yaml": "batch_size: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        },
+    ),
+    run(
+        "yaml_recursive_alias", "refers to the value that contains it", *NEW, "--eval_recall_at", "&a [1, *a]"
+    ),
+    run(
+        "yaml_nested_5000_deep",
+        "--eval_recall_at: lists and mappings nested more than 64 levels deep",
+        *NEW,
+        "--eval_recall_at",
+        "[" * 5000 + "1" + "]" * 5000,
+    ),
+    run(
+        "nested_recall_at",
+        "eval_recall_at: expected a list of positive integers",
+        *NEW,
+        "--eval_recall_at",
+        "[[[[5]]]]",
+    ),
+    run("num_threads_huge", "num_threads: 100000 is over 1024", *NEW, "--num_threads", "100000"),
+    run(
+        "resize_huge",
+        "transforms.train.Resize.size: expected sizes from 1 to 8192 pixels, got 100000",
+        *NEW,
+        "--transforms~OVERRIDE~",
+        "{train: {Resize: {size: 100000}}, eval: {Resize: {size: 256}}}",
+    ),
+    run(
+        "mlp_layer_huge",
+        "models.embedder.MLP.layer_sizes: 1000000000000 is over the largest size allowed, 65536",
+        *NEW,
+        "--models~OVERRIDE~",
+        "{trunk: {BNInception: {}}, embedder: {MLP: {layer_sizes: [1000000000000]}}}",
+    ),
+    run("name_too_long", "bytes long; a folder name may have at most 255", "--experiment_name", "n" * 300),
+    run(
+        "root_folder_is_a_file",
+        "is a file, not a folder",
+        *NEW,
+        "--root_experiment_folder",
+        "{tmp}/afile",
+        files={"afile": "not a folder\n"},
+    ),
+    run(
+        "experiment_folder_is_a_file",
+        "is a file, not an experiment folder",
+        *NEW,
+        files={"logs/x": "not a folder\n"},
+    ),
+    run(
+        "root_config_folder_missing",
+        "nowhere: does not exist; give a folder of config_<category>",
+        *NEW,
+        "--root_config_folder",
+        "{tmp}/nowhere",
+    ),
+    run(
+        "plugin_in_exp_config",
+        "comes from a config file, and dmlbench imports code only when the command line asks",
+        *EXP,
+        files={
+            "exp/configs/config_general.yaml": "plugin_paths: [evil.py]\n",
+            "evil.py": "open('PWNED', 'w')\n",
+        },
+    ),
+    run(
+        "plugin_in_root_config_folder",
+        "add --plugin_paths [",
+        *MINE,
+        "--config_general",
+        "[default, mine]",
+        files={
+            "cfg/config_general/mine.yaml": "plugin_paths: [evil.py]\n",
+            "evil.py": "open('PWNED', 'w')\n",
+        },
+    ),
+    run(
+        "plugin_in_received_folder",
+        "comes from a config file",
+        "--experiment_name",
+        "x",
+        "--dataset_root",
+        "{tmp}/no_data",
+        "--evaluate",
+        files={**saved_experiment("plugin_paths: [evil.py]\n"), "evil.py": "open('PWNED', 'w')\n"},
+    ),
+    run(
+        "plugin_consent_names_other_paths",
+        "--plugin_paths: the saved config imports [",
+        *EXP,
+        "--plugin_paths",
+        "[other.py]",
+        files={
+            "exp/configs/config_general.yaml": "plugin_paths: [evil.py]\n",
+            "evil.py": "open('PWNED', 'w')\n",
+        },
+    ),
+    run(
+        "plugin_calls_sys_exit",
+        "called sys.exit(0); a plugin file must only define and register classes",
+        *NEW,
+        "--plugin_paths",
+        "[exits.py]",
+        files={"exits.py": "import sys\nsys.exit(0)\n"},
+    ),
+    run(
+        "linked_lock_file",
+        ".dmlbench.lock is a symbolic link",
+        *NEW,
+        "--resume_training",
+        "latest",
+        files={**SAVED, "precious.txt": "keep\n"},
+        links={"logs/x/.dmlbench.lock": "precious.txt"},
+    ),
+    run(
+        "linked_records_db",
+        "meta/records.db is a symbolic link",
+        *NEW,
+        "--evaluate",
+        files={**SAVED, "precious.db": "keep\n"},
+        links={"logs/x/meta/records.db": "precious.db"},
+    ),
+    run(
+        "linked_tensorboard_folder",
+        "tensorboard is a symbolic link",
+        *NEW,
+        "--resume_training",
+        "latest",
+        files={**SAVED, "elsewhere/keep.txt": "keep\n"},
+        links={"logs/x/Test50_50_Partitions4_0/tensorboard": "elsewhere"},
+    ),
+    run(
+        "linked_search_lock",
+        "trials/.search.lock is a symbolic link",
+        *SEARCH,
+        files={"precious.txt": "keep\n", "logs/x/trials/search.json": "{}\n"},
+        links={"logs/x/trials/.search.lock": "precious.txt"},
+    ),
+    run(
+        "experiment_folder_is_a_link_early_failure",
+        "images.txt",
+        *NEW,
+        folders=("real",),
+        links={"logs/x": "real"},
+    ),
+    run("empty_experiment_folder_early_failure", "images.txt", *NEW, folders=("logs/x",)),
+    run("empty_root_folder_early_failure", "images.txt", *NEW, folders=("logs",)),
     # ---------------------------------------------------------------- data sets, splits, weights (after loading)
     run(
         "missing_dataset",
@@ -639,7 +805,13 @@ def test_bad_input(case: Case, tmp_path, demo_root, monkeypatch, capsys) -> None
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    for relative in case.folders:
+        (tmp_path / relative).mkdir(parents=True)
+    for relative, target in case.links.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).symlink_to(tmp_path / target)
     allowed, demo_before = snapshot(tmp_path), snapshot(demo_root)
+    contents = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     if case.archive is not None:
         name, payload = case.archive
         served = tmp_path.parent / f"{tmp_path.name}_served_{name}"
@@ -663,4 +835,7 @@ def test_bad_input(case: Case, tmp_path, demo_root, monkeypatch, capsys) -> None
     assert case.expect in lines[0], lines[0]
     left = snapshot(tmp_path) - allowed
     assert not left, f"left behind: {sorted(left)}"
+    assert allowed <= snapshot(tmp_path), f"removed: {sorted(allowed - snapshot(tmp_path))}"
+    changed = [str(path) for path, data in contents.items() if path.read_bytes() != data]
+    assert not changed, f"written into: {changed}"
     assert snapshot(demo_root) == demo_before

@@ -19,6 +19,16 @@ from dmlbench.errors import ConfigError
 SUFFIX_MARK = "~"
 
 
+def check_root_config_folder(args: argparse.Namespace) -> None:
+    """A ``--root_config_folder`` that is not a folder is refused (it would be ignored silently)."""
+    folder = args.root_config_folder
+    if folder is not None and not Path(folder).is_dir():
+        what = "is a file" if Path(folder).exists() else "does not exist"
+        raise ConfigError(
+            f"--root_config_folder {folder}: {what}; give a folder of config_<category>/<name>.yaml files"
+        )
+
+
 def _config_dirs(args: argparse.Namespace) -> list[Path]:
     dirs = [Path(args.root_config_folder)] if args.root_config_folder else []
     return dirs + [BUILTIN_CONFIG_DIR]

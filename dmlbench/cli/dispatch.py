@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dmlbench.cli.config_assembly import apply_overrides
+from dmlbench.cli.config_assembly import apply_overrides, check_root_config_folder
 from dmlbench.cli.folder_state import FolderState, folder_state, starting_config
 from dmlbench.cli.parse import build_parser
 from dmlbench.config.experiment_files import flatten_config, record_command_line, save_configs
@@ -36,6 +36,7 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     check_flag_names(unknown, known_flags(parser))  # a mistyped flag: "did you mean", before anything else
     overrides = parse_overrides(unknown)
     parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
+    check_root_config_folder(args)
     if args.estimate:  # before the folder is locked or made: --estimate writes nothing
         from dmlbench.cli.estimating import estimate
 

@@ -218,6 +218,9 @@ def run_job(kind: str, job_dir: str | Path, dataset_root: str | Path) -> dict[st
             raise
         if main:
             write_text_atomic(result_path(kind, job_dir), json.dumps(result, indent=1) + "\n")
+            # the leftovers of a killed earlier run, however recent (the driver does not write here
+            # while the job runs): a resumed job leaves no temp file
+            remove_stale_temp_files(job_dir)
         return result
 
 
