@@ -14,7 +14,7 @@ from dmlbench.cli.folder_state import FolderState, experiment_dir_for, starting_
 from dmlbench.config.experiment_files import flatten_config
 from dmlbench.errors import ConfigError
 from dmlbench.search.space import SearchParameter, SearchSpace
-from dmlbench.user_plugins import use_user_plugins
+from dmlbench.user_plugins import named_on_command_line, require_consent, use_user_plugins
 
 
 def process_age_s() -> float:
@@ -46,6 +46,7 @@ def estimate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     config = starting_config(args, state, overrides)
     if overrides:
         config = apply_overrides(config, overrides)
+    require_consent(config, named_on_command_line(overrides), args.trust_plugin_paths)
     use_user_plugins(config)
     from dmlbench.config.checks import validate_config
     from dmlbench.config.value_checks import check_pretrained_models
