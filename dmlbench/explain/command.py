@@ -226,11 +226,10 @@ def run(args: Any) -> list[Path]:
 
         if args.ensemble:
             raise ConfigError("--ensemble: AVSL explanations are per fold; give --fold")
-        return [
-            explain_avsl(
-                experiment_dir, dataset_root, args.query, args.fold or 0, args.split, args.top, out=args.out
-            )
-        ]
+        png = explain_avsl(
+            experiment_dir, dataset_root, args.query, args.fold or 0, args.split, args.top, out=args.out
+        )
+        return [png, png.with_suffix(".json")]
     return list(
         explain_experiment(
             experiment_dir, dataset_root, args.query, args.fold, args.ensemble, args.split, args.top, args.out

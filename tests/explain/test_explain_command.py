@@ -135,6 +135,10 @@ def test_avsl_experiments_go_to_the_avsl_explanation(tmp_path):
     out = tmp_path / "avsl.png"
     assert explain(tmp_path, "--query", "3", "--top", "2", "--out", str(out)) == 0
     assert np.asarray(Image.open(out)).std() > 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    for neighbour in record["neighbours"]:  # AVSL's attribution of its distance D is exact
+        assert neighbour["exact"] and neighbour["similarity"] == -neighbour["distance"]
+        assert neighbour["contribution_sum"] == pytest.approx(neighbour["distance"], rel=1e-5, abs=1e-6)
     assert explain(tmp_path, "--query", "3", "--ensemble") == 2
 
 

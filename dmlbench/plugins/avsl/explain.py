@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmlbench.attribution.draw import write_json
 from dmlbench.errors import ConfigError, DMLBenchError
 from dmlbench.plugins.avsl import functional as AF
 from dmlbench.plugins.avsl.modules import AVSLEmbedder, split_output
@@ -77,7 +78,8 @@ def explain(
     dims: int = 2,
     out: Path | None = None,
 ) -> Path:
-    """Write the explanation PNG of query ``query`` (an index into the split) and return its path."""
+    """Write the explanation PNG of query ``query`` (an index into the split), and a JSON beside
+    it (per neighbour: index, label, similarity, distance D, contribution_sum, exact); -> the PNG."""
     from dmlbench.models.factory import input_normalization
 
     experiment, fold, models, similarity, embed = load(experiment_dir, dataset_root, fold_index)
@@ -127,6 +129,30 @@ def explain(
         -scores[neighbours],
         dims,
         title=f"{experiment_dir.name} {fold.scheme} {split}: query {query}",
+    )
+    write_json(
+        out.with_suffix(".json"),
+        {
+            "experiment": experiment_dir.name,
+            "split": split,
+            "models": f"fold {fold.scheme}",
+            "query": {"index": query, "label": int(labels[query])},
+            "neighbours": [
+                {
+                    "rank": rank,
+                    "index": index,
+                    "label": int(labels[index]),
+                    "similarity": float(scores[index]),
+                    "distance": float(-scores[index]),
+                    "contribution_sum": float(contributions[rank - 1].double().sum()),
+                    "exact": True,
+                }
+                for rank, index in enumerate(neighbours, start=1)
+            ],
+            "png": out.name,
+            "note": "AVSL ranks by similarity = -D, D its graph distance; contribution_sum: the sum over "
+            "levels and dimensions of v P delta, which is D (docs/methods/avsl.md)",
+        },
     )
     return out
 
