@@ -1,7 +1,9 @@
 """Kill/resume drill: SIGKILL a small training run N times at random moments, resume it after
-each kill, and compare its final test numbers with those of an uninterrupted run.
+each kill, and compare its final test numbers with those of an uninterrupted run; then kill a
+small search during its start-up (SIGKILL and SIGTERM, from the first write to its first trial)
+and compare the finished search's proposals and results with an uninterrupted search's.
 
-    python bench/kill_drill.py --kills 5 --seed 0 --out bench/results/kill_drill.md
+    python bench/kill_drill.py --kills 5 --search_kills 4 --seed 0 --out bench/results/kill_drill.md
 
 Each attempt starts the run (the first time) or resumes it (``--resume_training latest``) in a
 subprocess and kills it after a random delay (uniform in [min_delay, max_delay] seconds); an
@@ -40,6 +42,33 @@ RUN = [
     "1",
     "--batch_size",
     "16",
+]
+
+
+SEARCH = [
+    "--reproduce_results",
+    str(REPO / "exp_configs" / "demo"),
+    "--merge_argparse_when_resuming",
+    "--dataset~APPLY~2",
+    "{num_classes: 16, images_per_class: 8}",
+    "--split_manager~APPLY~2",
+    "{num_training_partitions: 2, num_training_sets: 2}",
+    "--num_epochs_train",
+    "1",
+    "--iterations_per_epoch",
+    "2",
+    "--save_interval",
+    "1",
+    "--batch_size",
+    "16",
+    "--check_untrained_accuracy",
+    "false",
+    "--loss_funcs~APPLY~3",
+    "{alpha~LOG_BAYESIAN~: [0.01, 100]}",
+    "--bayes_opt_iters",
+    "3",
+    "--sobol_trials",
+    "2",
 ]
 
 
@@ -140,6 +169,128 @@ def drill(kills: int, seed: int, min_delay: float, max_delay: float, work: Path)
     }
 
 
+def search_command(root: Path, data: Path) -> list[str]:
+    """The search's command: the same to start it and to continue it."""
+    where = [
+        "--experiment_name",
+        "search",
+        "--root_experiment_folder",
+        str(root),
+        "--dataset_root",
+        str(data),
+    ]
+    return [sys.executable, str(REPO / "run.py"), *SEARCH, *where]
+
+
+def proposals(root: Path) -> dict:
+    """Each trial's Ax parameters and objective, from the trial folders and the search report."""
+    folder = root / "search"
+    trials = {
+        path.parent.parent.name: json.loads(path.read_text())["ax_parameters"]
+        for path in sorted(folder.glob("trials/trial_*/configs/trial_parameters.json"))
+    }
+    report = json.loads((folder / "meta" / "report.json").read_text())
+    return {"trials": trials, "best": report.get("best_trial"), "rows": report.get("trials")}
+
+
+def search_drill(kills: int, seed: int, work: Path) -> dict:
+    """Kill a search ``kills`` times during its start-up (from its folder's first appearance to its
+    first trial's folder, as timed on an uninterrupted search), rerun the same command after each,
+    finish it, and compare what it proposed and found with the uninterrupted search."""
+    rng = random.Random(seed + 1)
+    data = work / "datasets"
+    straight, killed = work / "search_straight", work / "search_killed"
+    started = time.time()
+    process = subprocess.Popen(
+        search_command(straight, data), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    appeared = state = first_trial = None
+    while process.poll() is None:
+        now = time.time() - started
+        if appeared is None and (straight / "search").exists():
+            appeared = now
+        if state is None and (straight / "search" / "trials").exists():
+            state = now
+        if first_trial is None and (straight / "search" / "trials" / "trial_0000").exists():
+            first_trial = now
+        time.sleep(0.02)
+    if process.returncode != 0:
+        raise SystemExit(
+            f"search failed ({process.returncode}): {process.stderr.read().strip().splitlines()[-1:]}"
+        )
+    straight_seconds = time.time() - started
+    appeared = appeared or 0.5
+    first_trial = first_trial or straight_seconds
+    state = state or appeared
+    events = []
+    for index in range(kills):
+        # three kills in four while the search writes its state (trials/ made, first trial not yet),
+        # the fourth anywhere from the folder's first appearance
+        low = (appeared if index % 4 == 3 else state) - 0.3
+        delay = rng.uniform(max(0.2, low), first_trial + 0.3)
+        sent = signal.SIGTERM if index % 2 else signal.SIGKILL
+        process = subprocess.Popen(
+            search_command(killed, data),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            process.wait(timeout=delay)
+            outcome = f"finished first (exit {process.returncode})"
+        except subprocess.TimeoutExpired:
+            process.send_signal(sent)
+            process.wait()
+            trials = killed / "search" / "trials"
+            saved = sorted(p.name for p in trials.iterdir()) if trials.is_dir() else []
+            outcome = (
+                f"{sent.name} (exit {process.returncode}); trials/ held: {', '.join(saved) or 'nothing'}"
+            )
+        events.append({"delay_s": round(delay, 2), "outcome": outcome})
+    final = subprocess.run(search_command(killed, data), cwd=REPO, capture_output=True, text=True)
+    if final.returncode != 0:
+        return {
+            "kills": kills,
+            "events": events,
+            "identical": False,
+            "failure": final.stderr.strip().splitlines()[-1:],
+            "temp_files_left": [],
+            "straight_seconds": round(straight_seconds, 1),
+            "window_s": [round(appeared, 2), round(state, 2), round(first_trial, 2)],
+        }
+    return {
+        "kills": kills,
+        "events": events,
+        "identical": proposals(killed) == proposals(straight),
+        "proposals": proposals(straight)["trials"],
+        "temp_files_left": [str(p) for p in killed.rglob("*.tmp")],
+        "straight_seconds": round(straight_seconds, 1),
+        "window_s": [round(appeared, 2), round(state, 2), round(first_trial, 2)],
+    }
+
+
+def search_markdown(outcome: dict) -> list[str]:
+    lines = [
+        "",
+        "## Search start-up kills",
+        "",
+        f"- kills during start-up (SIGKILL and SIGTERM alternately, each followed by the same command): {outcome['kills']}",
+        f"- start-up of the uninterrupted search (folder made, trials/ made, first trial folder): {outcome['window_s']} s "
+        f"of {outcome['straight_seconds']} s",
+        f"- proposals and results identical to the uninterrupted search: **{outcome['identical']}**",
+        f"- temp files left: {len(outcome['temp_files_left'])}",
+    ]
+    if outcome.get("failure"):
+        lines.append(f"- the final rerun failed: {outcome['failure']}")
+    for trial, parameters in (outcome.get("proposals") or {}).items():
+        lines.append(f"- {trial}: {parameters}")
+    lines += ["", "| attempt | killed after (s) | outcome |", "|---|---|---|"]
+    for index, event in enumerate(outcome["events"], 1):
+        lines.append(f"| {index} | {event['delay_s']} | {event['outcome']} |")
+    return lines
+
+
 def markdown(outcome: dict, argv: list[str]) -> str:
     lines = [
         "# Kill/resume drill",
@@ -158,6 +309,8 @@ def markdown(outcome: dict, argv: list[str]) -> str:
     ]
     for index, event in enumerate(outcome["events"], 1):
         lines.append(f"| {index} | {event['resume']} | {event['delay_s']} | {event['outcome']} |")
+    if outcome.get("search") is not None:
+        lines += search_markdown(outcome["search"])
     return "\n".join(lines) + "\n"
 
 
@@ -174,16 +327,23 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="seconds; 0 (default): 0.9 x the uninterrupted run's time",
     )
+    parser.add_argument(
+        "--search_kills", type=int, default=4, help="kills of a search during its start-up (0: none)"
+    )
     parser.add_argument("--out", type=Path, help="write the outcome as markdown here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kill_drill_") as work:
         outcome = drill(args.kills, args.seed, args.min_delay, args.max_delay, Path(work))
+        outcome["search"] = (
+            search_drill(args.search_kills, args.seed, Path(work)) if args.search_kills else None
+        )
     text = markdown(outcome, list(sys.argv[1:] if argv is None else argv))
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
-    return 0 if outcome["identical"] and not outcome["temp_files_left"] else 1
+    passed = [outcome, *([outcome["search"]] if outcome["search"] else [])]
+    return 0 if all(o["identical"] and not o["temp_files_left"] for o in passed) else 1
 
 
 if __name__ == "__main__":
