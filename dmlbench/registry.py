@@ -1,6 +1,8 @@
 """Name -> class lookup, per kind, and object construction from ``{ClassName: {kwargs}}`` specs.
 
-A config never runs code: a class name becomes an object only through this registry. Names are
+A config's class names run no code of their own: a name becomes an object only through this
+registry (the one way a config imports code, ``plugin_paths``, needs the user's consent on the
+command line: :mod:`dmlbench.user_plugins`). Names are
 looked up first among classes registered with :func:`register` (dmlbench itself, its
 ``dmlbench.split_managers`` and ``dmlbench.plugins`` packages -- the repository root's
 ``split_managers/`` and ``plugins/`` are symlinks to them -- and entry points in the group
