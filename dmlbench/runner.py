@@ -34,6 +34,8 @@ from dmlbench.config.experiment_files import (
 from dmlbench.data.base import RetrievalDataset, TransformedSubset
 from dmlbench.data.folds import FoldData
 from dmlbench.data.memory import InMemoryDataset
+from dmlbench.data.split_checks import check_validation_splits
+from dmlbench.data.split_manifest import split_manifest
 from dmlbench.data.transforms import build_split_transforms
 from dmlbench.errors import ExperimentError
 from dmlbench.evaluation import protocol
@@ -51,8 +53,6 @@ from dmlbench.records.run_report import (
 )
 from dmlbench.records.store import RecordStore
 from dmlbench.registry import build, parse_spec
-from dmlbench.split_managers import split_manifest
-from dmlbench.split_managers.checks import check_validation_splits
 from dmlbench.training import checkpoint, distributed
 from dmlbench.training.fold import train_fold, training_summary
 from dmlbench.training.seeding import derive_seed, seed_everything

@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dmlbench.data.split_manifest import SplitSchemes, labels_at_level
 from dmlbench.errors import SplitError
-
-#: ``{scheme_name: {split_name: sorted int64 sample indices}}``
-SplitSchemes = dict[str, dict[str, np.ndarray]]
 
 
 def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
@@ -32,38 +30,6 @@ def check_int(owner: str, name: str, value: Any, minimum: int) -> int:
     if value < minimum:
         raise SplitError(f"{owner}: {name}={value!r} must be >= {minimum}")
     return int(value)
-
-
-def labels_at_level(owner: str, labels: Any, hierarchy_level: int) -> np.ndarray:
-    """The 1-D integer class labels a manager splits on.
-
-    ``labels`` is ``(N,)`` or ``(N, L)``; for the 2-D form, column ``hierarchy_level`` is used
-    (e.g. ``np.stack([labels, super_labels], 1)`` with ``hierarchy_level=1`` splits SOP by
-    super-class, so that every class of a super-class lands in the same split).
-    """
-    array = np.asarray(labels)
-    if array.ndim not in (1, 2) or array.shape[0] == 0:
-        raise SplitError(
-            f"{owner}: expected a non-empty 1-D (or 2-D, samples x levels) label array, got shape {array.shape}"
-        )
-    if not np.issubdtype(array.dtype, np.integer):
-        if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
-            array = array.astype(np.int64)
-        else:
-            raise SplitError(f"{owner}: class labels must be integers, got dtype {array.dtype}")
-    if array.ndim == 1:
-        if hierarchy_level != 0:
-            raise SplitError(
-                f"{owner}: hierarchy_level={hierarchy_level} needs 2-D labels (samples x levels), "
-                "but the labels are 1-D; use hierarchy_level 0"
-            )
-        return array.astype(np.int64, copy=False)
-    if hierarchy_level >= array.shape[1]:
-        raise SplitError(
-            f"{owner}: hierarchy_level={hierarchy_level} but the labels have only {array.shape[1]} "
-            f"levels (0..{array.shape[1] - 1})"
-        )
-    return array[:, hierarchy_level].astype(np.int64)
 
 
 class SplitManager:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from dmlbench.cli import main
+from dmlbench.data.split_checks import check_validation_splits
 from dmlbench.errors import SplitError
 from dmlbench.split_managers import MLRCSplitManager
-from dmlbench.split_managers.checks import check_validation_splits
 
 
 def scheme(val_labels: list[int]) -> tuple[dict, np.ndarray]:
