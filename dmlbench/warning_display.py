@@ -1,7 +1,7 @@
 """Warnings as a user reads them: ``warning: <message>`` on stderr, each message once per run or
 search, without the file name, line number and source line Python's default display adds.
-:func:`install` is called by the command-line entry points (a library or a test importing
-dmlbench keeps Python's own display). A search's trial processes (``local_parallel``) share what
+:func:`install` (called by the command-line entry points) replaces ``warnings.formatwarning``;
+warnings recorded by ``catch_warnings(record=True)`` (pytest's) are not displayed at all. A search's trial processes (``local_parallel``) share what
 was shown through a file named by ``DMLBENCH_WARNINGS_SHOWN`` (:func:`shared_across_processes`)."""
 
 from __future__ import annotations
@@ -9,34 +9,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
-from typing import TextIO
 
 _shown: set[tuple[type, str]] = set()
 
 
-def show_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: TextIO | None = None,
-    line: str | None = None,
-) -> None:
-    """A ``warnings.showwarning`` replacement: one line, each (category, text) only once."""
+def format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """A ``warnings.formatwarning`` replacement: ``warning: <text>`` as one line, and nothing for
+    a (category, text) already shown."""
     text = str(message)
     if (category, text) in _shown or _shown_by_another_process(text):
-        return
+        return ""
     _shown.add((category, text))
-    stream = file if file is not None else sys.stderr
-    if stream is None:  # pythonw: no stderr
-        return
     prefix = "" if text.lower().startswith("warning") else "warning: "
-    with contextlib.suppress(OSError):  # a closed pipe must not turn a warning into a failure
-        stream.write(f"{prefix}{text}\n")
+    return f"{prefix}{text}\n"
 
 
 SHARED_ENV = "DMLBENCH_WARNINGS_SHOWN"
@@ -78,8 +68,8 @@ def shared_across_processes() -> Iterator[None]:
 
 
 def install() -> None:
-    """Show warnings with :func:`show_warning` from now on, in this process (Python's default
+    """Show warnings with :func:`format_warning` from now on, in this process (Python's default
     filter shows a text once per code location, but forgets what it showed whenever the filters
     change, e.g. in every ``warnings.catch_warnings``; the set here does not)."""
     _shown.clear()  # once per command (tests run many commands in one process)
-    warnings.showwarning = show_warning
+    warnings.formatwarning = format_warning  # the display; a recording catch_warnings (pytest) is unaffected

@@ -136,8 +136,14 @@ def download(id: str, expect: str, archive: tuple[str, bytes], files: dict | Non
 CASES = [
     # ---------------------------------------------------------------- command line: flags
     run("no_name", "--experiment_name is required"),
-    run("typo_flag", "unknown config key 'batch_sise'; did you mean --batch_size", *NEW, "--batch_sise", "8"),
-    run("typo_flag_far", "unknown config key 'zzz'", *NEW, "--zzz", "1"),
+    run(
+        "typo_flag",
+        "unknown flag or config key 'batch_sise'; did you mean --batch_size",
+        *NEW,
+        "--batch_sise",
+        "8",
+    ),
+    run("typo_flag_far", "unknown flag or config key 'zzz'", *NEW, "--zzz", "1"),
     run(
         "bad_choice_flag",
         "argument --resume_training: invalid choice: 'newest'",

@@ -39,7 +39,9 @@ def test_exp_configs_are_found_by_name_local_first(tmp_path, monkeypatch, capsys
 def test_mistyped_flags_get_the_nearest_flag_or_key_whatever_else_is_given(capsys) -> None:
     for others in ([], ["--evaluate"], ["--reproduce_results", "demo"], ["--experiment_name", "x"]):
         assert main(["--evalute", *others]) == 2
-        assert "--evalute: not a flag nor a config key; did you mean --evaluate?" in one_error_line(capsys)
+        assert "--evalute: unknown flag or config key 'evalute'; did you mean --evaluate?" in one_error_line(
+            capsys
+        )
         assert main(["--experiment-name", "x", *others]) == 2
         assert "did you mean --experiment_name? (flags and config keys are written with underscores)" in (
             one_error_line(capsys)
@@ -49,7 +51,7 @@ def test_mistyped_flags_get_the_nearest_flag_or_key_whatever_else_is_given(capsy
     assert main(["--num-epochs-train", "3"]) == 2
     assert "did you mean --num_epochs_train?" in one_error_line(capsys)
     assert main(["--zzz_qqq", "3"]) == 2
-    assert "--zzz_qqq: not a flag nor a config key; see --help" in one_error_line(capsys)
+    assert "--zzz_qqq: unknown flag or config key 'zzz_qqq'; see --help" in one_error_line(capsys)
 
 
 def test_help_and_argument_errors_import_no_torch() -> None:

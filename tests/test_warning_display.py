@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 import textwrap
@@ -12,11 +11,11 @@ from dmlbench import warning_display
 
 def test_each_text_once_as_one_line(monkeypatch) -> None:
     monkeypatch.setattr(warning_display, "_shown", set())
-    out = io.StringIO()
-    for _ in range(3):
-        warning_display.show_warning(UserWarning("split_manager: small"), UserWarning, "x.py", 7, out, "code")
-    warning_display.show_warning(UserWarning("other"), UserWarning, "x.py", 8, out)
-    assert out.getvalue() == "warning: split_manager: small\nwarning: other\n"
+    shown = [
+        warning_display.format_warning(UserWarning(text), UserWarning, "x.py", 7, "code")
+        for text in ["split_manager: small", "split_manager: small", "other", "split_manager: small"]
+    ]
+    assert shown == ["warning: split_manager: small\n", "", "warning: other\n", ""]
 
 
 def test_installed_display_survives_catch_warnings() -> None:

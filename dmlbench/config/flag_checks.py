@@ -76,7 +76,7 @@ def check_flag_names(unknown: Sequence[str], flags: Sequence[str]) -> None:
             if close
             else "; see --help for the flags and dmlbench/configs/*/default.yaml for the config keys"
         )
-        raise ConfigError(f"--{name}: not a flag nor a config key{hint}")
+        raise ConfigError(f"--{name}: unknown flag or config key {name!r}{hint}")
 
 
 def check_mode_flags(args: argparse.Namespace, searching: bool) -> None:

@@ -169,3 +169,28 @@ def test_second_pass_refuses_an_empty_loss_funcs_in_setup(doc, tmp_path) -> None
     with pytest.raises(ConfigError, match=r"training_plugins\.SecondPass: loss_funcs is empty") as error:
         trainer(tmp_path, [doc["SecondPass"]()], losses={})
     assert "\n" not in str(error.value)
+
+
+def test_the_new_loss_is_its_formula_pair_by_pair(doc) -> None:
+    from dmlbench.registry import lookup
+
+    loss_class = lookup("loss", "SquaredPairLoss")
+    assert loss_class is doc["SquaredPairLoss"]
+    embeddings = batch(seed=3, dim=5).requires_grad_()
+    loss = loss_class(margin=0.8)(embeddings, LABELS)
+    unit = torch.nn.functional.normalize(embeddings.detach(), dim=1)
+    pull, push = [], []
+    for i in range(len(LABELS)):
+        for j in range(len(LABELS)):
+            if i == j:
+                continue
+            distance = float(torch.linalg.vector_norm(unit[i] - unit[j]))
+            if LABELS[i] == LABELS[j]:
+                pull.append(distance**2)
+            else:
+                push.append(max(0.0, 0.8 - distance) ** 2)
+    assert float(loss) == pytest.approx(sum(pull) / len(pull) + sum(push) / len(push), rel=1e-5)
+    loss.backward()
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match=r"SquaredPairLoss\.margin: expected a positive number, got -1"):
+        loss_class(margin=-1)
