@@ -80,6 +80,8 @@ def lock_experiment_folder(experiment_dir: Path, continuing: bool) -> None:
         raise ExperimentError(f"{experiment_dir} is a file, not an experiment folder; choose another name")
     if continuing and not experiment_dir.is_dir():
         return
+    if int(os.environ.get("RANK", "0")) > 0:
+        return  # torchrun: rank 0 writes the folder and holds its lock for the whole job
     acquire(experiment_dir, create=True)
 
 

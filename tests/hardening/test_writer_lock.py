@@ -128,3 +128,22 @@ def test_two_concurrent_starts_exactly_one_runs_the_other_changes_nothing(tmp_pa
     assert len(command_lines) == 1 and f"--seed {winner}" in command_lines[0]
     assert (folder / "meta" / "report.json").exists()
     assert not (folder / LOCK_NAME).exists()
+
+
+def test_torchrun_ranks_above_zero_leave_the_lock_to_rank_zero(tmp_path, monkeypatch) -> None:
+    """Every torchrun process runs the command; rank 0 holds the folder's lock for the job, so a
+    rank > 0 must not be refused by it (it writes nothing there)."""
+    from dmlbench.run_guard import lock_experiment_folder
+
+    folder = tmp_path / "logs" / "ddp"
+    child = hold_in_child(folder)  # stands in for rank 0
+    try:
+        monkeypatch.setenv("RANK", "1")
+        lock_experiment_folder(folder, continuing=False)  # no refusal
+        monkeypatch.setenv("RANK", "0")
+        with pytest.raises(ExperimentError, match="another dmlbench command"):
+            lock_experiment_folder(folder, continuing=False)
+    finally:
+        child.kill()
+        child.wait()
+        release_all()
