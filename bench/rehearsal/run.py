@@ -112,7 +112,6 @@ def disk_written(experiment: Path) -> dict[str, int]:
 
 def run_one(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     experiment_name = f"{name}_{args.trunk}"
-    experiment = args.out / experiment_name
     timing_file = args.out / f".{experiment_name}.time"
     command = [
         "/usr/bin/time",
@@ -143,9 +142,31 @@ def run_one(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[st
     ]
     log = args.out / f"{experiment_name}.log"
     print(f"-- {name} ({args.trunk}): log {log}", flush=True)
+    load_before = os.getloadavg()[0]
     with open(log, "w") as handle:
         code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
-    row: dict[str, Any] = {"config": name, "trunk": args.trunk, "exit_code": code, "log": str(log)}
+    outcome = {
+        "exit_code": code,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0],
+    }
+    (args.out / f".{experiment_name}.exit").write_text(json.dumps(outcome) + "\n")
+    return collect(name, args)
+
+
+def collect(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The row of a finished run, from the files it left in ``args.out``."""
+    experiment_name = f"{name}_{args.trunk}"
+    experiment = args.out / experiment_name
+    timing_file = args.out / f".{experiment_name}.time"
+    log = args.out / f"{experiment_name}.log"
+    exit_file = args.out / f".{experiment_name}.exit"
+    if exit_file.exists():
+        outcome = json.loads(exit_file.read_text())
+    else:  # a run of an older driver: finished if it wrote its report
+        outcome = {"exit_code": 0 if (experiment / "meta" / "report.json").exists() else 1}
+    code = outcome["exit_code"]
+    row: dict[str, Any] = {"config": name, "trunk": args.trunk, "log": str(log), **outcome}
     if timing_file.exists():
         wall, user, system, rss_kib = timing_file.read_text().split()[-4:]
         row.update(wall_s=float(wall), cpu_s=float(user) + float(system), peak_rss_mib=int(rss_kib) / 1024)
@@ -160,6 +181,17 @@ def run_one(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[st
     if code != 0:
         row["error"] = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
     return row
+
+
+def save_rows(json_path: Path, md_path: Path | None, rows: list[dict[str, Any]]) -> None:
+    """Add ``rows`` to the JSON file (replacing earlier rows of the same config and trunk)."""
+    old = json.loads(json_path.read_text()) if json_path.exists() else {"runs": []}
+    old["machine"] = machine()
+    new_keys = {(row["config"], row["trunk"]) for row in rows}
+    old["runs"] = [r for r in old["runs"] if (r["config"], r["trunk"]) not in new_keys] + rows
+    json_path.write_text(json.dumps(old, indent=1) + "\n")
+    if md_path:
+        md_path.write_text(markdown_table(old))
 
 
 def machine() -> dict[str, Any]:
@@ -187,35 +219,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="append the rows to this JSON file")
     parser.add_argument("--md", type=Path, help="write the table of the JSON file's rows here")
+    parser.add_argument(
+        "--collect", action="store_true", help="run nothing: collect the rows of runs already in --out"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="rehearsal_torch_home_") as torch_home:
         env = dict(os.environ, TORCH_HOME=torch_home)
-        if args.trunk == "published":
+        if args.trunk == "published" and not args.collect:
             write_random_weights(Path(torch_home))
         for dataset in args.datasets:
             for method in args.configs:
                 name = CONFIGS[dataset].get(method)
                 if name is None or (args.trunk == "light" and method not in LIGHT_METHODS):
                     continue
-                start = time.perf_counter()
                 row = {"dataset": dataset, "method": method, "iterations": args.iterations}
-                row.update(run_one(name, args, env))
-                print(f"   exit {row['exit_code']} after {time.perf_counter() - start:.0f} s", flush=True)
+                if args.collect:
+                    if not (args.out / f".{name}_{args.trunk}.time").exists():
+                        continue
+                    row.update(collect(name, args))
+                else:
+                    start = time.perf_counter()
+                    row.update(run_one(name, args, env))
+                    print(f"   exit {row['exit_code']} after {time.perf_counter() - start:.0f} s", flush=True)
                 rows.append(row)
-    if args.json:
-        old = json.loads(args.json.read_text()) if args.json.exists() else {"runs": []}
-        old["machine"] = machine()
-        kept = [
-            r
-            for r in old["runs"]
-            if (r["config"], r["trunk"]) not in {(x["config"], x["trunk"]) for x in rows}
-        ]
-        old["runs"] = kept + rows
-        args.json.write_text(json.dumps(old, indent=1) + "\n")
-        if args.md:
-            args.md.write_text(markdown_table(old))
+                if args.json:
+                    save_rows(
+                        args.json, args.md, [row]
+                    )  # after every run: an interrupted rehearsal keeps its rows
     return 0 if all(row["exit_code"] == 0 for row in rows) else 1
 
 
