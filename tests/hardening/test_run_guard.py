@@ -283,6 +283,7 @@ def test_evaluate_other_split_keeps_earlier_results(finished_run, tmp_path, data
 
 
 # ------------------------------------------------------------------ item 7
+@pytest.mark.multiprocess
 def test_sigterm_checkpoints_exits_143_and_the_hint_resumes(tmp_path, dataset_root, finished_run):
     root = tmp_path / "custom_root"
     command = [

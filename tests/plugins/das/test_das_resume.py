@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from dmlbench.cli import main
@@ -37,6 +38,7 @@ TINY = [
 ]
 
 
+@pytest.mark.multiprocess
 def test_killed_das_run_resumes_to_the_same_result(tmp_path):
     dataset_root = tmp_path / "data"
     command = [
