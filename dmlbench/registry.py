@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any
 
+from dmlbench.argument_types import check_argument_value
 from dmlbench.errors import ConfigError, RegistryError
 
 #: Modules whose public callables are valid names for each kind (searched in order, after the
@@ -302,7 +303,8 @@ def accepts_keyword(factory: Any, name: str) -> bool:
 
 def check_keywords(kind: str, spec: Any, role: str) -> None:
     """Raise :class:`ConfigError` for a keyword argument the class certainly rejects (with the
-    nearest accepted names), here and in nested specs, without building anything."""
+    nearest accepted names) or a value its signature rejects (:mod:`dmlbench.argument_types`),
+    here and in nested specs, without building anything."""
     name, kwargs = parse_spec(spec, role)
     factory = lookup(kind, name, role)
     for key, value in kwargs.items():
@@ -311,6 +313,7 @@ def check_keywords(kind: str, spec: Any, role: str) -> None:
             check_keywords(nested_kind, value, f"{role}.{name}.{key}")
         else:
             _check_kwargs(factory, {key: value}, f"{role}.{name}")
+            check_argument_value(factory, key, value, f"{role}.{name}")
 
 
 def _accepted_names(factory: Any) -> list[str]:

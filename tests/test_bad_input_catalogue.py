@@ -290,14 +290,6 @@ CASES = [
     run("sobol_no_search", "--sobol_trials has no effect without a search", *NEW, "--sobol_trials", "2"),
     run("parallel_no_search", "--max_parallel_trials has no effect", *NEW, "--max_parallel_trials", "2"),
     run(
-        "splits_no_evaluate",
-        "--splits_to_eval only applies with --evaluate",
-        *NEW,
-        "--splits_to_eval",
-        "val",
-        "test",
-    ),
-    run(
         "merge_alone", "--merge_argparse_when_resuming has no effect", *NEW, "--merge_argparse_when_resuming"
     ),
     # ---------------------------------------------------------------- class names and their arguments

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
 from pathlib import Path
 from typing import Any
 
+from dmlbench.config.assemble import assemble_config, replacement_files
 from dmlbench.config.defaults import BUILTIN_CONFIG_DIR
 from dmlbench.config.exp_config_lookup import find_exp_config
 from dmlbench.config.experiment_files import is_saved_experiment, read_category_files
-from dmlbench.config.files import exp_config_file_lists, load_category, parse_file_list
+from dmlbench.config.files import exp_config_file_lists, parse_file_list
 from dmlbench.config.keys import CATEGORIES
 from dmlbench.config.merge import merge_configs
 from dmlbench.errors import ConfigError
@@ -35,29 +37,41 @@ def _config_dirs(args: argparse.Namespace) -> list[Path]:
 
 
 def default_configs(
-    args: argparse.Namespace, file_lists: dict[str, list[str]] | None = None
+    args: argparse.Namespace,
+    file_lists: dict[str, list[str]] | None = None,
+    replacements: dict[str, Path] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each category from its file list on the command line, else from ``file_lists`` (an
-    exp_config's ``config_files.yaml``), else [default]."""
-    config = {}
+    exp_config's ``config_files.yaml``), else [default]; a file of ``replacements`` replaces its
+    category's files as in powerful-benchmarker (:mod:`dmlbench.config.assemble`). Files in
+    powerful-benchmarker's vocabulary are translated, one notice line each on stderr."""
+    lists = dict(file_lists or {})
     for category in CATEGORIES:
         value = getattr(args, category)
-        fallback = (file_lists or {}).get(category, ["default"])
-        names = parse_file_list(" ".join(value), f"--{category}") if value else fallback
-        config[category] = load_category(category, names, _config_dirs(args), check_keys=True)
+        if value:
+            lists[category] = parse_file_list(" ".join(value), f"--{category}")
+    config, notices = assemble_config(lists, _config_dirs(args), replacements)
+    print_notices(notices)
     return config
 
 
 def reproduced_configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """``--reproduce_results DIR``: a saved experiment's categories replace the defaults; an
-    exp_configs/ entry's files are merged over them (they hold only what differs), starting from
-    the file lists of its ``config_files.yaml`` where the command line gives none."""
+    """``--reproduce_results DIR``: a saved experiment's categories are read alone; a category file
+    of an exp_configs/ entry (or of a powerful-benchmarker folder) replaces that category's files, as
+    in powerful-benchmarker; the other categories start from the command line's file lists, else
+    those of its ``config_files.yaml``, else [default]."""
     directory = find_exp_config(args.reproduce_results)
-    saved = is_saved_experiment(directory)
-    config = default_configs(args, None if saved else exp_config_file_lists(directory / "configs"))
-    for category, content in read_category_files(directory).items():
-        config[category] = content if saved else merge_configs(config[category], content)
-    return config
+    if is_saved_experiment(directory):
+        config = default_configs(args)
+        config.update(read_category_files(directory))
+        return config
+    return default_configs(args, exp_config_file_lists(directory / "configs"), replacement_files(directory))
+
+
+def print_notices(notices: list[str]) -> None:
+    """One ``note:`` line on stderr per powerful-benchmarker key translated."""
+    for notice in notices:
+        print(f"note: powerful-benchmarker {notice}", file=sys.stderr)
 
 
 def _override_base_key(key: str) -> str:

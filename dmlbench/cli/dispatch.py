@@ -8,15 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dmlbench.cli.config_assembly import apply_overrides, check_root_config_folder
-from dmlbench.cli.folder_state import FolderState, folder_state, starting_config
+from dmlbench.cli.config_assembly import apply_overrides, check_root_config_folder, print_notices
+from dmlbench.cli.folder_state import FolderState, experiment_dir_for, folder_state, starting_config
 from dmlbench.cli.parse import build_parser
 from dmlbench.config.experiment_files import flatten_config, record_command_line, save_configs
 from dmlbench.config.flag_checks import check_flag_names, check_mode_flags, known_flags, parse_splits_to_eval
+from dmlbench.config.merge import combine_overrides
 from dmlbench.config.overrides import parse_overrides
+from dmlbench.config.pb_values import translate_values
+from dmlbench.config.pb_vocabulary import translate_fragment
+from dmlbench.config.yaml_io import dump_yaml
 from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.integrity import remove_stale_temp_files
-from dmlbench.run_guard import EXIT_INTERRUPTED, clear_folder, has_checkpoints, resume_command
+from dmlbench.run_guard import EXIT_INTERRUPTED, clear_folder, has_checkpoints, holds_files, resume_command
 from dmlbench.search.space import find_search_parameters
 from dmlbench.user_plugins import (
     check_consent_matches,
@@ -34,25 +38,20 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     check_flag_names(unknown, known_flags(parser))  # a mistyped flag: "did you mean", before anything else
-    overrides = parse_overrides(unknown)
-    parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
+    overrides, notices = translate_fragment(parse_overrides(unknown), "command line")
+    splits = parse_splits_to_eval(args.splits_to_eval)  # a bad split name fails before anything is read
+    if args.splits_to_eval and not (args.evaluate or args.evaluate_ensemble):
+        # as in powerful-benchmarker: the splits scored at each validation during training
+        overrides = combine_overrides(overrides, {"splits_to_eval~OVERRIDE~": splits})
     check_root_config_folder(args)
     if args.estimate:  # before the folder is locked or made: --estimate writes nothing
         from dmlbench.cli.estimating import estimate
 
         return estimate(args, overrides)
+    if args.dry_run:  # nor does --dry_run
+        return dry_run(args, overrides, notices)
     state = folder_state(args)
-    named = named_on_command_line(overrides)  # plugin paths the user consents to import
-    from_saved = state.continuing or bool(args.reproduce_results)
-    # naming the saved config's plugins is consent, not a change of the config
-    consent_only = from_saved and consent_without_change(overrides, args.merge_argparse_when_resuming)
-    config = starting_config(args, state, overrides)
-    if overrides:
-        config = apply_overrides(config, overrides)
-    if consent_only:
-        check_consent_matches(config, named)
-    require_consent(config, named, args.trust_plugin_paths)
-    use_user_plugins(config)
+    config = resolved_config(args, state, overrides, notices)
 
     search_parameters = find_search_parameters(flatten_config(config))
     check_mode_flags(args, searching=bool(search_parameters) or args.bayes_opt_iters is not None)
@@ -78,6 +77,45 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
 
         return run_search(args, config, experiment_dir, argv)
     return run_experiment(args, config, state, argv, overrides, failure)
+
+
+def resolved_config(
+    args: argparse.Namespace, state: FolderState, overrides: dict[str, Any], notices: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The config the command runs: files (translated from powerful-benchmarker's vocabulary where
+    it is used, one note each on stderr), then the command line's overrides."""
+    named = named_on_command_line(overrides)  # plugin paths the user consents to import
+    from_saved = state.continuing or bool(args.reproduce_results)
+    # naming the saved config's plugins is consent, not a change of the config
+    consent_only = from_saved and consent_without_change(overrides, args.merge_argparse_when_resuming)
+    config = starting_config(args, state, overrides)
+    if overrides:
+        config = apply_overrides(config, overrides)
+    print_notices(notices + translate_values(config))
+    if consent_only:
+        check_consent_matches(config, named)
+    require_consent(config, named, args.trust_plugin_paths)
+    use_user_plugins(config)
+    return config
+
+
+def dry_run(args: argparse.Namespace, overrides: dict[str, Any], notices: list[str]) -> int:
+    """``--dry_run``: resolve and check everything a start would (no data set is read), print the
+    config as one YAML document ``{config_<category>: {...}}`` (a search: with its ranges); the
+    experiment folder is neither created nor locked nor changed."""
+    from dmlbench.config.checks import validate_config
+
+    experiment_dir = experiment_dir_for(args)
+    continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
+    state = FolderState(experiment_dir, holds_files(experiment_dir), continuing)
+    config = resolved_config(args, state, overrides, notices)
+    flat = flatten_config(config)
+    searching = bool(find_search_parameters(flat)) or args.bayes_opt_iters is not None
+    check_mode_flags(args, searching=searching)
+    if not searching:
+        validate_config(flat)
+    sys.stdout.write(dump_yaml(config))
+    return 0
 
 
 def run_experiment(

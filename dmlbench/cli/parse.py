@@ -78,7 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the traceback of an unexpected error (also DMLBENCH_DEBUG=1)",
     )
     parser.add_argument(
-        "--splits_to_eval", nargs="+", help="splits for --evaluate, e.g. [test] or [val, test]"
+        "--splits_to_eval",
+        nargs="+",
+        help="splits tested by --evaluate, e.g. [test]; when training, the splits scored at each "
+        "validation, e.g. [train, val, test] (val alone selects the best epoch)",
+    )
+    parser.add_argument(
+        "--dry_run",
+        action="store_true",
+        help="print the resolved config as YAML and exit; reads no data, writes nothing",
     )
     parser.add_argument(
         "--bayes_opt_iters", type=int, help="Bayesian optimisation trials over ~BAYESIAN~ keys"

@@ -3,7 +3,7 @@ the ``--splits_to_eval`` forms.
 
 A flag that would be silently ignored is an error: the search flags (``--reproductions``,
 ``--trial_executor``, ``--max_parallel_trials``, ``--sobol_trials``, ``--trials_per_gpu``) without a
-search, ``--splits_to_eval`` and ``--evaluate_unfinished`` without ``--evaluate``, ``--merge_argparse_when_resuming`` when there is no
+search, ``--evaluate_unfinished`` without ``--evaluate``, ``--merge_argparse_when_resuming`` when there is no
 saved or reproduced config to change.
 """
 
@@ -91,11 +91,6 @@ def check_mode_flags(args: argparse.Namespace, searching: bool) -> None:
     evaluating = bool(args.evaluate or args.evaluate_ensemble)
     if getattr(args, "evaluate_unfinished", False) and not evaluating:
         raise ConfigError("--evaluate_unfinished only applies with --evaluate or --evaluate_ensemble")
-    if args.splits_to_eval and not evaluating:
-        raise ConfigError(
-            "--splits_to_eval only applies with --evaluate; the splits validated during training "
-            "are the config key, e.g. --splits_to_eval~OVERRIDE~ [val]"
-        )
     if args.merge_argparse_when_resuming and not (
         args.resume_training or evaluating or args.reproduce_results
     ):
@@ -107,7 +102,9 @@ def check_mode_flags(args: argparse.Namespace, searching: bool) -> None:
 
 def parse_splits_to_eval(values: Sequence[str] | None) -> list[str]:
     """``--splits_to_eval [val, test]``, ``--splits_to_eval val test`` (argparse's usage form) and
-    ``--splits_to_eval test`` -> a list of known split names (default ``[test]``)."""
+    ``--splits_to_eval test`` -> a list of known split names (default ``[test]``). With --evaluate
+    they are the splits tested; when training, the splits scored at each validation (the config
+    key ``splits_to_eval``, as in powerful-benchmarker)."""
     if not values:
         return ["test"]
     text = " ".join(values).strip()

@@ -94,7 +94,8 @@ def _check_model_sizes(where: str, kwargs: dict[str, Any]) -> None:
         if value is None:
             continue
         values = value if isinstance(value, list) else [value]
-        if not values or not all(is_int(v) and v >= 1 for v in values):
+        empty_allowed = key == "layer_sizes"  # an MLP without layers is the identity (PB's layer_sizes: [])
+        if (not values and not empty_allowed) or not all(is_int(v) and v >= 1 for v in values):
             raise ConfigError(f"{where}.{key}: expected positive integer(s), got {value!r}")
         most = MAX_CLASSES if key == "num_classes" else MAX_LAYER_SIZE
         if max(values) > most:
@@ -168,6 +169,8 @@ def validate_values(settings: dict[str, Any]) -> None:
     for key in OPTIONAL_POSITIVE_INTS:
         if settings.get(key) is not None:
             _int_at_least(key, settings[key], 1)
+    if settings.get("eval_dataloader_num_workers") is not None:
+        _int_at_least("eval_dataloader_num_workers", settings["eval_dataloader_num_workers"], 0)
     if "seed" in settings:
         _int_at_least("seed", settings["seed"], 0)
     if settings.get("num_threads") is not None:

@@ -55,7 +55,11 @@ class EvaluationSettings:
         chunk = setting(settings, "eval_chunk_size")
         return cls(
             batch_size=int(setting(settings, "eval_batch_size")),
-            num_workers=int(setting(settings, "dataloader_num_workers")),
+            num_workers=int(
+                setting(settings, "eval_dataloader_num_workers")
+                if setting(settings, "eval_dataloader_num_workers") is not None
+                else setting(settings, "dataloader_num_workers")
+            ),
             normalize=bool(setting(settings, "eval_normalize_embeddings")),
             recall_at=tuple(int(k) for k in setting(settings, "eval_recall_at") or ()),
             chunk_size=int(chunk) if chunk else None,

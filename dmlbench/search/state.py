@@ -22,7 +22,7 @@ from dmlbench.search.space import SearchSpace
 from dmlbench.writer_lock import LOCK_NAME, open_lock_file
 
 #: Config keys about where jobs run, not what they compute (may change between runs).
-RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers")
+RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers", "eval_dataloader_num_workers")
 
 
 def search_config_hash(config: dict[str, dict[str, Any]]) -> str:

@@ -138,28 +138,67 @@ def make_loader_factory(
     return loader_factory
 
 
+#: The ``mode`` of accuracies recorded for the other splits of ``splits_to_eval`` during training
+#: (kept apart from the test's ``fold`` rows).
+DURING_TRAINING = "during_training"
+
+
 def make_validator(
-    env: FoldEnvironment, scheme: str, val_set: TransformedSubset | None, plugins: PluginSet
+    env: FoldEnvironment,
+    scheme: str,
+    val_set: TransformedSubset | None,
+    plugins: PluginSet,
+    others: dict[str, dict[str, TransformedSubset]] | None = None,
 ) -> Any:
     """``(models, epoch) -> metrics`` on the val split, scored like the test (same similarity
     rule); each validation is recorded in ``env.store`` (trained status; epoch 0: the initial
-    models)."""
+    models). The splits of ``others`` (``{split: {"self": set}}`` or ``{"query": .., "gallery": ..}``:
+    the other splits of ``splits_to_eval``, as powerful-benchmarker's tester during training) are
+    scored and recorded at the same epochs (mode ``during_training``); only val selects the best."""
 
     def validator(current: dict[str, nn.Module], epoch: int) -> dict[str, float]:
+        settings, device = env.evaluation, env.device
+        status = TRAINED if epoch > 0 else UNTRAINED_TRUNK_AND_EMBEDDER
+        for split, sets in (others or {}).items():
+            embedded = {
+                name: protocol.embed(
+                    settings, device, current["trunk"], current["embedder"], subset, f"{scheme} {split}"
+                )
+                for name, subset in sets.items()
+            }
+            scores = protocol.score_sets(settings, device, embedded, similarity=plugins.similarity())
+            env.store.add_accuracies(scheme, split, status, DURING_TRAINING, epoch, scores)
+            _show(scheme, epoch, split, scores)
         if val_set is None:
             return {}  # no validation split: the trainer keeps the latest model
-        settings, device = env.evaluation, env.device
         embeddings, labels = protocol.embed(
             settings, device, current["trunk"], current["embedder"], val_set, f"{scheme} val"
         )
         metrics = protocol.score(settings, device, embeddings, labels, similarity=plugins.similarity())
-        status = TRAINED if epoch > 0 else UNTRAINED_TRUNK_AND_EMBEDDER
         env.store.add_accuracies(scheme, "val", status, "fold", epoch, metrics)
-        shown = ", ".join(f"{MAIN_METRICS[m]} {100 * metrics[m]:.2f}" for m in MAIN_METRICS if m in metrics)
-        tqdm.write(f"[{scheme}] epoch {epoch:>3} val: {shown}")
+        _show(scheme, epoch, "val", metrics)
         return metrics
 
     return validator
+
+
+def _show(scheme: str, epoch: int, split: str, metrics: dict[str, float]) -> None:
+    shown = ", ".join(f"{MAIN_METRICS[m]} {100 * metrics[m]:.2f}" for m in MAIN_METRICS if m in metrics)
+    tqdm.write(f"[{scheme}] epoch {epoch:>3} {split}: {shown}")
+
+
+def other_splits(
+    env: FoldEnvironment, fold: FoldData, trunk: nn.Module
+) -> dict[str, dict[str, TransformedSubset]]:
+    """The splits of ``splits_to_eval`` other than val, each as the sets it is scored on."""
+    result = {}
+    for split in setting(env.settings, "splits_to_eval"):
+        if split != "val":
+            sets = protocol.evaluation_sets(fold, split)
+            result[split] = {
+                name: env.subset(fold, split if name == "self" else name, trunk) for name in sets
+            }
+    return result
 
 
 def train_fold(
@@ -192,7 +231,7 @@ def train_fold(
         plugins,
         parts,
         loader_factory,
-        make_validator(env, fold.scheme, val_set, plugins),
+        make_validator(env, fold.scheme, val_set, plugins, other_splits(env, fold, models["trunk"])),
         trainer_settings(settings, device, env.fold_seed(fold)),
         env.checkpoint_dir(fold),
         on_log=log,

@@ -117,7 +117,6 @@ def args(**changes):
         ({"reproductions": 3}, "--reproductions has no effect without a search"),
         ({"trial_executor": "local"}, "--trial_executor has no effect without a search"),
         ({"sobol_trials": 2}, "--sobol_trials has no effect without a search"),
-        ({"splits_to_eval": ["test"]}, "--splits_to_eval only applies with --evaluate"),
         ({"merge_argparse_when_resuming": True}, "--merge_argparse_when_resuming has no effect"),
     ],
 )
