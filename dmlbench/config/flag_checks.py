@@ -50,12 +50,14 @@ def known_flags(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def check_flag_names(unknown: Sequence[str], flags: Sequence[str]) -> None:
-    """Every ``--name`` left over by the parser must be a config key (its top-level key, without
+    """Every ``--name`` left over by the parser must be a config key or one of powerful-benchmarker's
+    (translated later; :mod:`dmlbench.config.pb_vocabulary`) (its top-level key, without
     ``.subkeys``, ``~SUFFIX~`` or ``=value``); otherwise one line with the nearest flags and keys
     ("did you mean --evaluate?"), a hyphen written for an underscore named as such."""
     from dmlbench.config.key_checks import base_key, keys_by_category
+    from dmlbench.config.pb_vocabulary import PB_KEYS
 
-    keys = [key for category_keys in keys_by_category().values() for key in category_keys]
+    keys = [key for category_keys in keys_by_category().values() for key in category_keys] + list(PB_KEYS)
     for token in unknown:
         if not _FLAG_TOKEN.match(token):
             continue

@@ -99,6 +99,19 @@ DROPPED_KEYS: dict[str, str] = {
 }
 
 
+#: Top-level keys of powerful-benchmarker that :func:`translate_fragment` reads (translated or refused).
+PB_KEYS = (
+    "trainer",
+    "tester",
+    "api_parser",
+    "hook_container",
+    "aggregator",
+    "ensemble",
+    "layers_to_extract",
+    *DROPPED_KEYS,
+)
+
+
 def _options(
     owner: str, options: Any, table: dict[str, Option], where: str, notices: list[str]
 ) -> dict[str, Any]:
