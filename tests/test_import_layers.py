@@ -48,6 +48,8 @@ LAYERS = {
     "progress": 1,
     "run_guard": 1,
     "user_plugins": 1,
+    # constructor argument values against signatures (pydantic), read by the registry
+    "argument_types": 1,
     "vocabulary": 1,
     "warning_display": 1,
     "writer_lock": 1,
