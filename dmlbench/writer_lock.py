@@ -167,13 +167,15 @@ def acquire(
 
 
 def refuse_links(folder: Path) -> None:
-    """No symbolic link anywhere inside ``folder`` (the folder itself may be one): what dmlbench
-    writes there (records.db, TensorBoard events, CSV files, checkpoints, reports) would go
-    wherever a planted link points. One line naming the first link found."""
+    """No symbolic link inside ``folder`` that leads out of it (the folder itself may be one): what
+    dmlbench writes there (records.db, TensorBoard events, CSV files, checkpoints, reports) would
+    go wherever a planted link points. One line naming the first such link. Links that stay inside
+    (submitit's ``.submission_file_*.sh`` in a job's slurm/ folder) are harmless."""
+    root = os.path.realpath(folder)
     for parent, folders, files in os.walk(folder, followlinks=False):
         for name in sorted(folders + files):
             path = Path(parent) / name
-            if path.is_symlink():
+            if path.is_symlink() and os.path.commonpath([root, os.path.realpath(path)]) != root:
                 raise ExperimentError(
                     f"{path} is a symbolic link (to {os.readlink(path)}): dmlbench never writes through "
                     "links inside an experiment folder; replace it by a real file or folder, or remove it"

@@ -599,6 +599,23 @@ CASES = [
         links={"logs/x": "real"},
     ),
     run("empty_experiment_folder_early_failure", "images.txt", *NEW, folders=("logs/x",)),
+    run(
+        "experiment_folder_is_a_link_failure_after_configs",
+        "MLRCSplitManager",
+        *DEMO,
+        "--split_manager~APPLY~2",
+        "{num_training_sets: 40}",
+        folders=("real",),
+        links={"logs/x": "real"},
+    ),
+    run(
+        "empty_experiment_folder_failure_after_configs",
+        "MLRCSplitManager",
+        *DEMO,
+        "--split_manager~APPLY~2",
+        "{num_training_sets: 40}",
+        folders=("logs/x",),
+    ),
     run("empty_root_folder_early_failure", "images.txt", *NEW, folders=("logs",)),
     # ---------------------------------------------------------------- data sets, splits, weights (after loading)
     run(

@@ -147,3 +147,18 @@ def test_torchrun_ranks_above_zero_leave_the_lock_to_rank_zero(tmp_path, monkeyp
         child.kill()
         child.wait()
         release_all()
+
+
+def test_a_link_leading_out_is_refused_one_staying_inside_is_kept(tmp_path) -> None:
+    """submitit keeps a link to a job's submission file beside it: a link whose target stays inside
+    the folder cannot carry a write out of it; one that leads out (even dangling) is refused."""
+    folder = tmp_path / "x"
+    (folder / "slurm").mkdir(parents=True)
+    (folder / "slurm" / "1_submission.sh").write_text("#!/bin/sh\n")
+    (folder / "slurm" / ".submission_file_0.sh").symlink_to(folder / "slurm" / "1_submission.sh")
+    acquire(folder).release()
+    (folder / "meta").mkdir()
+    (folder / "meta" / "records.db").symlink_to(tmp_path / "not_yet_there.db")
+    with pytest.raises(ExperimentError, match=r"meta/records.db is a symbolic link"):
+        acquire(folder)
+    assert not (tmp_path / "not_yet_there.db").exists() and not (folder / LOCK_NAME).exists()
