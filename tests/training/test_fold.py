@@ -132,3 +132,37 @@ def test_train_fold_keeps_the_best_validation_and_records_every_one(tmp_path, qu
     best_row = next(r[5] for r in rows if r[4] == best_epoch)
     for name, value in expected.items():
         assert best_row[name] == pytest.approx(value, abs=1e-6)
+
+
+def test_other_splits_to_eval_are_scored_during_training(tmp_path, quiet_progress):
+    """splits_to_eval [train, val, test] (powerful-benchmarker's --splits_to_eval while training):
+    train and test are scored at every validation and recorded apart (mode during_training); val
+    alone selects the best epoch."""
+    env = FakeFoldEnvironment(tmp_path)
+    env.settings["splits_to_eval"] = ["train", "val", "test"]
+    train, val, test = np.arange(18), np.arange(18, 36), np.arange(36, 48)  # 6 classes in each
+    fold = FoldData("f0", {"train": train, "val": val, "test": test}, {label: label for label in range(6)})
+    outcome = train_fold(env, fold, resume=False)
+
+    rows = {split: [r for r in env.store.accuracies if r[1] == split] for split in ("train", "val", "test")}
+    for split in ("train", "test"):
+        assert [(r[3], r[4]) for r in rows[split]] == [
+            ("during_training", 0),
+            ("during_training", 2),
+            ("during_training", 4),
+        ]
+    val_scores = {r[4]: r[5]["mean_average_precision_at_r"] for r in rows["val"]}
+    assert outcome["best_epoch"] == max(val_scores, key=lambda epoch: (val_scores[epoch], -epoch))
+
+    # the test row of the best epoch is the test split scored with best.pt's models, recomputed naively
+    saved = torch.load(env.checkpoint_dir(fold) / "best.pt", map_location="cpu", weights_only=False)
+    models = env.build_models(fold)
+    for name, module in models.items():
+        module.load_state_dict(saved["models"][name])
+    with torch.no_grad():
+        embeddings = models["embedder"](models["trunk"](torch.from_numpy(env.vectors[test]))).numpy()
+    normalised = l2_normalised(embeddings)
+    expected = naive_metrics(normalised, env.labels[test], normalised, env.labels[test], exclude_self=True)
+    best_test = next(r[5] for r in rows["test"] if r[4] == outcome["best_epoch"])
+    for name, value in expected.items():
+        assert best_test[name] == pytest.approx(value, abs=1e-6)
