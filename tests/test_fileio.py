@@ -65,6 +65,10 @@ PRIVATE_MODE_CALLS = {
         "os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 438)",
     ): "0o666 less the umask",
     ("dmlbench/writer_lock.py", "os.open(path, os.O_RDONLY | os.O_NOFOLLOW)"): "reads the holder",
+    (
+        "dmlbench/warning_display.py",
+        "tempfile.mkstemp(prefix='dmlbench_warnings_', suffix='.txt')",
+    ): "private on purpose: the system temp dir, shared by the command's own child processes, removed",
 }
 RISKY = {"mkstemp", "NamedTemporaryFile", "mkdtemp", "chmod", "fchmod"}
 
