@@ -2,8 +2,10 @@
 powerful-benchmarker").
 
 - :func:`refuse_pb_features`: roles and parts that belong to PB features dmlbench does not have
-  (``metric_loss_0`` of cascaded embeddings, ``synth_loss`` / ``generator`` of DAML, ``classifier`` of
-  TrainWithClassifier, ``augmentation1`` of unsupervised training) -> one line naming the feature;
+  (``metric_loss_0`` of cascaded embeddings, ``synth_loss`` / ``generator`` of DAML,
+  ``augmentation1`` of unsupervised training) -> one line naming the feature;
+- TrainWithClassifier's ``models.classifier`` / ``loss_funcs.classifier_loss`` -> the ``Classifier``
+  training plugin;
 - :func:`translate_values`: a resolved config's PB values -> dmlbench's: the trunk ``bninception``
   (``pretrained: imagenet``) -> ``BNInception`` (``pretrained: true``), torchvision's lowercase names
   -> ``TorchvisionTrunk``, the split manager's ``hierarchy_level`` / ``data_and_label_getter_keys``
@@ -26,16 +28,9 @@ FEATURE_ROLES: dict[str, tuple[tuple[str, str], ...]] = {
     "loss_funcs": (
         (r"metric_loss_\d+", "CascadedEmbeddings"),
         (r"synth_loss|g_adv_loss|g_hard_loss|g_reg_loss", "DeepAdversarialMetricLearning"),
-        (r"classifier_loss", "TrainWithClassifier"),
     ),
-    "optimizers": (
-        (r"generator_optimizer", "DeepAdversarialMetricLearning"),
-        (r"classifier_optimizer", "TrainWithClassifier"),
-    ),
-    "models": (
-        (r"generator", "DeepAdversarialMetricLearning"),
-        (r"classifier", "TrainWithClassifier"),
-    ),
+    "optimizers": ((r"generator_optimizer", "DeepAdversarialMetricLearning"),),
+    "models": ((r"generator", "DeepAdversarialMetricLearning"),),
     "transforms": ((r"augmentation\d+", "UnsupervisedEmbeddingsUsingAugmentations"),),
 }
 #: PB's factories (config_factories/default.yaml): groups dmlbench builds without a factory.
@@ -162,9 +157,40 @@ def _factories(factories: Any, notices: list[str]) -> None:
         notices.append(f"factories.{group}: dropped (dmlbench builds {group}s without a factory)")
 
 
+def _classifier(config: dict[str, dict[str, Any]], notices: list[str]) -> None:
+    """PB's TrainWithClassifier parts -- ``models.classifier`` (an MLP), ``loss_funcs.classifier_loss``,
+    ``loss_weights.classifier_loss`` -- as the ``Classifier`` training plugin (plugins/classifier_head)."""
+    models = config.get("config_models", {}).get("models")
+    losses = config.get("config_loss_and_miners", {})
+    loss_funcs, weights = losses.get("loss_funcs") or {}, losses.get("loss_weights") or {}
+    head = models.pop("classifier", None) if isinstance(models, dict) else None
+    loss = loss_funcs.pop("classifier_loss", None) if isinstance(loss_funcs, dict) else None
+    weight = weights.pop("classifier_loss", 1) if isinstance(weights, dict) else 1
+    if head is None:
+        if loss is not None:
+            notices.append(
+                "loss_funcs.classifier_loss: dropped (no models.classifier, so no logits, as in PB)"
+            )
+        return
+    name, kwargs = next(iter(head.items())) if isinstance(head, dict) and len(head) == 1 else (head, None)
+    if name != "MLP":
+        raise ConfigError(f"models.classifier: {name!r}: only an MLP classifier is translated; {SEE}")
+    plugin = {"layer_sizes": list((kwargs or {}).get("layer_sizes") or []), "weight": weight}
+    if loss is not None:
+        plugin["loss"] = loss
+    plugins = losses.setdefault("training_plugins", {}) or {}
+    plugins["Classifier"] = plugin
+    losses["training_plugins"] = plugins
+    notices.append(
+        "models.classifier, loss_funcs.classifier_loss, loss_weights.classifier_loss -> "
+        "training_plugins.Classifier (trained by optimizers.classifier_optimizer)"
+    )
+
+
 def translate_values(config: dict[str, dict[str, Any]]) -> list[str]:
     """Translate the PB values of a resolved config (by category) in place; return the notices."""
     notices: list[str] = []
+    _classifier(config, notices)
     for values in config.values():
         refuse_pb_features(values)
         models = values.get("models")

@@ -30,11 +30,8 @@ REFUSED_FEATURES: dict[str, str] = {
     "a generator of synthetic hard negatives)",
     "UnsupervisedEmbeddingsUsingAugmentations": "unsupervised training from augmentations "
     "(powerful-benchmarker's UnsupervisedEmbeddingsUsingAugmentations trainer)",
-    "TrainWithClassifier": "TrainWithClassifier (powerful-benchmarker's classifier head on the embeddings, "
-    "trained with a classifier_loss; use a classification loss such as NormalizedSoftmaxLoss on the "
-    "embeddings instead, as exp_configs/car_classification)",
 }
-ACCEPTED_TRAINERS = ("MetricLossOnly",)
+ACCEPTED_TRAINERS = ("MetricLossOnly", "TrainWithClassifier")
 ACCEPTED_TESTERS = ("GlobalEmbeddingSpaceTester",)
 
 

@@ -68,7 +68,6 @@ def test_apply_and_swap_forms() -> None:
         ({"trainer~SWAP~1": {"CascadedEmbeddings": None}}, "cascaded embeddings"),
         ({"trainer~SWAP~1": {"DeepAdversarialMetricLearning": None}}, "DAML"),
         ({"trainer~SWAP~1": {"UnsupervisedEmbeddingsUsingAugmentations": None}}, "unsupervised training"),
-        ({"trainer~SWAP~1": {"TrainWithClassifier": None}}, "TrainWithClassifier"),
         ({"layers_to_extract": ["Mixed_6e", "fc"]}, "cascaded embeddings"),
         ({"api_parser": {"APIDeepAdversarialMetricLearning": {}}}, "DAML"),
     ],
@@ -183,3 +182,52 @@ def test_dry_run_of_a_search_shows_its_ranges(tmp_path, capsys, monkeypatch) -> 
     code, flat, err = dry_run([*argv, "--bayes_opt_iters", "4"], tmp_path, capsys, monkeypatch)
     assert code == 0, err
     assert flat["loss_funcs"] == {"metric_loss": {"ContrastiveLoss": {"neg_margin~BAYESIAN~": [0, 1]}}}
+
+
+def test_train_with_classifier_becomes_the_classifier_plugin(tmp_path, capsys, monkeypatch) -> None:
+    configs = tmp_path / "exp" / "configs"
+    configs.mkdir(parents=True)
+    (configs / "config_general.yaml").write_text(
+        "trainer:\n  TrainWithClassifier:\n    batch_size: 32\n    iterations_per_epoch: 100\n"
+        "    loss_weights:\n      metric_loss: 1\n      classifier_loss: 0.5\n"
+    )
+    (configs / "config_models.yaml").write_text(
+        "models:\n  trunk:\n    bninception:\n      pretrained: imagenet\n  embedder:\n    MLP:\n"
+        "      layer_sizes: [128]\n  classifier:\n    MLP:\n      layer_sizes: []\n"
+    )
+    (configs / "config_loss_and_miners.yaml").write_text(
+        "loss_funcs:\n  metric_loss:\n    ContrastiveLoss:\n  classifier_loss:\n    CrossEntropyLoss:\n"
+        "sampler:\n  MPerClassSampler:\n    m: 4\nmining_funcs: {}\n"
+    )
+    (configs / "config_optimizers.yaml").write_text(
+        "optimizers:\n"
+        + "".join(
+            f"  {part}_optimizer:\n    RMSprop:\n      lr: 0.000001\n"
+            for part in ("trunk", "embedder", "classifier")
+        )
+    )
+    code, flat, err = dry_run(["--reproduce_results", "exp"], tmp_path, capsys, monkeypatch)
+    assert code == 0, err
+    assert set(flat["models"]) == {"trunk", "embedder"}
+    assert flat["loss_funcs"] == {"metric_loss": {"ContrastiveLoss": None}}
+    assert flat["loss_weights"] == {"metric_loss": 1}
+    assert flat["training_plugins"] == {
+        "Classifier": {"layer_sizes": [], "weight": 0.5, "loss": {"CrossEntropyLoss": None}}
+    }
+
+
+def test_the_classifier_plugin_adds_the_weighted_classification_loss() -> None:
+    import torch
+
+    from plugins.classifier_head import Classifier
+
+    torch.manual_seed(0)
+    plugin = Classifier(num_classes=3, embedding_size=4, layer_sizes=[], weight=0.5)
+    (linear,) = [m for m in plugin.modules()["classifier"].modules() if isinstance(m, torch.nn.Linear)]
+    embeddings, labels = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    inputs = type("Inputs", (), {"embeddings": embeddings, "labels": labels})()
+    logits = embeddings @ linear.weight.T + linear.bias
+    expected = -0.5 * torch.log_softmax(logits, dim=1)[torch.arange(6), labels].mean()
+    assert plugin.loss_terms(inputs, None)["classifier_loss"].item() == pytest.approx(
+        expected.item(), abs=1e-6
+    )
