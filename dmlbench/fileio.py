@@ -49,8 +49,8 @@ def storage_error(error: BaseException, path: str | Path | None = None) -> Stora
                 )
             if code == errno.EROFS:
                 return StorageError(
-                    f"{_STORAGE_ERRNOS[code]}: cannot write {where}; to continue, copy the experiment folder to "
-                    "a writable disk and point --root_experiment_folder there",
+                    f"{_STORAGE_ERRNOS[code]}: cannot write {where}; use a --root_experiment_folder on a writable "
+                    "disk (copy an experiment folder there to continue it)",
                     read_only=True,
                 )
             return StorageError(f"{_STORAGE_ERRNOS[code]} writing {where}: check the folder's owner and mode")
