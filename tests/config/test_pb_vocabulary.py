@@ -231,3 +231,17 @@ def test_the_classifier_plugin_adds_the_weighted_classification_loss() -> None:
     assert plugin.loss_terms(inputs, None)["classifier_loss"].item() == pytest.approx(
         expected.item(), abs=1e-6
     )
+
+
+def test_argument_values_against_signatures() -> None:
+    from pytorch_metric_learning.losses import MultiSimilarityLoss, TripletMarginLoss
+    from torch.optim import RMSprop
+
+    from dmlbench.argument_types import expected_type
+
+    assert expected_type(MultiSimilarityLoss, "alpha", "two") == "a number"
+    assert expected_type(MultiSimilarityLoss, "alpha", 2.5) is None
+    assert expected_type(TripletMarginLoss, "triplets_per_anchor", 5) is None  # "all" or a count
+    assert expected_type(TripletMarginLoss, "swap", "yes") == "true or false"
+    assert expected_type(RMSprop, "lr", "fast") is not None  # annotated float | Tensor
+    assert expected_type(RMSprop, "lr", 1e-6) is None
