@@ -1,6 +1,6 @@
 """Warnings as a user reads them: ``warning: <message>`` on stderr, each message once per run or
 search, without the file name, line number and source line Python's default display adds.
-:func:`install` (called by the command-line entry points) replaces ``warnings.formatwarning``;
+:func:`installed` (around each command-line entry point) replaces ``warnings.formatwarning``;
 warnings recorded by ``catch_warnings(record=True)`` (pytest's) are not displayed at all. A search's trial processes (``local_parallel``) share what
 was shown through a file named by ``DMLBENCH_WARNINGS_SHOWN`` (:func:`shared_across_processes`)."""
 
@@ -67,9 +67,16 @@ def shared_across_processes() -> Iterator[None]:
             os.remove(path)
 
 
-def install() -> None:
-    """Show warnings with :func:`format_warning` from now on, in this process (Python's default
-    filter shows a text once per code location, but forgets what it showed whenever the filters
-    change, e.g. in every ``warnings.catch_warnings``; the set here does not)."""
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """Show warnings with :func:`format_warning` while the block (one command) runs, then give
+    Python's display back. Python's default filter shows a text once per code location but
+    forgets what it showed whenever the filters change (every ``warnings.catch_warnings``); the
+    set here does not."""
     _shown.clear()  # once per command (tests run many commands in one process)
-    warnings.formatwarning = format_warning  # the display; a recording catch_warnings (pytest) is unaffected
+    previous = warnings.formatwarning
+    warnings.formatwarning = format_warning  # a recording catch_warnings (pytest's) is unaffected
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous

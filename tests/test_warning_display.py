@@ -22,13 +22,14 @@ def test_installed_display_survives_catch_warnings() -> None:
     code = textwrap.dedent("""
         import warnings
         from dmlbench import warning_display
-        warning_display.install()
         def fold(i):
             warnings.warn("validation split is small")
-        for i in range(4):
-            with warnings.catch_warnings():  # forgets Python's own registry each time
+        with warning_display.installed():
+            for i in range(4):
+                with warnings.catch_warnings():  # forgets Python's own registry each time
+                    fold(i)
                 fold(i)
-            fold(i)
+        assert warnings.formatwarning is not warning_display.format_warning  # given back
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stderr == "warning: validation split is small\n"
@@ -38,9 +39,9 @@ def test_processes_sharing_a_search_show_a_text_once(monkeypatch) -> None:
     code = textwrap.dedent("""
         import warnings
         from dmlbench import warning_display
-        warning_display.install()
-        warnings.warn("validation split is small")
-        warnings.warn("trial-specific")
+        with warning_display.installed():
+            warnings.warn("validation split is small")
+            warnings.warn("trial-specific")
     """)
     with warning_display.shared_across_processes():
         results = [

@@ -22,11 +22,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; one line on stderr for any error (exit 2 for bad input, 1 otherwise,
     130 after Ctrl-C, 143 after SIGTERM); the traceback only with --debug / DMLBENCH_DEBUG=1."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    warning_display.install()  # each warning once, as one line
     debug = debug_enabled(argv)
     failure: dict[str, Any] = {}
     code = 1
-    with sigterm_as_interrupt() as signals:
+    # each warning once, as one line, while the command runs
+    with warning_display.installed(), sigterm_as_interrupt() as signals:
         try:
             code = run(argv, failure)
         except KeyboardInterrupt:

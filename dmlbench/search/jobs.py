@@ -270,7 +270,6 @@ class SearchJob(Checkpointable):
 def main(argv: list[str] | None = None) -> int:
     from dmlbench import warning_display
 
-    warning_display.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 3 or argv[0] not in JOB_KINDS:
         print(
@@ -278,11 +277,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        SearchJob(*argv)()
-    except Exception as error:  # the traceback is in meta/job_error.txt
-        print(f"job failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+    with warning_display.installed():
+        try:
+            SearchJob(*argv)()
+        except Exception as error:  # the traceback is in meta/job_error.txt
+            print(f"job failed: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -88,6 +88,7 @@ TINY = [
 ]
 
 
+@pytest.mark.multiprocess
 def test_two_concurrent_starts_exactly_one_runs_the_other_changes_nothing(tmp_path) -> None:
     """Two processes start one experiment name at the same moment (the second with another seed):
     one trains to its report, the other is refused in one line and leaves the first's folder as
