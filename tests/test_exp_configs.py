@@ -116,7 +116,27 @@ def test_the_avsl_experiments_are_there() -> None:
     assert expected <= set(NAMES), sorted(expected - set(NAMES))
 
 
-@pytest.mark.parametrize("name", NAMES)
+#: One config per method family and data-set kind in the default test selection (about 3 s of CPU
+#: each); every other config carries the ``exp_configs`` mark (deselected by default, run by .ci/run).
+DEFAULT_SELECTION = {
+    "cub_ms",  # an MLRC loss + miner
+    "car_softtriple",  # a loss with its own parameters and optimizer
+    "sop_arcface",  # SOP's folds and sampler
+    "car_ms_das_sdm",  # two plugins composed (DAS + SDM)
+    "cub_avsl_mlrc",  # a multi-level trunk and a similarity plugin
+    "sop_contextual",  # hierarchical sampler, trained projector
+    "inshop_classification",  # query/gallery data, binary codes
+    "demo_avsl",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=() if name in DEFAULT_SELECTION else pytest.mark.exp_configs)
+        for name in NAMES
+    ],
+)
 def test_exp_config_trains_one_iteration(
     name: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
