@@ -3,6 +3,7 @@ report.html embeds, readable axis and generator names, the git commit of a clone
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -103,6 +104,7 @@ def _git(folder: Path, *args: str) -> None:
     )
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_commit_of_a_clone(tmp_path: Path) -> None:
     assert git_commit(tmp_path) is None  # not a work tree: an installed copy
     _git(tmp_path, "init", "-q", "-b", "main")
