@@ -31,7 +31,7 @@ _ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
 def _init_chain(factory: Any) -> list[Any]:
     if not inspect.isclass(factory):
         return [factory]
-    return [owner.__init__ for owner in inspect.getmro(factory) if owner is not object]
+    return [owner.__init__ for owner in inspect.getmro(factory) if owner is not object]  # type: ignore[misc]
 
 
 def _parameter(factory: Any, name: str) -> tuple[inspect.Parameter, Any] | None:
