@@ -8,7 +8,6 @@ import pytest
 
 from dmlbench.config.yaml_io import load_yaml_file
 from dmlbench.errors import ExperimentError
-from dmlbench.search.driver import Search
 from dmlbench.search.executors import FinishedHandle
 from dmlbench.search.layout import (
     JOB_ERROR,
@@ -20,6 +19,7 @@ from dmlbench.search.layout import (
 )
 from dmlbench.search.optimizer import AxSearch
 from dmlbench.search.space import SearchSpace
+from dmlbench.search.trials import Search
 
 METRIC = "mean_average_precision_at_r"
 ALPHA = "loss_funcs.metric_loss.MultiSimilarityLoss.alpha"
