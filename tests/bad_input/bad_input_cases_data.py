@@ -1,0 +1,193 @@
+"""Bad-input rows: data sets, splits, weights; searches; ``python -m dmlbench.data``."""
+
+from __future__ import annotations
+
+from bad_input_case import (
+    DEMO,
+    GOOD_TAR,
+    SEARCH,
+    data,
+    download,
+    run,
+    tar_bytes,
+    zip_bytes,
+)
+
+CASES = [
+    # ---------------------------------------------------------------- data sets, splits, weights (after loading)
+    run(
+        "missing_dataset",
+        "images.txt",
+        "--experiment_name",
+        "x",
+        "--dataset_root",
+        "{tmp}/nowhere",
+        "--config_dataset",
+        "[default, with_cub200]",
+    ),
+    run("impossible_split", "MLRCSplitManager", *DEMO, "--split_manager~APPLY~2", "{num_training_sets: 40}"),
+    run("dataset_kwarg_typo", "num_clases", *DEMO, "--dataset~OVERRIDE~", "{DemoShapes: {num_clases: 8}}"),
+    run(
+        "pretrained_offline",
+        "bn_inception-52deb4733.pth not found",
+        *DEMO,
+        "--models~OVERRIDE~",
+        "{trunk: {BNInception: {}}, embedder: {MLP: {layer_sizes: [8]}}}",
+        "--transforms~OVERRIDE~",
+        "{train: {}, eval: {}}",
+    ),
+    # ---------------------------------------------------------------- searches: refused before any state
+    run(
+        "search_key_without_iters",
+        "is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not set",
+        *DEMO,
+        "--loss_funcs~APPLY~3",
+        "{alpha~BAYESIAN~: [1, 4]}",
+    ),
+    run("search_iters_without_key", "the config has no search key", *DEMO, "--bayes_opt_iters", "2"),
+    run("search_iters_zero", "--bayes_opt_iters must be >= 1, got 0", *SEARCH[:-1], "0"),
+    run(
+        "search_executor_typo",
+        "--trial_executor 'locale' is unknown; did you mean local?",
+        *SEARCH,
+        "--trial_executor",
+        "locale",
+    ),
+    run(
+        "search_parallel_zero",
+        "--max_parallel_trials must be >= 1, got 0",
+        *SEARCH,
+        "--trial_executor",
+        "local_parallel",
+        "--max_parallel_trials",
+        "0",
+    ),
+    run(
+        "search_local_parallel",
+        "--trial_executor local runs one trial at a time",
+        *SEARCH,
+        "--max_parallel_trials",
+        "3",
+    ),
+    run(
+        "search_sobol_too_many",
+        "--sobol_trials must be between 1 and --bayes_opt_iters (2), got 5",
+        *SEARCH,
+        "--sobol_trials",
+        "5",
+    ),
+    run(
+        "search_reproductions_negative",
+        "--reproductions must be >= 0, got -1",
+        *SEARCH,
+        "--reproductions",
+        "-1",
+    ),
+    run(
+        "search_slurm_processes_zero",
+        "slurm.processes: expected an integer >= 1, got 0",
+        *SEARCH,
+        "--trial_executor",
+        "slurm",
+        "--slurm",
+        "{cluster: local, processes: 0}",
+    ),
+    run(
+        "search_slurm_option_twice",
+        "slurm: time and timeout_min are the same option, given twice",
+        *SEARCH,
+        "--trial_executor",
+        "slurm",
+        "--slurm",
+        "{cluster: local, time: 10, timeout_min: 20}",
+    ),
+    run(
+        "search_bad_sample_class",
+        "MultiSimilarityLos",
+        *SEARCH,
+        "--loss_funcs~OVERRIDE~",
+        "{metric_loss: {MultiSimilarityLos: {alpha~BAYESIAN~: [1, 4]}}}",
+    ),
+    run(
+        "search_over_an_experiment",
+        "already holds an experiment that is not a search",
+        *SEARCH,
+        files={"logs/x/configs/config_general.yaml": "batch_size: 8\n"},
+    ),
+    # ---------------------------------------------------------------- python -m dmlbench.data
+    data("data_unknown_command", "invalid choice: 'fetch'", "fetch", "CUB200"),
+    data("data_no_root", "the following arguments are required: --root", "download", "CUB200"),
+    data("data_unknown_name", "CUB201", "download", "CUB201", "--root", "{tmp}/data"),
+    data(
+        "data_unknown_option",
+        "--option csv_file: CUB200 has no such option",
+        "check",
+        "CUB200",
+        "--root",
+        "{tmp}/data",
+        "--option",
+        "csv_file=x.csv",
+    ),
+    data(
+        "data_option_without_value",
+        "expected KEY=VALUE",
+        "check",
+        "CUB200",
+        "--root",
+        "{tmp}/data",
+        "--option",
+        "split",
+    ),
+    data(
+        "data_bad_workers",
+        "argument --workers: invalid int value",
+        "check",
+        "CUB200",
+        "--root",
+        "{tmp}/data",
+        "--workers",
+        "many",
+    ),
+    data("data_missing_tree", "images.txt", "check", "CUB200", "--root", "{tmp}/data", code=1),
+    download(
+        "archive_absolute_link",
+        "points outside",
+        (
+            "CUB_200_2011.tgz",
+            tar_bytes([("CUB_200_2011/a.txt", "file", "x"), ("CUB_200_2011/evil", "symlink", "/etc/passwd")]),
+        ),
+    ),
+    download(
+        "archive_filter_refused_link",
+        "refused by tarfile's data filter",
+        (
+            "CUB_200_2011.tgz",
+            tar_bytes(
+                [
+                    ("d", "dir", ""),
+                    ("d/f.txt", "file", "x"),
+                    ("d/s", "symlink", ".."),
+                    ("d/s/s2", "symlink", ".."),
+                ]
+            ),
+        ),
+    ),
+    download(
+        "archive_dotdot",
+        "unsafe path '../escape.txt'",
+        ("CUB_200_2011.tgz", tar_bytes([("ok.txt", "file", "x"), ("../escape.txt", "file", "x")])),
+    ),
+    download("archive_truncated", "is corrupt", ("CUB_200_2011.tgz", GOOD_TAR[: len(GOOD_TAR) // 2])),
+    download("archive_not_an_archive", "is corrupt", ("CUB_200_2011.tgz", b"<html>Not Found</html>" * 40)),
+    download(
+        "archive_file_over_folder",
+        "collides with the folder",
+        ("CUB_200_2011.tgz", tar_bytes([("CUB_200_2011", "file", "not a folder")])),
+        files={"data/CUB_200_2011/keep.txt": "mine"},
+    ),
+    download(
+        "archive_file_and_folder",
+        "is both a file and a folder",
+        ("CUB_200_2011.zip", zip_bytes({"x": "file", "x/y.txt": "inside"})),
+    ),
+]

@@ -1,0 +1,197 @@
+"""Bad-input rows of issue 24: collisions, consent, links, bounds."""
+
+from __future__ import annotations
+
+from bad_input_case import (
+    DEMO,
+    EXP,
+    MINE,
+    NEW,
+    SAVED,
+    SEARCH,
+    run,
+    saved_experiment,
+)
+
+CASES = [
+    # ---------------------------------------------------------------- issue 24: collisions, consent, links, bounds
+    run(
+        "yaml_alias_bomb_flag",
+        "--loss_funcs: cannot parse",
+        *NEW,
+        "--loss_funcs",
+        "{a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a], c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b], d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c], e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]}",
+    ),
+    run(
+        "yaml_alias_bomb_file",
+        "mine.yaml:1:1: its aliases (*name) expand to",
+        *MINE,
+        "--config_general",
+        "[default, mine]",
+        files={
+            "cfg/config_general/mine.yaml": "batch_size: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        },
+    ),
+    run(
+        "yaml_recursive_alias", "refers to the value that contains it", *NEW, "--eval_recall_at", "&a [1, *a]"
+    ),
+    run(
+        "yaml_nested_5000_deep",
+        "--eval_recall_at: lists and mappings nested more than 64 levels deep",
+        *NEW,
+        "--eval_recall_at",
+        "[" * 5000 + "1" + "]" * 5000,
+    ),
+    run(
+        "nested_recall_at",
+        "eval_recall_at: expected a list of positive integers",
+        *NEW,
+        "--eval_recall_at",
+        "[[[[5]]]]",
+    ),
+    run("num_threads_huge", "num_threads: 100000 is over 1024", *NEW, "--num_threads", "100000"),
+    run(
+        "resize_huge",
+        "transforms.train.Resize.size: expected sizes from 1 to 8192 pixels, got 100000",
+        *NEW,
+        "--transforms~OVERRIDE~",
+        "{train: {Resize: {size: 100000}}, eval: {Resize: {size: 256}}}",
+    ),
+    run(
+        "mlp_layer_huge",
+        "models.embedder.MLP.layer_sizes: 1000000000000 is over the largest size allowed, 65536",
+        *NEW,
+        "--models~OVERRIDE~",
+        "{trunk: {BNInception: {}}, embedder: {MLP: {layer_sizes: [1000000000000]}}}",
+    ),
+    run("name_too_long", "bytes long; a folder name may have at most 255", "--experiment_name", "n" * 300),
+    run(
+        "root_folder_is_a_file",
+        "is a file, not a folder",
+        *NEW,
+        "--root_experiment_folder",
+        "{tmp}/afile",
+        files={"afile": "not a folder\n"},
+    ),
+    run(
+        "experiment_folder_is_a_file",
+        "is a file, not an experiment folder",
+        *NEW,
+        files={"logs/x": "not a folder\n"},
+    ),
+    run(
+        "root_config_folder_missing",
+        "nowhere: does not exist; give a folder of config_<category>",
+        *NEW,
+        "--root_config_folder",
+        "{tmp}/nowhere",
+    ),
+    run(
+        "plugin_in_exp_config",
+        "comes from a config file, and dmlbench imports code only when the command line asks",
+        *EXP,
+        files={
+            "exp/configs/config_general.yaml": "plugin_paths: [evil.py]\n",
+            "evil.py": "open('PWNED', 'w')\n",
+        },
+    ),
+    run(
+        "plugin_in_root_config_folder",
+        "add --plugin_paths [",
+        *MINE,
+        "--config_general",
+        "[default, mine]",
+        files={
+            "cfg/config_general/mine.yaml": "plugin_paths: [evil.py]\n",
+            "evil.py": "open('PWNED', 'w')\n",
+        },
+    ),
+    run(
+        "plugin_in_received_folder",
+        "comes from a config file",
+        "--experiment_name",
+        "x",
+        "--dataset_root",
+        "{tmp}/no_data",
+        "--evaluate",
+        files={**saved_experiment("plugin_paths: [evil.py]\n"), "evil.py": "open('PWNED', 'w')\n"},
+    ),
+    run(
+        "plugin_consent_names_other_paths",
+        "--plugin_paths: the saved config imports [",
+        *EXP,
+        "--plugin_paths",
+        "[other.py]",
+        files={
+            "exp/configs/config_general.yaml": "plugin_paths: [evil.py]\n",
+            "evil.py": "open('PWNED', 'w')\n",
+        },
+    ),
+    run(
+        "plugin_calls_sys_exit",
+        "called sys.exit(0); a plugin file must only define and register classes",
+        *NEW,
+        "--plugin_paths",
+        "[exits.py]",
+        files={"exits.py": "import sys\nsys.exit(0)\n"},
+    ),
+    run(
+        "linked_lock_file",
+        ".dmlbench.lock is a symbolic link",
+        *NEW,
+        "--resume_training",
+        "latest",
+        files={**SAVED, "precious.txt": "keep\n"},
+        links={"logs/x/.dmlbench.lock": "precious.txt"},
+    ),
+    run(
+        "linked_records_db",
+        "meta/records.db is a symbolic link",
+        *NEW,
+        "--evaluate",
+        files={**SAVED, "precious.db": "keep\n"},
+        links={"logs/x/meta/records.db": "precious.db"},
+    ),
+    run(
+        "linked_tensorboard_folder",
+        "tensorboard is a symbolic link",
+        *NEW,
+        "--resume_training",
+        "latest",
+        files={**SAVED, "elsewhere/keep.txt": "keep\n"},
+        links={"logs/x/Test50_50_Partitions4_0/tensorboard": "elsewhere"},
+    ),
+    run(
+        "linked_search_lock",
+        "trials/.search.lock is a symbolic link",
+        *SEARCH,
+        files={"precious.txt": "keep\n", "logs/x/trials/search.json": "{}\n"},
+        links={"logs/x/trials/.search.lock": "precious.txt"},
+    ),
+    run(
+        "experiment_folder_is_a_link_early_failure",
+        "images.txt",
+        *NEW,
+        folders=("real",),
+        links={"logs/x": "real"},
+    ),
+    run("empty_experiment_folder_early_failure", "images.txt", *NEW, folders=("logs/x",)),
+    run(
+        "experiment_folder_is_a_link_failure_after_configs",
+        "MLRCSplitManager",
+        *DEMO,
+        "--split_manager~APPLY~2",
+        "{num_training_sets: 40}",
+        folders=("real",),
+        links={"logs/x": "real"},
+    ),
+    run(
+        "empty_experiment_folder_failure_after_configs",
+        "MLRCSplitManager",
+        *DEMO,
+        "--split_manager~APPLY~2",
+        "{num_training_sets: 40}",
+        folders=("logs/x",),
+    ),
+    run("empty_root_folder_early_failure", "images.txt", *NEW, folders=("logs",)),
+]
