@@ -169,6 +169,10 @@ def drill(kills: int, seed: int, min_delay: float, max_delay: float, work: Path)
     }
 
 
+#: What a search's start writes, in order (relative to its folder): each kill lands just after one.
+STARTUP_STEPS = (".", "trials", "trials/ax_state.json", "trials/search.json", "configs", "trials/trial_0000")
+
+
 def search_command(root: Path, data: Path) -> list[str]:
     """The search's command: the same to start it and to continue it."""
     where = [
@@ -193,80 +197,62 @@ def proposals(root: Path) -> dict:
     return {"trials": trials, "best": report.get("best_trial"), "rows": report.get("trials")}
 
 
+def kill_after_step(root: Path, data: Path, step: str, sent: signal.Signals, extra_s: float) -> str:
+    """Start the search in ``root``, wait until it has written ``step`` (a path relative to its
+    folder), wait ``extra_s`` more, send ``sent``; -> what happened."""
+    process = subprocess.Popen(
+        search_command(root, data), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    while process.poll() is None and not (root / "search" / step).exists():
+        time.sleep(0.005)
+    time.sleep(extra_s)
+    if process.poll() is not None:
+        return f"finished first (exit {process.returncode})"
+    process.send_signal(sent)
+    process.wait()
+    trials = root / "search" / "trials"
+    held = sorted(p.name for p in trials.iterdir()) if trials.is_dir() else []
+    return f"{sent.name} (exit {process.returncode}); trials/ held: {', '.join(held) or 'nothing'}"
+
+
 def search_drill(kills: int, seed: int, work: Path) -> dict:
-    """Kill a search ``kills`` times during its start-up (from its folder's first appearance to its
-    first trial's folder, as timed on an uninterrupted search), rerun the same command after each,
-    finish it, and compare what it proposed and found with the uninterrupted search."""
+    """``kills`` searches, each killed once during its start-up just after one of its steps
+    (:data:`STARTUP_STEPS`; SIGKILL at once, SIGTERM a random 0-0.3 s later, alternately), then rerun
+    with the same command to the end; each must propose and find exactly what an uninterrupted
+    search does, and leave no temp file."""
     rng = random.Random(seed + 1)
     data = work / "datasets"
-    straight, killed = work / "search_straight", work / "search_killed"
+    straight = work / "search_straight"
     started = time.time()
-    process = subprocess.Popen(
-        search_command(straight, data), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    appeared = state = first_trial = None
-    while process.poll() is None:
-        now = time.time() - started
-        if appeared is None and (straight / "search").exists():
-            appeared = now
-        if state is None and (straight / "search" / "trials").exists():
-            state = now
-        if first_trial is None and (straight / "search" / "trials" / "trial_0000").exists():
-            first_trial = now
-        time.sleep(0.02)
-    if process.returncode != 0:
-        raise SystemExit(
-            f"search failed ({process.returncode}): {process.stderr.read().strip().splitlines()[-1:]}"
-        )
+    result = subprocess.run(search_command(straight, data), cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"search failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
     straight_seconds = time.time() - started
-    appeared = appeared or 0.5
-    first_trial = first_trial or straight_seconds
-    state = state or appeared
-    events = []
+    expected = proposals(straight)
+    events, identical, temps = [], True, []
     for index in range(kills):
-        # three kills in four while the search writes its state (trials/ made, first trial not yet),
-        # the fourth anywhere from the folder's first appearance
-        low = (appeared if index % 4 == 3 else state) - 0.3
-        delay = rng.uniform(max(0.2, low), first_trial + 0.3)
+        root = work / f"search_killed_{index}"
+        step = STARTUP_STEPS[index % len(STARTUP_STEPS)]
         sent = signal.SIGTERM if index % 2 else signal.SIGKILL
-        process = subprocess.Popen(
-            search_command(killed, data),
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+        extra = 0.0 if index % 2 == 0 else rng.uniform(0.0, 0.3)  # SIGKILL at once: e.g. between two writes
+        outcome = kill_after_step(root, data, step, sent, extra)
+        final = subprocess.run(search_command(root, data), cwd=REPO, capture_output=True, text=True)
+        same = final.returncode == 0 and proposals(root) == expected
+        identical = identical and same
+        temps += [str(p) for p in root.rglob("*.tmp")]
+        rerun = (
+            "rerun: same proposals and results" if same else f"rerun: DIFFERENT (exit {final.returncode}) "
         )
-        try:
-            process.wait(timeout=delay)
-            outcome = f"finished first (exit {process.returncode})"
-        except subprocess.TimeoutExpired:
-            process.send_signal(sent)
-            process.wait()
-            trials = killed / "search" / "trials"
-            saved = sorted(p.name for p in trials.iterdir()) if trials.is_dir() else []
-            outcome = (
-                f"{sent.name} (exit {process.returncode}); trials/ held: {', '.join(saved) or 'nothing'}"
-            )
-        events.append({"delay_s": round(delay, 2), "outcome": outcome})
-    final = subprocess.run(search_command(killed, data), cwd=REPO, capture_output=True, text=True)
-    if final.returncode != 0:
-        return {
-            "kills": kills,
-            "events": events,
-            "identical": False,
-            "failure": final.stderr.strip().splitlines()[-1:],
-            "temp_files_left": [],
-            "straight_seconds": round(straight_seconds, 1),
-            "window_s": [round(appeared, 2), round(state, 2), round(first_trial, 2)],
-        }
+        if final.returncode != 0:
+            rerun += " ".join(final.stderr.strip().splitlines()[-1:])
+        events.append({"after": step, "outcome": f"{outcome}; {rerun}"})
     return {
         "kills": kills,
         "events": events,
-        "identical": proposals(killed) == proposals(straight),
-        "proposals": proposals(straight)["trials"],
-        "temp_files_left": [str(p) for p in killed.rglob("*.tmp")],
+        "identical": identical,
+        "proposals": expected["trials"],
+        "temp_files_left": temps,
         "straight_seconds": round(straight_seconds, 1),
-        "window_s": [round(appeared, 2), round(state, 2), round(first_trial, 2)],
     }
 
 
@@ -275,19 +261,17 @@ def search_markdown(outcome: dict) -> list[str]:
         "",
         "## Search start-up kills",
         "",
-        f"- kills during start-up (SIGKILL and SIGTERM alternately, each followed by the same command): {outcome['kills']}",
-        f"- start-up of the uninterrupted search (folder made, trials/ made, first trial folder): {outcome['window_s']} s "
-        f"of {outcome['straight_seconds']} s",
-        f"- proposals and results identical to the uninterrupted search: **{outcome['identical']}**",
+        f"- searches killed once during their start-up, each just after one of its steps (SIGKILL at once, "
+        f"SIGTERM 0-0.3 s later, alternately), then rerun with the same command: {outcome['kills']}",
+        f"- uninterrupted search: {outcome['straight_seconds']} s",
+        f"- every rerun proposed and found exactly what the uninterrupted search did: **{outcome['identical']}**",
         f"- temp files left: {len(outcome['temp_files_left'])}",
     ]
-    if outcome.get("failure"):
-        lines.append(f"- the final rerun failed: {outcome['failure']}")
     for trial, parameters in (outcome.get("proposals") or {}).items():
         lines.append(f"- {trial}: {parameters}")
-    lines += ["", "| attempt | killed after (s) | outcome |", "|---|---|---|"]
+    lines += ["", "| search | killed just after | outcome |", "|---|---|---|"]
     for index, event in enumerate(outcome["events"], 1):
-        lines.append(f"| {index} | {event['delay_s']} | {event['outcome']} |")
+        lines.append(f"| {index} | {event['after']} | {event['outcome']} |")
     return lines
 
 
@@ -328,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds; 0 (default): 0.9 x the uninterrupted run's time",
     )
     parser.add_argument(
-        "--search_kills", type=int, default=4, help="kills of a search during its start-up (0: none)"
+        "--search_kills", type=int, default=6, help="kills of a search during its start-up (0: none)"
     )
     parser.add_argument("--out", type=Path, help="write the outcome as markdown here")
     args = parser.parse_args(argv)
