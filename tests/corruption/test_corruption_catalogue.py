@@ -13,55 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from corruption_run import MARKER, SEARCH, copy_of, fold_dir, snapshot
 
 from dmlbench.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
-RUN = [
-    "--reproduce_results",
-    str(REPO / "exp_configs" / "demo"),
-    "--merge_argparse_when_resuming",
-    "--dataset",
-    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
-    "--split_manager",
-    "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
-    "--num_epochs_train",
-    "2",
-    "--iterations_per_epoch",
-    "2",
-    "--save_interval",
-    "1",
-    "--batch_size",
-    "16",
-]
-SEARCH = [
-    "--reproduce_results",
-    str(REPO / "exp_configs" / "demo"),
-    "--merge_argparse_when_resuming",
-    "--experiment_name",
-    "search",
-    "--num_epochs_train",
-    "1",
-    "--iterations_per_epoch",
-    "2",
-    "--save_interval",
-    "1",
-    "--batch_size",
-    "16",
-    "--check_untrained_accuracy",
-    "false",
-    "--dataset~APPLY~2",
-    "{num_classes: 16, images_per_class: 8}",
-    "--split_manager~APPLY~2",
-    "{num_training_partitions: 2, num_training_sets: 2}",
-    "--loss_funcs~APPLY~3",
-    "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
-    "--bayes_opt_iters",
-    "2",
-    "--sobol_trials",
-    "2",
-]
-MARKER = "pwned_by_checkpoint"
 
 
 class Exploit:
@@ -107,66 +61,6 @@ def delete(path: Path) -> None:
 def crafted_pickle(path: Path) -> None:
     with open(path, "wb") as file:
         torch.save({"models": Exploit(path.parent / MARKER)}, file)
-
-
-# ------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("datasets")
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, dataset_root) -> Path:
-    root = tmp_path_factory.mktemp("runs")
-    assert (
-        main(
-            [
-                *RUN,
-                "--experiment_name",
-                "tiny",
-                "--root_experiment_folder",
-                str(root),
-                "--dataset_root",
-                str(dataset_root),
-            ]
-        )
-        == 0
-    )
-    return root / "tiny"
-
-
-@pytest.fixture(scope="module")
-def finished_search(tmp_path_factory, dataset_root) -> Path:
-    root = tmp_path_factory.mktemp("searches")
-    assert main([*SEARCH, "--root_experiment_folder", str(root), "--dataset_root", str(dataset_root)]) == 0
-    return root / "search"
-
-
-@pytest.fixture(autouse=True)
-def _quiet(quiet_progress):
-    """Every test here reads stderr: the shared quiet_progress fixture (tests/conftest.py)."""
-
-
-def copy_of(folder: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "logs" / folder.name
-    shutil.copytree(folder, target)
-    return target
-
-
-def fold_dir(experiment: Path) -> Path:
-    return sorted(p for p in experiment.iterdir() if (p / "checkpoints").is_dir())[0]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-        and "command_line.txt" not in p.name
-        and not p.name.startswith("records.db")
-        and "tensorboard" not in p.parts
-        and p.suffix != ".lock"
-    }
 
 
 # ------------------------------------------------------------------ the catalogue
@@ -451,85 +345,3 @@ def test_corrupt_file_is_one_line_exit_2(case, request, tmp_path, dataset_root, 
     if remedy is not None:  # following the line's advice makes the folder usable again
         remedy(target, experiment)
         assert main(command(RESUME if kind == EVALUATE else kind, experiment, dataset_root)) == 0
-
-
-# ------------------------------------------------------------------ issue 24: budgets and disks
-def resume_argv(experiment: Path, dataset_root: Path, *more: str) -> list[str]:
-    where = ["--root_experiment_folder", str(experiment.parent), "--dataset_root", str(dataset_root)]
-    return ["--experiment_name", experiment.name, *where, "--resume_training", "latest", *more]
-
-
-def test_more_epochs_on_finished_folds_train_on(finished_run, tmp_path, dataset_root, capsys):
-    """Folds that finished at num_epochs_train = 2 train on to 3 when the resumed config says 3:
-    every fold's state reaches epoch 3 with one more validation (save_interval 1), the report
-    says 3 epochs, and the resume line says so (never a silent exit 0 that trains nothing)."""
-    import json
-
-    experiment = copy_of(finished_run, tmp_path)
-    capsys.readouterr()
-    more = ("--merge_argparse_when_resuming", "--num_epochs_train", "3")
-    assert main(resume_argv(experiment, dataset_root, *more)) == 0
-    out = capsys.readouterr().out
-    assert "training on to num_epochs_train = 3" in out
-    for latest_pt in experiment.glob("*/checkpoints/latest.pt"):
-        state = torch.load(latest_pt, weights_only=True)["state"]
-        assert (state["epoch"], state["finished"]) == (3, True)
-        assert [row["epoch"] for row in state["history"]] == [0, 1, 2, 3]
-    training = json.loads((experiment / "meta" / "report.json").read_text())["training"]
-    assert {info["epochs"] for info in training.values()} == {3}
-    assert not list(experiment.rglob("*.tmp"))
-
-
-def _full_disk_save(obj, file):
-    """What torch.save does on a full disk: part of the file, then a RuntimeError whose context
-    is the OSError (ENOSPC)."""
-    import errno
-
-    file.write(b"partial checkpoint")
-    try:
-        raise OSError(errno.ENOSPC, "No space left on device")
-    except OSError:
-        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598") from None
-
-
-def test_disk_full_names_no_space_and_the_path_and_a_resume_leaves_no_temp(
-    finished_run, tmp_path, dataset_root, capsys, monkeypatch
-):
-    experiment = copy_of(finished_run, tmp_path)
-    before = snapshot(experiment)
-    more = ("--merge_argparse_when_resuming", "--num_epochs_train", "3")
-    with monkeypatch.context() as patched:
-        patched.setattr(torch, "save", _full_disk_save)
-        capsys.readouterr()
-        code = main(resume_argv(experiment, dataset_root, *more))
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, lines
-    assert "no space left on device writing " in lines[0] and "checkpoints" in lines[0], lines[0]
-    assert "Traceback" not in lines[0] and "enforce fail" not in lines[0]
-    assert not list(experiment.rglob("*.tmp"))
-    after = snapshot(experiment)
-    checkpoints = [name for name in before if name.endswith(".pt") and not name.endswith(".prev.pt")]
-    assert checkpoints and all(after[name] == before[name] for name in checkpoints)  # the old ones stay whole
-    assert main(resume_argv(experiment, dataset_root)) == 0  # space freed: the same resume works
-    assert not list(experiment.rglob("*.tmp"))
-
-
-def test_read_only_folder_says_so_and_suggests_no_resume(
-    finished_run, tmp_path, dataset_root, capsys, monkeypatch
-):
-    import errno
-
-    from dmlbench import writer_lock
-
-    experiment = copy_of(finished_run, tmp_path)
-
-    def read_only(path):
-        raise OSError(errno.EROFS, "Read-only file system", str(path))
-
-    monkeypatch.setattr(writer_lock, "open_lock_file", read_only)
-    capsys.readouterr()
-    code = main(resume_argv(experiment, dataset_root))
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, lines
-    assert "read-only file system: cannot write" in lines[0], lines[0]
-    assert "--resume_training" not in lines[0] and "rerun" not in lines[0]
