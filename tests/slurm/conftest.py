@@ -7,11 +7,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from slurm_cluster import REASON
 
 
 @pytest.fixture(autouse=True)
 def _cluster_required():
     """Not skipped although no cluster answers (DMLBENCH_REQUIRE_SLURM=1): fail with the reason."""
+    if REASON is not None:
+        pytest.fail(f"DMLBENCH_REQUIRE_SLURM=1 but {REASON}")
 
 
 @pytest.fixture
