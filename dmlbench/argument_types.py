@@ -28,16 +28,19 @@ from dmlbench.errors import ConfigError
 _ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
 
 
-def _init_chain(factory: Any) -> list[Any]:
+def init_chain(factory: Any) -> list[Any]:
+    """The callables whose signatures say which keywords ``factory`` takes: a class's
+    ``__init__`` methods along its MRO, or the function itself."""
     if not inspect.isclass(factory):
         return [factory]
-    return [owner.__init__ for owner in inspect.getmro(factory) if owner is not object]  # type: ignore[misc]
+    classes: tuple[Any, ...] = inspect.getmro(factory)  # Any: each class's own __init__ is read
+    return [owner.__init__ for owner in classes if owner is not object]
 
 
 def _parameter(factory: Any, name: str) -> tuple[inspect.Parameter, Any] | None:
     """The parameter ``name`` takes along ``factory``'s ``__init__`` chain, with its resolved
     annotation (``inspect.Parameter.empty`` when none can be read)."""
-    for target in _init_chain(factory):
+    for target in init_chain(factory):
         try:
             parameters = inspect.signature(target).parameters
         except (TypeError, ValueError):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any
 
-from dmlbench.argument_types import check_argument_value
+from dmlbench.argument_types import check_argument_value, init_chain
 from dmlbench.errors import ConfigError, RegistryError
 
 #: Modules whose public callables are valid names for each kind (searched in order, after the
@@ -270,20 +270,11 @@ def build(
         raise ConfigError(f"{role}: {name}({_format_kwargs(kwargs)}) failed: {error}{hint}") from error
 
 
-def _init_chain(factory: Any) -> list[Any]:
-    """The callables whose signatures say which keywords ``factory`` takes: a class's
-    ``__init__`` methods along its MRO, or the function itself."""
-    if not inspect.isclass(factory):
-        return [factory]
-    classes: tuple[Any, ...] = inspect.getmro(factory)  # Any: each class's own __init__ is read
-    return [owner.__init__ for owner in classes if owner is not object]
-
-
 def _keyword_verdict(factory: Any, name: str) -> bool | None:
     """Whether ``factory(name=...)`` is accepted (True) or certainly rejected (False), following
     ``**kwargs`` up the ``__init__`` chain (``CosFaceLoss(*args, **kwargs)`` forwards
     ``num_classes``); None when a signature cannot be read or the chain ends in ``**kwargs``."""
-    for target in _init_chain(factory):
+    for target in init_chain(factory):
         try:
             parameters = inspect.signature(target).parameters
         except (TypeError, ValueError):
@@ -319,7 +310,7 @@ def check_keywords(kind: str, spec: Any, role: str) -> None:
 def _accepted_names(factory: Any) -> list[str]:
     """Keyword names a class accepts along its ``__init__`` chain (``**kwargs`` forwarded up)."""
     names: list[str] = []
-    for target in _init_chain(factory):
+    for target in init_chain(factory):
         try:
             parameters = inspect.signature(target).parameters.values()
         except (TypeError, ValueError):
