@@ -58,6 +58,19 @@ def storage_error(error: BaseException, path: str | Path | None = None) -> Stora
     return None
 
 
+@contextlib.contextmanager
+def disk_errors(path: str | Path) -> Iterator[None]:
+    """Within the block, an error a full, read-only or forbidden disk caused is raised as its
+    one-line :class:`StorageError` naming ``path`` (:func:`storage_error`); others pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        mapped = storage_error(error, path)
+        if mapped is not None:
+            raise mapped from error
+        raise
+
+
 def umask_mode(mode: int = 0o777) -> int:
     """``mode`` less the process umask: what ``mkdir``/``open`` would give (for ``chmod`` after
     ``tempfile.mkdtemp``/``mkstemp``, which make private 0o700/0o600 entries)."""
@@ -102,21 +115,19 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         return
     path = Path(path)
     temp = _temp_path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(descriptor, mode, encoding=None if "b" in mode else "utf-8") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
-        mapped = storage_error(error, path)
-        if mapped is not None:
-            raise mapped from error
-        raise
+    with disk_errors(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(descriptor, mode, encoding=None if "b" in mode else "utf-8") as file:
+                yield file
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+            raise
     fsync_folder(path.parent)
 
 
@@ -154,18 +165,14 @@ def replace_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     temp file, then ``os.replace`` it over ``path``; on failure the temp file is removed."""
     path = Path(path)
     temp = _temp_path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(temp)
-        with open(temp, "rb") as file:
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except Exception as error:
-        mapped = storage_error(error, path)
-        if mapped is not None:
-            raise mapped from error
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
+    with disk_errors(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(temp)
+            with open(temp, "rb") as file:
+                os.fsync(file.fileno())
+            os.replace(temp, path)
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
     fsync_folder(path.parent)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dmlbench.fileio import _temp_path, atomic_write, fsync_folder, storage_error, writes_files
+from dmlbench.fileio import _temp_path, atomic_write, disk_errors, fsync_folder, writes_files
 from dmlbench.integrity import corrupt
 
 PREVIOUS_SUFFIX = ".prev.pt"
@@ -53,12 +53,13 @@ def save_atomic(obj: Any, path: str | Path, keep_previous: bool = False) -> None
     if keep_previous and path.exists() and writes_files():
         previous = previous_path(path)
         link = _temp_path(previous)
-        try:
-            os.link(path, link)
-            os.replace(link, previous)
-        except OSError as error:
-            link.unlink(missing_ok=True)  # never a temp file left behind (a full disk fails here too)
-            raise storage_error(error, previous) or error from error
+        with disk_errors(previous):
+            try:
+                os.link(path, link)
+                os.replace(link, previous)
+            except OSError:
+                link.unlink(missing_ok=True)  # never a temp file left behind (a full disk fails here too)
+                raise
         fsync_folder(path.parent)
     with atomic_write(path, "wb") as file:
         torch.save(to_plain(obj), file)
