@@ -55,6 +55,17 @@ def check_executor_flags(
 ) -> None:
     """``--trial_executor``, ``--max_parallel_trials`` and ``--sobol_trials``, checked before any search
     state (folder, lock, Ax state) is written."""
+    check_executor_choice(executor, max_parallel)
+    if sobol_trials is not None and not 1 <= sobol_trials <= iterations:
+        raise ConfigError(
+            f"--sobol_trials must be between 1 and --bayes_opt_iters ({iterations}), got {sobol_trials}"
+        )
+    if executor == "slurm" and importlib.util.find_spec("submitit") is None:
+        raise ConfigError("--trial_executor slurm needs the submitit package (pip install submitit)")
+
+
+def check_executor_choice(executor: str, max_parallel: int | None) -> None:
+    """``--trial_executor`` is a known executor and ``--max_parallel_trials`` fits it."""
     from dmlbench.search.executor_common import EXECUTORS  # pulls in submitit
 
     if executor not in EXECUTORS:
@@ -68,9 +79,3 @@ def check_executor_flags(
             "--trial_executor local runs one trial at a time; use --trial_executor local_parallel "
             f"for --max_parallel_trials {max_parallel}"
         )
-    if sobol_trials is not None and not 1 <= sobol_trials <= iterations:
-        raise ConfigError(
-            f"--sobol_trials must be between 1 and --bayes_opt_iters ({iterations}), got {sobol_trials}"
-        )
-    if executor == "slurm" and importlib.util.find_spec("submitit") is None:
-        raise ConfigError("--trial_executor slurm needs the submitit package (pip install submitit)")
