@@ -66,8 +66,9 @@ def run_search(
             "--bayes_opt_iters is set but the config has no search key; mark one, e.g. "
             "--loss_funcs~APPLY~3 {alpha~LOG_BAYESIAN~: [0.01, 100]}, or drop --bayes_opt_iters"
         )
-    validate_config(flatten_config(space.fill(sample_values(space))))
-    check_pretrained_models(flatten_config(space.fill(sample_values(space))))
+    sample = flatten_config(space.fill(sample_values(space)))  # one point of the space, checked up front
+    validate_config(sample)
+    check_pretrained_models(sample)
     settings = flatten_config(config)
     metric = str(settings["eval_metric_for_best_epoch"])
     seed = int(setting(settings, "seed"))
