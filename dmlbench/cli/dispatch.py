@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from dmlbench.cli.config_assembly import apply_overrides, check_root_config_folder, print_notices
-from dmlbench.cli.folder_state import FolderState, experiment_dir_for, folder_state, starting_config
+from dmlbench.cli.folder_state import (
+    FolderState,
+    experiment_dir_for,
+    folder_state,
+    is_continuing,
+    starting_config,
+)
 from dmlbench.cli.parse import build_parser
 from dmlbench.config.experiment_files import flatten_config, record_command_line, save_configs
 from dmlbench.config.flag_checks import check_flag_names, check_mode_flags, known_flags, parse_splits_to_eval
@@ -106,8 +112,7 @@ def dry_run(args: argparse.Namespace, overrides: dict[str, Any], notices: list[s
     from dmlbench.config.checks import validate_config
 
     experiment_dir = experiment_dir_for(args)
-    continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
-    state = FolderState(experiment_dir, holds_files(experiment_dir), continuing)
+    state = FolderState(experiment_dir, holds_files(experiment_dir), is_continuing(args))
     config = resolved_config(args, state, overrides, notices)
     flat = flatten_config(config)
     searching = bool(find_search_parameters(flat)) or args.bayes_opt_iters is not None
@@ -160,12 +165,10 @@ def run_experiment(
             # release removes the folders this command made (a link or a folder made before stays)
             clear_folder(experiment_dir)
         kept = experiment_dir if experiment_dir.exists() and has_checkpoints(experiment_dir) else None
+        resume = resume_command(args, experiment_dir, experiment.settings.get("plugin_paths"))
         if not isinstance(error, KeyboardInterrupt):
             if not (args.evaluate or args.evaluate_ensemble):
-                failure.update(
-                    kept=kept,
-                    resume=resume_command(args, experiment_dir, experiment.settings.get("plugin_paths")),
-                )
+                failure.update(kept=kept, resume=resume)
             raise
         if kept is None:
             print(
@@ -174,7 +177,7 @@ def run_experiment(
             )
         else:
             print(
-                f"\ninterrupted; continue with: {resume_command(args, experiment_dir, experiment.settings.get('plugin_paths'))}",
+                f"\ninterrupted; continue with: {resume}",
                 file=sys.stderr,
             )
         return EXIT_INTERRUPTED

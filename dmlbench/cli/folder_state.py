@@ -44,11 +44,16 @@ def experiment_dir_for(args: argparse.Namespace) -> Path:
     return Path(args.root_experiment_folder) / check_experiment_name(name)
 
 
+def is_continuing(args: argparse.Namespace) -> bool:
+    """Whether the command continues a folder (--resume_training, --evaluate, --evaluate_ensemble)."""
+    return bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
+
+
 def folder_state(args: argparse.Namespace) -> FolderState:
     """The folder's state; a new start's folder left by a start that never reached a checkpoint
     is removed (the command starts it again)."""
     experiment_dir = experiment_dir_for(args)
-    continuing = bool(args.resume_training or args.evaluate or args.evaluate_ensemble)
+    continuing = is_continuing(args)
     lock_experiment_folder(experiment_dir, continuing)  # one writer per folder, held to the end
     existing = holds_files(experiment_dir)
     if existing and not continuing and args.bayes_opt_iters is None and is_partial_start(experiment_dir):
