@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k: int, split: str) -> Path:
     """Retrieval examples of ``experiment_dir`` drawn again; -> the rewritten report.html."""
-    from dmlbench.config.experiment_files import is_saved_experiment, load_saved_configs
+    from dmlbench.config.experiment_files import is_saved_experiment, is_search_folder, load_saved_configs
     from dmlbench.records.environment import phase_times, versions
     from dmlbench.records.html_render import write_html_report
     from dmlbench.records.run_report import without_history, write_report
@@ -38,7 +38,7 @@ def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k
     from dmlbench.training import checkpoint
     from dmlbench.training.fold import training_summary
 
-    if (experiment_dir / "trials" / "search.json").exists():
+    if is_search_folder(experiment_dir):
         raise ExperimentError(
             f"{experiment_dir} is a search; run this on its best trial or a reproduction "
             f"folder, e.g. {experiment_dir / 'trials' / 'trial_0000'}"

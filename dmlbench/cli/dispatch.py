@@ -17,7 +17,12 @@ from dmlbench.cli.folder_state import (
     starting_config,
 )
 from dmlbench.cli.parse import build_parser
-from dmlbench.config.experiment_files import flatten_config, record_command_line, save_configs
+from dmlbench.config.experiment_files import (
+    flatten_config,
+    is_search_folder,
+    record_command_line,
+    save_configs,
+)
 from dmlbench.config.flag_checks import check_flag_names, check_mode_flags, known_flags, parse_splits_to_eval
 from dmlbench.config.merge import combine_overrides
 from dmlbench.config.overrides import parse_overrides
@@ -68,7 +73,7 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
     args.dataset_root = args.dataset_root or default_dataset_root()
     if search_parameters or args.bayes_opt_iters is not None:
         experiment_dir = state.experiment_dir
-        if state.continuing and (experiment_dir / "trials" / "search.json").exists():
+        if state.continuing and is_search_folder(experiment_dir):
             raise ExperimentError(
                 f"{experiment_dir} is a hyperparameter search: rerun its command to continue it (tests and "
                 f"reproductions of the best trial are in {experiment_dir / 'meta' / 'report.md'}), or evaluate one "

@@ -26,6 +26,9 @@ from dmlbench.errors import ConfigError, ExperimentError
 from dmlbench.fileio import write_text_atomic
 from dmlbench.integrity import corrupt, read_json_object
 
+#: A search's settings, fixed at its start (:mod:`dmlbench.search.layout`): they mark a search's folder.
+SEARCH_SETTINGS = Path("trials") / "search.json"
+
 CONFIG_DIR_NAME = "configs"
 COMMAND_LINE = "command_line.txt"
 SPLIT_MANIFEST = "split_manifest.json"
@@ -71,6 +74,11 @@ def save_configs(config: Config, directory: str | Path) -> None:
 def configs_complete(experiment_dir: str | Path) -> bool:
     """Whether the configs of ``experiment_dir`` were written completely (``config_sha256.json``)."""
     return (config_dir(experiment_dir) / CONFIG_HASHES).exists()
+
+
+def is_search_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is a hyperparameter search's: it holds :data:`SEARCH_SETTINGS`."""
+    return (Path(folder) / SEARCH_SETTINGS).exists()
 
 
 def is_saved_experiment(experiment_dir: str | Path) -> bool:

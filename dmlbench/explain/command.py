@@ -43,10 +43,10 @@ AVSL_EMBEDDER = "AVSLEmbedder"
 
 def experiment_folder(root: Path, name: str) -> Path:
     """``root/name`` if it is a trained experiment folder, else a one-line error."""
-    from dmlbench.config.experiment_files import is_saved_experiment
+    from dmlbench.config.experiment_files import is_saved_experiment, is_search_folder
 
     folder = root / name
-    if (folder / "trials" / "search.json").exists():
+    if is_search_folder(folder):
         raise ExperimentError(
             f"{folder} is a search; explain its best trial or a reproduction, e.g. "
             f"--root_experiment_folder {folder / 'trials'} --experiment_name trial_0000"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dmlbench.config.experiment_files import saved_split_manifest_hash
+from dmlbench.config.experiment_files import is_search_folder, saved_split_manifest_hash
 from dmlbench.config.yaml_io import load_yaml_file
 from dmlbench.registry import parse_spec
 
@@ -135,7 +135,7 @@ def read_experiment(folder: Path, split: str = "test") -> ExperimentResult:
     result.dataset = _dataset_of(folder)
     result.method, result.loss_key = method_of(folder)
     report_path = folder / "meta" / "report.json"
-    is_search = (folder / "trials" / "search.json").exists()
+    is_search = is_search_folder(folder)
     if not report_path.exists():
         result.problem = (
             "unfinished search (no report yet)"

@@ -17,6 +17,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from dmlbench.config.experiment_files import SEARCH_SETTINGS
+
 #: Result files a job writes (atomically) when it succeeds, relative to its folder.
 TRIAL_RESULT = Path("meta") / "trial_result.json"
 TEST_RESULT = Path("meta") / "test_result.json"
@@ -49,7 +51,7 @@ class SearchLayout:
 
     @property
     def settings_path(self) -> Path:
-        return self.trials_dir / "search.json"
+        return self.experiment_dir / SEARCH_SETTINGS
 
     @property
     def ax_state_path(self) -> Path:
