@@ -14,27 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from demo_commands import TINY_RUN
 
 from dmlbench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--reproduce_results",
-    str(REPO / "exp_configs" / "demo"),
-    "--merge_argparse_when_resuming",
-    "--dataset",
-    "{DemoShapes: {num_classes: 16, images_per_class: 10}}",
-    "--split_manager",
-    "{MLRCSplitManager: {num_training_sets: 2}}",
-    "--num_epochs_train",
-    "3",
-    "--iterations_per_epoch",
-    "4",
-    "--save_interval",
-    "1",
-    "--batch_size",
-    "16",
-]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +29,7 @@ def dataset_root(tmp_path_factory) -> Path:
 def run_cli(root: Path, dataset_root: Path, name: str, *extra: str) -> int:
     return main(
         [
-            *TINY,
+            *TINY_RUN,
             "--experiment_name",
             name,
             "--root_experiment_folder",
@@ -154,7 +138,7 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, dataset_r
     command = [
         sys.executable,
         str(REPO / "run.py"),
-        *TINY,
+        *TINY_RUN,
         "--experiment_name",
         "tiny",
         "--root_experiment_folder",
@@ -199,7 +183,7 @@ def test_killed_run_resumes_to_the_same_result(finished_run, tmp_path, dataset_r
     assert (
         main(
             [
-                *TINY,
+                *TINY_RUN,
                 "--experiment_name",
                 "tiny",
                 "--root_experiment_folder",

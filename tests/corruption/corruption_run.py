@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from demo_commands import TINY_TRIAL
+
 REPO = Path(__file__).resolve().parents[2]
 RUN = [
     "--reproduce_results",
@@ -29,20 +31,7 @@ SEARCH = [
     "--merge_argparse_when_resuming",
     "--experiment_name",
     "search",
-    "--num_epochs_train",
-    "1",
-    "--iterations_per_epoch",
-    "2",
-    "--save_interval",
-    "1",
-    "--batch_size",
-    "16",
-    "--check_untrained_accuracy",
-    "false",
-    "--dataset~APPLY~2",
-    "{num_classes: 16, images_per_class: 8}",
-    "--split_manager~APPLY~2",
-    "{num_training_partitions: 2, num_training_sets: 2}",
+    *TINY_TRIAL,
     "--loss_funcs~APPLY~3",
     "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
     "--bayes_opt_iters",

@@ -8,27 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from demo_commands import TINY_RUN
 
 from dmlbench.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "--reproduce_results",
-    str(REPO / "exp_configs" / "demo"),
-    "--merge_argparse_when_resuming",
-    "--dataset",
-    "{DemoShapes: {num_classes: 16, images_per_class: 10}}",
-    "--split_manager",
-    "{MLRCSplitManager: {num_training_sets: 2}}",
-    "--num_epochs_train",
-    "3",
-    "--iterations_per_epoch",
-    "4",
-    "--save_interval",
-    "1",
-    "--batch_size",
-    "16",
-]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +22,7 @@ def test_estimate_counts_the_work_and_writes_nothing(tmp_path, dataset_root, cap
     root = tmp_path / "logs"
     before = set(os.listdir(dataset_root))
     code = main(
-        [*TINY, "--root_experiment_folder", str(root), "--dataset_root", str(dataset_root), "--estimate"]
+        [*TINY_RUN, "--root_experiment_folder", str(root), "--dataset_root", str(dataset_root), "--estimate"]
     )
     out = capsys.readouterr().out
     assert code == 0
@@ -72,7 +54,7 @@ def test_estimate_of_a_search_counts_trials(tmp_path, dataset_root, capsys, quie
     root = tmp_path / "logs"
     code = main(
         [
-            *TINY,
+            *TINY_RUN,
             *search,
             "--root_experiment_folder",
             str(root),
@@ -91,7 +73,7 @@ def test_estimate_of_a_search_counts_trials(tmp_path, dataset_root, capsys, quie
 def test_estimate_of_a_search_without_iterations_is_refused(tmp_path, dataset_root, capsys, quiet_progress):
     code = main(
         [
-            *TINY,
+            *TINY_RUN,
             "--loss_funcs~OVERRIDE~",
             "{metric_loss: {MultiSimilarityLoss: {alpha~LOG_BAYESIAN~: [0.01, 100]}}}",
             "--root_experiment_folder",

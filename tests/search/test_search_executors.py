@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from demo_commands import TINY_TRIAL
 
 from dmlbench.cli import main
 from dmlbench.errors import ConfigError
@@ -34,20 +35,7 @@ def tiny_search_argv(root: Path, data: Path, config_dir: Path) -> list[str]:
         str(config_dir),
         "--config_general",
         "[default, slurm_local]",
-        "--num_epochs_train",
-        "1",
-        "--iterations_per_epoch",
-        "2",
-        "--save_interval",
-        "1",
-        "--batch_size",
-        "16",
-        "--check_untrained_accuracy",
-        "false",
-        "--dataset~APPLY~2",
-        "{num_classes: 16, images_per_class: 8}",
-        "--split_manager~APPLY~2",
-        "{num_training_partitions: 2, num_training_sets: 2}",
+        *TINY_TRIAL,
         "--loss_funcs~APPLY~3",
         "{alpha~BAYESIAN~: [1, 4]}",
         "--bayes_opt_iters",

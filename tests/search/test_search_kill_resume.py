@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from demo_commands import TINY_TRIAL
 
 from dmlbench.cli import main
 from dmlbench.config.yaml_io import load_yaml_file
@@ -33,20 +34,7 @@ def search_argv(root: Path, data: Path, reproductions: int) -> list[str]:
         str(root),
         "--dataset_root",
         str(data),
-        "--num_epochs_train",
-        "1",
-        "--iterations_per_epoch",
-        "2",
-        "--save_interval",
-        "1",
-        "--batch_size",
-        "16",
-        "--check_untrained_accuracy",
-        "false",
-        "--dataset~APPLY~2",
-        "{num_classes: 16, images_per_class: 8}",
-        "--split_manager~APPLY~2",
-        "{num_training_partitions: 2, num_training_sets: 2}",
+        *TINY_TRIAL,
         "--loss_funcs~APPLY~3",
         "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
         "--bayes_opt_iters",

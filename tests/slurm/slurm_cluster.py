@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from demo_commands import TINY_TRIAL
 
 REPO = Path(__file__).resolve().parents[2]
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING"}
@@ -128,20 +129,7 @@ def search_command(root: Path, data: Path, config_dir: Path) -> list[str]:
         str(config_dir),
         "--config_general",
         "[default, slurm_test]",
-        "--num_epochs_train",
-        "1",
-        "--iterations_per_epoch",
-        "2",
-        "--save_interval",
-        "1",
-        "--batch_size",
-        "16",
-        "--check_untrained_accuracy",
-        "false",
-        "--dataset~APPLY~2",
-        "{num_classes: 16, images_per_class: 8}",
-        "--split_manager~APPLY~2",
-        "{num_training_partitions: 2, num_training_sets: 2}",
+        *TINY_TRIAL,
         "--loss_funcs~APPLY~3",
         "{alpha~LOG_BAYESIAN~: [0.5, 10]}",
         "--bayes_opt_iters",
