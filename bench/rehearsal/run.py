@@ -236,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 row = {"dataset": dataset, "method": method, "iterations": args.iterations}
                 if args.collect:
-                    if not (args.out / f".{name}_{args.trunk}.time").exists():
-                        continue
+                    timing = args.out / f".{name}_{args.trunk}.time"
+                    if not timing.exists() or not timing.read_text().strip():
+                        continue  # not run, or still running
                     row.update(collect(name, args))
                 else:
                     start = time.perf_counter()
