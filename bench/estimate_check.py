@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     for round_index in range(args.runs):
+        load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory(prefix="estimate_check_") as root:
             base = [sys.executable, "run.py", "--reproduce_results", "exp_configs/demo"]
             base += ["--root_experiment_folder", root]
@@ -55,23 +56,24 @@ def main(argv: list[str] | None = None) -> int:
             leftovers = os.listdir(root)
             run_s, _ = timed(base)
         projected = projected_seconds(output)
-        rows.append((round_index + 1, projected, probe_s, run_s, projected / run_s, leftovers))
+        rows.append((round_index + 1, load_before, projected, probe_s, run_s, projected / run_s, leftovers))
         print(f"round {round_index + 1}: projected {projected:.1f} s, measured {run_s:.1f} s", flush=True)
     lines = [
         "# --estimate on the demo against the measured run",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"load average before: {os.getloadavg()[0]:.2f}. Produced by `python bench/estimate_check.py`.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. "
+        f"Produced by `python bench/estimate_check.py --runs {args.runs}`; each round runs --estimate, then "
+        "the demo it projects, back to back.",
         "",
-        "| round | projected total s | --estimate took s | measured run s | projected / measured | "
-        "files left by --estimate |",
-        "|---|---|---|---|---|---|",
+        "| round | load avg (1 min) before | projected total s | --estimate took s | measured run s | "
+        "projected / measured | files left by --estimate |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for index, projected, probe_s, run_s, ratio, leftovers in rows:
+    for index, load, projected, probe_s, run_s, ratio, leftovers in rows:
         lines.append(
-            f"| {index} | {projected:.1f} | {probe_s:.1f} | {run_s:.1f} | {ratio:.2f} | {len(leftovers)} |"
+            f"| {index} | {load:.2f} | {projected:.1f} | {probe_s:.1f} | {run_s:.1f} | {ratio:.2f} | {len(leftovers)} |"
         )
-    within = all(1 / 1.5 <= row[4] <= 1.5 for row in rows)
+    within = all(1 / 1.5 <= row[5] <= 1.5 for row in rows)
     lines += ["", f"Within a factor 1.5 in every round: {'yes' if within else 'NO'}."]
     text = "\n".join(lines) + "\n"
     if args.out:
