@@ -183,9 +183,13 @@ def collect(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
-def save_rows(json_path: Path, md_path: Path | None, rows: list[dict[str, Any]]) -> None:
-    """Add ``rows`` to the JSON file (replacing earlier rows of the same config and trunk)."""
+def save_rows(
+    json_path: Path, md_path: Path | None, rows: list[dict[str, Any]], notes: list[str] | None = None
+) -> None:
+    """Add ``rows`` to the JSON file (replacing earlier rows of the same config and trunk) and
+    ``notes`` to its notes."""
     old = json.loads(json_path.read_text()) if json_path.exists() else {"runs": []}
+    old["notes"] = old.get("notes", []) + [note for note in notes or [] if note not in old.get("notes", [])]
     old["machine"] = machine()
     new_keys = {(row["config"], row["trunk"]) for row in rows}
     old["runs"] = [r for r in old["runs"] if (r["config"], r["trunk"]) not in new_keys] + rows
@@ -219,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="append the rows to this JSON file")
     parser.add_argument("--md", type=Path, help="write the table of the JSON file's rows here")
+    parser.add_argument("--note", action="append", default=[], help="a note for the table (repeatable)")
     parser.add_argument(
         "--collect", action="store_true", help="run nothing: collect the rows of runs already in --out"
     )

@@ -76,4 +76,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     ]
     for row in results["runs"]:
         lines.append("| " + " | ".join(row_cells(row)) + " |")
+    notes = results.get("notes", [])
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
