@@ -19,7 +19,7 @@ from typing import Any
 from dmlbench.config.defaults import setting
 from dmlbench.config.experiment_files import flatten_config
 from dmlbench.estimate.probe import MEASURED_STEPS, WARMUP_STEPS, probe
-from dmlbench.estimate.projection import Projection, format_projection, project
+from dmlbench.estimate.projection import Projection, duration, format_projection, project
 from dmlbench.estimate.workload import Schedule, Search, count_work
 
 __all__ = ["estimate_command", "schedule_of"]
@@ -55,9 +55,15 @@ def estimate_command(
     print(f"probe took {time.perf_counter() - start:.0f} s")
     work = count_work(sizes.folds, sizes.test, schedule, search)
     projection = project(work, costs, startup_s)
+    validated = any(fold.val for fold in sizes.folds)
     projection.assumptions += [
-        f"every fold trains all {schedule.num_epochs} epochs (num_epochs_train is an upper bound; "
-        f"early stopping with patience {settings['patience']} usually ends sooner)",
+        f"every fold trains all {schedule.num_epochs} epochs "
+        + (
+            f"(num_epochs_train is an upper bound; early stopping with patience {settings['patience']} "
+            "usually ends sooner)"
+            if validated
+            else "(no validation split: no early stopping)"
+        ),
         "the device is as busy during the run as during the probe",
     ]
     if search is not None:
@@ -68,5 +74,15 @@ def estimate_command(
     from dmlbench.runner import resolve_device
 
     device = str(resolve_device(setting(settings, "device")))
-    print(format_projection(projection, costs, work, device))
+    lines = format_projection(projection, costs, work, device).splitlines()
+    val = max((fold.val for fold in sizes.folds), default=0)
+    per_epoch = schedule.iterations_per_epoch * costs.step_s
+    validation = costs.embedding(val) + costs.scoring(val, val) if val else 0.0
+    lines.insert(
+        -1,
+        f"  one epoch of a fold: {duration(per_epoch)} of training"
+        + (f", plus {duration(validation)} per validation (every {schedule.save_interval})" if val else "")
+        + ": scale by the epochs early stopping leaves",
+    )
+    print("\n".join(lines))
     return projection

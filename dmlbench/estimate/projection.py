@@ -39,7 +39,9 @@ def project(work: Workload, costs: UnitCosts, startup_s: float) -> Projection:
 
 
 def duration(seconds: float) -> str:
-    """``42 s``, ``7.5 min``, ``3.2 h``, ``2.1 days``."""
+    """``2.5 s``, ``42 s``, ``7.5 min``, ``3.2 h``, ``2.1 days``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:

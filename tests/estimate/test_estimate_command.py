@@ -40,6 +40,8 @@ def test_estimate_counts_the_work_and_writes_nothing(tmp_path, dataset_root, cap
     total = re.findall(r"^estimate: ([\d.]+) (s|min|h|days) in total on cpu$", out, re.MULTILINE)
     assert len(total) == 1 and float(total[0][0]) > 0
     assert "[Test50_50" not in out  # the probe's own fold log is not shown
+    assert "one epoch of a fold:" in out and "per validation (every 1)" in out
+    assert "early stopping with patience" in out
 
 
 def test_estimate_of_a_search_counts_trials(tmp_path, dataset_root, capsys, quiet_progress):

@@ -100,7 +100,8 @@ def test_projection_is_work_times_costs():
 
 
 @pytest.mark.parametrize(
-    ("seconds", "shown"), [(42, "42 s"), (450, "7.5 min"), (3 * 3600, "3.0 h"), (3 * 86400, "3.0 days")]
+    ("seconds", "shown"),
+    [(2.46, "2.5 s"), (42, "42 s"), (450, "7.5 min"), (3 * 3600, "3.0 h"), (3 * 86400, "3.0 days")],
 )
 def test_duration(seconds, shown):
     assert duration(seconds) == shown
