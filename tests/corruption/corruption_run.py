@@ -5,26 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from demo_commands import TINY_TRIAL
+from demo_commands import SMALL_RUN, TINY_TRIAL
 
 REPO = Path(__file__).resolve().parents[2]
-RUN = [
-    "--reproduce_results",
-    str(REPO / "exp_configs" / "demo"),
-    "--merge_argparse_when_resuming",
-    "--dataset",
-    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
-    "--split_manager",
-    "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
-    "--num_epochs_train",
-    "2",
-    "--iterations_per_epoch",
-    "2",
-    "--save_interval",
-    "1",
-    "--batch_size",
-    "16",
-]
+RUN = SMALL_RUN
 SEARCH = [
     "--reproduce_results",
     str(REPO / "exp_configs" / "demo"),

@@ -16,28 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from demo_commands import SMALL_RUN
 
 from dmlbench.cli import main
 from dmlbench.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
-RUN = [
-    "--reproduce_results",
-    str(REPO / "exp_configs" / "demo"),
-    "--merge_argparse_when_resuming",
-    "--dataset",
-    "{DemoShapes: {num_classes: 16, images_per_class: 8}}",
-    "--split_manager",
-    "{MLRCSplitManager: {num_training_partitions: 2, num_training_sets: 2}}",
-    "--num_epochs_train",
-    "2",
-    "--iterations_per_epoch",
-    "2",
-    "--save_interval",
-    "1",
-    "--batch_size",
-    "16",
-]
+RUN = SMALL_RUN
 
 
 @pytest.fixture(autouse=True)
