@@ -23,13 +23,19 @@ from dmlbench.config.experiment_files import (
     record_command_line,
     save_configs,
 )
-from dmlbench.config.flag_checks import check_flag_names, check_mode_flags, known_flags, parse_splits_to_eval
+from dmlbench.config.flag_checks import (
+    check_flag_names,
+    check_mode_flags,
+    known_flags,
+    parse_splits_to_eval,
+    require_search_iterations,
+)
 from dmlbench.config.merge import combine_overrides
 from dmlbench.config.overrides import parse_overrides
 from dmlbench.config.pb_values import translate_values
 from dmlbench.config.pb_vocabulary import translate_fragment
 from dmlbench.config.yaml_io import dump_yaml
-from dmlbench.errors import ConfigError, ExperimentError
+from dmlbench.errors import ExperimentError
 from dmlbench.integrity import remove_stale_temp_files
 from dmlbench.run_guard import EXIT_INTERRUPTED, clear_folder, has_checkpoints, holds_files, resume_command
 from dmlbench.search.space import find_search_parameters
@@ -79,11 +85,7 @@ def run(argv: list[str], failure: dict[str, Any] | None = None) -> int:
                 f"reproductions of the best trial are in {experiment_dir / 'meta' / 'report.md'}), or evaluate one "
                 f"trial with --root_experiment_folder {experiment_dir / 'trials'} --experiment_name trial_NNNN"
             )
-        if args.bayes_opt_iters is None:
-            raise ConfigError(
-                f"{search_parameters[0].name} is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not "
-                "set; add --bayes_opt_iters N to search, or give a concrete value"
-            )
+        require_search_iterations([p.name for p in search_parameters], args.bayes_opt_iters)
         from dmlbench.search import run_search  # imported only for searches (pulls in Ax)
 
         return run_search(args, config, experiment_dir, argv)

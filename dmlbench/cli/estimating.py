@@ -12,7 +12,7 @@ from typing import Any
 from dmlbench.cli.config_assembly import apply_overrides
 from dmlbench.cli.folder_state import FolderState, experiment_dir_for, starting_config
 from dmlbench.config.experiment_files import flatten_config
-from dmlbench.errors import ConfigError
+from dmlbench.config.flag_checks import require_search_iterations
 from dmlbench.search.space import SearchParameter, SearchSpace
 from dmlbench.user_plugins import named_on_command_line, require_consent, use_user_plugins
 
@@ -57,11 +57,7 @@ def estimate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     search = None
     space = SearchSpace(config)
     if len(space) or args.bayes_opt_iters is not None:
-        if args.bayes_opt_iters is None:
-            raise ConfigError(
-                f"{space.names[0]} is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not set; "
-                "add --bayes_opt_iters N to estimate the search"
-            )
+        require_search_iterations(space.names, args.bayes_opt_iters)
         config = space.fill({p.name: middle_value(p.parameter) for p in space.parameters})
         search = Search(trials=int(args.bayes_opt_iters), reproductions=int(args.reproductions or 0))
     settings = flatten_config(config)

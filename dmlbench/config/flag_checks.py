@@ -81,6 +81,15 @@ def check_flag_names(unknown: Sequence[str], flags: Sequence[str]) -> None:
         raise ConfigError(f"--{name}: unknown flag or config key {name!r}{hint}")
 
 
+def require_search_iterations(parameter_names: list[str], iterations: int | None) -> None:
+    """``~BAYESIAN~`` keys need ``--bayes_opt_iters``: one line naming the first key."""
+    if parameter_names and iterations is None:
+        raise ConfigError(
+            f"{parameter_names[0]} is a search range (~BAYESIAN~ key) but --bayes_opt_iters is not "
+            "set; add --bayes_opt_iters N to search, or give a concrete value"
+        )
+
+
 def check_mode_flags(args: argparse.Namespace, searching: bool) -> None:
     """Refuse flags that have no effect in the mode ``args`` asks for."""
     if not searching:
