@@ -252,16 +252,23 @@ class Experiment:
             best = next(fold for fold in self.folds if fold.scheme == chosen.best_fold)
             first = examples["grids"][0]["queries"][:count]
             examples["explanations"] = self.explanations(
-                best, chosen.indices, embedded[best.scheme], first, top_k
+                best, chosen.indices, embedded[best.scheme], first, top_k, chosen.gallery_start
             )
         return examples
 
     def explanations(
-        self, fold: FoldData, indices: np.ndarray, embedded: Embedded, queries: list[int], top_k: int
+        self,
+        fold: FoldData,
+        indices: np.ndarray,
+        embedded: Embedded,
+        queries: list[int],
+        top_k: int,
+        gallery_start: int | None = None,
     ) -> dict[str, Any]:
         """Heatmaps of why the first example ``queries`` of ``fold`` (indices into the split's
-        samples ``indices``, embedded as ``embedded``) find their ``top_k`` neighbours
-        (:func:`dmlbench.attribution.examples.explain_examples`); -> what the report shows."""
+        samples ``indices``, embedded as ``embedded``; the gallery from ``gallery_start``) find
+        their ``top_k`` neighbours (:func:`dmlbench.attribution.examples.explain_examples`);
+        -> what the report shows."""
         models, _, similarity = protocol.fold_models(self, fold, "trained")
         if similarity is not None:
             return {
@@ -279,6 +286,7 @@ class Experiment:
             top_k,
             self.meta_dir / "plots",
             f"{self.experiment_dir.name}, best fold ({fold.scheme})",
+            gallery_start,
         )
 
     def report(self, outcome: TestOutcome, training: dict[str, Any], merge: bool = False) -> dict[str, Any]:

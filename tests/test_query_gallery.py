@@ -13,6 +13,7 @@ from PIL import Image
 
 from dmlbench.cli import main
 from dmlbench.config.experiment_files import load_saved_configs
+from dmlbench.explain.command import main as explain_main
 from dmlbench.runner import Experiment
 
 ITEMS = {"train": range(0, 6), "eval": range(6, 12)}
@@ -37,7 +38,7 @@ def build_inshop(root: Path) -> None:
     partition.write_text(f"{len(rows)}\nimage_name item_id evaluation_status\n" + "\n".join(rows) + "\n")
 
 
-def test_inshop_is_scored_query_against_gallery(tmp_path):
+def test_inshop_is_scored_query_against_gallery(tmp_path, capsys):
     build_inshop(tmp_path / "data")
     code = main(
         [
@@ -104,3 +105,20 @@ def test_inshop_is_scored_query_against_gallery(tmp_path):
     assert metrics["precision_at_1"] == pytest.approx(np.mean(first_hits))
     assert metrics["r_precision"] == pytest.approx(np.mean(r_precisions))
     assert "concatenated" not in report["results"]["test"]["trained"]  # one model: no ensemble
+    # The report's retrieval examples: queries from the query split, neighbours from the gallery.
+    retrieval = report["retrieval"]
+    assert retrieval["split"] == "test" and retrieval["grids"][0]["queries"]
+    assert all(q < 12 for q in retrieval["grids"][0]["queries"])  # positions of the 12 query images
+    assert "neighbours from the 12 gallery images" in retrieval["note"]
+    items = retrieval["explanations"]["items"]
+    assert items and all(n["index"] >= 12 for item in items for n in item["neighbours"])
+
+    # The explain command on the same split: query 3 of the query images against the gallery,
+    # the neighbours equal to the report's ranking of the same embeddings.
+    argv = ["--experiment_name", "inshop", "--root_experiment_folder", str(tmp_path / "logs")]
+    assert explain_main([*argv, "--dataset_root", str(tmp_path / "data"), "--query", "3", "--top", "3"]) == 0
+    record = json.loads((folder / "meta" / "explain" / "test_query3.json").read_text())
+    assert record["query"]["index"] == 3 and all(n["index"] >= 12 for n in record["neighbours"])
+    capsys.readouterr()
+    assert explain_main([*argv, "--dataset_root", str(tmp_path / "data"), "--query", "12"]) != 0
+    assert "the test split has 12 query images (0..11)" in capsys.readouterr().err

@@ -38,13 +38,15 @@ def explain_examples(
     top_k: int,
     plots_dir: Path,
     title: str,
+    gallery_start: int | None = None,
 ) -> dict[str, Any]:
     """Explain each query of ``queries`` (indices into the split) against its ``top_k`` nearest
-    neighbours by the cosine of ``embeddings``; ``load_image(i)`` is sample i's evaluation
-    image [3, H, W]. -> ``{"items": [{"query", "plot", "exact", "neighbours"}], "top_k"}``."""
+    neighbours by the cosine of ``embeddings`` (among the gallery rows from ``gallery_start``,
+    if given); ``load_image(i)`` is sample i's evaluation image [3, H, W].
+    -> ``{"items": [{"query", "plot", "exact", "neighbours"}], "top_k"}``."""
     items = []
     for query in queries:
-        order, scores = rank_query(embeddings, int(query), top_k)
+        order, scores = rank_query(embeddings, int(query), top_k, gallery_start)
         neighbours = [Neighbour(i, int(labels[i]), s) for i, s in zip(order, scores)]
         images = [load_image(i) for i in [int(query), *order]]
         try:

@@ -104,8 +104,9 @@ class TestEnvironment(Protocol):
 class TestOutcome:
     """What :func:`test` returns: ``summary`` ``{split: {status: {"separated": {mean, sem,
     per_fold}, "concatenated": metrics}}}`` and ``trained_embeddings`` ``{(split, scheme):
-    (embeddings, labels)}`` of the trained models on the self-compared splits (the report's
-    retrieval examples reuse them instead of embedding the split again)."""
+    (embeddings, labels)}`` of the trained models on each split, a query-vs-gallery split as its
+    queries then its gallery (:func:`as_one_set`); the report's retrieval examples reuse them
+    instead of embedding the split again."""
 
     summary: dict[str, Any]
     trained_embeddings: dict[tuple[str, str], Embedded] = field(default_factory=dict)
@@ -263,6 +264,14 @@ def embed_fold(
     return embedded, epoch, similarity
 
 
+def as_one_set(embedded: dict[str, Embedded]) -> Embedded:
+    """A split's embeddings as one set: the self-compared set, or the queries then the gallery."""
+    if "self" in embedded:
+        return embedded["self"]
+    (query, query_labels), (gallery, gallery_labels) = embedded["query"], embedded["gallery"]
+    return torch.cat([query, gallery]), torch.cat([query_labels, gallery_labels])
+
+
 def trained_embeddings(env: TestEnvironment, fold: FoldData, indices: np.ndarray, desc: str) -> Embedded:
     """The embeddings and labels of samples ``indices`` by the fold's ``best.pt``, computed in
     this process alone (work done on rank 0 only)."""
@@ -290,8 +299,8 @@ def test(env: TestEnvironment, splits: list[str], statuses: list[str], ensemble:
                     per_fold[status][fold.scheme] = scores
                     store.add_accuracies(fold.scheme, split, status, "fold", epoch, scores)
                     fold_sets[status].append(embedded[status])
-                    if status == TRAINED and "self" in embedded[status]:
-                        outcome.trained_embeddings[(split, fold.scheme)] = embedded[status]["self"]
+                    if status == TRAINED:
+                        outcome.trained_embeddings[(split, fold.scheme)] = as_one_set(embedded[status])
         results[split] = {}
         for status in statuses:
             entry: dict[str, Any] = {"folds": per_fold[status]}

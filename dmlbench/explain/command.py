@@ -98,23 +98,27 @@ def explain_experiment(
     out: Path | None = None,
 ) -> tuple[Path, Path]:
     """Write the explanation PNG and JSON of ``query``; -> their paths."""
+    import numpy as np
+
     from dmlbench.config.experiment_files import load_saved_configs
     from dmlbench.evaluation import protocol
     from dmlbench.evaluation.ensemble import concatenate_normalized
     from dmlbench.models.factory import input_normalization
+    from dmlbench.records.retrieval_run import example_samples
     from dmlbench.runner import Experiment
 
     experiment = Experiment(load_saved_configs(experiment_dir), experiment_dir, dataset_root)
     folds, shown = chosen_folds(experiment, fold, ensemble)
-    missing = [f.scheme for f in folds if split not in f.indices]
-    if missing:
-        raise ConfigError(
-            f"--split {split}: {missing[0]} has splits {', '.join(folds[0].indices)} (a query/gallery "
-            "protocol has no split compared to itself)"
-        )
-    indices = folds[0].indices[split]
-    if any(len(f.indices[split]) != len(indices) or (f.indices[split] != indices).any() for f in folds):
+    samples = []
+    for current in folds:  # the split's samples: compared to itself, or queries then gallery
+        found = example_samples(current.indices, split)
+        if found is None:
+            raise ConfigError(f"--split {split}: {current.scheme} has splits {', '.join(current.indices)}")
+        samples.append(found)
+    indices, gallery_start = samples[0]
+    if any(not np.array_equal(other, indices) for other, _ in samples):
         raise ConfigError(f"--ensemble: the folds' {split} splits differ; explain one --fold")
+    queries = len(indices) if gallery_start is None else gallery_start
     models, embedded, labels = [], [], None
     for current in folds:
         fold_models, _, similarity = protocol.fold_models(experiment, current, "trained")
@@ -124,9 +128,10 @@ def explain_experiment(
                 f"{getattr(similarity, '__name__', type(similarity).__name__)}, not the cosine"
             )
         subset = experiment.subset_of(indices, fold_models["trunk"])
-        if not 0 <= query < len(subset):
+        if not 0 <= query < queries:
             raise ConfigError(
-                f"--query {query}: the {split} split has {len(subset)} images (0..{len(subset) - 1})"
+                f"--query {query}: the {split} split has {queries} "
+                f"{'images' if gallery_start is None else 'query images'} (0..{queries - 1})"
             )
         rows, labels = protocol.embed(
             experiment.evaluation,
@@ -141,7 +146,7 @@ def explain_experiment(
         embedded.append(rows.cpu())
     assert labels is not None
     ranked = embedded[0] if len(embedded) == 1 else concatenate_normalized(embedded)
-    order, scores = rank_query(ranked, query, top)
+    order, scores = rank_query(ranked, query, top, gallery_start)
     label_list = [int(v) for v in labels.cpu()]
     neighbours = [Neighbour(i, label_list[i], s) for i, s in zip(order, scores)]
     images = [subset[i][0] for i in [query, *order]]

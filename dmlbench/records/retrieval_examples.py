@@ -1,7 +1,10 @@
 """Retrieval examples as the papers show them (pure functions, no experiment wiring).
 
 For test embeddings E [N, D] and labels y [N], every sample is a query against all the others
-(MLRC "compared to self"). With rel_i = 1[y(neighbour_i) = y(query)] and R = |class| - 1:
+(MLRC "compared to self"), or, for a query-vs-gallery split (In-Shop), the samples
+[0, gallery_start) are the queries and [gallery_start, N) the gallery they search; neighbour
+indices always index E. With rel_i = 1[y(neighbour_i) = y(query)] and R = |class| - 1 (the
+query's class in the gallery, |class in gallery|):
 
   - per-query MAP@R = (1/R) sum_{i<=R} P@i rel_i (the metric of ``dmlbench.evaluation.metrics``);
   - per-class MAP@R = the mean of its queries' MAP@R (which classes fail);
@@ -33,25 +36,50 @@ GAP = 4  # space between cells
 CAPTION = 14  # caption height under each cell
 
 
-def nearest_neighbours(embeddings: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices [N, k] of each sample's k nearest other samples by cosine similarity."""
+def nearest_neighbours(embeddings: torch.Tensor, k: int, gallery_start: int | None = None) -> torch.Tensor:
+    """Indices [Q, k] into ``embeddings`` of each query's k nearest candidates by cosine
+    similarity: every sample against the others, or (``gallery_start``) the queries
+    ``embeddings[:gallery_start]`` against the gallery ``embeddings[gallery_start:]``."""
     normalised = torch.nn.functional.normalize(embeddings.double(), dim=1)
-    return exact_knn(normalised, None, k)[1]
+    if gallery_start is None:
+        return exact_knn(normalised, None, k)[1]
+    return exact_knn(normalised[:gallery_start], normalised[gallery_start:], k)[1] + gallery_start
+
+
+def relevant_per_query(labels: torch.Tensor, gallery_start: int | None = None) -> torch.Tensor:
+    """R [Q] of each query: the other samples of its class, or its class's gallery samples."""
+    if gallery_start is None:
+        return relevant_counts(labels, labels, exclude_self=True)
+    return relevant_counts(labels[:gallery_start], labels[gallery_start:], exclude_self=False)
+
+
+def query_hits(neighbours: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """rel [Q, k] of the queries (the first Q samples) and their ``neighbours`` (indices into ``labels``)."""
+    return neighbour_hits(neighbours, labels[: len(neighbours)], labels)
 
 
 def neighbours_for_metrics(
-    embeddings: torch.Tensor, labels: torch.Tensor, top_k: int, depth: int = 4
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    top_k: int,
+    depth: int = 4,
+    gallery_start: int | None = None,
 ) -> torch.Tensor:
-    """k-NN with k = max(top_k, depth * largest R), capped at N - 1: MAP@R is not truncated and
-    the precision-recall curve runs to rank depth * R."""
-    largest_r = int(relevant_counts(labels, labels, exclude_self=True).max())
-    return nearest_neighbours(embeddings, max(1, min(len(labels) - 1, max(top_k, depth * largest_r))))
+    """k-NN with k = max(top_k, depth * largest R), capped at the candidates (N - 1, or the
+    gallery): MAP@R is not truncated and the precision-recall curve runs to rank depth * R."""
+    largest_r = int(relevant_per_query(labels, gallery_start).max())
+    candidates = len(labels) - 1 if gallery_start is None else len(labels) - gallery_start
+    return nearest_neighbours(
+        embeddings, max(1, min(candidates, max(top_k, depth * largest_r))), gallery_start
+    )
 
 
-def per_query_map_at_r(neighbours: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+def per_query_map_at_r(
+    neighbours: torch.Tensor, labels: torch.Tensor, gallery_start: int | None = None
+) -> np.ndarray:
     """MAP@R of every query (NaN where the query's class has no other sample)."""
-    hits = neighbour_hits(neighbours, labels, labels)
-    return map_at_r(hits, relevant_counts(labels, labels, exclude_self=True)).cpu().numpy()
+    hits = query_hits(neighbours, labels)
+    return map_at_r(hits, relevant_per_query(labels, gallery_start)).cpu().numpy()
 
 
 def choose_queries(scores: np.ndarray, count: int) -> list[int]:
@@ -84,10 +112,12 @@ def per_class_map_at_r(scores: np.ndarray, labels: np.ndarray) -> dict[int, floa
     return result
 
 
-def precision_recall_curve(neighbours: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def precision_recall_curve(
+    neighbours: torch.Tensor, labels: torch.Tensor, gallery_start: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean recall@i and precision@i for i = 1..k over the queries with R > 0."""
-    hits = neighbour_hits(neighbours, labels, labels).double()
-    relevant = relevant_counts(labels, labels, exclude_self=True).double()
+    hits = query_hits(neighbours, labels).double()
+    relevant = relevant_per_query(labels, gallery_start).double()
     keep = relevant > 0
     found = hits[keep].cumsum(dim=1)
     ranks = torch.arange(1, hits.shape[1] + 1, dtype=torch.float64)

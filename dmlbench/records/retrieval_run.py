@@ -29,12 +29,15 @@ PLOTS = {
 @dataclass(frozen=True)
 class ExampleFolds:
     """The folds whose embeddings of ``split`` the examples draw: ``best_fold`` and ``schemes``
-    (every fold when they all share the split's samples ``indices``, else the best fold alone)."""
+    (every fold when they all share the split's samples ``indices``, else the best fold alone).
+    A query-vs-gallery split has ``indices`` = its queries then its gallery, the gallery from
+    position ``gallery_start``."""
 
     split: str
     best_fold: str
     schemes: list[str]
     indices: np.ndarray
+    gallery_start: int | None = None
 
 
 def best_scheme(training: dict[str, Any], schemes: list[str]) -> str:
@@ -47,20 +50,32 @@ def best_scheme(training: dict[str, Any], schemes: list[str]) -> str:
     return max(scored, key=lambda pair: (pair[0], -schemes.index(pair[1])))[1] if scored else schemes[0]
 
 
+def example_samples(by_split: dict[str, np.ndarray], split: str) -> tuple[np.ndarray, int | None] | None:
+    """A fold's samples of ``split`` and where its gallery starts: the split compared to itself
+    (None), or, for a ``test`` made of query and gallery splits (In-Shop), the queries then the
+    gallery; None when the fold has neither."""
+    if split in by_split:
+        return np.asarray(by_split[split]), None
+    if split == "test" and {"query", "gallery"} <= set(by_split):
+        return np.concatenate([by_split["query"], by_split["gallery"]]), len(by_split["query"])
+    return None
+
+
 def example_folds(
     fold_indices: dict[str, dict[str, np.ndarray]], training: dict[str, Any], split: str
 ) -> ExampleFolds | str:
     """The folds to embed for the examples of ``split``, from each fold's ``{split: indices}``
-    (in fold order) and the training outcome; or the reason there are no examples (a split
-    scored query against gallery)."""
+    (in fold order) and the training outcome; or the reason there are no examples."""
     schemes = list(fold_indices)
-    if split not in fold_indices[schemes[0]]:
-        return f"split {split!r} is scored query against gallery; examples need a self-compared split"
     chosen = best_scheme(training, schemes)
-    indices = fold_indices[chosen][split]
-    if not all(np.array_equal(by_split[split], indices) for by_split in fold_indices.values()):
+    samples = example_samples(fold_indices[chosen], split)
+    if samples is None:
+        return f"split {split!r} does not exist in {chosen}; splits: {', '.join(fold_indices[chosen])}"
+    indices, gallery_start = samples
+    same = [example_samples(by_split, split) for by_split in fold_indices.values()]
+    if not all(other is not None and np.array_equal(other[0], indices) for other in same):
         schemes = [chosen]  # per-fold splits (val): no ensemble
-    return ExampleFolds(split, chosen, schemes, indices)
+    return ExampleFolds(split, chosen, schemes, indices, gallery_start)
 
 
 def write_retrieval_examples(
@@ -83,8 +98,8 @@ def write_retrieval_examples(
     dataset_indices = np.asarray(folds.indices)
     per_class, curves, grids = {}, {}, []
     for (name, embeddings), plot_key in zip(models_to_draw.items(), ("best_fold", "concatenated")):
-        neighbours = rx.neighbours_for_metrics(embeddings, labels, top_k)
-        scores = rx.per_query_map_at_r(neighbours, labels)
+        neighbours = rx.neighbours_for_metrics(embeddings, labels, top_k, gallery_start=folds.gallery_start)
+        scores = rx.per_query_map_at_r(neighbours, labels, folds.gallery_start)
         queries_here = rx.choose_queries(scores, queries)
         top = neighbours[queries_here, :top_k].numpy()
         rx.draw_grid(
@@ -102,8 +117,8 @@ def write_retrieval_examples(
                 "query_map_at_r": [float(scores[q]) for q in queries_here],
             }
         )
-        per_class[name] = rx.per_class_map_at_r(scores, label_array)
-        curves[name] = rx.precision_recall_curve(neighbours, labels)
+        per_class[name] = rx.per_class_map_at_r(scores, label_array[: len(scores)])
+        curves[name] = rx.precision_recall_curve(neighbours, labels, folds.gallery_start)
     rx.plot_per_class(per_class, plots_dir / PLOTS["per_class"])
     rx.plot_precision_recall(curves, plots_dir / PLOTS["precision_recall"])
     first = next(iter(per_class.values()))
@@ -118,5 +133,11 @@ def write_retrieval_examples(
         "note": (
             "neighbours by cosine similarity of the embeddings; the precision-recall curve averages "
             "precision@i and recall@i over the queries for ranks i up to 4 x the largest R"
+            + (
+                ""
+                if folds.gallery_start is None
+                else f"; queries from the {folds.gallery_start} query images, neighbours from the "
+                f"{len(folds.indices) - folds.gallery_start} gallery images"
+            )
         ),
     }

@@ -22,9 +22,11 @@ def test_example_folds_every_fold_on_a_shared_split_else_the_best_alone():
     per_fold = {"f0": {"val": np.arange(3)}, "f1": {"val": np.arange(3, 6)}}
     chosen = example_folds(per_fold, TRAINING, "val")
     assert (chosen.best_fold, chosen.schemes, chosen.indices.tolist()) == ("f1", ["f1"], [3, 4, 5])
-    query_gallery = {"f0": {"query": np.arange(3), "gallery": np.arange(3, 6)}}
-    reason = example_folds(query_gallery, {}, "test")
-    assert isinstance(reason, str) and "query against gallery" in reason
+    query_gallery = {"f0": {"query": np.array([7, 2]), "gallery": np.array([5, 1, 9])}}
+    chosen = example_folds(query_gallery, {}, "test")
+    assert (chosen.schemes, chosen.indices.tolist(), chosen.gallery_start) == (["f0"], [7, 2, 5, 1, 9], 2)
+    reason = example_folds(query_gallery, {}, "val")
+    assert isinstance(reason, str) and "'val' does not exist" in reason and "query, gallery" in reason
 
 
 def naive_map_at_r(embeddings: np.ndarray, labels: np.ndarray) -> list[float]:
@@ -93,3 +95,52 @@ def test_write_retrieval_examples_of_one_fold_draws_no_concatenation(tmp_path):
     assert [grid["name"] for grid in shown["grids"]] == ["best fold (f0)"]
     assert [w["map_at_r"] for w in shown["worst_classes"]] == [1.0, 1.0]  # each class: its pair first
     assert not (tmp_path / PLOTS["concatenated"]).exists()
+
+
+def naive_query_gallery_map_at_r(
+    queries: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray
+) -> list[float]:
+    """Per query: the gallery ranked by cosine similarity (ties: lower index first); MAP@R with
+    R = the gallery samples of its class."""
+    unit_q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    unit_g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    scores = []
+    for q in range(len(queries)):
+        order = sorted(range(len(gallery)), key=lambda g: (-float(unit_q[q] @ unit_g[g]), g))
+        r = int((gallery_labels == query_labels[q]).sum())
+        relevant = [gallery_labels[g] == query_labels[q] for g in order[:r]]
+        scores.append(sum(sum(relevant[: i + 1]) / (i + 1) for i in range(r) if relevant[i]) / r)
+    return scores
+
+
+def test_query_gallery_examples_rank_queries_against_the_gallery_alone(tmp_path):
+    """In-Shop: queries never find other queries; MAP@R and the grid's neighbours come from the
+    gallery, against a naive loop."""
+    rng = np.random.default_rng(7)
+    query_labels, gallery_labels = np.array([0, 1, 2, 0, 1]), np.array([0, 0, 1, 1, 1, 2, 2])
+    labels = np.concatenate([query_labels, gallery_labels])
+    embeddings = (np.eye(3)[labels] + 0.8 * rng.standard_normal((12, 3))).astype(np.float32)
+    embeddings[1] = embeddings[4]  # two identical queries: each other's best match were they candidates
+    dataset_indices = np.arange(200, 212)
+    folds = ExampleFolds("test", "f0", ["f0"], dataset_indices, gallery_start=5)
+    loaded = []
+
+    def load_image(index: int) -> Image.Image:
+        loaded.append(index)
+        return Image.new("RGB", (8, 8))
+
+    shown = write_retrieval_examples(
+        folds, torch.from_numpy(labels), torch.from_numpy(embeddings), None, load_image, tmp_path, 3, 2
+    )
+    expected = naive_query_gallery_map_at_r(embeddings[:5], query_labels, embeddings[5:], gallery_labels)
+    (grid,) = shown["grids"]
+    assert all(0 <= q < 5 for q in grid["queries"]) and len(grid["queries"]) == 3
+    assert grid["query_map_at_r"] == pytest.approx([expected[q] for q in grid["queries"]])
+    per_class = {
+        c: float(np.mean([expected[q] for q in range(5) if query_labels[q] == c])) for c in (0, 1, 2)
+    }
+    assert {w["label"]: w["map_at_r"] for w in shown["worst_classes"]} == pytest.approx(per_class)
+    queries_drawn = {int(dataset_indices[q]) for q in grid["queries"]}
+    neighbours_drawn = set(loaded) - queries_drawn
+    assert neighbours_drawn and neighbours_drawn <= set(range(205, 212))  # gallery images only
+    assert "neighbours from the 7 gallery images" in shown["note"]
