@@ -23,9 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 from dmlbench.config.flag_checks import OneLineArgumentParser
+from dmlbench.config.yaml_io import parse_value
 from dmlbench.data.check import find_bad_images, format_summary, summarize
 from dmlbench.data.download import download_dataset
 from dmlbench.errors import ConfigError, DatasetError
@@ -87,10 +86,7 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option csv_file=data.csv")
-        try:
-            options[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"--option {pair!r}: value is not valid YAML ({error})") from error
+        options[key.strip()] = parse_value(value, f"--option {key.strip()}")  # run.py's rules and bounds
     return options
 
 

@@ -92,6 +92,23 @@ def test_check_command_usage_and_tree_errors(tmp_path, capsys):
     assert "CUB200: " in err and "images.txt not found" in err
 
 
+def test_option_values_parse_like_run_py_values(tmp_path, capsys):
+    """--option values follow run.py's YAML rules, alias bound included (a 'billion laughs'
+    document is refused before it is expanded) and 'key:value' without a space is named."""
+    bomb = "[&a [x, x, x, x, x, x, x, x, x, x], &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]"
+    bomb += "".join(
+        f", &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+        for p, c in zip("bcdef", "cdefg")
+    )
+    for value, message in [
+        (bomb + "]", "aliases (*name) expand to"),
+        ("{a:1}", "looks like 'key:value' without a space"),
+        ("", "empty value"),
+    ]:
+        assert main(["check", "CSVDataset", "--root", str(tmp_path), "--option", f"csv_file={value}"]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_check_passes_options_to_the_constructor(tmp_path, capsys):
     from dataset_trees import write_image
 
