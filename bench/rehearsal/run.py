@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from typing import Any
 REPOSITORY = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPOSITORY))
 
+from bench.estimate_check import UNITS, projected_seconds  # noqa: E402
 from bench.rehearsal.summary import markdown_table  # noqa: E402
 
 #: data set -> published exp_config per method (In-Shop has the classification recipe only).
@@ -110,21 +112,15 @@ def disk_written(experiment: Path) -> dict[str, int]:
     }
 
 
-def run_one(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    experiment_name = f"{name}_{args.trunk}"
-    timing_file = args.out / f".{experiment_name}.time"
-    command = [
-        "/usr/bin/time",
-        "-f",
-        "%e %U %S %M",
-        "-o",
-        str(timing_file),
+def run_command(name: str, args: argparse.Namespace) -> list[str]:
+    """``python run.py`` for the published config ``name``, its training bounded."""
+    return [
         sys.executable,
         str(REPOSITORY / "run.py"),
         "--reproduce_results",
         str(REPOSITORY / "exp_configs" / name),
         "--experiment_name",
-        experiment_name,
+        f"{name}_{args.trunk}",
         "--root_experiment_folder",
         str(args.out),
         "--dataset_root",
@@ -140,16 +136,46 @@ def run_one(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[st
         str(args.workers),
         *(LIGHT_OVERRIDES if args.trunk == "light" else []),
     ]
+
+
+PHASE_LINE = re.compile(
+    r"^  (start-up|fold set-up|training steps|validation|test|report)\s+([\d.]+) (s|min|h|days)\b",
+    re.MULTILINE,
+)
+
+
+def estimate_first(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """The same command with ``--estimate`` (it writes nothing): its projected total and phases,
+    and how long the probe took."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*run_command(name, args), "--estimate"], capture_output=True, text=True, env=env, cwd=REPOSITORY
+    )
+    probe_s = time.perf_counter() - start
+    (args.out / f"{name}_{args.trunk}.estimate.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["(no output)"])[-1], "probe_wall_s": probe_s}
+    phases = {m[1]: float(m[2]) * UNITS[m[3]] for m in PHASE_LINE.finditer(done.stdout)}
+    return {"total_s": projected_seconds(done.stdout), "phases_s": phases, "probe_wall_s": probe_s}
+
+
+def run_one(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    experiment_name = f"{name}_{args.trunk}"
+    timing_file = args.out / f".{experiment_name}.time"
+    estimate = estimate_first(name, args, env) if args.estimate else None
+    command = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(timing_file), *run_command(name, args)]
     log = args.out / f"{experiment_name}.log"
     print(f"-- {name} ({args.trunk}): log {log}", flush=True)
     load_before = os.getloadavg()[0]
     with open(log, "w") as handle:
         code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
-    outcome = {
+    outcome: dict[str, Any] = {
         "exit_code": code,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg()[0],
     }
+    if estimate is not None:
+        outcome["estimate"] = estimate
     (args.out / f".{experiment_name}.exit").write_text(json.dumps(outcome) + "\n")
     return collect(name, args)
 
@@ -225,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md", type=Path, help="write the table of the JSON file's rows here")
     parser.add_argument("--note", action="append", default=[], help="a note for the table (repeatable)")
     parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="before each run, the same command with --estimate: its projection goes into the row",
+    )
+    parser.add_argument(
         "--collect", action="store_true", help="run nothing: collect the rows of runs already in --out"
     )
     args = parser.parse_args(argv)
@@ -252,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 if args.json:
                     save_rows(
-                        args.json, args.md, [row]
+                        args.json, args.md, [row], args.note
                     )  # after every run: an interrupted rehearsal keeps its rows
     return 0 if all(row["exit_code"] == 0 for row in rows) else 1
 

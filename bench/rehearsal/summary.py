@@ -36,8 +36,19 @@ def row_cells(row: dict[str, Any]) -> list[str]:
         number(disk.get("tensorboard", 0) / MIB, 2),
         number(disk.get("report_html", 0) / MIB, 2),
         number(disk.get("total", 0) / MIB, 1),
+        *estimate_cells(row),
         status,
     ]
+
+
+def estimate_cells(row: dict[str, Any]) -> list[str]:
+    """The ``--estimate`` projection made just before the run, and the measured wall over it."""
+    estimate = row.get("estimate") or {}
+    total = estimate.get("total_s")
+    if total is None:
+        return ["", ""] if not estimate.get("error") else [f"failed: {estimate['error']}", ""]
+    ratio = f"{row['wall_s'] / total:.2f}" if row.get("wall_s") else ""
+    return [f"{total:,.0f}", ratio]
 
 
 HEADER = [
@@ -59,6 +70,8 @@ HEADER = [
     "TensorBoard MiB",
     "report.html MiB",
     "folder MiB",
+    "--estimate s",
+    "measured / estimated",
     "status",
 ]
 
