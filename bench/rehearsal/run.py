@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--estimate",
         action="store_true",
-        help="before each run, the same command with --estimate: its projection goes into the row",
+        help="before each run (with --collect: for each collected row without one), the same command "
+        "with --estimate: its projection goes into the row",
     )
     parser.add_argument(
         "--collect", action="store_true", help="run nothing: collect the rows of runs already in --out"
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="rehearsal_torch_home_") as torch_home:
         env = dict(os.environ, TORCH_HOME=torch_home)
-        if args.trunk == "published" and not args.collect:
+        if args.trunk == "published" and (args.estimate or not args.collect):
             write_random_weights(Path(torch_home))
         for dataset in args.datasets:
             for method in args.configs:
@@ -276,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                     if not timing.exists() or not timing.read_text().strip():
                         continue  # not run, or still running
                     row.update(collect(name, args))
+                    if args.estimate and "estimate" not in row:  # projected after the run, same machine
+                        row["estimate"] = estimate_first(name, args, env)
                 else:
                     start = time.perf_counter()
                     row.update(run_one(name, args, env))
