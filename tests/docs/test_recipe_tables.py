@@ -49,7 +49,8 @@ def test_a_resolved_value_reaches_its_row() -> None:
     assert recipe_tables.ROWS["epochs"][1](config) == "31"
     batches = recipe_tables.ROWS["batches"][1](config)
     assert batches == (
-        "batch 75, ClassBalancedSampler(images_per_class=25, image_replacement=true), 78 iterations per epoch"
+        "batch 75, ClassBalancedSampler(images_per_class=25, image_replacement=true, class_rounds=false), "
+        "78 iterations per epoch"
     )
 
 

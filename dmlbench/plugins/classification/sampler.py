@@ -49,6 +49,9 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
     images of each (75 = 3 x 25 for CUB/Cars, 15 x 5 for SOP/In-Shop in the paper).
 
     - Classes are dealt in shuffled rounds: every class appears once before any appears twice.
+    - ``class_rounds: false``: instead, each batch's classes are a fresh uniform draw of distinct
+      classes, independent of the other batches, as the classification baseline's official
+      sampler (``np.random.choice(classes, n, replace=False)`` per batch).
     - A class's images are dealt the same way, across the batches it appears in: within one batch
       its images are all different when it has at least ``images_per_class`` of them; a smaller
       class contributes all its images, repeated as evenly as possible to fill its share.
@@ -74,6 +77,7 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
         length_before_new_iter: int | None = None,
         image_replacement: bool = False,
         class_replacement: bool = False,
+        class_rounds: bool = True,
     ) -> None:
         self.labels = np.asarray(labels)
         self.batch_size = int(batch_size)
@@ -86,11 +90,13 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
         for name, value in (
             ("image_replacement", image_replacement),
             ("class_replacement", class_replacement),
+            ("class_rounds", class_rounds),
         ):
             if not isinstance(value, bool):
                 raise ConfigError(f"ClassBalancedSampler: {name} must be true or false, got {value!r}")
         self.image_replacement = image_replacement
         self.class_replacement = class_replacement
+        self.class_rounds = class_rounds
         self.classes_per_batch = self.batch_size // self.images_per_class
         self.classes, inverse = np.unique(self.labels, return_inverse=True)
         if self.classes_per_batch > len(self.classes) and not class_replacement:
@@ -118,6 +124,8 @@ class ClassBalancedSampler(torch.utils.data.Sampler[int]):
         for _ in range(self.num_batches):
             if self.class_replacement:
                 positions = rng.integers(0, len(self.classes), self.classes_per_batch).tolist()
+            elif not self.class_rounds:
+                positions = rng.choice(len(self.classes), self.classes_per_batch, replace=False).tolist()
             else:
                 positions = class_deck.draw(self.classes_per_batch)
             for position in positions:

@@ -132,6 +132,31 @@ def test_class_replacement_lets_a_class_fill_two_slots_of_a_batch() -> None:
     assert len(list(wide)) == len(wide)
 
 
+def test_without_rounds_each_batch_draws_distinct_classes_afresh() -> None:
+    """The official classification sampler: every batch an independent draw of 3 distinct
+    classes of 8. Two consecutive batches then share a class with probability
+    1 - C(5,3)/C(8,3) = 1 - 10/56, and each class is in a batch with probability 3/8; in rounds
+    the first two batches never share one."""
+    sampler = ClassBalancedSampler(
+        LABELS,
+        BATCH,
+        PER_CLASS,
+        length_before_new_iter=BATCH * 2000,
+        image_replacement=True,
+        class_rounds=False,
+    )
+    drawn = [set(LABELS[batch].tolist()) for batch in batches(sampler, seed=5)]
+    assert all(len(classes) == 3 for classes in drawn)
+    shared = [bool(a & b) for a, b in zip(drawn, drawn[1:])]
+    assert abs(np.mean(shared) - (1 - 10 / 56)) < 0.03
+    share = Counter(label for classes in drawn for label in classes)
+    assert all(abs(count / len(drawn) - 3 / 8) < 0.03 for count in share.values()) and len(share) == 8
+    rounds = ClassBalancedSampler(LABELS, BATCH, PER_CLASS, length_before_new_iter=BATCH * 2)
+    for seed in range(20):
+        first, second = (set(LABELS[batch].tolist()) for batch in batches(rounds, seed=seed))
+        assert not first & second
+
+
 def test_replacement_switches_must_be_booleans() -> None:
     with pytest.raises(ConfigError, match="image_replacement must be true or false"):
         ClassBalancedSampler(LABELS, BATCH, PER_CLASS, image_replacement="yes")
