@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k: int, split: str) -> Path:
     """Retrieval examples of ``experiment_dir`` drawn again; -> the rewritten report.html."""
     from dmlbench.config.experiment_files import is_saved_experiment, is_search_folder, load_saved_configs
-    from dmlbench.records.environment import phase_times, versions
+    from dmlbench.records.environment import CPU_FILE, phase_times, versions
     from dmlbench.records.html_render import write_html_report
     from dmlbench.records.run_report import without_history, write_report
     from dmlbench.runner import Experiment
@@ -67,6 +67,7 @@ def refresh_report(experiment_dir: Path, dataset_root: Path, queries: int, top_k
     report["retrieval"] = experiment.retrieval_examples(training, split, queries, top_k)
     report["versions"] = versions()
     report["phase_times"] = phase_times(experiment.meta_dir)
+    report["phase_cpu_times"] = phase_times(experiment.meta_dir, CPU_FILE)
     write_report(experiment.meta_dir, report)
     return write_html_report(experiment_dir, report)
 

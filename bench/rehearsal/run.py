@@ -196,6 +196,9 @@ def collect(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if timing_file.exists():
         wall, user, system, rss_kib = timing_file.read_text().split()[-4:]
         row.update(wall_s=float(wall), cpu_s=float(user) + float(system), peak_rss_mib=int(rss_kib) / 1024)
+    cpu_file = experiment / "meta" / "phase_cpu_times.json"
+    if cpu_file.exists():
+        row["phase_cpu_s"] = json.loads(cpu_file.read_text())
     phases_file = experiment / "meta" / "phase_times.json"
     if phases_file.exists():
         phases = json.loads(phases_file.read_text())

@@ -11,8 +11,16 @@ def _phase(phases: dict[str, float], prefix: str) -> float:
     return sum(seconds for name, seconds in phases.items() if name.startswith(prefix))
 
 
+def with_cpu(wall: dict[str, float], cpu: dict[str, float], prefix: str) -> str:
+    """Wall seconds of the phases named ``prefix...``, then ``/ CPU seconds`` where recorded."""
+    if not any(name.startswith(prefix) for name in wall):
+        return ""
+    shown = f"{_phase(wall, prefix):,.0f}"
+    return shown + (f" / {_phase(cpu, prefix):,.0f}" if any(n.startswith(prefix) for n in cpu) else "")
+
+
 def row_cells(row: dict[str, Any]) -> list[str]:
-    phases = row.get("phases_s", {})
+    phases, cpu = row.get("phases_s", {}), row.get("phase_cpu_s", {})
     disk = row.get("disk_bytes", {})
     folds = sum(1 for name in phases if name.startswith("train "))
     status = "ok" if row["exit_code"] == 0 else f"exit {row['exit_code']}: {' '.join(row.get('error', []))}"
@@ -27,9 +35,9 @@ def row_cells(row: dict[str, Any]) -> list[str]:
         number(row.get("wall_s")),
         number(row.get("cpu_s")),
         number(row.get("startup_and_rest_s")),
-        f"{number(_phase(phases, 'train '))} ({folds})",
-        number(phases.get("test")),
-        number(_phase(phases, "retrieval")),
+        f"{with_cpu(phases, cpu, 'train ')} ({folds})",
+        with_cpu(phases, cpu, "test"),
+        with_cpu(phases, cpu, "retrieval"),
         number(row.get("peak_rss_mib")),
         number(disk.get("checkpoints", 0) / MIB, 1),
         number(disk.get("records_db", 0) / MIB, 2),
@@ -61,9 +69,9 @@ HEADER = [
     "wall s",
     "CPU s",
     "start-up + rest s",
-    "train+val s (folds)",
-    "test s",
-    "report figures s",
+    "train+val s wall / CPU (folds)",
+    "test s wall / CPU",
+    "report figures s wall / CPU",
     "peak RSS MiB",
     "checkpoints MiB",
     "records.db MiB",

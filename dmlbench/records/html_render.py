@@ -164,9 +164,9 @@ def provenance_section(experiment_dir: Path, report: dict[str, Any]) -> str:
     if report.get("versions"):
         body += "<h3>Versions</h3>" + table([["package", "version"], *report["versions"].items()])
     if report.get("phase_times"):
-        rows = [["phase", "wall time (s)"]] + [[k, f"{v:.1f}"] for k, v in report["phase_times"].items()]
-        rows.append(["total", f"{sum(report['phase_times'].values()):.1f}"])
-        body += "<h3>Wall time per phase</h3>" + table(rows)
+        body += "<h3>Time per phase</h3>" + table(
+            phase_rows(report["phase_times"], report.get("phase_cpu_times", {}))
+        )
     files = sorted(configs.glob("config_*.yaml")) if configs.is_dir() else []
     if files:
         body += "<h3>Resolved config</h3>" + "".join(
@@ -231,3 +231,13 @@ def write_html_report(experiment_dir: Path, report: dict[str, Any]) -> Path:
     return write_html_page(
         experiment_dir, report["experiment"], report, experiment_sections(report, plots_dir)
     )
+
+
+def phase_rows(wall: dict[str, float], cpu: dict[str, float]) -> list[list[str]]:
+    """Rows of the phase table: wall and CPU seconds per phase (CPU blank where not recorded:
+    folders of older versions), then the totals."""
+    shown = lambda times, key: f"{times[key]:.1f}" if key in times else ""  # noqa: E731
+    rows = [["phase", "wall time (s)", "CPU time (s)"]]
+    rows += [[name, shown(wall, name), shown(cpu, name)] for name in wall]
+    total_cpu = f"{sum(cpu.values()):.1f}" if cpu else ""
+    return [*rows, ["total", f"{sum(wall.values()):.1f}", total_cpu]]

@@ -14,7 +14,7 @@ from typing import Any
 
 from dmlbench.config.experiment_files import config_hash, flatten_config, saved_split_manifest_hash
 from dmlbench.fileio import write_text_atomic
-from dmlbench.records.environment import phase_times, versions
+from dmlbench.records.environment import CPU_FILE, phase_times, versions
 from dmlbench.records.html_render import write_html_report
 from dmlbench.records.plots import plot_training_losses, plot_validation_curves
 from dmlbench.records.result_merge import merge_results, result_times
@@ -103,6 +103,7 @@ def finish_experiment(inputs: ReportInputs, store: RecordStore) -> dict[str, Any
         report["retrieval"] = inputs.retrieval
     report["versions"] = versions()
     report["phase_times"] = phase_times(meta_dir)
+    report["phase_cpu_times"] = phase_times(meta_dir, CPU_FILE)
     write_report(meta_dir, report)
     html_path = write_html_report(inputs.experiment_dir, report)
     print()

@@ -49,3 +49,23 @@ def test_table_gives_the_projection_and_measured_over_projected():
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[6:9]]
     at = HEADER.index("--estimate s")
     assert [c[at : at + 2] for c in cells] == [["480", "1.25"], ["", ""], ["failed: no trunk", ""]]
+
+
+def test_phase_cells_give_wall_then_cpu_where_recorded():
+    row = {
+        "dataset": "cub",
+        "method": "ms",
+        "config": "cub_ms",
+        "trunk": "light",
+        "iterations": 10,
+        "exit_code": 0,
+    }
+    phases = {"train f0": 10.0, "train f1": 12.0, "test": 30.0, "retrieval examples": 2.0}
+    cpu = {"train f0": 15.0, "train f1": 17.0, "test": 55.0, "retrieval examples": 1.5}
+    lines = markdown_table(
+        {"runs": [{**row, "phases_s": phases, "phase_cpu_s": cpu}, {**row, "phases_s": phases}]}
+    )
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines.splitlines()[6:8]]
+    at = HEADER.index("train+val s wall / CPU (folds)")
+    assert cells[0][at : at + 3] == ["22 / 32 (2)", "30 / 55", "2 / 2"]
+    assert cells[1][at : at + 3] == ["22 (2)", "30", "2"]  # a run from before CPU times were kept

@@ -126,7 +126,8 @@ def test_run_prints_and_writes_report_html_that_renders_in_chromium(runs, tmp_pa
         "best fold",
         "concatenated (2 folds)",
         "pytorch-metric-learning",
-        "Wall time per phase",
+        "Time per phase",
+        "CPU time (s)",
         "<details>",
         "run.py",
     ):

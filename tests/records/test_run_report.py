@@ -87,7 +87,7 @@ def test_finish_experiment_writes_the_report_of_plain_data(tmp_path, capsys):
     assert report["plots"] == ["validation_curves.png", "training_losses.png"]
     assert all((folder / "meta" / "plots" / name).stat().st_size > 0 for name in report["plots"])
     assert report["retrieval"] == retrieval
-    assert list(report)[-2:] == ["versions", "phase_times"]
+    assert list(report)[-3:] == ["versions", "phase_times", "phase_cpu_times"]
     # the tables: percent, separated = mean ± SEM (hand-written from SUMMARY)
     markdown = (folder / "meta" / "report.md").read_text()
     assert (
