@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from dmlbench.config.defaults import setting
-from dmlbench.data.folds import FoldData
+from dmlbench.data.folds import FoldData, evaluation_roles
 from dmlbench.errors import ExperimentError
 from dmlbench.evaluation.embeddings import compute_head_embeddings
 from dmlbench.evaluation.ensemble import concatenate_normalized
@@ -190,10 +190,9 @@ def evaluation_sets(fold: FoldData, split: str) -> dict[str, np.ndarray]:
     """The sample sets a split is scored on: ``{"self": idx}`` (compared to itself), or
     ``{"query": idx, "gallery": idx}`` for a query-vs-gallery protocol (In-Shop), which
     ``test`` means when the split manager made query and gallery splits instead of a test split."""
-    if split in fold.indices:
-        return {"self": fold.indices[split]}
-    if split == "test" and {"query", "gallery"} <= set(fold.indices):
-        return {"query": fold.indices["query"], "gallery": fold.indices["gallery"]}
+    roles = evaluation_roles(fold.indices, split)
+    if roles is not None:
+        return roles
     raise ExperimentError(
         f"split {split!r} does not exist in {fold.scheme}; splits: {', '.join(fold.indices)}"
     )

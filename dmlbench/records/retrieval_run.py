@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dmlbench.data.folds import evaluation_roles
 from dmlbench.records import retrieval_examples as rx
 
 PLOTS = {
@@ -52,13 +53,14 @@ def best_scheme(training: dict[str, Any], schemes: list[str]) -> str:
 
 def example_samples(by_split: dict[str, np.ndarray], split: str) -> tuple[np.ndarray, int | None] | None:
     """A fold's samples of ``split`` and where its gallery starts: the split compared to itself
-    (None), or, for a ``test`` made of query and gallery splits (In-Shop), the queries then the
-    gallery; None when the fold has neither."""
-    if split in by_split:
-        return np.asarray(by_split[split]), None
-    if split == "test" and {"query", "gallery"} <= set(by_split):
-        return np.concatenate([by_split["query"], by_split["gallery"]]), len(by_split["query"])
-    return None
+    (None), or the queries then the gallery (:func:`dmlbench.data.folds.evaluation_roles`);
+    None when the fold has neither."""
+    roles = evaluation_roles(by_split, split)
+    if roles is None:
+        return None
+    if "self" in roles:
+        return np.asarray(roles["self"]), None
+    return np.concatenate([roles["query"], roles["gallery"]]), len(roles["query"])
 
 
 def example_folds(

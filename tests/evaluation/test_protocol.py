@@ -165,7 +165,7 @@ def test_test_scores_every_fold_and_status_and_returns_the_trained_embeddings():
     assert all(not math.isnan(v) for row in env.store.rows for v in row[5].values())
 
 
-def test_test_without_ensemble_and_query_gallery_splits_keeps_no_embeddings():
+def test_test_without_ensemble_and_query_gallery_splits_keeps_queries_then_gallery():
     env = FakeTestEnvironment()
     n = len(env.labels)
     half = n // 2  # both halves hold every class (label = index mod 4)
@@ -178,4 +178,8 @@ def test_test_without_ensemble_and_query_gallery_splits_keeps_no_embeddings():
     entry = outcome.summary["test"]["trained"]
     assert "concatenated" not in entry
     assert entry["separated"]["per_fold"]["f0"]["r_precision"] == pytest.approx(expected["r_precision"])
-    assert outcome.trained_embeddings == {}  # only self-compared splits feed the retrieval examples
+    # the retrieval examples get the split as one set: the queries, then the gallery
+    ((key, (kept, kept_labels)),) = outcome.trained_embeddings.items()
+    assert key == ("test", "f0")
+    assert np.allclose(np.asarray(kept, dtype=np.float64), np.asarray(x, dtype=np.float64), atol=1e-5)
+    assert np.asarray(kept_labels).tolist() == np.asarray(labels).tolist()
