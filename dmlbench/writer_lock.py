@@ -117,6 +117,12 @@ def open_lock_file(path: Path) -> int:
         raise
 
 
+def held(folder: str | Path) -> FolderLock | None:
+    """The command lock this process holds on ``folder``, if any."""
+    lock = _held.get(_key(Path(folder)))
+    return lock if lock is not None and lock.descriptor >= 0 else None
+
+
 def acquire(
     folder: str | Path, create: bool = True, wait: bool = False, what: str = "experiment"
 ) -> FolderLock:

@@ -57,10 +57,6 @@ class SearchLayout:
     def ax_state_path(self) -> Path:
         return self.trials_dir / "ax_state.json"
 
-    @property
-    def lock_path(self) -> Path:
-        return self.trials_dir / ".search.lock"
-
     def trial_dir(self, index: int) -> Path:
         return self.trials_dir / numbered("trial", index)
 

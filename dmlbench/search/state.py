@@ -1,13 +1,11 @@
 """A search folder's identity and state: the config hash that a rerun must match, the Ax
-state it continues, and the lock that keeps one search process per folder."""
+state it continues, and the writer lock that keeps one search process per folder."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +17,7 @@ from dmlbench.integrity import corrupt, read_json_object
 from dmlbench.search.layout import SearchLayout
 from dmlbench.search.optimizer import AxSearch, default_sobol_trials
 from dmlbench.search.space import SearchSpace
-from dmlbench.writer_lock import LOCK_NAME, open_lock_file
+from dmlbench.writer_lock import LOCK_NAME, acquire, held
 
 #: Config keys about where jobs run, not what they compute (may change between runs).
 RUN_PLACEMENT_KEYS = ("slurm", "device", "dataloader_num_workers", "eval_dataloader_num_workers")
@@ -45,23 +43,31 @@ def top_level_hashes(config: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def search_lock(layout: SearchLayout) -> Iterator[None]:
-    """One search process per experiment folder (the kernel drops the lock if it is killed).
+    """One search process per experiment folder: the folder's writer lock
+    (:mod:`dmlbench.writer_lock`), which run.py already holds for the whole command; taken here,
+    and let go at the end, when a search is started from Python.
 
     A search refused before its state (``search.json``) is written leaves nothing behind: the
-    folders and the lock file this call made are removed again."""
+    folders this call made are removed again."""
     missing_parents = [path for path in layout.experiment_dir.absolute().parents if not path.exists()]
     made = [
         *reversed(missing_parents),  # a --root_experiment_folder this call makes, too
-        *(path for path in (layout.experiment_dir, layout.trials_dir, layout.lock_path) if not path.exists()),
+        *(path for path in (layout.experiment_dir, layout.trials_dir) if not path.exists()),
     ]
-    layout.trials_dir.mkdir(parents=True, exist_ok=True)
+    command_lock = held(layout.experiment_dir)
+    lock = command_lock or acquire(layout.experiment_dir, create=True, what="search")
     try:
-        with _locked(layout):
-            yield
+        layout.trials_dir.mkdir(parents=True, exist_ok=True)
+        yield
     except BaseException:
         if not layout.settings_path.exists():
+            if command_lock is None:
+                lock.release()
             _remove_made(made)
         raise
+    finally:
+        if command_lock is None:
+            lock.release()
 
 
 def _remove_made(made: list) -> None:
@@ -72,28 +78,6 @@ def _remove_made(made: list) -> None:
             shutil.rmtree(outermost, ignore_errors=True)
         else:
             outermost.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _locked(layout: SearchLayout) -> Iterator[None]:
-    descriptor = open_lock_file(layout.lock_path)  # never through a link: a planted one would be truncated
-    with os.fdopen(descriptor, "r+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise ExperimentError(
-                f"another search is running in {layout.experiment_dir} "
-                f"(process {handle.read().strip() or '?'}); wait for it or stop it"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def sample_values(space: SearchSpace) -> dict[str, Any]:

@@ -98,14 +98,46 @@ def test_a_folder_holding_another_kind_of_experiment_is_not_taken_over(tmp_path)
 
 
 def test_a_second_search_process_on_the_same_folder_is_refused(tmp_path):
+    """The search holds the folder's writer lock, the one run.py takes: another process holding
+    it (here a plain child process) refuses the search, naming the holder; the command's own
+    lock is reused, not taken twice."""
+    import subprocess
+    import sys
+
     from dmlbench.search.state import search_lock
+    from dmlbench.writer_lock import LOCK_NAME, acquire, release_all
 
     layout = SearchLayout(tmp_path / "exp")
-    with search_lock(layout), pytest.raises(ExperimentError, match="another search is running"):  # noqa: SIM117
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from dmlbench.writer_lock import acquire; "
+            f"acquire({str(layout.experiment_dir)!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        refused = pytest.raises(
+            ExperimentError, match=rf"\(process {holder.pid} .*one writer per search folder"
+        )
+        with refused, search_lock(layout):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with search_lock(layout):  # free again once the holder is gone
+        assert (layout.experiment_dir / LOCK_NAME).exists()
+    assert not (layout.experiment_dir / LOCK_NAME).exists()  # let go: the file goes with it
+    command = acquire(layout.experiment_dir)  # as run.py holds it for the whole command
+    try:
         with search_lock(layout):
             pass
-    with search_lock(layout):  # released when the first one ends
-        pass
+        assert command.descriptor >= 0  # the search left the command's lock held
+    finally:
+        release_all()
 
 
 def test_a_second_copy_of_a_job_waits_for_the_first_then_reads_its_result(tmp_path):
@@ -131,7 +163,7 @@ def test_a_second_copy_of_a_job_waits_for_the_first_then_reads_its_result(tmp_pa
 def test_a_search_refused_before_its_state_leaves_no_lock_or_folder(tmp_path):
     fresh = SearchLayout(tmp_path / "fresh")
     with pytest.raises(ConfigError, match="refused"), state.search_lock(fresh):
-        assert fresh.lock_path.exists()
+        assert (fresh.experiment_dir / ".dmlbench.lock").exists()
         raise ConfigError("refused")
     assert not fresh.experiment_dir.exists()
 
@@ -145,4 +177,4 @@ def test_a_search_refused_before_its_state_leaves_no_lock_or_folder(tmp_path):
     with pytest.raises(RuntimeError), state.search_lock(kept):
         open_search(kept, CONFIG)
         raise RuntimeError("killed later")
-    assert kept.settings_path.exists() and kept.lock_path.exists()
+    assert kept.settings_path.exists() and not (kept.experiment_dir / ".dmlbench.lock").exists()
