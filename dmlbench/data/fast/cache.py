@@ -57,16 +57,39 @@ def _uses_load_image(dataset: RetrievalDataset) -> bool:
     return type(dataset).load_image is not RetrievalDataset.load_image
 
 
-def _cache_key(dataset: RetrievalDataset, index: int) -> str:
-    path = Path(dataset.paths[index]).resolve()
-    try:
-        stat = path.stat()
-    except FileNotFoundError as error:
-        raise DatasetError(f"image file not found: {path}") from error
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    if _uses_load_image(dataset):
-        key += f"|{type(dataset).__module__}.{type(dataset).__qualname__}|{index}"
-    return hashlib.sha1(key.encode()).hexdigest()
+class _CacheKeys:
+    """The copy's name of each sample: ``sha1(real path|size|mtime_ns)`` of its source (plus the
+    data set class and index when the data set post-processes images in ``load_image``). The real
+    path is each folder's, looked up once, joined with the file name (a linked file, or a path
+    with ``..``, is resolved whole): resolving 120k paths one by one costs seconds."""
+
+    def __init__(self, dataset: RetrievalDataset) -> None:
+        self.dataset = dataset
+        self.suffix = (
+            f"|{type(dataset).__module__}.{type(dataset).__qualname__}" if _uses_load_image(dataset) else None
+        )
+        self.real_folders: dict[str, str] = {}
+
+    def real_path(self, source: str) -> str:
+        absolute = os.path.abspath(source)
+        if os.path.islink(source) or ".." in Path(source).parts:
+            return os.path.realpath(source)
+        folder, name = os.path.split(absolute)
+        real_folder = self.real_folders.get(folder)
+        if real_folder is None:
+            real_folder = self.real_folders[folder] = os.path.realpath(folder)
+        return os.path.join(real_folder, name)
+
+    def __call__(self, index: int) -> str:
+        path = self.real_path(os.fspath(self.dataset.paths[index]))
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError as error:
+            raise DatasetError(f"image file not found: {path}") from error
+        key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+        if self.suffix is not None:
+            key += f"{self.suffix}|{index}"
+        return hashlib.sha1(key.encode()).hexdigest()
 
 
 def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
@@ -80,14 +103,13 @@ def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
             temporary.unlink()
 
 
-def _cache_one(
-    dataset: RetrievalDataset, index: int, folder: Path, short_side: int, quality: int | None
-) -> str:
-    """Make (if missing) the copy of sample ``index``; ``quality`` None stores PNG."""
-    digest = _cache_key(dataset, index)
-    target = folder / digest[:2] / (f"{digest}.jpg" if quality is not None else f"{digest}.png")
+def _make_copy(
+    dataset: RetrievalDataset, index: int, target: Path, short_side: int, quality: int | None
+) -> None:
+    """Write the copy of sample ``index`` to ``target`` (unless another builder did meanwhile);
+    ``quality`` None stores PNG."""
     if target.is_file():
-        return str(target)
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     source = dataset.paths[index]
     if not _uses_load_image(dataset):
@@ -98,7 +120,7 @@ def _cache_one(
             raise DatasetError(f"corrupt or unreadable image: {source} ({error})") from error
         if is_small_jpeg and quality is not None:
             _write_atomically(target, lambda tmp: shutil.copyfile(source, tmp))
-            return str(target)
+            return
         image = load_rgb_image(source)
     else:
         image = dataset.load_image(index).convert("RGB")
@@ -108,7 +130,6 @@ def _cache_one(
         _write_atomically(target, lambda tmp: image.save(tmp, format="PNG"))
     else:
         _write_atomically(target, lambda tmp: image.save(tmp, format="JPEG", quality=quality, subsampling=0))
-    return str(target)
 
 
 def pre_resized(
@@ -132,12 +153,18 @@ def pre_resized(
         f"short{int(short_side)}_png" if lossless else f"short{int(short_side)}_q{int(quality)}"
     )
     folder.mkdir(parents=True, exist_ok=True)
-    threads = int(num_threads or min(8, os.cpu_count() or 1))
-    with ThreadPoolExecutor(threads, thread_name_prefix="dmlbench-cache") as pool:
-        jobs = pool.map(
-            lambda i: _cache_one(dataset, i, folder, int(short_side), jpeg_quality), range(len(dataset))
-        )
-        paths = list(
-            tqdm(jobs, total=len(dataset), desc=f"caching images at {short_side} px", disable=not progress)
-        )
-    return PreResizedDataset(dataset, paths, short_side)
+    key = _CacheKeys(dataset)
+    extension = ".jpg" if jpeg_quality is not None else ".png"
+    targets = [folder / digest[:2] / f"{digest}{extension}" for digest in map(key, range(len(dataset)))]
+    missing = [index for index, target in enumerate(targets) if not target.is_file()]
+    if missing:  # a warm cache is checked here alone, without a thread per image
+        threads = int(num_threads or min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(threads, thread_name_prefix="dmlbench-cache") as pool:
+            jobs = pool.map(
+                lambda i: _make_copy(dataset, i, targets[i], int(short_side), jpeg_quality), missing
+            )
+            for _ in tqdm(
+                jobs, total=len(missing), desc=f"caching images at {short_side} px", disable=not progress
+            ):
+                pass
+    return PreResizedDataset(dataset, [str(target) for target in targets], short_side)
