@@ -31,6 +31,7 @@ def schedule_of(settings: dict[str, Any]) -> Schedule:
         iterations_per_epoch=int(settings["iterations_per_epoch"]),
         save_interval=int(settings["save_interval"]),
         check_untrained_accuracy=bool(setting(settings, "check_untrained_accuracy")),
+        retrieval_examples=int(setting(settings, "eval_retrieval_examples")) > 0,
     )
 
 

@@ -10,9 +10,11 @@ afterwards, and measures:
 - ``fold_setup_s``: what a fold costs besides its steps and validations (models, loader
   workers, the first batches, checkpoints);
 - an embedding pass of ``n`` images costs ``embed_fixed_s + n * embed_per_image_s`` (two passes
-  over a sample of the validation split, ``SAMPLE`` and ``2 * SAMPLE`` images);
+  over images of the evaluated split, ``EMBED_BATCHES`` = 2 and 6 evaluation batches: long enough
+  for the loader workers to run ahead of the model, as they do in a long pass);
 - scoring ``q`` queries against ``r`` references costs ``score_fixed_s + q * r * score_per_pair_s``
-  (exact k-NN is a q x r similarity; two sizes of random unit embeddings).
+  (exact k-NN is a q x r similarity; two sizes of random unit embeddings, ``SCORE_SIZES``, large
+  enough that the per-block overheads are amortised as in a full-size scoring).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from dmlbench.training.fold import train_fold
 
 WARMUP_STEPS = TRAIN_LOG_EVERY
 MEASURED_STEPS = TRAIN_LOG_EVERY
-SCORE_SIZES = (1024, 2048)
+SCORE_SIZES = (4096, 8192)
+EMBED_BATCHES = (2, 6)
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,9 @@ def _timed(function: Any) -> float:
     return time.perf_counter() - start
 
 
-def measure(experiment: Experiment, fold: FoldData, dataset_s: float) -> UnitCosts:
+def measure(experiment: Experiment, fold: FoldData, dataset_s: float, evaluated: np.ndarray) -> UnitCosts:
     """Train ``fold`` (whose val split is a small sample) for one short epoch, then time
-    embedding passes and scorings; see the module docstring."""
+    embedding passes over images of ``evaluated`` and scorings; see the module docstring."""
     timed = TimedStore(experiment.store)
     experiment._store = cast(RecordStore, timed)  # a proxy: the fold's log writes through it
     fold_time = _timed(lambda: train_fold(experiment, fold, resume=False))
@@ -141,10 +144,11 @@ def measure(experiment: Experiment, fold: FoldData, dataset_s: float) -> UnitCos
 
     models = experiment.build_models(fold)
     sample = fold.indices["val"]
-    half = sample[: max(1, len(sample) // 2)]
     settings, device = experiment.evaluation, experiment.device
     embed_points = []
-    for indices in (half, sample):
+    large = min(len(evaluated), EMBED_BATCHES[1] * settings.batch_size)
+    for size in (max(1, large * EMBED_BATCHES[0] // EMBED_BATCHES[1]), large):
+        indices = evaluated[:size]
         subset = experiment.subset_of(indices, models["trunk"])
         seconds = _timed(
             lambda s=subset: protocol.embed(settings, device, models["trunk"], models["embedder"], s, "probe")
@@ -191,5 +195,7 @@ def probe(
         indices = dict(fold.indices)
         source = indices.get("val", indices.get("test", indices.get("gallery")))
         indices["val"] = whole_classes(np.asarray(source), experiment.dataset.labels, sample)
-        costs = measure(experiment, FoldData(fold.scheme, indices, fold.label_map), dataset_s)
+        costs = measure(
+            experiment, FoldData(fold.scheme, indices, fold.label_map), dataset_s, np.asarray(source)
+        )
     return costs, sizes

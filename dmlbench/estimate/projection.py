@@ -10,6 +10,9 @@ from dmlbench.estimate.workload import Workload
 #: The report's own cost (figures and files), measured on the demo: ~0.4 s of retrieval figures
 #: and ~1.5 s of writing on a 2-core CPU (bench/results/demo_profile_cpu.md).
 REPORT_S = 2.0
+#: The retrieval examples' k-NN runs in float64 (records/retrieval_examples.py): about twice the
+#: cost of the float32 scoring the probe times.
+FLOAT64_FACTOR = 2.0
 
 
 @dataclass
@@ -24,7 +27,8 @@ class Projection:
 
 def project(work: Workload, costs: UnitCosts, startup_s: float) -> Projection:
     """Seconds per phase: start-up of every process, fold set-up, training steps, validation
-    (embedding + scoring), test (embedding + scoring), reports."""
+    (embedding + scoring), test (embedding + scoring), reports (files, figures and the retrieval
+    examples' k-NN)."""
     phases = {
         "start-up": work.jobs * (startup_s + costs.dataset_s),
         "fold set-up": work.fold_trainings * costs.fold_setup_s,
@@ -34,7 +38,8 @@ def project(work: Workload, costs: UnitCosts, startup_s: float) -> Projection:
         embedding = sum(costs.embedding(images) for images in work.passes[split])
         scoring = sum(costs.scoring(q, r) for q, r in work.scorings[split])
         phases[name] = embedding + scoring
-    phases["report"] = work.reports * REPORT_S
+    examples = sum(FLOAT64_FACTOR * costs.scoring(q, r) for q, r in work.example_searches)
+    phases["report"] = work.reports * REPORT_S + examples
     return Projection(phases)
 
 

@@ -5,7 +5,8 @@ training (epoch 0, the untrained model) and after every epoch ``e`` with
 ``e % save_interval == 0`` or ``e == num_epochs_train`` (training/trainer.py). The test embeds
 the test split once per fold with the trained model and, with ``check_untrained_accuracy``, once
 more with the initial model (both untrained statuses share that pass; evaluation/protocol.py), and
-scores every status per fold and concatenated. A search runs ``trials`` trainings of every fold
+scores every status per fold and concatenated; its report draws retrieval examples, a k-NN of the
+test split by the best fold and by the concatenation (records/retrieval_run.py). A search runs ``trials`` trainings of every fold
 (validation only), one test of the best trial, and ``reproductions`` full runs (train + test), each
 job a process of its own.
 
@@ -47,6 +48,7 @@ class Schedule:
     iterations_per_epoch: int
     save_interval: int
     check_untrained_accuracy: bool
+    retrieval_examples: bool = True
 
     def validations(self, epochs: int | None = None) -> int:
         """Validation passes of one fold that trains ``epochs`` epochs (the bound by default)."""
@@ -72,6 +74,7 @@ class Workload:
     passes: dict[str, list[int]] = field(default_factory=lambda: {"val": [], "test": []})
     scorings: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: {"val": [], "test": []})
     reports: int = 1
+    example_searches: list[tuple[int, int]] = field(default_factory=list)  # the reports' k-NN (float64)
 
 
 def _training(folds: list[FoldSize], schedule: Schedule, epochs: int) -> Workload:
@@ -95,6 +98,8 @@ def _test(num_folds: int, test: RetrievalSize, schedule: Schedule) -> Workload:
     work = Workload(reports=0)
     work.passes["test"] = [test.images] * (num_folds * passes)
     work.scorings["test"] = [(test.queries, test.references)] * (statuses * per_status)
+    if schedule.retrieval_examples:
+        work.example_searches = [(test.queries, test.references)] * (1 + (1 if num_folds > 1 else 0))
     return work
 
 
@@ -104,6 +109,7 @@ def _add(total: Workload, part: Workload, times: int = 1) -> None:
     for split in total.passes:
         total.passes[split] += part.passes[split] * times
         total.scorings[split] += part.scorings[split] * times
+    total.example_searches += part.example_searches * times
 
 
 def count_work(
