@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--estimate",
         action="store_true",
-        help="before each run (with --collect: for each collected row without one), the same command "
+        help="before each run (with --collect: for each collected row, again), the same command "
         "with --estimate: its projection goes into the row",
     )
     parser.add_argument(
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not timing.exists() or not timing.read_text().strip():
                         continue  # not run, or still running
                     row.update(collect(name, args))
-                    if args.estimate and "estimate" not in row:  # projected after the run, same machine
+                    if args.estimate:  # projected (again) after the run, on the same machine
                         row["estimate"] = estimate_first(name, args, env)
                 else:
                     start = time.perf_counter()
