@@ -12,6 +12,7 @@ afterwards, and measures:
 - an embedding pass of ``n`` images costs ``embed_fixed_s + n * embed_per_image_s`` (two passes
   over images of the evaluated split, ``EMBED_BATCHES`` = 2 and 6 evaluation batches: long enough
   for the loader workers to run ahead of the model, as they do in a long pass);
+- the report's retrieval-example k-NN (float64, k = ``EXAMPLE_K``) the same way, ``example_*``;
 - scoring ``q`` queries against ``r`` references costs ``score_fixed_s + q * r * score_per_pair_s``
   (exact k-NN is a q x r similarity; two sizes of random unit embeddings, ``SCORE_SIZES``, large
   enough that the per-block overheads are amortised as in a full-size scoring).
@@ -32,6 +33,7 @@ import torch
 from dmlbench.data.folds import FoldData
 from dmlbench.estimate.workload import FoldSize, RetrievalSize
 from dmlbench.evaluation import protocol
+from dmlbench.records.retrieval_examples import nearest_neighbours
 from dmlbench.records.store import RecordStore
 from dmlbench.records.training_log import TRAIN_LOG_EVERY
 from dmlbench.runner import Experiment
@@ -40,6 +42,7 @@ from dmlbench.training.fold import train_fold
 WARMUP_STEPS = TRAIN_LOG_EVERY
 MEASURED_STEPS = TRAIN_LOG_EVERY
 SCORE_SIZES = (4096, 8192)
+EXAMPLE_K = 100  # the retrieval examples' k: 4 x the largest class's R, about 100 or fewer
 EMBED_BATCHES = (2, 6)
 
 
@@ -55,12 +58,17 @@ class UnitCosts:
     embed_per_image_s: float
     score_fixed_s: float
     score_per_pair_s: float
+    example_fixed_s: float = 0.0  # the report's retrieval-example k-NN (float64, small k)
+    example_per_pair_s: float = 0.0
 
     def embedding(self, images: int) -> float:
         return self.embed_fixed_s + images * self.embed_per_image_s if images else 0.0
 
     def scoring(self, queries: int, references: int) -> float:
         return self.score_fixed_s + queries * references * self.score_per_pair_s
+
+    def example_search(self, queries: int, references: int) -> float:
+        return self.example_fixed_s + queries * references * self.example_per_pair_s
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,12 @@ def measure(experiment: Experiment, fold: FoldData, dataset_s: float, evaluated:
         seconds = _timed(lambda e=embeddings, y=labels: protocol.score(settings, device, e, y))
         score_points.append((size * size, seconds))
     score_fixed, score_per_pair = _fit(score_points)
+    example_points = []
+    for size in SCORE_SIZES:
+        embeddings = torch.nn.functional.normalize(torch.randn(size, 128, generator=generator), dim=1)
+        seconds = _timed(lambda e=embeddings: nearest_neighbours(e, EXAMPLE_K))
+        example_points.append((size * size, seconds))
+    example_fixed, example_per_pair = _fit(example_points)
 
     validations = 2 * (embed_fixed + len(sample) * embed_per_image) + 2 * (
         score_fixed + len(sample) ** 2 * score_per_pair
@@ -176,6 +190,8 @@ def measure(experiment: Experiment, fold: FoldData, dataset_s: float, evaluated:
         embed_per_image_s=embed_per_image,
         score_fixed_s=score_fixed,
         score_per_pair_s=score_per_pair,
+        example_fixed_s=example_fixed,
+        example_per_pair_s=example_per_pair,
     )
     return costs
 

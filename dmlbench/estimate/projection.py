@@ -10,9 +10,6 @@ from dmlbench.estimate.workload import Workload
 #: The report's own cost (figures and files), measured on the demo: ~0.4 s of retrieval figures
 #: and ~1.5 s of writing on a 2-core CPU (bench/results/demo_profile_cpu.md).
 REPORT_S = 2.0
-#: The retrieval examples' k-NN runs in float64 (records/retrieval_examples.py): about twice the
-#: cost of the float32 scoring the probe times.
-FLOAT64_FACTOR = 2.0
 
 
 @dataclass
@@ -38,7 +35,7 @@ def project(work: Workload, costs: UnitCosts, startup_s: float) -> Projection:
         embedding = sum(costs.embedding(images) for images in work.passes[split])
         scoring = sum(costs.scoring(q, r) for q, r in work.scorings[split])
         phases[name] = embedding + scoring
-    examples = sum(FLOAT64_FACTOR * costs.scoring(q, r) for q, r in work.example_searches)
+    examples = sum(costs.example_search(q, r) for q, r in work.example_searches)
     phases["report"] = work.reports * REPORT_S + examples
     return Projection(phases)
 

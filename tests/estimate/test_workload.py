@@ -82,24 +82,26 @@ def test_projection_is_work_times_costs():
         embed_per_image_s=0.01,
         score_fixed_s=0.1,
         score_per_pair_s=1e-6,
+        example_fixed_s=0.2,
+        example_per_pair_s=3e-6,
     )
     work = count_work([FoldSize(100, 20)], RetrievalSize(50, 50), Schedule(1, 10, 1, False))
     projection = project(work, costs, startup_s=4.0)
     # by hand: 2 validations of 20 images, 1 test pass of 50 images, 1 status x 1 fold scored; the
-    # report's retrieval examples: one k-NN of the test split (one fold: no concatenation), float64
+    # report's retrieval examples: one k-NN of the test split (one fold: no concatenation)
     expected = {
         "start-up": 4.0 + 0.5,
         "fold set-up": 3.0,
         "training steps": 10 * 0.5,
         "validation": 2 * (1.0 + 20 * 0.01) + 2 * (0.1 + 400e-6),
         "test": (1.0 + 50 * 0.01) + (0.1 + 2500e-6),
-        "report": REPORT_S + 2 * (0.1 + 2500e-6),
+        "report": REPORT_S + (0.2 + 2500 * 3e-6),
     }
     assert projection.phases == pytest.approx(expected)
     assert projection.total_s == pytest.approx(sum(projection.phases.values()))
     # four folds: the best fold's and the concatenation's k-NN; none when examples are off
     four = count_work([FoldSize(100, 20)] * 4, RetrievalSize(50, 50), Schedule(1, 10, 1, False))
-    assert project(four, costs, 4.0).phases["report"] == pytest.approx(REPORT_S + 2 * 2 * (0.1 + 2500e-6))
+    assert project(four, costs, 4.0).phases["report"] == pytest.approx(REPORT_S + 2 * (0.2 + 2500 * 3e-6))
     quiet = count_work(
         [FoldSize(100, 20)], RetrievalSize(50, 50), Schedule(1, 10, 1, False, retrieval_examples=False)
     )
