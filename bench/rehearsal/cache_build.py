@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from bench.rehearsal.run import machine  # noqa: E402
 from dmlbench.data.fast import pre_resized  # noqa: E402
+from dmlbench.records.environment import cpu_seconds  # noqa: E402
 from dmlbench.registry import build  # noqa: E402
 
 DATASET_CLASSES = {
@@ -38,11 +39,6 @@ DATASET_CLASSES = {
     "sop": "StanfordOnlineProducts",
     "inshop": "InShop",
 }
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def timed_pass(dataset: Any, short_side: int, root: Path, threads: int) -> tuple[dict[str, float], Any]:

@@ -165,18 +165,14 @@ def measure(experiment: Experiment, fold: FoldData, dataset_s: float, evaluated:
     embed_fixed, embed_per_image = _fit(embed_points)
 
     generator = torch.Generator().manual_seed(0)
-    score_points = []
-    for size in SCORE_SIZES:
+    score_points, example_points = [], []
+    for size in SCORE_SIZES:  # the config's scoring and the report's k-NN, on the same embeddings
         embeddings = torch.nn.functional.normalize(torch.randn(size, 128, generator=generator), dim=1)
         labels = torch.arange(size) // 8
         seconds = _timed(lambda e=embeddings, y=labels: protocol.score(settings, device, e, y))
         score_points.append((size * size, seconds))
+        example_points.append((size * size, _timed(lambda e=embeddings: nearest_neighbours(e, EXAMPLE_K))))
     score_fixed, score_per_pair = _fit(score_points)
-    example_points = []
-    for size in SCORE_SIZES:
-        embeddings = torch.nn.functional.normalize(torch.randn(size, 128, generator=generator), dim=1)
-        seconds = _timed(lambda e=embeddings: nearest_neighbours(e, EXAMPLE_K))
-        example_points.append((size * size, seconds))
     example_fixed, example_per_pair = _fit(example_points)
 
     validations = 2 * (embed_fixed + len(sample) * embed_per_image) + 2 * (
