@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from bench.rehearsal.run import machine  # noqa: E402
 from dmlbench.data.fast import pre_resized  # noqa: E402
+from dmlbench.errors import DMLBenchError  # noqa: E402
 from dmlbench.records.environment import cpu_seconds  # noqa: E402
 from dmlbench.registry import build  # noqa: E402
 
@@ -96,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", action="append", default=[])
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    dataset = build("dataset", {DATASET_CLASSES[args.dataset]: {"root": str(args.data)}}, role="dataset")
+    try:
+        dataset = build("dataset", {DATASET_CLASSES[args.dataset]: {"root": str(args.data)}}, role="dataset")
+    except DMLBenchError as error:  # a missing or broken tree: one line, as the project's commands give
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     rows = []
     for short_side in args.short_sides:
         row = {"dataset": args.dataset, "images": len(dataset), **measure(dataset, short_side, args.threads)}

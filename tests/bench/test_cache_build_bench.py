@@ -24,3 +24,10 @@ def test_cold_and_warm_passes_over_every_image(tmp_path):
     assert row["images"] == len(images) and row["cold"]["files"] == len(images)
     assert row["cold"]["bytes"] > 0 and row["warm"]["wall_s"] > 0
     assert f"| cub | {len(images)} | 8 | 2 |" in (tmp_path / "cache.md").read_text()
+
+
+def test_a_missing_tree_is_one_line_naming_the_file(tmp_path, capsys):
+    assert cache_build.main(["--data", str(tmp_path), "--dataset", "sop"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: StanfordOnlineProducts:") and "Ebay_train.txt not found" in err
+    assert len(err.strip().splitlines()) == 1
